@@ -1,0 +1,128 @@
+"""Turn a file into text passages or an image; a failure is an ExtractionError.
+
+Libraries: charset-normalizer (decoding legacy encodings such as CP949),
+BeautifulSoup with lxml (visible HTML text), pypdf (per-page PDF text),
+python-docx (paragraphs and tables); images load through
+searchengine.images, which queries share.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+import zipfile
+from pathlib import Path
+
+from searchengine.errors import ExtractionError
+from searchengine.records import Passage
+
+log = logging.getLogger(__name__)
+
+_BLANK_RUNS = re.compile(r"\n\s*\n\s*\n+")
+_BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
+
+
+def extract_text(path: Path) -> list[Passage]:
+    """Passages of readable text in `path`, with page numbers for PDFs."""
+    ext = path.suffix.lower()
+    if ext in (".txt", ".md", ".markdown"):
+        passages = [Passage(decode_text(_read(path)))]
+    elif ext in (".html", ".htm"):
+        passages = [Passage(_html_text(_read(path)))]
+    elif ext == ".pdf":
+        passages = _pdf_pages(path)
+    elif ext == ".docx":
+        passages = [Passage(_docx_text(path))]
+    else:
+        raise ExtractionError(f"unsupported file type {ext}")
+    passages = [p for p in passages if p.text.strip()]
+    if not passages:
+        raise ExtractionError("no text in it")
+    return passages
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ExtractionError(f"cannot read: {exc.strerror or exc}") from exc
+
+
+def decode_text(data: bytes) -> str:
+    """Decode text in UTF-8 or whatever legacy encoding it is in (CP949, EUC-KR, ...)."""
+    if not data.strip():
+        raise ExtractionError("empty file")
+    if not data.startswith(_BOMS) and b"\x00" in data[:8192]:
+        raise ExtractionError("binary content, not text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is None:
+        raise ExtractionError("binary content or an unknown text encoding")
+    text = str(best)
+    if _looks_binary(text):
+        raise ExtractionError("binary content, not text")
+    return text
+
+
+def _looks_binary(text: str) -> bool:
+    sample = text[:4096]
+    controls = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\t\n\r\f")
+    return controls > len(sample) * 0.02
+
+
+def _html_text(data: bytes) -> str:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(data, "lxml")
+    for tag in soup(["script", "style", "noscript", "template", "head", "svg"]):
+        tag.decompose()
+    text = soup.get_text(separator="\n")
+    return _BLANK_RUNS.sub("\n\n", "\n".join(line.strip() for line in text.splitlines()))
+
+
+def _pdf_pages(path: Path) -> list[Passage]:
+    from pypdf import PdfReader
+    from pypdf.errors import FileNotDecryptedError, PdfReadError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            reader = PdfReader(path)
+            if reader.is_encrypted:
+                try:
+                    if not reader.decrypt(""):
+                        raise ExtractionError("encrypted PDF")
+                except (FileNotDecryptedError, NotImplementedError) as exc:
+                    raise ExtractionError("encrypted PDF") from exc
+            pages = [
+                Passage(page.extract_text() or "", page=number)
+                for number, page in enumerate(reader.pages, start=1)
+            ]
+    except ExtractionError:
+        raise
+    except (PdfReadError, OSError, ValueError, KeyError, TypeError) as exc:
+        raise ExtractionError(f"not a readable PDF ({exc})") from exc
+    if not any(p.text.strip() for p in pages):
+        raise ExtractionError("PDF has no text layer (scanned? OCR is not supported)")
+    return pages
+
+
+def _docx_text(path: Path) -> str:
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+
+    try:
+        document = docx.Document(str(path))
+    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise ExtractionError("not a valid .docx file") from exc
+    parts = [p.text for p in document.paragraphs]
+    for table in document.tables:
+        for row in table.rows:
+            parts.append("\t".join(cell.text for cell in row.cells))
+    return "\n".join(parts)

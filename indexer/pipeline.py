@@ -1,0 +1,258 @@
+"""The indexing run: walk, detect changes, extract, chunk, encode in batches, store."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from searchengine.catalog import NewItem
+from searchengine.config import Settings
+from searchengine.errors import ConfigError, ExtractionError, ModelUnavailableError
+from searchengine.images import load_image
+from searchengine.records import Passage
+from searchengine.spaces import IMAGE, TEXT, Spaces
+from searchengine.store import Store
+
+from .changes import plan_changes
+from .chunk import chunk_passages
+from .extract import extract_text
+from .walk import FoundFile, WalkProblem, walk
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, "int | None"], None]
+"""on_progress(phase, done, total): phase is scan, extract, encode or write."""
+
+FLUSH_BATCHES = 8  # encode and commit after this many encoder batches are pending
+
+
+@dataclass
+class IndexSummary:
+    """What one run did."""
+
+    root: str
+    added: int = 0
+    updated: int = 0
+    moved: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    encoded: int = 0  # vectors computed by a model in this run
+    chunks: int = 0
+    images: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "root": self.root,
+            "added": self.added,
+            "updated": self.updated,
+            "moved": self.moved,
+            "removed": self.removed,
+            "unchanged": self.unchanged,
+            "skipped": len(self.skipped),
+            "encoded": self.encoded,
+            "chunks": self.chunks,
+            "images": self.images,
+            "skip_reasons": [{"path": p, "reason": r} for p, r in self.skipped],
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class _Pending:
+    found: FoundFile
+    sha256: str
+    is_update: bool
+    chunks: list = field(default_factory=list)  # list[records.Chunk]
+    image: Image.Image | None = None
+
+
+class _Run:
+    def __init__(
+        self,
+        root: Path,
+        store: Store,
+        spaces: Spaces,
+        settings: Settings,
+        on_progress: Progress | None,
+    ):
+        self.root = root
+        self.store = store
+        self.catalog = store.catalog
+        self.spaces = spaces
+        self.settings = settings
+        self.progress: Progress = on_progress or (lambda phase, done, total: None)
+        self.summary = IndexSummary(str(root))
+        self.pending: list[_Pending] = []
+        self.pending_units = 0
+        self.encode_total = 0
+        self.encode_done = 0
+        self.written = 0
+        self.to_write = 0
+        self.image_problem: str | None = None
+
+    def run(self) -> IndexSummary:
+        started = time.monotonic()
+        found: list[FoundFile] = []
+        for item in walk(
+            self.root, include_hidden=self.settings.include_hidden, exclude=self.settings.exclude
+        ):
+            if isinstance(item, WalkProblem):
+                self.summary.skipped.append((item.path, item.reason))
+                continue
+            found.append(item)
+            self.progress("scan", len(found), None)
+        known = self.catalog.files_under(str(self.root))
+        plan = plan_changes(found, known)
+        self.summary.unchanged = plan.unchanged + len(plan.touched)
+
+        self._apply_removals(self.catalog.remove_files(old.path for old in plan.removed))
+        self.summary.removed = len(plan.removed)
+        for f, old in plan.moved:
+            self.catalog.move_file(old.id, f.path, f.size, f.mtime_ns)
+        self.summary.moved = len(plan.moved)
+        for f, old in plan.touched:
+            self.catalog.touch_file(old.id, f.size, f.mtime_ns)
+        for old in plan.still_skipped:
+            self.summary.skipped.append((old.path, old.skip_reason or "skipped"))
+        for f, reason in plan.unreadable:
+            self.summary.skipped.append((f.path, reason))
+
+        work = [(f, d, False) for f, d in plan.added] + [(f, d, True) for f, d, _ in plan.updated]
+        self.to_write = len(work)
+        for n, (f, digest, is_update) in enumerate(work, start=1):
+            self._extract(f, digest, is_update)
+            self.progress("extract", n, len(work))
+            if self.pending_units >= FLUSH_BATCHES * self.settings.text_batch:
+                self._flush()
+        self._flush()
+        self.store.save()
+        self.summary.seconds = time.monotonic() - started
+        return self.summary
+
+    def _extract(self, f: FoundFile, digest: str, is_update: bool) -> None:
+        if f.size > self.settings.max_file_bytes:
+            self._skip(f, f"larger than the {self.settings.max_file_bytes:,}-byte limit")
+            return
+        item = _Pending(f, digest, is_update)
+        try:
+            if f.kind == TEXT:
+                passages = extract_text(Path(f.path))
+                item.chunks = self._chunk(passages)
+                if not item.chunks:
+                    raise ExtractionError("no text in it")
+                units = len(item.chunks)
+            else:
+                if self.image_problem is None:
+                    try:
+                        self.spaces.image()
+                    except ModelUnavailableError as exc:
+                        self.image_problem = f"no image model available ({exc})"
+                if self.image_problem is not None:
+                    # not remembered in the catalog: the next run tries again
+                    self.summary.skipped.append((f.path, self.image_problem))
+                    return
+                item.image = load_image(Path(f.path), self.settings.max_image_side)
+                units = 1
+        except ExtractionError as exc:
+            self._skip(f, str(exc))
+            return
+        self.pending.append(item)
+        self.pending_units += units
+        self.encode_total += units
+
+    def _chunk(self, passages: list[Passage]) -> list:
+        enc = self.spaces.text()
+        budget = self.settings.chunk_tokens or (enc.max_tokens - enc.prefix_tokens("passage"))
+        return chunk_passages(
+            passages, enc.token_spans, budget, self.settings.chunk_overlap_tokens
+        )
+
+    def _skip(self, f: FoundFile, reason: str) -> None:
+        log.info("skipping %s: %s", f.path, reason)
+        self.summary.skipped.append((f.path, reason))
+        self._apply_removals(self.catalog.record_skip(f.path, f.kind, f.size, f.mtime_ns, reason))
+
+    def _apply_removals(self, dropped: dict[str, list[int]]) -> None:
+        for name, labels in dropped.items():
+            space = self.catalog.space(name)
+            if space is not None:
+                self.store.apply(space, [], np.zeros((0, space.dim), np.float32), labels)
+
+    def _flush(self) -> None:
+        if not self.pending:
+            return
+        texts = [p for p in self.pending if p.chunks]
+        images = [p for p in self.pending if p.image is not None]
+        items: list[NewItem] = []
+        fingerprints: dict[str, str] = {}
+        if texts:
+            enc = self.spaces.text()
+            flat = [c.text for p in texts for c in p.chunks]
+            vectors = enc.encode(flat, "passage")
+            fingerprints[TEXT] = enc.fingerprint
+            at = 0
+            for p in texts:
+                n = len(p.chunks)
+                items.append(self._item(p, TEXT, vectors[at : at + n]))
+                at += n
+            self._encoded(len(flat))
+            self.summary.chunks += len(flat)
+        if images:
+            ienc = self.spaces.image()
+            vectors = ienc.encode_images([p.image for p in images if p.image is not None])
+            fingerprints[IMAGE] = ienc.fingerprint
+            items.extend(self._item(p, IMAGE, vectors[i : i + 1]) for i, p in enumerate(images))
+            self._encoded(len(images))
+            self.summary.images += len(images)
+        records = {name: self.spaces.record(name) for name in fingerprints}
+        for space in records.values():
+            self.store.index(space)  # checked against the catalog before this write changes it
+        added, removed = self.catalog.write_items(items, fingerprints)
+        for name, space in records.items():
+            stacked = np.concatenate([it.vectors for it in items if it.space == name])
+            self.store.apply(space, added.get(name, []), stacked, removed.get(name, []))
+        for name, labels in removed.items():
+            if name not in records:
+                self._apply_removals({name: labels})
+        for p in self.pending:
+            if p.is_update:
+                self.summary.updated += 1
+            else:
+                self.summary.added += 1
+        self.written += len(self.pending)
+        self.progress("write", self.written, self.to_write)
+        self.pending.clear()
+        self.pending_units = 0
+
+    def _item(self, p: _Pending, space: str, vectors: np.ndarray) -> NewItem:
+        f = p.found
+        return NewItem(f.path, f.kind, f.size, f.mtime_ns, p.sha256, space, p.chunks, vectors)
+
+    def _encoded(self, n: int) -> None:
+        self.summary.encoded += n
+        self.encode_done += n
+        self.progress("encode", self.encode_done, self.encode_total)
+
+
+def index_folder(
+    root: Path,
+    store: Store,
+    spaces: Spaces,
+    settings: Settings,
+    on_progress: Progress | None = None,
+) -> IndexSummary:
+    """Bring the index up to date with `root`: only what changed is read and encoded."""
+    root = root.expanduser()
+    if not root.exists():
+        raise ConfigError(f"no such folder: {root}")
+    if not root.is_dir():
+        raise ConfigError(f"not a folder: {root}")
+    return _Run(root.resolve(), store, spaces, settings, on_progress).run()

@@ -1,0 +1,89 @@
+"""Find the indexable files under a folder."""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+TEXT_EXTENSIONS = frozenset({".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx"})
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+)
+
+
+@dataclass(frozen=True)
+class FoundFile:
+    """A file the walk found, with the stat that change detection compares."""
+
+    path: str  # absolute
+    kind: str  # "text" | "image"
+    ext: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class WalkProblem:
+    path: str
+    reason: str
+
+
+def kind_of(path: str) -> str | None:
+    ext = os.path.splitext(path)[1].lower()
+    if ext in TEXT_EXTENSIONS:
+        return "text"
+    if ext in IMAGE_EXTENSIONS:
+        return "image"
+    return None
+
+
+def walk(
+    root: Path, *, include_hidden: bool = False, exclude: tuple[str, ...] = ()
+) -> Iterator[FoundFile | WalkProblem]:
+    """Yield supported files below `root`, and the places that could not be read.
+
+    Symlinked folders are not followed, so links cannot loop; symlinked files
+    are indexed under their own path.
+    """
+    problems: list[WalkProblem] = []
+
+    def on_error(err: OSError) -> None:
+        problems.append(WalkProblem(str(err.filename), f"cannot list folder: {err.strerror}"))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=on_error, followlinks=False):
+        dirnames[:] = sorted(
+            d
+            for d in dirnames
+            if (include_hidden or not d.startswith("."))
+            and not _excluded(os.path.join(dirpath, d), d, exclude)
+        )
+        for name in sorted(filenames):
+            if not include_hidden and name.startswith("."):
+                continue
+            path = os.path.join(dirpath, name)
+            if _excluded(path, name, exclude):
+                continue
+            kind = kind_of(name)
+            if kind is None:
+                continue
+            try:
+                st = os.stat(path)
+            except OSError as exc:
+                yield WalkProblem(path, f"cannot stat: {exc.strerror}")
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            yield FoundFile(path, kind, os.path.splitext(name)[1].lower(), st.st_size, st.st_mtime_ns)
+        yield from problems
+        problems.clear()
+
+
+def _excluded(path: str, name: str, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatch(name, p) or fnmatch.fnmatch(path, p) for p in patterns)

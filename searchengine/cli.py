@@ -1,0 +1,288 @@
+"""The `semsearch` command line: the only place that prints or picks exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+from .config import DEFAULT_K, Settings, data_home
+from .errors import SearchEngineError
+from .records import Hit
+
+log = logging.getLogger("semsearch")
+
+COMMANDS_GROUP = "semsearch.commands"  # other packages (the indexer) add subcommands here
+
+
+class App:
+    """What a command needs: settings, output mode, and the progress drawing."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.json: bool = args.json
+        settings = Settings()
+        if args.index:
+            settings = replace(settings, index_dir=Path(args.index).expanduser())
+        for field in ("text_model", "image_model"):
+            value = getattr(args, field, None)
+            if value:
+                settings = replace(settings, **{field: value})
+        self.settings = settings
+        self._bars: dict[str, Any] = {}
+
+    def emit(self, obj: dict[str, Any], human: Callable[[], None]) -> None:
+        """Print `obj` as JSON with --json, else run the human printer."""
+        if self.json:
+            json.dump(obj, sys.stdout, ensure_ascii=False, indent=2)
+            sys.stdout.write("\n")
+        else:
+            human()
+
+    def progress(self, phase: str, done: int, total: int | None) -> None:
+        """Draw one bar per phase on stderr (only on a terminal)."""
+        from tqdm import tqdm
+
+        bar = self._bars.get(phase)
+        if bar is None:
+            bar = tqdm(desc=f"{phase:8}", total=total, unit="item", file=sys.stderr,
+                       disable=None, leave=True, dynamic_ncols=True)
+            self._bars[phase] = bar
+        if total is not None and bar.total != total:
+            bar.total = total
+        bar.update(done - bar.n)
+
+    def close_bars(self) -> None:
+        for bar in self._bars.values():
+            bar.close()
+        self._bars.clear()
+
+    def status_line(self, message: str) -> None:
+        print(f"semsearch: {message}", file=sys.stderr)
+
+    def show_path(self, path: str) -> str:
+        rel = os.path.relpath(path)
+        return path if rel.startswith("..") else rel
+
+
+def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    d = argparse.SUPPRESS if suppress else None
+    parser.add_argument("--index", metavar="DIR", default=d,
+                        help=f"index folder (default: {data_home() / 'index'}, "
+                             "or $SEMSEARCH_HOME/index)")
+    parser.add_argument("--json", action="store_true", default=d if suppress else False,
+                        help="print one JSON document on stdout")
+    parser.add_argument("-v", "--verbose", action="count", default=d if suppress else 0,
+                        help="log more on stderr")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="semsearch",
+        description="Find the thing you mean in your files: documents and images, "
+        "by meaning, in Korean and English.",
+    )
+    _common(parser, suppress=False)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    _common(common, suppress=True)
+
+    p = sub.add_parser("search", parents=[common], help="search by meaning (text or --image)")
+    p.add_argument("query", nargs="?", help="what you are looking for")
+    p.add_argument("--image", metavar="PATH", help="find images that look like this one")
+    p.add_argument("-k", type=int, default=DEFAULT_K, help="number of results (default 10)")
+    p.add_argument("--type", choices=["text", "image"], help="only documents or only images")
+    p.add_argument("--text-model", help=argparse.SUPPRESS)
+    p.add_argument("--image-model", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("similar", parents=[common], help="items like an indexed file")
+    p.add_argument("path")
+    p.add_argument("-k", type=int, default=DEFAULT_K)
+    p.set_defaults(func=cmd_similar)
+
+    p = sub.add_parser("status", parents=[common], help="what is indexed, with which models")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("models", parents=[common], help="model presets and where they load from")
+    p.set_defaults(func=cmd_models)
+
+    for ep in entry_points(group=COMMANDS_GROUP):
+        ep.load()(sub, common)
+    return parser
+
+
+def _open_searcher(app: App) -> Any:
+    from .query import Searcher
+    from .spaces import Spaces
+    from .store import Store
+
+    store = Store(app.settings.index_dir)
+    return Searcher(store, Spaces(store.catalog, app.settings, app.status_line))
+
+
+def _print_hits(app: App, hits: Sequence[Hit]) -> None:
+    if not hits:
+        print("no results")
+    for n, hit in enumerate(hits, start=1):
+        where = f"  (page {hit.page})" if hit.page else ""
+        print(f"{n:2}. {hit.score:.3f}  {hit.kind:5}  {app.show_path(hit.path)}{where}")
+        if hit.snippet:
+            print(f"      {hit.snippet}")
+
+
+def cmd_search(app: App) -> int:
+    args = app.args
+    if bool(args.query) == bool(args.image):
+        raise _usage("give a query or --image PATH (one of them)")
+    if args.k < 1:
+        raise _usage("-k must be at least 1")
+    searcher = _open_searcher(app)
+    try:
+        if args.image:
+            hits = searcher.search_image(Path(args.image).expanduser(), args.k)
+            query: str = os.path.abspath(args.image)
+        else:
+            kinds = {args.type} if args.type else None
+            hits = searcher.search(args.query, args.k, kinds)
+            query = args.query
+    finally:
+        searcher.store.close()
+    for note in searcher.notes:
+        app.status_line(note)
+    app.emit(
+        {"query": query, "mode": "image" if args.image else "text",
+         "hits": [h.to_json() for h in hits]},
+        lambda: _print_hits(app, hits),
+    )
+    return 0
+
+
+def cmd_similar(app: App) -> int:
+    searcher = _open_searcher(app)
+    try:
+        hits = searcher.similar(Path(app.args.path), app.args.k)
+    finally:
+        searcher.store.close()
+    app.emit(
+        {"query": os.path.abspath(app.args.path), "mode": "similar",
+         "hits": [h.to_json() for h in hits]},
+        lambda: _print_hits(app, hits),
+    )
+    return 0
+
+
+def cmd_status(app: App) -> int:
+    from .store import Store
+
+    index_dir = app.settings.index_dir
+    with Store(index_dir) as store:
+        counts = store.catalog.counts()
+        spaces = store.catalog.spaces()
+        skipped = store.catalog.skipped()
+        files = sorted(index_dir.iterdir())
+    sizes = {f.name: f.stat().st_size for f in files if f.is_file()}
+    obj = {
+        "index": str(index_dir.resolve()),
+        "counts": counts,
+        "spaces": [
+            {"name": s.name, "model": s.model, "fingerprint": s.fingerprint, "dim": s.dim,
+             "index_generation": s.index_generation, "vectors": s.index_count}
+            for s in spaces
+        ],
+        "bytes": sizes,
+        "total_bytes": sum(sizes.values()),
+        "skipped": [{"path": p, "reason": r} for p, r in skipped],
+    }
+
+    def human() -> None:
+        print(f"index:   {obj['index']}")
+        print(f"files:   {counts.get('files_text', 0)} documents, "
+              f"{counts.get('files_image', 0)} images, {counts['skipped']} skipped")
+        print(f"chunks:  {counts['chunks']}")
+        for s in spaces:
+            print(f"space:   {s.name:6} {s.model} (dim {s.dim}, fingerprint {s.fingerprint}, "
+                  f"{counts.get('vectors_' + s.name, 0)} vectors)")
+        print(f"size:    {_human_bytes(int(obj['total_bytes']))}")  # type: ignore[call-overload]
+        for p, r in skipped[:20]:
+            print(f"skipped: {app.show_path(p)}: {r}")
+        if len(skipped) > 20:
+            print(f"skipped: ... and {len(skipped) - 20} more (see --json)")
+
+    app.emit(obj, human)
+    return 0
+
+
+def cmd_models(app: App) -> int:
+    from .models import describe_presets
+
+    rows = describe_presets(app.settings.model_cache)
+
+    def human() -> None:
+        for r in rows:
+            mark = "yes" if r["available"] else "no "
+            default = " (default)" if r["default"] else ""
+            print(f"{r['kind']:5}  {r['name']:15} available: {mark}  {r['where']}{default}")
+
+    app.emit({"models": rows}, human)
+    return 0
+
+
+def _human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.1f} {unit}" if unit != "B" else f"{n} B"
+        size /= 1024
+    return f"{n} B"
+
+
+class _UsageError(SearchEngineError):
+    exit_code = 2
+
+
+def _usage(message: str) -> _UsageError:
+    return _UsageError(message)
+
+
+def _configure_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="semsearch: %(message)s", stream=sys.stderr)
+    if verbose < 2:
+        for noisy in ("transformers", "huggingface_hub", "open_clip", "alembic", "urllib3"):
+            logging.getLogger(noisy).setLevel(logging.ERROR)
+        warnings.filterwarnings("ignore")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.verbose or 0)
+    app = App(args)
+    try:
+        return int(args.func(app))
+    except SearchEngineError as exc:
+        app.close_bars()
+        print(f"semsearch: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        app.close_bars()
+        print("semsearch: interrupted; what was committed is kept, run again to finish",
+              file=sys.stderr)
+        return 130
+    finally:
+        app.close_bars()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Typed records that cross module boundaries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+Vectors = npt.NDArray[np.float32]
+"""A 2-D float32 array, one L2-normalized row per item."""
+
+Kind = Literal["text", "image"]
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A piece of extracted text with where it came from."""
+
+    text: str
+    page: int | None = None  # 1-based page number for paged formats (PDF)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A span of a document's text, sized for the text model."""
+
+    text: str
+    start: int  # character offset into the passage text
+    end: int
+    page: int | None = None
+    ordinal: int = 0
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result."""
+
+    path: str
+    kind: Kind
+    score: float
+    space: str
+    snippet: str = ""
+    page: int | None = None
+    start: int | None = None
+    end: int | None = None
+    file_id: int = 0
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "path": self.path,
+            "kind": self.kind,
+            "score": round(self.score, 6),
+            "space": self.space,
+            "snippet": self.snippet,
+            "page": self.page,
+            "start": self.start,
+            "end": self.end,
+        }
+        out.update(self.extra)
+        return out

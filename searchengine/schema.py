@@ -1,0 +1,79 @@
+"""SQLAlchemy models of the catalog, as of the newest migration.
+
+The schema itself is created and changed only by the Alembic migrations in
+``alembic/versions``; these classes describe it for queries.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import ForeignKey, Index, LargeBinary, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Space(Base):
+    """One embedding model plus one HNSW index."""
+
+    __tablename__ = "spaces"
+
+    name: Mapped[str] = mapped_column(String, primary_key=True)
+    model: Mapped[str] = mapped_column(String)
+    fingerprint: Mapped[str] = mapped_column(String)
+    dim: Mapped[int]
+    metric: Mapped[str] = mapped_column(String, default="cosine")
+    index_generation: Mapped[int] = mapped_column(default=0)
+    index_count: Mapped[int] = mapped_column(default=0)  # live vectors the saved file holds
+
+
+class File(Base):
+    """One file under an indexed folder, indexed or skipped."""
+
+    __tablename__ = "files"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    path: Mapped[str] = mapped_column(String, unique=True)
+    kind: Mapped[str] = mapped_column(String)  # "text" | "image"
+    size: Mapped[int]
+    mtime_ns: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String, index=True)
+    indexed_at: Mapped[float]
+    skip_reason: Mapped[str | None] = mapped_column(String, default=None)
+
+    chunks: Mapped[list[Chunk]] = relationship(
+        back_populates="file", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Chunk(Base):
+    """A span of a file's text that was encoded."""
+
+    __tablename__ = "chunks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    file_id: Mapped[int] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"), index=True)
+    ordinal: Mapped[int]
+    page: Mapped[int | None]
+    start: Mapped[int]
+    end: Mapped[int]
+    text: Mapped[str]
+
+    file: Mapped[File] = relationship(back_populates="chunks")
+
+
+class Vector(Base):
+    """One stored vector; its id is its HNSW label."""
+
+    __tablename__ = "vectors"
+    __table_args__ = (Index("ix_vectors_space_file", "space", "file_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    space: Mapped[str] = mapped_column(ForeignKey("spaces.name"))
+    file_id: Mapped[int] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"))
+    chunk_id: Mapped[int | None] = mapped_column(
+        ForeignKey("chunks.id", ondelete="CASCADE"), default=None
+    )
+    fingerprint: Mapped[str] = mapped_column(String)
+    data: Mapped[bytes] = mapped_column(LargeBinary)

@@ -1,0 +1,117 @@
+"""Shared fixtures: a tiny real BERT and a tiny real CLIP built from config.
+
+Both are real `transformers` / `open_clip` models with random weights, saved to
+disk and loaded through the same code paths as the default models.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+from searchengine.config import Settings
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+# Words the tiny BERT knows whole; everything else falls back to characters.
+TINY_WORDS = """
+the a of and to in is for on with car cars engine road drive price buy dog dogs puppy
+walk park bark banana fruit yellow sweet kitchen recipe bread oven flour tax return
+invoice money bank report meeting project deadline weather rain sun snow train station
+자동차 승용차 강아지 바나나 구입 비용 공원 산책 날씨 회의 보고서 세금
+""".split()
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    out = tmp_path_factory.mktemp("tiny-bert")
+    chars = sorted({ch for w in TINY_WORDS for ch in w} | set("abcdefghijklmnopqrstuvwxyz0123456789.,!?-'\""))
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    vocab += chars + ["##" + c for c in chars] + sorted(set(TINY_WORDS))
+    (out / "vocab.txt").write_text("\n".join(dict.fromkeys(vocab)) + "\n", encoding="utf-8")
+    tokenizer = BertTokenizerFast(vocab_file=str(out / "vocab.txt"), do_lower_case=True,
+                                  model_max_length=64)
+    tokenizer.save_pretrained(out)
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=64,
+    )
+    BertModel(config).save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import open_clip
+    import torch
+    from safetensors.torch import save_file
+
+    out = tmp_path_factory.mktemp("tiny-clip")
+    model_cfg = {
+        "embed_dim": 32,
+        "vision_cfg": {"image_size": 32, "layers": 2, "width": 32, "patch_size": 8,
+                       "head_width": 16},
+        "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2,
+                     "layers": 2},
+    }
+    (out / "open_clip_config.json").write_text(
+        json.dumps({"model_cfg": model_cfg, "preprocess_cfg": {}}), encoding="utf-8"
+    )
+    torch.manual_seed(0)
+    model = open_clip.CLIP(**model_cfg)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+              str(out / "open_clip_model.safetensors"))
+    return out
+
+
+@pytest.fixture
+def settings(tmp_path: Path, tiny_bert_dir: Path, tiny_clip_dir: Path) -> Settings:
+    return Settings(
+        index_dir=tmp_path / "index",
+        model_cache=tmp_path / "models",
+        text_model=str(tiny_bert_dir),
+        image_model=str(tiny_clip_dir),
+        text_batch=8,
+        image_batch=4,
+    )
+
+
+def draw_image(path: Path, color: tuple[int, int, int], shape: str = "box") -> Path:
+    """A small real picture: a coloured shape on white."""
+    im = Image.new("RGB", (96, 72), "white")
+    d = ImageDraw.Draw(im)
+    if shape == "box":
+        d.rectangle((10, 10, 80, 60), fill=color)
+    else:
+        d.ellipse((10, 10, 80, 60), fill=color)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    im.save(path)
+    return path
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    root = tmp_path / "docs"
+    (root / "sub").mkdir(parents=True)
+    (root / "car.txt").write_text(
+        "buy a car: the price of the engine and the road tax. drive the car to the station.",
+        encoding="utf-8")
+    (root / "dog.md").write_text(
+        "# dogs\n\nwalk the puppy in the park. the dog will bark at the rain.", encoding="utf-8")
+    (root / "sub" / "banana.html").write_text(
+        "<html><head><title>x</title><script>var hidden='engine';</script></head>"
+        "<body><h1>banana</h1><p>a sweet yellow fruit for the kitchen recipe</p></body></html>",
+        encoding="utf-8")
+    (root / "korean.txt").write_text("자동차 구입 비용 보고서", encoding="utf-8")
+    draw_image(root / "red.png", (220, 20, 20))
+    draw_image(root / "sub" / "blue.jpg", (20, 20, 220), "ellipse")
+    return root
