@@ -8,6 +8,7 @@ trusted blindly: the store checks it against the catalog before use.
 from __future__ import annotations
 
 import os
+import struct
 import threading
 from pathlib import Path
 
@@ -36,6 +37,7 @@ class HnswIndex:
     @classmethod
     def load(cls, path: Path, dim: int) -> HnswIndex:
         """Read an index file; raises IndexCorruptError if it cannot be one of `dim`."""
+        _check_header(path, dim)
         self = cls.__new__(cls)
         self.dim = dim
         self._lock = threading.RLock()
@@ -44,8 +46,6 @@ class HnswIndex:
             index.load_index(str(path), allow_replace_deleted=False)
         except (RuntimeError, ValueError, MemoryError) as exc:
             raise IndexCorruptError(f"cannot read index file {path}: {exc}") from exc
-        if index.dim != dim:
-            raise IndexCorruptError(f"index file {path} has dimension {index.dim}, expected {dim}")
         index.set_ef(HNSW_EF_SEARCH)
         self._index = index
         self._deleted = 0  # unknown until reconcile() compares with the catalog
@@ -120,3 +120,28 @@ class HnswIndex:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+# hnswlib's file starts with six size_t fields; it checks none of them against
+# the dimension it is asked to load with, so a foreign or truncated file would
+# be read as garbage. Check them first.
+_HEADER = struct.Struct("<6Q")
+
+
+def _check_header(path: Path, dim: int) -> None:
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            raw = fh.read(_HEADER.size)
+    except OSError as exc:
+        raise IndexCorruptError(f"cannot read index file {path}: {exc.strerror}") from exc
+    if len(raw) < _HEADER.size:
+        raise IndexCorruptError(f"index file {path} is truncated")
+    _, max_elements, count, per_element, label_offset, data_offset = _HEADER.unpack(raw)
+    stored_dim = (label_offset - data_offset) // 4
+    if stored_dim != dim or count > max_elements or per_element < dim * 4:
+        raise IndexCorruptError(
+            f"index file {path} holds vectors of dimension {stored_dim}, expected {dim}"
+        )
+    if size < _HEADER.size + count * per_element:
+        raise IndexCorruptError(f"index file {path} is truncated")

@@ -141,3 +141,20 @@ def test_long_text_is_chunked_with_offsets(tmp_path: Path, settings) -> None:
     hits = search(settings, sentences[45], kinds={"text"})
     assert hits[0].start is not None and hits[0].end is not None
     assert text[hits[0].start : hits[0].end].startswith(hits[0].snippet[:20])
+
+
+@pytest.mark.parametrize("damage", ["delete", "truncate", "garbage"])
+def test_a_lost_or_damaged_index_file_is_rebuilt_from_the_catalog(
+    corpus: Path, settings, damage: str, caplog
+) -> None:
+    run_index(corpus, settings)
+    before = paths(search(settings, (corpus / "dog.md").read_text(), kinds={"text"}))
+    index_file = settings.index_dir / "text.hnsw"
+    if damage == "delete":
+        index_file.unlink()
+    elif damage == "truncate":
+        index_file.write_bytes(index_file.read_bytes()[:200])
+    else:
+        index_file.write_bytes(b"\x00" * 5000)
+    assert paths(search(settings, (corpus / "dog.md").read_text(), kinds={"text"})) == before
+    assert "rebuilding it from" in caplog.text

@@ -1,0 +1,73 @@
+"""The catalog schema is Alembic's: created, upgraded, and guarded against newer versions."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine
+
+from searchengine.catalog import ALEMBIC_DIR, Catalog
+from searchengine.errors import CatalogError, CatalogTooNewError
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _columns(db: Path, table: str) -> set[str]:
+    with sqlite3.connect(db) as conn:
+        return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def test_a_catalog_at_the_first_migration_upgrades_to_head(tmp_path: Path) -> None:
+    db = tmp_path / "catalog.sqlite"
+    cfg = Config()
+    cfg.set_main_option("script_location", str(ALEMBIC_DIR))
+    engine = create_engine(f"sqlite:///{db}")
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001_initial")
+    engine.dispose()
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "INSERT INTO files (path, kind, size, mtime_ns, sha256, indexed_at) "
+            "VALUES ('/x/a.txt', 'text', 3, 1, 'abc', 0)"
+        )
+    assert "skip_reason" not in _columns(db, "files")
+    catalog = Catalog(db)
+    assert "skip_reason" in _columns(db, "files")
+    state = catalog.file_by_path("/x/a.txt")
+    assert state is not None and state.sha256 == "abc" and state.skip_reason is None
+    catalog.close()
+
+
+def test_alembic_cli_upgrades_from_the_repo_root(tmp_path: Path) -> None:
+    db = tmp_path / "cli.sqlite"
+    subprocess.run(
+        [sys.executable, "-m", "alembic", "-x", f"db={db}", "upgrade", "head"],
+        cwd=REPO, check=True, capture_output=True,
+    )
+    assert {"files", "chunks", "vectors", "spaces"} <= {
+        r[0] for r in sqlite3.connect(db).execute("SELECT name FROM sqlite_master")
+    }
+    assert "skip_reason" in _columns(db, "files")
+
+
+def test_a_catalog_from_a_newer_semsearch_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "catalog.sqlite"
+    Catalog(db).close()
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '0099_from_the_future'")
+    with pytest.raises(CatalogTooNewError, match="newer"):
+        Catalog(db)
+
+
+def test_a_garbage_catalog_is_a_clear_error(tmp_path: Path) -> None:
+    db = tmp_path / "catalog.sqlite"
+    db.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(CatalogError, match="cannot read the catalog"):
+        Catalog(db)

@@ -1,0 +1,119 @@
+"""The command line: JSON output, summaries, and one clear line for every error."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from searchengine.cli import main
+
+
+def _cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def indexed(corpus: Path, settings, capsys) -> tuple[Path, list[str]]:
+    base = ["--index", str(settings.index_dir)]
+    code, _, _ = _cli(capsys, *base, "index", str(corpus), "--text-model", settings.text_model,
+                      "--image-model", settings.image_model)
+    assert code == 0
+    return corpus, base
+
+
+def test_index_json_summary(corpus: Path, settings, capsys) -> None:
+    (corpus / "empty.txt").write_text("")
+    code, out, err = _cli(capsys, "--index", str(settings.index_dir), "index", str(corpus),
+                          "--json", "--text-model", settings.text_model,
+                          "--image-model", settings.image_model)
+    assert code == 0
+    doc = json.loads(out)
+    assert {k: doc[k] for k in ("added", "updated", "moved", "removed", "skipped")} == {
+        "added": 6, "updated": 0, "moved": 0, "removed": 0, "skipped": 1}
+    assert doc["encoded"] == 6
+    assert doc["skip_reasons"] == [{"path": str(corpus / "empty.txt"), "reason": "empty file"}]
+
+
+def test_second_index_run_says_nothing_to_encode(indexed, capsys) -> None:
+    corpus, base = indexed
+    code, out, _ = _cli(capsys, *base, "index", str(corpus))
+    assert code == 0 and "nothing to encode" in out
+
+
+def test_search_json_has_absolute_paths_and_fields(indexed, capsys) -> None:
+    corpus, base = indexed
+    query = (corpus / "dog.md").read_text()
+    code, out, _ = _cli(capsys, *base, "search", query, "--json", "-k", "3")
+    doc = json.loads(out)
+    assert code == 0 and doc["query"] == query and len(doc["hits"]) == 3
+    first = doc["hits"][0]
+    assert first["path"] == str(corpus / "dog.md")
+    assert {"path", "kind", "score", "snippet", "page"} <= set(first)
+    assert all(os.path.isabs(h["path"]) for h in doc["hits"])
+
+
+def test_k_larger_than_the_index_is_fine(indexed, capsys) -> None:
+    _, base = indexed
+    code, out, _ = _cli(capsys, *base, "search", "car", "-k", "500", "--json")
+    assert code == 0 and len(json.loads(out)["hits"]) == 6
+
+
+def test_search_by_image_and_similar(indexed, capsys) -> None:
+    corpus, base = indexed
+    code, out, _ = _cli(capsys, *base, "search", "--image", str(corpus / "red.png"), "--json")
+    hits = json.loads(out)["hits"]
+    assert code == 0 and hits[0]["path"] == str(corpus / "red.png")
+    assert {h["kind"] for h in hits} == {"image"}
+    code, out, _ = _cli(capsys, *base, "similar", str(corpus / "car.txt"), "--json")
+    hits = json.loads(out)["hits"]
+    assert code == 0 and str(corpus / "car.txt") not in [h["path"] for h in hits]
+    assert hits and {h["kind"] for h in hits} == {"text"}
+
+
+def test_status_json(indexed, capsys) -> None:
+    _, base = indexed
+    code, out, _ = _cli(capsys, *base, "status", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["counts"]["files"] == 6
+    assert {s["name"] for s in doc["spaces"]} == {"text", "image"}
+    assert doc["total_bytes"] > 0
+
+
+def test_missing_folder_is_one_clear_line(settings, capsys) -> None:
+    code, out, err = _cli(capsys, "--index", str(settings.index_dir), "index", "/no/such/folder")
+    assert code != 0 and out == ""
+    assert err.strip() == "semsearch: error: no such folder: /no/such/folder"
+
+
+def test_an_index_made_with_other_models_is_refused(indexed, tiny_bert_dir, capsys) -> None:
+    corpus, base = indexed
+    code, _, err = _cli(capsys, *base, "index", str(corpus), "--text-model", "e5-small")
+    assert code != 0 and "was built with" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_searching_where_there_is_no_index(tmp_path: Path, capsys) -> None:
+    code, _, err = _cli(capsys, "--index", str(tmp_path / "nothing"), "search", "car")
+    assert code != 0 and "no index at" in err
+
+
+def test_an_unreadable_index_is_one_clear_line(tmp_path: Path, capsys) -> None:
+    (tmp_path / "idx").mkdir()
+    (tmp_path / "idx" / "catalog.sqlite").write_bytes(b"garbage" * 1000)
+    code, _, err = _cli(capsys, "--index", str(tmp_path / "idx"), "status")
+    assert code != 0 and err.startswith("semsearch: error: cannot read the catalog")
+
+
+def test_python_dash_m_works_like_the_script(indexed) -> None:
+    _, base = indexed
+    proc = subprocess.run([sys.executable, "-m", "searchengine", *base, "status", "--json"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["counts"]["files"] == 6
