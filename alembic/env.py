@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from alembic import context
 from sqlalchemy import create_engine
+
+from alembic import context
 
 config = context.config
 

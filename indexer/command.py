@@ -18,8 +18,13 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("folder", help="the folder to index")
     p.add_argument("--text-model", help="text model: preset, Hugging Face id or folder")
     p.add_argument("--image-model", help="image model: preset, ARCH:PRETRAINED or folder")
-    p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
-                   help="skip files or folders matching GLOB (repeatable)")
+    p.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="skip files or folders matching GLOB (repeatable)",
+    )
     p.add_argument("--hidden", action="store_true", help="also index hidden files and folders")
     p.set_defaults(func=cmd_index)
 
@@ -45,5 +50,7 @@ def _print_summary(app: Any, s: IndexSummary) -> None:
     else:
         head = f"encoded {s.encoded} vectors ({s.chunks} text chunks, {s.images} images)"
     print(f"{head} in {s.seconds:.1f}s")
-    print(f"added {s.added}, updated {s.updated}, moved {s.moved}, removed {s.removed}, "
-          f"unchanged {s.unchanged}, skipped {len(s.skipped)}")
+    print(
+        f"added {s.added}, updated {s.updated}, moved {s.moved}, removed {s.removed}, "
+        f"unchanged {s.unchanged}, skipped {len(s.skipped)}"
+    )

@@ -171,9 +171,7 @@ class _Run:
     def _chunk(self, passages: list[Passage]) -> list:
         enc = self.spaces.text()
         budget = self.settings.chunk_tokens or (enc.max_tokens - enc.prefix_tokens("passage"))
-        return chunk_passages(
-            passages, enc.token_spans, budget, self.settings.chunk_overlap_tokens
-        )
+        return chunk_passages(passages, enc.token_spans, budget, self.settings.chunk_overlap_tokens)
 
     def _skip(self, f: FoundFile, reason: str) -> None:
         log.info("skipping %s: %s", f.path, reason)

@@ -13,9 +13,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 TEXT_EXTENSIONS = frozenset({".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx"})
-IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
-)
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 
 
 @dataclass(frozen=True)
@@ -80,7 +78,9 @@ def walk(
                 continue
             if not stat.S_ISREG(st.st_mode):
                 continue
-            yield FoundFile(path, kind, os.path.splitext(name)[1].lower(), st.st_size, st.st_mtime_ns)
+            yield FoundFile(
+                path, kind, os.path.splitext(name)[1].lower(), st.st_size, st.st_mtime_ns
+            )
         yield from problems
         problems.clear()
 

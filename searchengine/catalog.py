@@ -76,10 +76,11 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
 
 def upgrade_to_head(engine: Engine) -> None:
     """Apply the Alembic migrations that this catalog lacks."""
-    from alembic import command
     from alembic.config import Config
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
+
+    from alembic import command
 
     cfg = Config()
     cfg.set_main_option("script_location", str(ALEMBIC_DIR))
@@ -222,9 +223,9 @@ class Catalog:
                     dropped.setdefault(space, []).append(label)
         return dropped
 
-    def write_items(self, items: Sequence[NewItem], fingerprints: dict[str, str]) -> tuple[
-        dict[str, list[int]], dict[str, list[int]]
-    ]:
+    def write_items(
+        self, items: Sequence[NewItem], fingerprints: dict[str, str]
+    ) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
         """Replace each item's file rows in one transaction.
 
         Returns (added labels, removed labels) per space, for the HNSW indexes.
@@ -284,9 +285,7 @@ class Catalog:
             ids = s.scalars(select(Vector.id).where(Vector.space == space).order_by(Vector.id))
             return np.fromiter(ids, dtype=np.int64)
 
-    def iter_vectors(
-        self, space: str, batch: int = 10_000
-    ) -> Iterator[tuple[np.ndarray, Vectors]]:
+    def iter_vectors(self, space: str, batch: int = 10_000) -> Iterator[tuple[np.ndarray, Vectors]]:
         """All vectors of a space, in label order, a batch at a time."""
         last = 0
         while True:
@@ -320,8 +319,16 @@ class Catalog:
         out: dict[int, dict[str, object]] = {}
         with self.session() as s:
             rows = s.execute(
-                select(Vector.id, File.id, File.path, File.kind, Chunk.text, Chunk.page,
-                       Chunk.start, Chunk.end)
+                select(
+                    Vector.id,
+                    File.id,
+                    File.path,
+                    File.kind,
+                    Chunk.text,
+                    Chunk.page,
+                    Chunk.start,
+                    Chunk.end,
+                )
                 .join(File, File.id == Vector.file_id)
                 .outerjoin(Chunk, Chunk.id == Vector.chunk_id)
                 .where(Vector.id.in_(list(labels)))
@@ -342,16 +349,24 @@ class Catalog:
 
     def counts(self) -> dict[str, int]:
         with self.session() as s:
-            files = s.scalar(select(func.count()).select_from(File).where(File.skip_reason.is_(None)))
+            files = s.scalar(
+                select(func.count()).select_from(File).where(File.skip_reason.is_(None))
+            )
             skipped = s.scalar(
                 select(func.count()).select_from(File).where(File.skip_reason.is_not(None))
             )
             chunks = s.scalar(select(func.count()).select_from(Chunk))
-            out = {"files": int(files or 0), "skipped": int(skipped or 0), "chunks": int(chunks or 0)}
+            out = {
+                "files": int(files or 0),
+                "skipped": int(skipped or 0),
+                "chunks": int(chunks or 0),
+            }
             for space, n in s.execute(select(Vector.space, func.count()).group_by(Vector.space)):
                 out[f"vectors_{space}"] = int(n)
             for kind, n in s.execute(
-                select(File.kind, func.count()).where(File.skip_reason.is_(None)).group_by(File.kind)
+                select(File.kind, func.count())
+                .where(File.skip_reason.is_(None))
+                .group_by(File.kind)
             ):
                 out[f"files_{kind}"] = int(n)
         return out
@@ -384,4 +399,6 @@ def _space_info(row: Space) -> SpaceInfo:
 
 
 def _file_state(row: File) -> FileState:
-    return FileState(row.id, row.path, row.size, row.mtime_ns, row.sha256, row.kind, row.skip_reason)
+    return FileState(
+        row.id, row.path, row.size, row.mtime_ns, row.sha256, row.kind, row.skip_reason
+    )

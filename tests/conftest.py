@@ -33,17 +33,24 @@ def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
     out = tmp_path_factory.mktemp("tiny-bert")
-    chars = sorted({ch for w in TINY_WORDS for ch in w} | set("abcdefghijklmnopqrstuvwxyz0123456789.,!?-'\""))
+    chars = sorted(
+        {ch for w in TINY_WORDS for ch in w} | set("abcdefghijklmnopqrstuvwxyz0123456789.,!?-'\"")
+    )
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     vocab += chars + ["##" + c for c in chars] + sorted(set(TINY_WORDS))
     (out / "vocab.txt").write_text("\n".join(dict.fromkeys(vocab)) + "\n", encoding="utf-8")
-    tokenizer = BertTokenizerFast(vocab_file=str(out / "vocab.txt"), do_lower_case=True,
-                                  model_max_length=64)
+    tokenizer = BertTokenizerFast(
+        vocab_file=str(out / "vocab.txt"), do_lower_case=True, model_max_length=64
+    )
     tokenizer.save_pretrained(out)
     torch.manual_seed(0)
     config = BertConfig(
-        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=64,
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
     )
     BertModel(config).save_pretrained(out)
     return out
@@ -58,18 +65,30 @@ def tiny_clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("tiny-clip")
     model_cfg = {
         "embed_dim": 32,
-        "vision_cfg": {"image_size": 32, "layers": 2, "width": 32, "patch_size": 8,
-                       "head_width": 16},
-        "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2,
-                     "layers": 2},
+        "vision_cfg": {
+            "image_size": 32,
+            "layers": 2,
+            "width": 32,
+            "patch_size": 8,
+            "head_width": 16,
+        },
+        "text_cfg": {
+            "context_length": 16,
+            "vocab_size": 49408,
+            "width": 32,
+            "heads": 2,
+            "layers": 2,
+        },
     }
     (out / "open_clip_config.json").write_text(
         json.dumps({"model_cfg": model_cfg, "preprocess_cfg": {}}), encoding="utf-8"
     )
     torch.manual_seed(0)
     model = open_clip.CLIP(**model_cfg)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()},
-              str(out / "open_clip_model.safetensors"))
+    save_file(
+        {k: v.contiguous() for k, v in model.state_dict().items()},
+        str(out / "open_clip_model.safetensors"),
+    )
     return out
 
 
@@ -104,13 +123,16 @@ def corpus(tmp_path: Path) -> Path:
     (root / "sub").mkdir(parents=True)
     (root / "car.txt").write_text(
         "buy a car: the price of the engine and the road tax. drive the car to the station.",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     (root / "dog.md").write_text(
-        "# dogs\n\nwalk the puppy in the park. the dog will bark at the rain.", encoding="utf-8")
+        "# dogs\n\nwalk the puppy in the park. the dog will bark at the rain.", encoding="utf-8"
+    )
     (root / "sub" / "banana.html").write_text(
         "<html><head><title>x</title><script>var hidden='engine';</script></head>"
         "<body><h1>banana</h1><p>a sweet yellow fruit for the kitchen recipe</p></body></html>",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     (root / "korean.txt").write_text("자동차 구입 비용 보고서", encoding="utf-8")
     draw_image(root / "red.png", (220, 20, 20))
     draw_image(root / "sub" / "blue.jpg", (20, 20, 220), "ellipse")

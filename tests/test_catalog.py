@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine
 
+from alembic import command
 from searchengine.catalog import ALEMBIC_DIR, Catalog
 from searchengine.errors import CatalogError, CatalogTooNewError
 
@@ -49,7 +49,9 @@ def test_alembic_cli_upgrades_from_the_repo_root(tmp_path: Path) -> None:
     db = tmp_path / "cli.sqlite"
     subprocess.run(
         [sys.executable, "-m", "alembic", "-x", f"db={db}", "upgrade", "head"],
-        cwd=REPO, check=True, capture_output=True,
+        cwd=REPO,
+        check=True,
+        capture_output=True,
     )
     assert {"files", "chunks", "vectors", "spaces"} <= {
         r[0] for r in sqlite3.connect(db).execute("SELECT name FROM sqlite_master")

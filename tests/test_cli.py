@@ -22,21 +22,43 @@ def _cli(capsys, *argv: str) -> tuple[int, str, str]:
 @pytest.fixture
 def indexed(corpus: Path, settings, capsys) -> tuple[Path, list[str]]:
     base = ["--index", str(settings.index_dir)]
-    code, _, _ = _cli(capsys, *base, "index", str(corpus), "--text-model", settings.text_model,
-                      "--image-model", settings.image_model)
+    code, _, _ = _cli(
+        capsys,
+        *base,
+        "index",
+        str(corpus),
+        "--text-model",
+        settings.text_model,
+        "--image-model",
+        settings.image_model,
+    )
     assert code == 0
     return corpus, base
 
 
 def test_index_json_summary(corpus: Path, settings, capsys) -> None:
     (corpus / "empty.txt").write_text("")
-    code, out, err = _cli(capsys, "--index", str(settings.index_dir), "index", str(corpus),
-                          "--json", "--text-model", settings.text_model,
-                          "--image-model", settings.image_model)
+    code, out, err = _cli(
+        capsys,
+        "--index",
+        str(settings.index_dir),
+        "index",
+        str(corpus),
+        "--json",
+        "--text-model",
+        settings.text_model,
+        "--image-model",
+        settings.image_model,
+    )
     assert code == 0
     doc = json.loads(out)
     assert {k: doc[k] for k in ("added", "updated", "moved", "removed", "skipped")} == {
-        "added": 6, "updated": 0, "moved": 0, "removed": 0, "skipped": 1}
+        "added": 6,
+        "updated": 0,
+        "moved": 0,
+        "removed": 0,
+        "skipped": 1,
+    }
     assert doc["encoded"] == 6
     assert doc["skip_reasons"] == [{"path": str(corpus / "empty.txt"), "reason": "empty file"}]
 
@@ -113,7 +135,11 @@ def test_an_unreadable_index_is_one_clear_line(tmp_path: Path, capsys) -> None:
 
 def test_python_dash_m_works_like_the_script(indexed) -> None:
     _, base = indexed
-    proc = subprocess.run([sys.executable, "-m", "searchengine", *base, "status", "--json"],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "searchengine", *base, "status", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["counts"]["files"] == 6

@@ -30,7 +30,8 @@ def test_html_gives_visible_text_only(tmp_path: Path) -> None:
     page = tmp_path / "p.html"
     page.write_text(
         "<html><head><title>T</title><style>.x{color:red}</style></head><body>"
-        "<script>var secret = 1;</script><p>보이는 글</p><div>and <b>visible</b></div></body></html>"
+        "<script>var secret = 1;</script><p>보이는 글</p>"
+        "<div>and <b>visible</b></div></body></html>"
     )
     (passage,) = extract_text(page)
     assert "보이는 글" in passage.text and "visible" in passage.text

@@ -8,6 +8,7 @@ Revises: 0001_initial
 """
 
 import sqlalchemy as sa
+
 from alembic import op
 
 revision = "0002_add_skip_reason"
