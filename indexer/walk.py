@@ -51,6 +51,7 @@ def walk(
     are indexed under their own path.
     """
     problems: list[WalkProblem] = []
+    exclude = exclude + read_ignore_file(root)
 
     def on_error(err: OSError) -> None:
         problems.append(WalkProblem(str(err.filename), f"cannot list folder: {err.strerror}"))
@@ -83,6 +84,19 @@ def walk(
             )
         yield from problems
         problems.clear()
+
+
+IGNORE_FILE = ".semsearchignore"
+
+
+def read_ignore_file(root: Path) -> tuple[str, ...]:
+    """Glob patterns from `root/.semsearchignore`, one a line, `#` for comments."""
+    try:
+        lines = (root / IGNORE_FILE).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return ()
+    patterns = (line.strip() for line in lines)
+    return tuple(p for p in patterns if p and not p.startswith("#"))
 
 
 def _excluded(path: str, name: str, patterns: tuple[str, ...]) -> bool:

