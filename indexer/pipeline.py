@@ -127,6 +127,11 @@ class _Run:
 
         work = [(f, d, False) for f, d in plan.added] + [(f, d, True) for f, d, _ in plan.updated]
         self.to_write = len(work)
+        if work:
+            # start the clocks of the later phases now, so their rates are true
+            self.progress("extract", 0, len(work))
+            self.progress("encode", 0, 0)
+            self.progress("write", 0, len(work))
         for n, (f, digest, is_update) in enumerate(work, start=1):
             self._extract(f, digest, is_update)
             self.progress("extract", n, len(work))
@@ -167,6 +172,7 @@ class _Run:
         self.pending.append(item)
         self.pending_units += units
         self.encode_total += units
+        self.progress("encode", self.encode_done, self.encode_total)
 
     def _chunk(self, passages: list[Passage]) -> list:
         enc = self.spaces.text()

