@@ -273,7 +273,5 @@ def _shipped_where(e5_row: dict[str, object]) -> tuple[str, bool]:
     if not WEIGHTS_FILE.is_file():
         return f"shipped weights missing ({WEIGHTS_FILE})", False
     ok = bool(e5_row["available"])
-    return (
-        f"trained by semsearch, shipped in the package; text tower e5-small{'' if ok else ' (unavailable)'}",
-        ok,
-    )
+    tower = "text tower e5-small" if ok else "text tower e5-small unavailable"
+    return f"trained by semsearch, shipped in the package; {tower}", ok
