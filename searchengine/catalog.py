@@ -49,6 +49,7 @@ class SpaceInfo:
     dim: int
     index_generation: int
     index_count: int
+    query_fingerprint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,14 @@ class Catalog:
         with self.session() as s:
             return [_space_info(r) for r in s.scalars(select(Space).order_by(Space.name))]
 
-    def ensure_space(self, name: str, model: str, fingerprint: str, dim: int) -> SpaceInfo:
+    def ensure_space(
+        self,
+        name: str,
+        model: str,
+        fingerprint: str,
+        dim: int,
+        query_fingerprint: str | None = None,
+    ) -> SpaceInfo:
         """Record the model of a space, or return the record already there."""
         with self.session() as s:
             row = s.get(Space, name)
@@ -149,6 +157,7 @@ class Catalog:
                     metric="cosine",
                     index_generation=0,
                     index_count=0,
+                    query_fingerprint=query_fingerprint,
                 )
                 s.add(row)
             return _space_info(row)
@@ -394,7 +403,13 @@ def _drop_file_by_space(s: Session, row: File) -> list[tuple[str, int]]:
 
 def _space_info(row: Space) -> SpaceInfo:
     return SpaceInfo(
-        row.name, row.model, row.fingerprint, row.dim, row.index_generation, row.index_count
+        row.name,
+        row.model,
+        row.fingerprint,
+        row.dim,
+        row.index_generation,
+        row.index_count,
+        row.query_fingerprint,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,7 +33,7 @@ class ImageEncoder:
         self._tokenizer: Any = None
         self._dim = 0
         self._fingerprint = ""
-        self.calls = 0
+        self.calls: Counter[str] = Counter()  # forward passes: "image" and "text"
 
     def _load(self) -> None:
         if self._model is not None:
@@ -87,7 +88,7 @@ class ImageEncoder:
                 feats = self._model.encode_image(pixels.to(self._device))
                 feats = torch.nn.functional.normalize(feats.float(), dim=-1)
             out[start : start + len(batch)] = feats.cpu().numpy()
-            self.calls += 1
+            self.calls["image"] += 1
         return out
 
     def encode_texts(self, texts: Sequence[str]) -> Vectors:
@@ -103,7 +104,7 @@ class ImageEncoder:
                 feats = self._model.encode_text(tokens.to(self._device))
                 feats = torch.nn.functional.normalize(feats.float(), dim=-1)
             out[start : start + len(batch)] = feats.cpu().numpy()
-            self.calls += 1
+            self.calls["text"] += 1
         return out
 
 

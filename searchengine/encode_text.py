@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -53,7 +54,7 @@ class TextEncoder:
         self._dim = 0
         self._max_tokens = 0
         self._fingerprint = ""
-        self.calls = 0  # forward passes so far; batching is checked against it
+        self.calls: Counter[str] = Counter()  # forward passes per role, to check batching
 
     def _load(self) -> None:
         if self._model is not None:
@@ -144,5 +145,5 @@ class TextEncoder:
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
                 pooled = torch.nn.functional.normalize(pooled, dim=-1)
             out[start : start + len(batch)] = pooled.float().cpu().numpy()
-            self.calls += 1
+            self.calls[role] += 1
         return out

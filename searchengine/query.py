@@ -39,16 +39,23 @@ class Searcher:
         if not query.strip():
             raise ConfigError("the query is empty")
         lists: list[list[Hit]] = []
+        text_vec = None
         if self._wanted(TEXT, kinds):
-            vec = self.spaces.text().encode([query], "query")
-            lists.append(self._knn(self._records[TEXT], vec, k))
+            text_vec = self.spaces.text().encode([query], "query")
+            lists.append(self._knn(self._records[TEXT], text_vec, k))
         if self._wanted(IMAGE, kinds):
-            try:
-                vec = self.spaces.image().encode_texts([query])
-            except ModelUnavailableError as exc:
-                self.notes.append(f"images not searched: {exc}")
+            if self.spaces.image_query_from_text():
+                # the CLIP's text tower is the text model: no second model to load
+                if text_vec is None:
+                    text_vec = self.spaces.text().encode([query], "query")
+                lists.append(self._knn(self._records[IMAGE], text_vec, k))
             else:
-                lists.append(self._knn(self._records[IMAGE], vec, k))
+                try:
+                    vec = self.spaces.image().encode_texts([query])
+                except ModelUnavailableError as exc:
+                    self.notes.append(f"images not searched: {exc}")
+                else:
+                    lists.append(self._knn(self._records[IMAGE], vec, k))
         return fuse(lists, k)
 
     def search_image(self, path: Path, k: int = 10) -> list[Hit]:
@@ -60,7 +67,11 @@ class Searcher:
             return []
         image = load_image(path, self.spaces.settings.max_image_side)
         vec = self.spaces.image().encode_images([image])
-        return self._knn(self._records[IMAGE], vec, k)
+        lists = [self._knn(self._records[IMAGE], vec, k)]
+        if TEXT in self._records and self.spaces.image_query_from_text():
+            # images live in the text model's query space: documents about it too
+            lists.append(self._knn(self._records[TEXT], vec, k))
+        return fuse(lists, k)
 
     def similar(self, path: Path, k: int = 10) -> list[Hit]:
         """Items like an already indexed file, the file itself left out."""

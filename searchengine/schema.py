@@ -26,6 +26,8 @@ class Space(Base):
     metric: Mapped[str] = mapped_column(String, default="cosine")
     index_generation: Mapped[int] = mapped_column(default=0)
     index_count: Mapped[int] = mapped_column(default=0)  # live vectors the saved file holds
+    # fingerprint of the text model whose query vectors are also this space's text queries
+    query_fingerprint: Mapped[str | None] = mapped_column(String, default=None)
 
 
 class File(Base):

@@ -5,17 +5,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+import numpy as np
+
 from .catalog import Catalog, SpaceInfo
 from .config import DEFAULT_IMAGE_MODEL, DEFAULT_TEXT_MODEL, Settings
 from .encode_image import ImageEncoder
 from .encode_text import TextEncoder
-from .errors import ModelMismatchError
+from .errors import ModelMismatchError, ModelUnavailableError
 from .models import resolve_image_model, resolve_text_model
 
 log = logging.getLogger(__name__)
 
 TEXT = "text"
 IMAGE = "image"
+
+# Texts that tell whether a CLIP's text tower is the text model itself.
+SHARED_TOWER_PROBES = ("a red car parked on the street", "강아지가 공원에서 뛰어논다", "빵과 커피")
 
 
 class Spaces:
@@ -81,5 +86,36 @@ class Spaces:
         if space == TEXT:
             t = self.text()
             return self.catalog.ensure_space(TEXT, t.name, t.fingerprint, t.dim)
+        existing = self.catalog.space(IMAGE)
+        if existing is not None:
+            return existing
         i = self.image()
-        return self.catalog.ensure_space(IMAGE, i.name, i.fingerprint, i.dim)
+        return self.catalog.ensure_space(
+            IMAGE, i.name, i.fingerprint, i.dim, query_fingerprint=self._shared_text_tower()
+        )
+
+    def _shared_text_tower(self) -> str | None:
+        """The text model's fingerprint if the CLIP's text tower gives its query vectors."""
+        try:
+            text = self.text()
+        except ModelUnavailableError:
+            return None
+        image = self.image()
+        if text.dim != image.dim:
+            return None
+        a = image.encode_texts(SHARED_TOWER_PROBES)
+        b = text.encode(SHARED_TOWER_PROBES, "query")
+        if float(np.min(np.sum(a * b, axis=1))) < 0.999:
+            return None
+        log.info("the image model's text tower is the text model: text queries share vectors")
+        return text.fingerprint
+
+    def image_query_from_text(self) -> bool:
+        """Whether a text query's text-space vector is also its image-space vector."""
+        rec = self.catalog.space(IMAGE)
+        if rec is None or rec.query_fingerprint is None:
+            return False
+        try:
+            return self.text().fingerprint == rec.query_fingerprint
+        except ModelUnavailableError:
+            return False

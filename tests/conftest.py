@@ -137,3 +137,47 @@ def corpus(tmp_path: Path) -> Path:
     draw_image(root / "red.png", (220, 20, 20))
     draw_image(root / "sub" / "blue.jpg", (20, 20, 220), "ellipse")
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_shared_clip_dir(tmp_path_factory: pytest.TempPathFactory, tiny_bert_dir: Path) -> Path:
+    """A tiny CLIP whose text tower is the tiny BERT, as the shipped model is built on e5."""
+    import shutil
+
+    import open_clip
+    import torch
+    from safetensors.torch import save_file
+
+    out = tmp_path_factory.mktemp("tiny-shared-clip")
+    for f in tiny_bert_dir.iterdir():
+        if f.suffix in (".json", ".txt"):
+            shutil.copy(f, out / f.name)
+    model_cfg = {
+        "embed_dim": 32,
+        "custom_text": True,
+        "vision_cfg": {
+            "image_size": 32,
+            "layers": 2,
+            "width": 32,
+            "patch_size": 8,
+            "head_width": 16,
+        },
+        "text_cfg": {
+            "hf_model_name": str(tiny_bert_dir),
+            "hf_tokenizer_name": str(tiny_bert_dir),
+            "hf_pooler_type": "mean_pooler",
+            "hf_proj_type": None,
+            "hf_model_pretrained": True,
+            "context_length": 64,
+        },
+    }
+    (out / "open_clip_config.json").write_text(
+        json.dumps({"model_cfg": model_cfg, "preprocess_cfg": {}}), encoding="utf-8"
+    )
+    torch.manual_seed(1)
+    model = open_clip.CustomTextCLIP(**{k: v for k, v in model_cfg.items() if k != "custom_text"})
+    save_file(
+        {k: v.contiguous() for k, v in model.state_dict().items()},
+        str(out / "open_clip_model.safetensors"),
+    )
+    return out

@@ -126,8 +126,8 @@ def test_encoder_is_called_once_per_batch(tmp_path: Path, settings) -> None:
     summary = run_index(folder, settings, spaces)
     text_enc, image_enc = spaces[0]._text, spaces[0]._image
     assert summary.chunks >= 20
-    assert text_enc.calls == math.ceil(summary.chunks / settings.text_batch)
-    assert image_enc.calls == math.ceil(6 / settings.image_batch)
+    assert text_enc.calls["passage"] == math.ceil(summary.chunks / settings.text_batch)
+    assert image_enc.calls["image"] == math.ceil(6 / settings.image_batch)
 
 
 def test_long_text_is_chunked_with_offsets(tmp_path: Path, settings) -> None:
