@@ -9,6 +9,7 @@ Revises: 0002_add_skip_reason
 """
 
 import sqlalchemy as sa
+
 from alembic import op
 
 revision = "0003_add_query_fingerprint"
