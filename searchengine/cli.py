@@ -308,6 +308,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         app.close_bars()
         print(f"semsearch: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        app.close_bars()
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"semsearch: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         app.close_bars()
         print(

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .catalog import Catalog, SpaceInfo
-from .errors import IndexCorruptError, LockedError
+from .errors import CatalogError, IndexCorruptError, LockedError
 from .records import Vectors
 from .vector_index import HnswIndex
 
@@ -32,6 +32,8 @@ class Store:
         self.index_dir = index_dir
         self.writer = writer
         self._lock_fd: int | None = None
+        if index_dir.exists() and not index_dir.is_dir():
+            raise CatalogError(f"the index folder {index_dir} is a file, not a folder")
         if writer:
             index_dir.mkdir(parents=True, exist_ok=True)
             self._take_lock()

@@ -143,3 +143,11 @@ def test_python_dash_m_works_like_the_script(indexed) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["counts"]["files"] == 6
+
+
+def test_index_folder_that_is_a_file_or_cannot_be_made(tmp_path: Path, corpus: Path, capsys):
+    (tmp_path / "afile").write_text("x")
+    code, _, err = _cli(capsys, "--index", str(tmp_path / "afile"), "index", str(corpus))
+    assert code != 0 and "is a file, not a folder" in err
+    code, _, err = _cli(capsys, "--index", "/proc/semsearch/idx", "index", str(corpus))
+    assert code != 0 and err.startswith("semsearch: error: ") and "Traceback" not in err
