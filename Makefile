@@ -12,12 +12,14 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/python -c "import searchengine.cli, torch, open_clip, transformers"
 	touch $@
 
 demo: setup
 	$(BIN)/semsearch --index $(DEMO_INDEX) index sample_corpus
-	$(BIN)/semsearch --index $(DEMO_INDEX) search "승용차"
-	$(BIN)/semsearch --index $(DEMO_INDEX) search "a dog playing outside"
+	$(BIN)/semsearch --index $(DEMO_INDEX) search 승용차 -k 5
+	$(BIN)/semsearch --index $(DEMO_INDEX) search "walking my puppy" -k 3
+	$(BIN)/semsearch --index $(DEMO_INDEX) search --image tests/data/query_images/car_query_skoda.png -k 3
 	$(BIN)/semsearch --index $(DEMO_INDEX) status
 
 test: setup

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 
 RRF_K = 60  # reciprocal-rank fusion constant: scores of two spaces are never compared
 OVERFETCH = 5  # chunks fetched per wanted file, so grouping by file still fills k
-SNIPPET_CHARS = 240
+SNIPPET_CHARS = 160
 _WS = re.compile(r"\s+")
 
 
@@ -34,10 +35,25 @@ class Searcher:
         self.notes: list[str] = []
         self._records = {s.name: s for s in self.catalog.spaces()}
 
+    def _refresh(self) -> None:
+        # A long-lived searcher outlives a model switch (`semsearch reembed`):
+        # queries must then be encoded by the new model.
+        records = {s.name: s for s in self.catalog.spaces()}
+        if any(
+            self._records.get(name) is None or self._records[name].fingerprint != r.fingerprint
+            for name, r in records.items()
+        ):
+            log.info("the index was switched to other models; loading them")
+            # the switch was explicit: follow the catalog, not the models asked for at start
+            settings = replace(self.spaces.settings, text_model=None, image_model=None)
+            self.spaces = Spaces(self.catalog, settings, self.spaces.on_status)
+        self._records = records
+
     def search(self, query: str, k: int = 10, kinds: set[Kind] | None = None) -> list[Hit]:
         """Documents and images matching the meaning of `query`."""
         if not query.strip():
             raise ConfigError("the query is empty")
+        self._refresh()
         lists: list[list[Hit]] = []
         text_vec = None
         if self._wanted(TEXT, kinds):
@@ -62,21 +78,23 @@ class Searcher:
         """Indexed images that look like the image at `path`."""
         if not path.is_file():
             raise ConfigError(f"no such image: {path}")
+        self._refresh()
         if IMAGE not in self._records:
             self.notes.append("this index holds no images")
             return []
         image = load_image(path, self.spaces.settings.max_image_side)
         vec = self.spaces.image().encode_images([image])
-        lists = [self._knn(self._records[IMAGE], vec, k)]
-        if TEXT in self._records and self.spaces.image_query_from_text():
-            # images live in the text model's query space: documents about it too
-            lists.append(self._knn(self._records[TEXT], vec, k))
-        return fuse(lists, k)
+        # Documents are not searched with the image vector, even when the CLIP's
+        # text tower is the text model: the shipped tower was trained against
+        # short caption vectors, not passages, and a car picture ranked a recipe
+        # above the car guide. That needs a clip-text space (ARCHITECTURE.md).
+        return self._knn(self._records[IMAGE], vec, k)
 
     def similar(self, path: Path, k: int = 10) -> list[Hit]:
         """Items like an already indexed file, the file itself left out."""
         absolute = os.path.abspath(path.expanduser())
-        state = self.catalog.file_by_path(absolute)
+        self._refresh()
+        state = self.catalog.file_by_path(absolute)  # NFC or NFD, either finds it
         if state is None or state.skip_reason:
             raise ConfigError(f"not in the index: {absolute}")
         space = self._records.get(IMAGE if state.kind == "image" else TEXT)
@@ -86,7 +104,7 @@ class Searcher:
         query = vectors.mean(axis=0, keepdims=True)
         query /= max(float(np.linalg.norm(query)), 1e-12)
         hits = self._knn(space, query, k + 1)
-        return [h for h in hits if h.path != absolute][:k]
+        return [h for h in hits if h.file_id != state.id][:k]
 
     def _wanted(self, space: str, kinds: set[Kind] | None) -> bool:
         if space not in self._records:

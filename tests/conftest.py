@@ -181,3 +181,13 @@ def tiny_shared_clip_dir(tmp_path_factory: pytest.TempPathFactory, tiny_bert_dir
         str(out / "open_clip_model.safetensors"),
     )
     return out
+
+
+@pytest.fixture(scope="session")
+def real_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data folder for the tests with the real default models.
+
+    Shared by the session, so the e5 rebuild and the CLIP assembly happen once,
+    and never in the user's own data folder.
+    """
+    return tmp_path_factory.mktemp("semsearch-home")

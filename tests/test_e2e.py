@@ -25,9 +25,8 @@ QUERY_IMAGES = REPO / "tests" / "data" / "query_images"
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    home = tmp_path_factory.mktemp("semsearch-home")
-    return {**os.environ, "SEMSEARCH_HOME": str(home), "HF_HUB_OFFLINE": "1"}
+def env(real_home: Path) -> dict[str, str]:
+    return {**os.environ, "SEMSEARCH_HOME": str(real_home), "HF_HUB_OFFLINE": "1"}
 
 
 def semsearch(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

