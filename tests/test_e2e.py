@@ -91,7 +91,7 @@ def test_a_car_picture_finds_a_car_image_first(indexed, env) -> None:
 
 def test_readme_shows_real_output(indexed, env) -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    shown = re.search(r"\$ semsearch search 승용차\n(.*?)```", readme, re.S)
+    shown = re.search(r"\$ semsearch search 승용차 -k 5\n(.*?)```", readme, re.S)
     assert shown, "the README shows the output of `semsearch search 승용차`"
     proc = semsearch(env, "search", "승용차", "-k", "5")
     assert proc.returncode == 0, proc.stderr
