@@ -1,4 +1,4 @@
-"""The `semsearch index` subcommand, added to the CLI through an entry point."""
+"""The `semsearch index` and `semsearch reembed` subcommands, added through an entry point."""
 
 from __future__ import annotations
 
@@ -7,10 +7,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from searchengine.spaces import Spaces
+from searchengine.cli import wait_option
+from searchengine.config import Settings
+from searchengine.errors import ConfigError
+from searchengine.spaces import IMAGE, TEXT, Spaces
 from searchengine.store import Store
 
 from .pipeline import IndexSummary, index_folder
+from .reembed import ReembedSummary, reembed
+
+INTERRUPTED_EXIT = 130
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -26,26 +32,71 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         help="skip files or folders matching GLOB (repeatable)",
     )
     p.add_argument("--hidden", action="store_true", help="also index hidden files and folders")
+    p.add_argument(
+        "--max-file-mb",
+        type=float,
+        metavar="MB",
+        help="skip files larger than this (default 512)",
+    )
+    p.add_argument(
+        "--file-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="skip a file whose reading takes longer than this (default 60; 0: no limit)",
+    )
+    wait_option(p)
     p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser(
+        "reembed",
+        parents=[common],
+        help="switch to another model: re-embed everything, then swap atomically",
+    )
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--text-model", help="the new text model")
+    which.add_argument("--image-model", help="the new image model")
+    wait_option(p)
+    p.set_defaults(func=cmd_reembed)
+
+
+def _settings(app: Any) -> Settings:
+    args = app.args
+    settings: Settings = replace(app.settings, lock_wait_s=args.wait)
+    if getattr(args, "max_file_mb", None) is not None:
+        settings = replace(settings, max_file_bytes=int(args.max_file_mb * 1024 * 1024))
+    if getattr(args, "file_timeout", None) is not None:
+        settings = replace(settings, file_timeout_s=args.file_timeout)
+    return settings
 
 
 def cmd_index(app: Any) -> int:
     args = app.args
-    settings = replace(app.settings, exclude=tuple(args.exclude), include_hidden=args.hidden)
-    with Store(settings.index_dir, writer=True) as store:
+    settings = replace(_settings(app), exclude=tuple(args.exclude), include_hidden=args.hidden)
+    with Store.for_settings(settings, writer=True, on_wait=app.status_line) as store:
         spaces = Spaces(store.catalog, settings, app.status_line)
         try:
-            summary = index_folder(Path(args.folder), store, spaces, settings, app.progress)
+            with app.stoppable() as should_stop:
+                summary = index_folder(
+                    Path(args.folder), store, spaces, settings, app.progress, should_stop
+                )
         finally:
             app.close_bars()
     app.emit(summary.to_json(), lambda: _print_summary(app, summary))
+    if summary.interrupted:
+        app.status_line(
+            f"interrupted: {summary.committed} files committed; "
+            f"run the same command again to finish"
+        )
+        return INTERRUPTED_EXIT
     return 0
 
 
 def _print_summary(app: Any, s: IndexSummary) -> None:
     for path, reason in s.skipped:
         print(f"skipping {app.show_path(path)}: {reason}")
-    if s.encoded == 0 and not (s.added or s.updated):
+    if s.interrupted:
+        head = f"stopped early, after encoding {s.encoded} vectors"
+    elif s.encoded == 0 and not (s.added or s.updated):
         head = "nothing to encode: the index is up to date"
     else:
         head = f"encoded {s.encoded} vectors ({s.chunks} text chunks, {s.images} images)"
@@ -54,3 +105,43 @@ def _print_summary(app: Any, s: IndexSummary) -> None:
         f"added {s.added}, updated {s.updated}, moved {s.moved}, removed {s.removed}, "
         f"unchanged {s.unchanged}, skipped {len(s.skipped)}"
     )
+
+
+def cmd_reembed(app: Any) -> int:
+    args = app.args
+    space, model = (TEXT, args.text_model) if args.text_model else (IMAGE, args.image_model)
+    if not model:
+        raise ConfigError("give --text-model MODEL or --image-model MODEL")
+    # the new model is an argument of this command, not the model to open the index with
+    settings = replace(_settings(app), text_model=None, image_model=None)
+    with Store.for_settings(
+        settings, writer=True, on_wait=app.status_line, purpose="re-embedding"
+    ) as store:
+        try:
+            with app.stoppable() as should_stop:
+                summary = reembed(store, settings, space, model, app.progress, should_stop)
+        finally:
+            app.close_bars()
+    app.emit(summary.to_json(), lambda: _print_reembed(app, summary))
+    if summary.interrupted:
+        app.status_line(
+            f"interrupted: {summary.encoded} vectors committed; "
+            f"run the same command again to finish"
+        )
+        return INTERRUPTED_EXIT
+    return 0
+
+
+def _print_reembed(app: Any, s: ReembedSummary) -> None:
+    if s.already:
+        print(f"the {s.space} space already uses {s.model}")
+        return
+    for path, reason in s.dropped:
+        print(f"dropped {app.show_path(path)}: {reason} (the next index run adds it back)")
+    if s.swapped:
+        print(f"the {s.space} space now uses {s.model}: {s.encoded} vectors encoded")
+    else:
+        print(
+            f"encoded {s.encoded} vectors with {s.model}; the {s.space} space keeps its "
+            f"old model until the switch is finished"
+        )

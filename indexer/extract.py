@@ -4,18 +4,28 @@ Libraries: charset-normalizer (decoding legacy encodings such as CP949),
 BeautifulSoup with lxml (visible HTML text), pypdf (per-page PDF text),
 python-docx (paragraphs and tables); images load through
 searchengine.images, which queries share.
+
+Parsers work on bytes already read, so the content parsed is the content
+hashed. A .docx is a zip: its declared sizes are checked before python-docx
+unpacks it, so a zip bomb is refused rather than unpacked. The time limit per
+file is enforced by the process that calls these (indexer.read_worker).
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import warnings
 import zipfile
 from pathlib import Path
 
+from searchengine.config import DEFAULT_MAX_UNPACK_RATIO, DEFAULT_MAX_UNPACKED_BYTES
 from searchengine.errors import ExtractionError
 from searchengine.records import Passage
+
+MAX_ZIP_MEMBERS = 10_000
+_RATIO_FLOOR = 1024 * 1024  # below this unpacked size a high ratio is harmless
 
 log = logging.getLogger(__name__)
 
@@ -23,17 +33,38 @@ _BLANK_RUNS = re.compile(r"\n\s*\n\s*\n+")
 _BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
 
 
-def extract_text(path: Path) -> list[Passage]:
+def extract_text(
+    path: Path,
+    *,
+    max_unpacked_bytes: int = DEFAULT_MAX_UNPACKED_BYTES,
+    max_unpack_ratio: float = DEFAULT_MAX_UNPACK_RATIO,
+) -> list[Passage]:
     """Passages of readable text in `path`, with page numbers for PDFs."""
-    ext = path.suffix.lower()
+    return extract_text_bytes(
+        _read(path),
+        path.suffix.lower(),
+        max_unpacked_bytes=max_unpacked_bytes,
+        max_unpack_ratio=max_unpack_ratio,
+    )
+
+
+def extract_text_bytes(
+    data: bytes,
+    ext: str,
+    *,
+    max_unpacked_bytes: int = DEFAULT_MAX_UNPACKED_BYTES,
+    max_unpack_ratio: float = DEFAULT_MAX_UNPACK_RATIO,
+) -> list[Passage]:
+    """Passages of readable text in the content of a file with extension `ext`."""
     if ext in (".txt", ".md", ".markdown"):
-        passages = [Passage(decode_text(_read(path)))]
+        passages = [Passage(decode_text(data))]
     elif ext in (".html", ".htm"):
-        passages = [Passage(_html_text(_read(path)))]
+        passages = [Passage(_html_text(data))]
     elif ext == ".pdf":
-        passages = _pdf_pages(path)
+        passages = _pdf_pages(data)
     elif ext == ".docx":
-        passages = [Passage(_docx_text(path))]
+        check_zip(data, max_unpacked_bytes, max_unpack_ratio)
+        passages = [Passage(_docx_text(data))]
     else:
         raise ExtractionError(f"unsupported file type {ext}")
     passages = [p for p in passages if p.text.strip()]
@@ -86,14 +117,14 @@ def _html_text(data: bytes) -> str:
     return _BLANK_RUNS.sub("\n\n", "\n".join(line.strip() for line in text.splitlines()))
 
 
-def _pdf_pages(path: Path) -> list[Passage]:
+def _pdf_pages(data: bytes) -> list[Passage]:
     from pypdf import PdfReader
     from pypdf.errors import FileNotDecryptedError, PdfReadError
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            reader = PdfReader(path)
+            reader = PdfReader(io.BytesIO(data))
             if reader.is_encrypted:
                 try:
                     if not reader.decrypt(""):
@@ -113,12 +144,39 @@ def _pdf_pages(path: Path) -> list[Passage]:
     return pages
 
 
-def _docx_text(path: Path) -> str:
+def check_zip(data: bytes, max_unpacked_bytes: int, max_unpack_ratio: float) -> None:
+    """Refuse a zip that would unpack past the limits (a zip bomb), from its directory alone.
+
+    zipfile never yields more than a member's declared size, so the declared
+    sizes bound what unpacking it can cost.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            members = zf.infolist()
+    except (zipfile.BadZipFile, ValueError) as exc:
+        raise ExtractionError("not a valid .docx file") from exc
+    if len(members) > MAX_ZIP_MEMBERS:
+        raise ExtractionError(f"a zip of {len(members):,} parts (a zip bomb?)")
+    unpacked = sum(m.file_size for m in members)
+    packed = max(sum(m.compress_size for m in members), 1)
+    if unpacked > max_unpacked_bytes:
+        raise ExtractionError(
+            f"unzips to {unpacked:,} bytes, past the {max_unpacked_bytes:,}-byte limit "
+            f"(a zip bomb?)"
+        )
+    if unpacked > _RATIO_FLOOR and unpacked / packed > max_unpack_ratio:
+        raise ExtractionError(
+            f"compressed {unpacked / packed:,.0f} to 1, past the {max_unpack_ratio:,.0f} to 1 "
+            f"limit (a zip bomb?)"
+        )
+
+
+def _docx_text(data: bytes) -> str:
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
     try:
-        document = docx.Document(str(path))
+        document = docx.Document(io.BytesIO(data))
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise ExtractionError("not a valid .docx file") from exc
     parts = [p.text for p in document.paragraphs]

@@ -1,4 +1,12 @@
-"""The indexing run: walk, detect changes, extract, chunk, encode in batches, store."""
+"""The indexing run: walk, detect changes, extract, chunk, encode in batches, store.
+
+Each flush of encoded files commits one catalog transaction, then mirrors it
+into the HNSW indexes, so a run killed at any moment loses at most the files
+it had not yet committed: the next run finds the committed ones unchanged and
+encodes only the rest. `should_stop` (the CLI wires Ctrl-C to it) is checked
+between files and before each flush: the run then commits nothing more, saves
+the indexes and returns with `interrupted` set.
+"""
 
 from __future__ import annotations
 
@@ -14,14 +22,14 @@ from PIL import Image
 from searchengine.catalog import NewItem
 from searchengine.config import Settings
 from searchengine.errors import ConfigError, ExtractionError, ModelUnavailableError
-from searchengine.images import load_image
 from searchengine.records import Passage
 from searchengine.spaces import IMAGE, TEXT, Spaces
 from searchengine.store import Store
 
-from .changes import plan_changes
+from .changes import StopRequested, plan_changes
 from .chunk import chunk_passages
-from .extract import extract_text
+from .read_worker import ReadLimits, ReadRequest
+from .reader import FileReader
 from .walk import FoundFile, WalkProblem, walk
 
 log = logging.getLogger(__name__)
@@ -47,6 +55,12 @@ class IndexSummary:
     images: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    interrupted: bool = False  # stopped on request; running again finishes the job
+
+    @property
+    def committed(self) -> int:
+        """Files whose new content this run wrote to the catalog."""
+        return self.added + self.updated
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -62,6 +76,7 @@ class IndexSummary:
             "images": self.images,
             "skip_reasons": [{"path": p, "reason": r} for p, r in self.skipped],
             "seconds": round(self.seconds, 3),
+            "interrupted": self.interrupted,
         }
 
 
@@ -82,6 +97,7 @@ class _Run:
         spaces: Spaces,
         settings: Settings,
         on_progress: Progress | None,
+        should_stop: Callable[[], bool] | None,
     ):
         self.root = root
         self.store = store
@@ -97,33 +113,64 @@ class _Run:
         self.written = 0
         self.to_write = 0
         self.image_problem: str | None = None
+        self.should_stop = should_stop or (lambda: False)
+        limits = ReadLimits.from_settings(settings)
+        self.limits = limits.signature()
+        self.reader = FileReader(limits)
 
     def run(self) -> IndexSummary:
         started = time.monotonic()
+        try:
+            self._run()
+        except StopRequested:
+            self.summary.interrupted = True
+        finally:
+            self.reader.close()
+        self.store.save()
+        self.store.vacuum_if_needed()
+        self.summary.seconds = time.monotonic() - started
+        return self.summary
+
+    def _run(self) -> None:
         found: list[FoundFile] = []
         for item in walk(
             self.root, include_hidden=self.settings.include_hidden, exclude=self.settings.exclude
         ):
+            if self.should_stop():
+                raise StopRequested
             if isinstance(item, WalkProblem):
                 self.summary.skipped.append((item.path, item.reason))
                 continue
             found.append(item)
             self.progress("scan", len(found), None)
         known = self.catalog.files_under(str(self.root))
-        plan = plan_changes(found, known)
+        plan = plan_changes(
+            found,
+            known,
+            max_bytes=self.settings.max_file_bytes,
+            skip_limits=self.limits,
+            should_stop=self.should_stop,
+        )
         self.summary.unchanged = plan.unchanged + len(plan.touched)
+        if plan.removed or plan.updated or plan.added or plan.too_large:
+            # Load the indexes before the catalog changes under them, so that
+            # opening one does not take this run's own commits for a lag.
+            for space in self.catalog.spaces():
+                self.store.index(space)
 
         self._apply_removals(self.catalog.remove_files(old.path for old in plan.removed))
         self.summary.removed = len(plan.removed)
-        for f, old in plan.moved:
-            self.catalog.move_file(old.id, f.path, f.size, f.mtime_ns)
+        # renames and touches keep their vectors; one transaction for all of them
+        self.catalog.update_files(
+            (old.id, f.path, f.size, f.mtime_ns) for f, old in plan.moved + plan.touched
+        )
         self.summary.moved = len(plan.moved)
-        for f, old in plan.touched:
-            self.catalog.touch_file(old.id, f.size, f.mtime_ns)
-        for old in plan.still_skipped:
+        for old in plan.still_skipped + [old for _, old in plan.moved if old.skip_reason]:
             self.summary.skipped.append((old.path, old.skip_reason or "skipped"))
         for f, reason in plan.unreadable:
             self.summary.skipped.append((f.path, reason))
+        for f in plan.too_large:
+            self._skip(f, f"larger than the {self.settings.max_file_bytes:,}-byte limit")
 
         work = [(f, d, False) for f, d in plan.added] + [(f, d, True) for f, d, _ in plan.updated]
         self.to_write = len(work)
@@ -133,38 +180,44 @@ class _Run:
             self.progress("encode", 0, 0)
             self.progress("write", 0, len(work))
         for n, (f, digest, is_update) in enumerate(work, start=1):
+            if self.should_stop():
+                raise StopRequested
             self._extract(f, digest, is_update)
             self.progress("extract", n, len(work))
             if self.pending_units >= FLUSH_BATCHES * self.settings.text_batch:
                 self._flush()
         self._flush()
-        self.store.save()
-        self.summary.seconds = time.monotonic() - started
-        return self.summary
 
     def _extract(self, f: FoundFile, digest: str, is_update: bool) -> None:
-        if f.size > self.settings.max_file_bytes:
-            self._skip(f, f"larger than the {self.settings.max_file_bytes:,}-byte limit")
-            return
         item = _Pending(f, digest, is_update)
+        if f.kind == IMAGE:
+            if self.image_problem is None:
+                try:
+                    self.spaces.image()
+                except ModelUnavailableError as exc:
+                    self.image_problem = f"no image model available ({exc})"
+            if self.image_problem is not None:
+                # not remembered in the catalog: the next run tries again
+                self.summary.skipped.append((f.path, self.image_problem))
+                return
+        reply = self.reader.read(ReadRequest(f.path, f.kind, f.size, f.mtime_ns, digest))
+        if reply.status == "changed":
+            # not remembered: the next run sees the new state and tries again
+            log.info("skipping %s: %s", f.path, reply.reason)
+            self.summary.skipped.append((f.path, reply.reason))
+            return
         try:
-            if f.kind == TEXT:
-                passages = extract_text(Path(f.path))
-                item.chunks = self._chunk(passages)
+            if reply.status == "skip":
+                raise ExtractionError(reply.reason)
+            if reply.status == "text":
+                item.chunks = self._chunk(reply.passages)
                 if not item.chunks:
                     raise ExtractionError("no text in it")
                 units = len(item.chunks)
             else:
-                if self.image_problem is None:
-                    try:
-                        self.spaces.image()
-                    except ModelUnavailableError as exc:
-                        self.image_problem = f"no image model available ({exc})"
-                if self.image_problem is not None:
-                    # not remembered in the catalog: the next run tries again
-                    self.summary.skipped.append((f.path, self.image_problem))
-                    return
-                item.image = load_image(Path(f.path), self.settings.max_image_side)
+                assert reply.image is not None
+                mode, size, pixels = reply.image
+                item.image = Image.frombytes(mode, size, pixels)
                 units = 1
         except ExtractionError as exc:
             self._skip(f, str(exc))
@@ -182,7 +235,8 @@ class _Run:
     def _skip(self, f: FoundFile, reason: str) -> None:
         log.info("skipping %s: %s", f.path, reason)
         self.summary.skipped.append((f.path, reason))
-        self._apply_removals(self.catalog.record_skip(f.path, f.kind, f.size, f.mtime_ns, reason))
+        dropped = self.catalog.record_skip(f.path, f.kind, f.size, f.mtime_ns, reason, self.limits)
+        self._apply_removals(dropped)
 
     def _apply_removals(self, dropped: dict[str, list[int]]) -> None:
         for name, labels in dropped.items():
@@ -193,6 +247,8 @@ class _Run:
     def _flush(self) -> None:
         if not self.pending:
             return
+        if self.should_stop():
+            raise StopRequested  # what is pending was not committed: the next run redoes it
         texts = [p for p in self.pending if p.chunks]
         images = [p for p in self.pending if p.image is not None]
         items: list[NewItem] = []
@@ -235,6 +291,7 @@ class _Run:
         self.progress("write", self.written, self.to_write)
         self.pending.clear()
         self.pending_units = 0
+        self.store.save_if_due(self.settings.index_save_seconds)
 
     def _item(self, p: _Pending, space: str, vectors: np.ndarray) -> NewItem:
         f = p.found
@@ -252,11 +309,16 @@ def index_folder(
     spaces: Spaces,
     settings: Settings,
     on_progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> IndexSummary:
-    """Bring the index up to date with `root`: only what changed is read and encoded."""
+    """Bring the index up to date with `root`: only what changed is read and encoded.
+
+    `should_stop` is asked between files and batches; when it says yes the run
+    stops at that boundary and returns a summary with `interrupted` set.
+    """
     root = root.expanduser()
     if not root.exists():
         raise ConfigError(f"no such folder: {root}")
     if not root.is_dir():
         raise ConfigError(f"not a folder: {root}")
-    return _Run(root.resolve(), store, spaces, settings, on_progress).run()
+    return _Run(root.resolve(), store, spaces, settings, on_progress, should_stop).run()

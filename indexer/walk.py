@@ -6,6 +6,7 @@ import fnmatch
 import logging
 import os
 import stat
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,17 +21,27 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", 
 class FoundFile:
     """A file the walk found, with the stat that change detection compares."""
 
-    path: str  # absolute
+    path: str  # absolute, the name on disk
     kind: str  # "text" | "image"
     ext: str
     size: int
     mtime_ns: int
 
+    @property
+    def key(self) -> str:
+        """The file's identity: its path in Unicode NFC form (macOS writes NFD names)."""
+        return unicodedata.normalize("NFC", self.path)
+
 
 @dataclass(frozen=True)
 class WalkProblem:
+    """A place the walk could not read, and why; the path is safe to print."""
+
     path: str
     reason: str
+
+
+BAD_NAME = "its name is not valid UTF-8 (rename it to index it)"
 
 
 def kind_of(path: str) -> str | None:
@@ -48,21 +59,27 @@ def walk(
     """Yield supported files below `root`, and the places that could not be read.
 
     Symlinked folders are not followed, so links cannot loop; symlinked files
-    are indexed under their own path.
+    are indexed under their own path, and a link that loops is reported. Names
+    that are not valid UTF-8 (possible on Linux) cannot be stored and are
+    reported too.
     """
     problems: list[WalkProblem] = []
     exclude = exclude + read_ignore_file(root)
 
     def on_error(err: OSError) -> None:
-        problems.append(WalkProblem(str(err.filename), f"cannot list folder: {err.strerror}"))
+        where = printable(str(err.filename))
+        problems.append(WalkProblem(where, f"cannot list folder: {err.strerror}"))
 
     for dirpath, dirnames, filenames in os.walk(root, onerror=on_error, followlinks=False):
-        dirnames[:] = sorted(
-            d
-            for d in dirnames
-            if (include_hidden or not d.startswith("."))
-            and not _excluded(os.path.join(dirpath, d), d, exclude)
-        )
+        kept = []
+        for d in sorted(dirnames):
+            if not (include_hidden or not d.startswith(".")):
+                continue
+            if not _valid_name(d):
+                problems.append(WalkProblem(printable(os.path.join(dirpath, d)), BAD_NAME))
+            elif not _excluded(os.path.join(dirpath, d), d, exclude):
+                kept.append(d)
+        dirnames[:] = kept
         for name in sorted(filenames):
             if not include_hidden and name.startswith("."):
                 continue
@@ -71,6 +88,9 @@ def walk(
                 continue
             kind = kind_of(name)
             if kind is None:
+                continue
+            if not _valid_name(name):
+                yield WalkProblem(printable(path), BAD_NAME)
                 continue
             try:
                 st = os.stat(path)
@@ -84,6 +104,7 @@ def walk(
             )
         yield from problems
         problems.clear()
+    yield from problems  # a folder that could not be listed last
 
 
 IGNORE_FILE = ".semsearchignore"
@@ -97,6 +118,21 @@ def read_ignore_file(root: Path) -> tuple[str, ...]:
         return ()
     patterns = (line.strip() for line in lines)
     return tuple(p for p in patterns if p and not p.startswith("#"))
+
+
+def _valid_name(name: str) -> bool:
+    # os.walk hands undecodable bytes back as lone surrogates, which SQLite,
+    # JSON and the terminal all refuse
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def printable(path: str) -> str:
+    """A path that can be printed and stored whatever bytes its name holds."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def _excluded(path: str, name: str, patterns: tuple[str, ...]) -> bool:

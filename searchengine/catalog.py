@@ -1,117 +1,86 @@
 """The SQLite catalog: the truth about files, chunks and vectors.
 
-All SQL lives here, behind `Catalog`, so moving the catalog to another database
-touches this module only. The schema is owned by Alembic and upgraded on open.
+All SQL lives here and in catalog_upkeep.py (checks, repair, model switches),
+behind `Catalog`, so moving the catalog to another database touches these two
+modules only. The schema is owned by Alembic and upgraded on open.
+
+A file is known by its path in Unicode NFC form (`path_key`), so the NFD names
+macOS writes and the NFC names a user types are the same file; the name on
+disk (`path`) is kept to open and show it.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import Engine, create_engine, delete, event, func, select, update
+from sqlalchemy import create_engine, event, select, update
 from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .errors import CatalogError, CatalogTooNewError
-from .records import Chunk as ChunkRecord
+from .catalog_rows import (
+    STAGING_SUFFIX,
+    FileState,
+    NewItem,
+    SpaceInfo,
+    drop_file,
+    file_state,
+    is_staging,
+    path_key,
+    space_info,
+    stack_vectors,
+    staging_name,
+    valid_vectors_of,
+)
+from .catalog_upkeep import CatalogUpkeep
+from .errors import CatalogError, ModelMismatchError
+from .hnsw_file import FileStamp
+from .migrate import ALEMBIC_DIR, upgrade_to_head
 from .records import Vectors
 from .schema import Chunk, File, Space, Vector
 
-log = logging.getLogger(__name__)
+__all__ = [
+    "ALEMBIC_DIR",
+    "STAGING_SUFFIX",
+    "Catalog",
+    "FileState",
+    "NewItem",
+    "SpaceInfo",
+    "is_staging",
+    "path_key",
+    "staging_name",
+]
 
-ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
-
-
-@dataclass(frozen=True)
-class FileState:
-    """What the catalog knows of a file, for change detection."""
-
-    id: int
-    path: str
-    size: int
-    mtime_ns: int
-    sha256: str
-    kind: str
-    skip_reason: str | None
+_IN_BATCH = 500  # ids per `IN (...)`, well under SQLite's variable limit
 
 
-@dataclass(frozen=True)
-class SpaceInfo:
-    name: str
-    model: str
-    fingerprint: str
-    dim: int
-    index_generation: int
-    index_count: int
-    query_fingerprint: str | None = None
+def _pragmas(durable: bool):  # type: ignore[no-untyped-def]
+    def on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        # FULL: a commit is on disk before any index file can name its vectors,
+        # so a power loss cannot take back ids that a saved index already holds.
+        cur.execute(f"PRAGMA synchronous={'FULL' if durable else 'OFF'}")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    return on_connect
 
 
-@dataclass(frozen=True)
-class NewItem:
-    """A file's content ready to be written: chunks (text) or one vector (image)."""
-
-    path: str
-    kind: str
-    size: int
-    mtime_ns: int
-    sha256: str
-    space: str
-    chunks: Sequence[ChunkRecord]  # empty for images
-    vectors: Vectors  # one row per chunk, or one row for an image
-
-
-def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.close()
-
-
-def upgrade_to_head(engine: Engine) -> None:
-    """Apply the Alembic migrations that this catalog lacks."""
-    from alembic.config import Config
-    from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
-
-    from alembic import command
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(ALEMBIC_DIR))
-    script = ScriptDirectory.from_config(cfg)
-    head = script.get_current_head()
-    with engine.connect() as conn:
-        current = MigrationContext.configure(conn).get_current_revision()
-    if current == head:
-        return
-    if current is not None and current not in {r.revision for r in script.walk_revisions()}:
-        raise CatalogTooNewError(
-            f"the catalog is at schema {current!r}, newer than this semsearch knows "
-            f"(head {head!r}); upgrade semsearch"
-        )
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
-    log.info("catalog schema upgraded from %s to %s", current, head)
-
-
-class Catalog:
+class Catalog(CatalogUpkeep):
     """Files, chunks, vectors and per-space model records in one SQLite file."""
 
-    def __init__(self, path: Path, *, create: bool = True):
+    def __init__(self, path: Path, *, create: bool = True, durable: bool = True):
         self.path = path
         if not path.exists() and not create:
             raise CatalogError(f"no index at {path.parent} (run `semsearch index FOLDER` first)")
         path.parent.mkdir(parents=True, exist_ok=True)
         self.engine = create_engine(f"sqlite:///{path}")
-        event.listen(self.engine, "connect", _sqlite_pragmas)
+        event.listen(self.engine, "connect", _pragmas(durable))
         try:
             upgrade_to_head(self.engine)
         except (DatabaseError, OperationalError) as exc:
@@ -131,11 +100,20 @@ class Catalog:
     def space(self, name: str) -> SpaceInfo | None:
         with self.session() as s:
             row = s.get(Space, name)
-            return _space_info(row) if row else None
+            return space_info(row) if row else None
 
-    def spaces(self) -> list[SpaceInfo]:
+    def spaces(self, *, include_staging: bool = False) -> list[SpaceInfo]:
         with self.session() as s:
-            return [_space_info(r) for r in s.scalars(select(Space).order_by(Space.name))]
+            rows = s.scalars(select(Space).order_by(Space.name))
+            return [space_info(r) for r in rows if include_staging or not is_staging(r.name)]
+
+    def space_generation(self, name: str) -> tuple[int, str] | None:
+        """The generation and fingerprint of a space's index: cheap, for readers to poll."""
+        with self.session() as s:
+            row = s.execute(
+                select(Space.index_generation, Space.fingerprint).where(Space.name == name)
+            ).first()
+        return (int(row[0]), str(row[1])) if row else None
 
     def ensure_space(
         self,
@@ -157,65 +135,84 @@ class Catalog:
                     metric="cosine",
                     index_generation=0,
                     index_count=0,
+                    index_deleted=0,
+                    index_bytes=0,
                     query_fingerprint=query_fingerprint,
                 )
                 s.add(row)
-            return _space_info(row)
+            return space_info(row)
 
-    def record_index_save(self, name: str, generation: int, count: int) -> None:
+    def record_index_save(self, name: str, generation: int, stamp: FileStamp) -> None:
+        """Remember which generation of the space's index file is on disk, and what it holds."""
         with self.session() as s:
             s.execute(
                 update(Space)
                 .where(Space.name == name)
-                .values(index_generation=generation, index_count=count)
+                .values(
+                    index_generation=generation,
+                    index_count=stamp.live,
+                    index_deleted=stamp.deleted,
+                    index_bytes=stamp.bytes,
+                )
             )
 
     # files
 
     def files_under(self, root: str) -> dict[str, FileState]:
-        """Every file the catalog holds below `root` (an absolute folder path)."""
-        prefix = root.rstrip("/") + "/"
+        """Every file the catalog holds below `root` (an absolute folder), by path key."""
+        prefix = path_key(root.rstrip("/") + "/")
         with self.session() as s:
-            rows = s.scalars(select(File).where(File.path.startswith(prefix, autoescape=True)))
-            return {r.path: _file_state(r) for r in rows}
+            rows = s.scalars(select(File).where(File.path_key.startswith(prefix, autoescape=True)))
+            return {r.path_key: file_state(r) for r in rows}
 
     def file_by_path(self, path: str) -> FileState | None:
+        """The file at `path`, whichever Unicode normal form the path is written in."""
         with self.session() as s:
-            row = s.scalar(select(File).where(File.path == path))
-            return _file_state(row) if row else None
+            row = s.scalar(select(File).where(File.path_key == path_key(path)))
+            return file_state(row) if row else None
 
-    def touch_file(self, file_id: int, size: int, mtime_ns: int) -> None:
-        """A file whose stat changed but whose content did not."""
-        with self.session() as s:
-            s.execute(update(File).where(File.id == file_id).values(size=size, mtime_ns=mtime_ns))
+    def update_files(self, changes: Iterable[tuple[int, str, int, int]]) -> None:
+        """Renamed or touched files, as (id, path on disk, size, mtime_ns), in one transaction.
 
-    def move_file(self, file_id: int, new_path: str, size: int, mtime_ns: int) -> None:
-        """A renamed file keeps its chunks and vectors."""
+        A file keeps its chunks and vectors.
+        """
         with self.session() as s:
-            s.execute(
-                update(File)
-                .where(File.id == file_id)
-                .values(path=new_path, size=size, mtime_ns=mtime_ns)
-            )
+            for file_id, path, size, mtime_ns in changes:
+                s.execute(
+                    update(File)
+                    .where(File.id == file_id)
+                    .values(path=path, path_key=path_key(path), size=size, mtime_ns=mtime_ns)
+                )
 
     def record_skip(
-        self, path: str, kind: str, size: int, mtime_ns: int, reason: str
+        self,
+        path: str,
+        kind: str,
+        size: int,
+        mtime_ns: int,
+        reason: str,
+        limits: str | None = None,
     ) -> dict[str, list[int]]:
-        """Remember a file that could not be indexed; returns labels it held before."""
+        """Remember a file that could not be indexed, and under which reading limits.
+
+        Returns the labels it held before.
+        """
         dropped: dict[str, list[int]] = {}
         with self.session() as s:
-            old = s.scalar(select(File).where(File.path == path))
-            for space, label in _drop_file_by_space(s, old) if old else []:
+            old = s.scalar(select(File).where(File.path_key == path_key(path)))
+            for space, label in drop_file(s, old) if old else []:
                 dropped.setdefault(space, []).append(label)
             s.add(
                 File(
                     path=path,
+                    path_key=path_key(path),
                     kind=kind,
                     size=size,
                     mtime_ns=mtime_ns,
                     sha256="",
                     indexed_at=time.time(),
                     skip_reason=reason,
+                    skip_limits=limits,
                 )
             )
         return dropped
@@ -225,10 +222,10 @@ class Catalog:
         dropped: dict[str, list[int]] = {}
         with self.session() as s:
             for path in paths:
-                row = s.scalar(select(File).where(File.path == path))
+                row = s.scalar(select(File).where(File.path_key == path_key(path)))
                 if row is None:
                     continue
-                for space, label in _drop_file_by_space(s, row):
+                for space, label in drop_file(s, row):
                     dropped.setdefault(space, []).append(label)
         return dropped
 
@@ -238,18 +235,22 @@ class Catalog:
         """Replace each item's file rows in one transaction.
 
         Returns (added labels, removed labels) per space, for the HNSW indexes.
+        Vectors of a model other than the one the space was built with are refused.
         """
         added: dict[str, list[int]] = {}
         removed: dict[str, list[int]] = {}
         now = time.time()
         with self.session() as s:
+            for name in {item.space for item in items}:
+                _check_fingerprint(s, name, fingerprints[name])
             for item in items:
-                old = s.scalar(select(File).where(File.path == item.path))
+                old = s.scalar(select(File).where(File.path_key == path_key(item.path)))
                 if old is not None:
-                    for space, label in _drop_file_by_space(s, old):
+                    for space, label in drop_file(s, old):
                         removed.setdefault(space, []).append(label)
                 f = File(
                     path=item.path,
+                    path_key=path_key(item.path),
                     kind=item.kind,
                     size=item.size,
                     mtime_ns=item.mtime_ns,
@@ -290,27 +291,50 @@ class Catalog:
     # vectors
 
     def live_labels(self, space: str) -> np.ndarray:
+        """Labels of the space's vectors made by its model, sorted."""
         with self.session() as s:
-            ids = s.scalars(select(Vector.id).where(Vector.space == space).order_by(Vector.id))
+            ids = s.scalars(
+                select(Vector.id)
+                .join(Space, Space.name == Vector.space)
+                .where(*valid_vectors_of(space))
+                .order_by(Vector.id)
+            )
             return np.fromiter(ids, dtype=np.int64)
 
     def iter_vectors(self, space: str, batch: int = 10_000) -> Iterator[tuple[np.ndarray, Vectors]]:
-        """All vectors of a space, in label order, a batch at a time."""
+        """All vectors of a space made by its model, in label order, a batch at a time."""
         last = 0
         while True:
             with self.session() as s:
                 rows = s.execute(
                     select(Vector.id, Vector.data)
-                    .where(Vector.space == space, Vector.id > last)
+                    .join(Space, Space.name == Vector.space)
+                    .where(*valid_vectors_of(space), Vector.id > last)
                     .order_by(Vector.id)
                     .limit(batch)
                 ).all()
             if not rows:
                 return
             labels = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-            data = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
-            yield labels, data.reshape(len(rows), -1)
+            yield labels, stack_vectors(r[1] for r in rows)
             last = int(labels[-1])
+
+    def vectors_for(self, space: str, labels: Sequence[int]) -> tuple[np.ndarray, Vectors]:
+        """The vectors of those `labels` that the space holds (made by its model)."""
+        found: list[int] = []
+        blobs: list[bytes] = []
+        wanted = [int(x) for x in labels]
+        with self.session() as s:
+            for at in range(0, len(wanted), _IN_BATCH):
+                rows = s.execute(
+                    select(Vector.id, Vector.data)
+                    .join(Space, Space.name == Vector.space)
+                    .where(*valid_vectors_of(space), Vector.id.in_(wanted[at : at + _IN_BATCH]))
+                    .order_by(Vector.id)
+                ).all()
+                found.extend(r[0] for r in rows)
+                blobs.extend(r[1] for r in rows)
+        return np.asarray(found, dtype=np.int64), stack_vectors(blobs)
 
     def file_vectors(self, file_id: int, space: str) -> Vectors:
         with self.session() as s:
@@ -319,7 +343,7 @@ class Catalog:
             ).all()
         if not rows:
             return np.zeros((0, 0), dtype=np.float32)
-        return np.frombuffer(b"".join(rows), dtype=np.float32).reshape(len(rows), -1)
+        return stack_vectors(rows)
 
     def describe_labels(self, labels: Sequence[int]) -> dict[int, dict[str, object]]:
         """File path and chunk (text, page, offsets) behind each label."""
@@ -354,66 +378,12 @@ class Catalog:
             }
         return out
 
-    # status
 
-    def counts(self) -> dict[str, int]:
-        with self.session() as s:
-            files = s.scalar(
-                select(func.count()).select_from(File).where(File.skip_reason.is_(None))
-            )
-            skipped = s.scalar(
-                select(func.count()).select_from(File).where(File.skip_reason.is_not(None))
-            )
-            chunks = s.scalar(select(func.count()).select_from(Chunk))
-            out = {
-                "files": int(files or 0),
-                "skipped": int(skipped or 0),
-                "chunks": int(chunks or 0),
-            }
-            for space, n in s.execute(select(Vector.space, func.count()).group_by(Vector.space)):
-                out[f"vectors_{space}"] = int(n)
-            for kind, n in s.execute(
-                select(File.kind, func.count())
-                .where(File.skip_reason.is_(None))
-                .group_by(File.kind)
-            ):
-                out[f"files_{kind}"] = int(n)
-        return out
-
-    def skipped(self) -> list[tuple[str, str]]:
-        with self.session() as s:
-            rows = s.execute(
-                select(File.path, File.skip_reason)
-                .where(File.skip_reason.is_not(None))
-                .order_by(File.path)
-            ).all()
-        return [(p, r or "") for p, r in rows]
-
-
-def _drop_file_by_space(s: Session, row: File) -> list[tuple[str, int]]:
-    pairs = [
-        (sp, int(i))
-        for i, sp in s.execute(select(Vector.id, Vector.space).where(Vector.file_id == row.id))
-    ]
-    s.execute(delete(Vector).where(Vector.file_id == row.id))
-    s.execute(delete(Chunk).where(Chunk.file_id == row.id))
-    s.execute(delete(File).where(File.id == row.id))
-    return pairs
-
-
-def _space_info(row: Space) -> SpaceInfo:
-    return SpaceInfo(
-        row.name,
-        row.model,
-        row.fingerprint,
-        row.dim,
-        row.index_generation,
-        row.index_count,
-        row.query_fingerprint,
-    )
-
-
-def _file_state(row: File) -> FileState:
-    return FileState(
-        row.id, row.path, row.size, row.mtime_ns, row.sha256, row.kind, row.skip_reason
-    )
+def _check_fingerprint(s: Session, space: str, fingerprint: str) -> None:
+    row = s.get(Space, space)
+    if row is not None and row.fingerprint != fingerprint:
+        raise ModelMismatchError(
+            f"the {space} index holds vectors of model {row.model!r} ({row.fingerprint}); "
+            f"it refuses vectors of another model ({fingerprint}): "
+            f"switch models with `semsearch reembed`"
+        )

@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
+import signal
 import sys
+import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -79,7 +83,30 @@ class App:
 
     def show_path(self, path: str) -> str:
         rel = os.path.relpath(path)
-        return path if rel.startswith("..") else rel
+        shown = path if rel.startswith("..") else rel
+        # a newline or escape in a file name must not break or recolour the output
+        return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in shown)
+
+    @contextmanager
+    def stoppable(self) -> Iterator[Callable[[], bool]]:
+        """A should_stop callable, set by the first Ctrl-C; a second Ctrl-C aborts at once."""
+        stop = threading.Event()
+        if threading.current_thread() is not threading.main_thread():
+            yield stop.is_set
+            return
+
+        def on_interrupt(signum: int, frame: object) -> None:
+            if stop.is_set():
+                raise KeyboardInterrupt
+            stop.set()
+            self.close_bars()
+            self.status_line("stopping after the current batch (Ctrl-C again to stop at once)")
+
+        previous = signal.signal(signal.SIGINT, on_interrupt)
+        try:
+            yield stop.is_set
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
@@ -131,6 +158,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("models", parents=[common], help="model presets and where they load from")
     p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser(
+        "verify", parents=[common], help="check the catalog, index files and indexed files agree"
+    )
+    p.add_argument(
+        "--no-sources", action="store_true", help="do not check that indexed files still exist"
+    )
+    wait_option(p)
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser(
+        "repair", parents=[common], help="fix what verify finds: rebuild from the catalog"
+    )
+    p.add_argument(
+        "--no-sources", action="store_true", help="keep files that no longer exist on disk"
+    )
+    wait_option(p)
+    p.set_defaults(func=cmd_repair)
 
     for ep in entry_points(group=COMMANDS_GROUP):
         ep.load()(sub, common)
@@ -267,6 +312,64 @@ def cmd_models(app: App) -> int:
 
     app.emit({"models": rows}, human)
     return 0
+
+
+def wait_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--wait",
+        type=float,
+        nargs="?",
+        const=math.inf,
+        default=0.0,
+        metavar="SECONDS",
+        help="if another process is writing the index, wait for it (for SECONDS, or as long "
+        "as it takes) instead of stopping at once",
+    )
+
+
+def cmd_verify(app: App) -> int:
+    from .verify import verify_folder
+
+    report = verify_folder(
+        app.settings.index_dir,
+        check_sources=not app.args.no_sources,
+        wait=app.args.wait,
+        on_wait=app.status_line,
+    )
+
+    def human() -> None:
+        for p in report.problems:
+            print(f"problem: {p.message}")
+            for example in p.examples:
+                print(f"         {app.show_path(example)}")
+        for note in report.notes:
+            print(f"note:    {note}")
+        n = len(report.problems)
+        print("verify: clean" if not n else f"verify: {n} problems (`semsearch repair` fixes them)")
+
+    app.emit(report.to_json(), human)
+    return 0 if report.clean else 1
+
+
+def cmd_repair(app: App) -> int:
+    from .verify import repair_folder
+
+    done, after = repair_folder(
+        app.settings.index_dir,
+        check_sources=not app.args.no_sources,
+        wait=app.args.wait,
+        on_wait=app.status_line,
+    )
+
+    def human() -> None:
+        for line in done:
+            print(f"repair: {line}")
+        for p in after.problems:
+            print(f"problem: {p.message}")
+        print("verify: clean" if after.clean else "verify: problems remain")
+
+    app.emit({"done": done, "verify": after.to_json()}, human)
+    return 0 if after.clean else 1
 
 
 def _human_bytes(n: int) -> str:

@@ -8,6 +8,7 @@ SearchEngineError                  base: the CLI prints its message, exits non-z
 │   └── ModelMismatchError         the index was built with other models
 ├── IndexCorruptError              an index file does not match the catalog
 ├── ExtractionError                one file could not be read (the run goes on)
+│   └── FileChangedError           it changed or vanished while being read (retried next run)
 └── LockedError                    another process is writing to the index
 """
 
@@ -54,6 +55,10 @@ class IndexCorruptError(SearchEngineError):
 
 class ExtractionError(SearchEngineError):
     """One file could not be read; its message is the skip reason."""
+
+
+class FileChangedError(ExtractionError):
+    """A file changed or vanished while being read; the next run tries it again."""
 
 
 class LockedError(SearchEngineError):

@@ -26,6 +26,8 @@ class Space(Base):
     metric: Mapped[str] = mapped_column(String, default="cosine")
     index_generation: Mapped[int] = mapped_column(default=0)
     index_count: Mapped[int] = mapped_column(default=0)  # live vectors the saved file holds
+    index_deleted: Mapped[int] = mapped_column(default=0)  # deleted entries it still carries
+    index_bytes: Mapped[int] = mapped_column(default=0)  # its size: with the above, its stamp
     # fingerprint of the text model whose query vectors are also this space's text queries
     query_fingerprint: Mapped[str | None] = mapped_column(String, default=None)
 
@@ -36,13 +38,15 @@ class File(Base):
     __tablename__ = "files"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    path: Mapped[str] = mapped_column(String, unique=True)
+    path: Mapped[str] = mapped_column(String, unique=True)  # the name on disk
+    path_key: Mapped[str] = mapped_column(String, unique=True)  # its NFC form: the identity
     kind: Mapped[str] = mapped_column(String)  # "text" | "image"
     size: Mapped[int]
     mtime_ns: Mapped[int]
     sha256: Mapped[str] = mapped_column(String, index=True)
     indexed_at: Mapped[float]
     skip_reason: Mapped[str | None] = mapped_column(String, default=None)
+    skip_limits: Mapped[str | None] = mapped_column(String, default=None)  # limits it failed
 
     chunks: Mapped[list[Chunk]] = relationship(
         back_populates="file", cascade="all, delete-orphan", passive_deletes=True
@@ -66,10 +70,13 @@ class Chunk(Base):
 
 
 class Vector(Base):
-    """One stored vector; its id is its HNSW label."""
+    """One stored vector; its id is its HNSW label, never reused (AUTOINCREMENT)."""
 
     __tablename__ = "vectors"
-    __table_args__ = (Index("ix_vectors_space_file", "space", "file_id"),)
+    __table_args__ = (
+        Index("ix_vectors_space_file", "space", "file_id"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     space: Mapped[str] = mapped_column(ForeignKey("spaces.name"))

@@ -2,22 +2,79 @@
 
 Vectors are L2-normalised, so inner product is cosine similarity. The file is
 saved atomically (temp file, fsync, rename, fsync of the folder) and never
-trusted blindly: the store checks it against the catalog before use.
+trusted blindly: its header and labels are read and checked before hnswlib
+loads it, and the store then checks it against the catalog.
+
+hnswlib must not be searched while it is being changed; a read-write lock lets
+any number of searches run together and a change wait for them.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-import struct
 import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import hnswlib
 import numpy as np
 
 from .config import HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M
-from .errors import IndexCorruptError
+from .errors import IndexCorruptError, ModelMismatchError
+from .hnsw_file import FileScan, FileStamp, scan_open_file
 from .records import Vectors
+
+log = logging.getLogger(__name__)
+
+
+class ReadWriteLock:
+    """Shared holders (searches) or one exclusive holder (a change); a waiting change goes first."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+        self._waiting_writers = 0
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._cond:
+            while self._writer or self._waiting_writers:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if self._readers == 0:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._cond:
+            self._waiting_writers += 1
+            while self._writer or self._readers:
+                self._cond.wait()
+            self._waiting_writers -= 1
+            self._writer = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = False
+                self._cond.notify_all()
+
+
+def _new_hnsw(dim: int, capacity: int) -> hnswlib.Index:
+    index = hnswlib.Index(space="ip", dim=dim)
+    index.init_index(max_elements=max(capacity, 16), ef_construction=HNSW_EF_CONSTRUCTION, M=HNSW_M)
+    # hnswlib searches with max(ef, k), so ef is set once and never changed
+    # while searches may be running.
+    index.set_ef(HNSW_EF_SEARCH)
+    return index
 
 
 class HnswIndex:
@@ -25,123 +82,174 @@ class HnswIndex:
 
     def __init__(self, dim: int, capacity: int = 1024):
         self.dim = dim
-        self._index = hnswlib.Index(space="ip", dim=dim)
-        self._index.init_index(
-            max_elements=max(capacity, 16), ef_construction=HNSW_EF_CONSTRUCTION, M=HNSW_M
-        )
-        self._index.set_ef(HNSW_EF_SEARCH)
-        # hnswlib must not be searched while it is being added to.
-        self._lock = threading.RLock()
-        self._deleted = 0
+        self._index = _new_hnsw(dim, capacity)
+        self._live: set[int] = set()
+        self._lock = ReadWriteLock()
+        self.loaded_from: FileScan | None = None  # what the file held when loaded
 
     @classmethod
     def load(cls, path: Path, dim: int) -> HnswIndex:
         """Read an index file; raises IndexCorruptError if it cannot be one of `dim`."""
-        _check_header(path, dim)
+        for _ in range(3):
+            try:
+                with open(path, "rb") as fh:
+                    before = os.fstat(fh.fileno())
+                    scan = scan_open_file(fh, path, dim)
+            except OSError as exc:
+                raise IndexCorruptError(f"cannot read index file {path}: {exc.strerror}") from exc
+            index = hnswlib.Index(space="ip", dim=dim)
+            try:
+                # never let a header's max_elements size the allocation
+                index.load_index(str(path), max_elements=max(scan.count, 16))
+            except (RuntimeError, ValueError, MemoryError) as exc:
+                raise IndexCorruptError(f"cannot read index file {path}: {exc}") from exc
+            try:
+                after = os.stat(path)
+            except OSError:
+                continue
+            # the writer renames a new file into place: the one scanned must be the one loaded
+            if (before.st_ino, before.st_dev, before.st_size, before.st_mtime_ns) == (
+                after.st_ino,
+                after.st_dev,
+                after.st_size,
+                after.st_mtime_ns,
+            ):
+                break
+        else:
+            raise IndexCorruptError(f"index file {path} kept being replaced while it was read")
+        if int(index.element_count) != scan.count:
+            raise IndexCorruptError(f"index file {path} does not hold what its header says")
+        index.set_ef(HNSW_EF_SEARCH)
         self = cls.__new__(cls)
         self.dim = dim
-        self._lock = threading.RLock()
-        index = hnswlib.Index(space="ip", dim=dim)
-        try:
-            index.load_index(str(path), allow_replace_deleted=False)
-        except (RuntimeError, ValueError, MemoryError) as exc:
-            raise IndexCorruptError(f"cannot read index file {path}: {exc}") from exc
-        index.set_ef(HNSW_EF_SEARCH)
         self._index = index
-        self._deleted = 0  # unknown until reconcile() compares with the catalog
+        self._live = set(scan.labels.tolist())
+        self._lock = ReadWriteLock()
+        self.loaded_from = scan
         return self
+
+    # what it holds
+
+    @property
+    def live_count(self) -> int:
+        return len(self._live)
+
+    @property
+    def element_count(self) -> int:
+        """Entries in the graph, deleted ones included."""
+        return int(self._index.element_count)
+
+    @property
+    def deleted_count(self) -> int:
+        return self.element_count - self.live_count
+
+    def labels(self) -> np.ndarray:
+        """The live labels, sorted."""
+        with self._lock.shared():
+            return np.array(sorted(self._live), dtype=np.int64)
+
+    def vectors(self, labels: Iterable[int]) -> Vectors:
+        """The stored vectors of live labels (hnswlib raises for deleted ones)."""
+        wanted = [int(x) for x in labels]
+        if not wanted:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock.shared():
+            return np.asarray(self._index.get_items(wanted), dtype=np.float32)
+
+    # changes
 
     def reconcile(self, live: np.ndarray) -> np.ndarray:
         """Make the index hold exactly the labels `live`; returns those it lacks.
 
-        Labels the catalog no longer has are marked deleted (hnswlib cannot say
-        which of its labels are deleted, so every one is marked; repeats are
-        harmless). The caller adds the returned labels' vectors.
+        Labels the catalog no longer has are marked deleted; the caller adds the
+        returned labels' vectors.
         """
-        with self._lock:
-            present = np.asarray(self._index.get_ids_list(), dtype=np.int64)
-            extra = np.setdiff1d(present, live, assume_unique=True)
-            for label in extra:
-                try:
-                    self._index.mark_deleted(int(label))
-                except RuntimeError:
-                    pass  # deleted before it was saved
-            self._deleted = len(extra)
-            return np.setdiff1d(live, present, assume_unique=True)
-
-    @property
-    def live_count(self) -> int:
-        with self._lock:
-            return int(self._index.element_count) - self._deleted
-
-    @property
-    def deleted_count(self) -> int:
-        with self._lock:
-            return self._deleted
+        present = self.labels()
+        self.delete(np.setdiff1d(present, live, assume_unique=True).tolist())
+        return np.setdiff1d(np.asarray(live, dtype=np.int64), present, assume_unique=True)
 
     def add(self, labels: np.ndarray, vectors: Vectors) -> None:
+        """Add (or overwrite) vectors under their labels."""
         if len(labels) == 0:
             return
-        with self._lock:
-            need = int(self._index.element_count) + len(labels)
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape != (len(labels), self.dim):
+            raise ModelMismatchError(
+                f"vectors of shape {vectors.shape} cannot go into an index of dimension {self.dim}"
+            )
+        with self._lock.exclusive():
+            need = self.element_count + len(labels)
             if need > self._index.max_elements:
                 self._index.resize_index(max(need, int(self._index.max_elements * 1.5)))
-            self._index.add_items(np.asarray(vectors, dtype=np.float32), np.asarray(labels))
+            self._index.add_items(vectors, np.asarray(labels, dtype=np.int64))
+            self._live.update(int(x) for x in labels)
 
-    def delete(self, labels: list[int]) -> None:
-        with self._lock:
+    def delete(self, labels: Iterable[int]) -> None:
+        """Mark labels deleted; unknown or already deleted labels are ignored."""
+        with self._lock.exclusive():
             for label in labels:
-                try:
-                    self._index.mark_deleted(int(label))
-                    self._deleted += 1
-                except RuntimeError:
-                    pass  # already gone: deleting is idempotent
+                label = int(label)
+                if label in self._live:
+                    self._index.mark_deleted(label)
+                    self._live.discard(label)
+
+    # use
 
     def search(self, query: Vectors, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Labels and cosine similarities of the k nearest live vectors."""
-        with self._lock:
+        query = np.asarray(query, dtype=np.float32)
+        with self._lock.shared():
             k = min(k, self.live_count)
             if k <= 0:
                 return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-            self._index.set_ef(max(HNSW_EF_SEARCH, k))
-            labels, distances = self._index.knn_query(np.asarray(query, dtype=np.float32), k=k)
+            try:
+                labels, distances = self._index.knn_query(query, k=k)
+            except RuntimeError:
+                labels = distances = None  # fewer than k reachable: retry below
+        if labels is None:
+            labels, distances = self._exhaustive(query, k)
         return labels[0].astype(np.int64), (1.0 - distances[0]).astype(np.float32)
 
-    def save(self, path: Path) -> None:
-        """Write the index to `path` atomically."""
+    def _exhaustive(self, query: Vectors, k: int) -> tuple[np.ndarray, np.ndarray]:
+        # Deletions can leave fewer than k live entries reachable at the usual
+        # ef; search with ef as large as the index, then ask for fewer if need be.
+        with self._lock.exclusive():
+            self._index.set_ef(max(self.element_count, k))
+            try:
+                while k > 0:
+                    try:
+                        return self._index.knn_query(query, k=k)  # type: ignore[no-any-return]
+                    except RuntimeError:
+                        k //= 2
+                empty = np.zeros((1, 0))
+                return empty.astype(np.int64), empty.astype(np.float32)
+            finally:
+                self._index.set_ef(HNSW_EF_SEARCH)
+
+    def save(self, path: Path, *, fsync: bool = True) -> FileStamp:
+        """Write the index to `path` atomically; returns what the file holds."""
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with self._lock:
-            self._index.save_index(str(tmp))
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
         try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+            with self._lock.shared():  # saving reads the graph: searches may go on
+                self._index.save_index(str(tmp))
+                live, deleted = self.live_count, self.deleted_count
+            if fsync:
+                with open(tmp, "rb+") as fh:
+                    os.fsync(fh.fileno())
+            size = tmp.stat().st_size
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        if fsync:
+            fsync_dir(path.parent)
+        return FileStamp(live, deleted, size)
 
 
-# hnswlib's file starts with six size_t fields; it checks none of them against
-# the dimension it is asked to load with, so a foreign or truncated file would
-# be read as garbage. Check them first.
-_HEADER = struct.Struct("<6Q")
-
-
-def _check_header(path: Path, dim: int) -> None:
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in `folder` durable."""
+    dir_fd = os.open(folder, os.O_RDONLY)
     try:
-        size = path.stat().st_size
-        with open(path, "rb") as fh:
-            raw = fh.read(_HEADER.size)
-    except OSError as exc:
-        raise IndexCorruptError(f"cannot read index file {path}: {exc.strerror}") from exc
-    if len(raw) < _HEADER.size:
-        raise IndexCorruptError(f"index file {path} is truncated")
-    _, max_elements, count, per_element, label_offset, data_offset = _HEADER.unpack(raw)
-    stored_dim = (label_offset - data_offset) // 4
-    if stored_dim != dim or count > max_elements or per_element < dim * 4:
-        raise IndexCorruptError(
-            f"index file {path} holds vectors of dimension {stored_dim}, expected {dim}"
-        )
-    if size < _HEADER.size + count * per_element:
-        raise IndexCorruptError(f"index file {path} is truncated")
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

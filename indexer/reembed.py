@@ -1,0 +1,225 @@
+"""Switch a space to another model: re-embed everything, then swap in one transaction.
+
+The new vectors go to a staging space ("text.next") and are committed batch by
+batch, so a switch that is stopped or killed resumes where it was. Text is
+re-embedded from the chunks the catalog stores; images are read again. Until
+the swap, the space and its index file are untouched and searches go on with
+the old model; the swap replaces the old vectors and model record in one
+catalog transaction, then renames the new index file into place. A reader
+sees the new generation on its next search.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from PIL import Image
+
+from searchengine.catalog import SpaceInfo, staging_name
+from searchengine.config import Settings
+from searchengine.encode_image import ImageEncoder
+from searchengine.encode_text import TextEncoder
+from searchengine.errors import ConfigError
+from searchengine.models import resolve_image_model, resolve_text_model
+from searchengine.spaces import IMAGE, SHARED_TOWER_PROBES, TEXT, Spaces
+from searchengine.store import Store
+from searchengine.vector_index import HnswIndex, fsync_dir
+
+from .pipeline import FLUSH_BATCHES, Progress
+from .read_worker import ReadLimits, ReadRequest
+from .reader import FileReader
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ReembedSummary:
+    """What one `reembed` run did."""
+
+    space: str
+    model: str
+    encoded: int = 0
+    swapped: bool = False
+    already: bool = False  # the space already uses that model
+    interrupted: bool = False
+    dropped: list[tuple[str, str]] = field(default_factory=list)  # (path, why) not re-read
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "space": self.space,
+            "model": self.model,
+            "encoded": self.encoded,
+            "swapped": self.swapped,
+            "already": self.already,
+            "interrupted": self.interrupted,
+            "dropped": [{"path": p, "reason": r} for p, r in self.dropped],
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def reembed(
+    store: Store,
+    settings: Settings,
+    space: str,
+    model: str,
+    on_progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> ReembedSummary:
+    """Re-embed `space` ("text" or "image") with `model` and swap it in when all is done."""
+    started = time.monotonic()
+    stop = should_stop or (lambda: False)
+    progress: Progress = on_progress or (lambda phase, done, total: None)
+    catalog = store.catalog
+    current = catalog.space(space)
+    if current is None:
+        raise ConfigError(f"this index has no {space} space yet: index a folder first")
+    summary = ReembedSummary(space, model)
+    staging = staging_name(space)
+    encoder = _encoder(space, model, settings)
+    pending = catalog.space(staging)
+    if encoder.fingerprint == current.fingerprint:
+        if pending is not None:
+            catalog.drop_space(staging)
+        summary.already = True
+        return summary
+    if pending is not None and pending.fingerprint != encoder.fingerprint:
+        log.warning(
+            "dropping an unfinished switch to %r: switching to %r now", pending.model, model
+        )
+        catalog.drop_space(staging)
+        pending = None
+    if pending is None:
+        query_fp = _shared_tower(store, settings, encoder) if space == IMAGE else None
+        catalog.ensure_space(staging, model, encoder.fingerprint, encoder.dim, query_fp)
+    if isinstance(encoder, TextEncoder):
+        _embed_chunks(store, encoder, space, staging, settings, summary, progress, stop)
+    else:
+        _embed_images(store, encoder, space, staging, settings, summary, progress, stop)
+    if not summary.interrupted:
+        _swap(store, space, staging, settings)
+        summary.swapped = True
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _encoder(space: str, model: str, settings: Settings) -> TextEncoder | ImageEncoder:
+    if space == TEXT:
+        src = resolve_text_model(model, settings.model_cache)
+        return TextEncoder(src, batch_size=settings.text_batch)
+    return ImageEncoder(resolve_image_model(model, settings.model_cache), settings.image_batch)
+
+
+def _embed_chunks(
+    store: Store,
+    encoder: TextEncoder | ImageEncoder,
+    space: str,
+    staging: str,
+    settings: Settings,
+    summary: ReembedSummary,
+    progress: Progress,
+    stop: Callable[[], bool],
+) -> None:
+    assert isinstance(encoder, TextEncoder)
+    after = 0
+    while True:
+        if stop():
+            summary.interrupted = True
+            return
+        rows = store.catalog.chunks_to_embed(
+            space, staging, after, batch=FLUSH_BATCHES * settings.text_batch
+        )
+        if not rows:
+            return
+        vectors = encoder.encode([text for _, _, text in rows], "passage")
+        owners = [(file_id, chunk_id) for chunk_id, file_id, _ in rows]
+        store.catalog.add_vectors(staging, encoder.fingerprint, owners, vectors)
+        summary.encoded += len(rows)
+        progress("encode", summary.encoded, None)
+        after = rows[-1][0]
+
+
+def _embed_images(
+    store: Store,
+    encoder: TextEncoder | ImageEncoder,
+    space: str,
+    staging: str,
+    settings: Settings,
+    summary: ReembedSummary,
+    progress: Progress,
+    stop: Callable[[], bool],
+) -> None:
+    assert isinstance(encoder, ImageEncoder)
+    files = store.catalog.files_to_embed(space, staging)
+    batch: list[tuple[int, Image.Image]] = []
+
+    def flush() -> None:
+        if batch:
+            vectors = encoder.encode_images([im for _, im in batch])
+            owners = [(file_id, None) for file_id, _ in batch]
+            store.catalog.add_vectors(staging, encoder.fingerprint, owners, vectors)
+            summary.encoded += len(batch)
+            progress("encode", summary.encoded, len(files))
+            batch.clear()
+
+    with FileReader(ReadLimits.from_settings(settings)) as reader:
+        for f in files:
+            if stop():
+                summary.interrupted = True
+                return
+            reply = reader.read(ReadRequest(f.path, "image", f.size, f.mtime_ns, f.sha256))
+            if reply.status != "image" or reply.image is None:
+                summary.dropped.append((f.path, reply.reason))
+                continue
+            mode, size, pixels = reply.image
+            batch.append((f.id, Image.frombytes(mode, size, pixels)))
+            if len(batch) >= FLUSH_BATCHES * settings.image_batch:
+                flush()
+        flush()
+
+
+def _swap(store: Store, space: str, staging: str, settings: Settings) -> SpaceInfo:
+    catalog = store.catalog
+    record = catalog.space(staging)
+    assert record is not None
+    idx = HnswIndex(record.dim, capacity=1024)
+    for labels, vectors in catalog.iter_vectors(staging):
+        idx.add(labels, vectors)
+    pending = store.index_path(staging)
+    stamp = idx.save(pending, fsync=settings.fsync)
+    # the swap itself: one transaction; the rename after it is finished on the
+    # next open if this process dies in between (Store._finish_swap)
+    new, lost, others = catalog.swap_space(space, staging, stamp)
+    os.replace(pending, store.index_path(space))
+    if settings.fsync:
+        fsync_dir(store.index_dir)
+    store.forget(space)
+    for name, gone in others.items():
+        other = catalog.space(name)
+        if other is not None:
+            store.apply(other, [], np.zeros((0, other.dim), np.float32), gone)
+    for path in lost:
+        log.info("dropped %s: it could not be read again; the next index run adds it", path)
+    log.info("the %s space now uses %s (%d vectors)", space, new.model, stamp.live)
+    return new
+
+
+def _shared_tower(
+    store: Store, settings: Settings, image: TextEncoder | ImageEncoder
+) -> str | None:
+    """The text model's fingerprint if the new CLIP's text tower gives its query vectors."""
+    assert isinstance(image, ImageEncoder)
+    spaces = Spaces(store.catalog, replace(settings, text_model=None, image_model=None))
+    if store.catalog.space(TEXT) is None:
+        return None
+    text = spaces.text()
+    if text.dim != image.dim:
+        return None
+    a = image.encode_texts(SHARED_TOWER_PROBES)
+    b = text.encode(SHARED_TOWER_PROBES, "query")
+    return text.fingerprint if float(np.min(np.sum(a * b, axis=1))) >= 0.999 else None

@@ -1,0 +1,146 @@
+"""Switching models: re-embed into a staging space, searchable with the old model, then swap."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from helpers import paths, run_index, search
+
+import indexer.reembed
+from indexer.reembed import reembed
+from searchengine.catalog import Catalog
+from searchengine.cli import main
+from searchengine.errors import ModelMismatchError
+from searchengine.query import Searcher
+from searchengine.spaces import Spaces
+from searchengine.store import CATALOG_NAME, Store
+from searchengine.verify import verify
+
+
+@pytest.fixture(scope="module")
+def other_bert_dir(tmp_path_factory, tiny_bert_dir: Path) -> Path:
+    """Another tiny BERT: same tokenizer, other weights and another dimension (48)."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    out = tmp_path_factory.mktemp("other-bert")
+    for f in tiny_bert_dir.iterdir():
+        if f.name != "model.safetensors" and f.is_file():
+            shutil.copy(f, out / f.name)
+    config = BertConfig.from_pretrained(tiny_bert_dir)
+    config.hidden_size, config.num_attention_heads, config.intermediate_size = 48, 2, 96
+    torch.manual_seed(5)
+    BertModel(config).save_pretrained(out)
+    return out
+
+
+def _verify(settings):
+    catalog = Catalog(settings.index_dir / CATALOG_NAME, create=False)
+    try:
+        return verify(settings.index_dir, catalog)
+    finally:
+        catalog.close()
+
+
+def _reembed(settings, space: str, model: str, should_stop=None):
+    base = replace(settings, text_model=None, image_model=None)
+    with Store(settings.index_dir, writer=True, purpose="re-embedding") as store:
+        return reembed(store, base, space, model, should_stop=should_stop)
+
+
+def test_switching_the_text_model_is_resumable_and_atomic(corpus, settings, other_bert_dir):
+    run_index(corpus, settings)
+    query = (corpus / "dog.md").read_text()
+    before = paths(search(settings, query, 10, {"text"}))
+    old = settings
+    new = replace(settings, text_model=str(other_bert_dir))
+    # an index made with one model refuses the other
+    with pytest.raises(ModelMismatchError):
+        run_index(corpus, new)
+
+    with Store(settings.index_dir) as reader:  # a searcher that stays open throughout
+        searcher = Searcher(reader, Spaces(reader.catalog, settings))
+        assert paths(searcher.search(query, 10, {"text"})) == before
+
+        calls = []
+        half = _reembed(
+            settings, "text", str(other_bert_dir), lambda: bool(calls.append(1)) or len(calls) > 1
+        )
+        assert half.interrupted and not half.swapped and half.encoded > 0
+        # until the swap: the old model, the old vectors, nothing to repair
+        assert paths(search(old, query, 10, {"text"})) == before
+        assert paths(searcher.search(query, 10, {"text"})) == before
+        report = _verify(settings)
+        assert report.clean and any("under way" in n for n in report.notes)
+
+        rest = _reembed(settings, "text", str(other_bert_dir))
+        assert rest.swapped and rest.encoded + half.encoded == 4  # each chunk once
+
+        with Store(settings.index_dir) as store:
+            space = store.catalog.space("text")
+            assert (space.model, space.dim) == (str(other_bert_dir), 48)
+            assert store.catalog.space("text.next") is None
+        # the long-lived searcher follows the switch: new model, new index generation
+        hits = searcher.search(query, 10, {"text"})
+        assert paths(hits)[0] == "dog.md" and searcher.spaces.text().dim == 48
+
+    assert _verify(settings).clean
+    assert paths(search(new, query, 10, {"text"}))[0] == "dog.md"
+    with pytest.raises(ModelMismatchError):  # and now the old one is refused
+        run_index(corpus, old)
+    (corpus / "bread.txt").write_text("bread and flour in the oven")
+    summary = run_index(corpus, replace(new, image_model=settings.image_model))
+    assert summary.added == 1
+    assert _reembed(settings, "text", str(other_bert_dir)).already
+
+
+def test_a_switch_killed_between_commit_and_rename_is_finished_on_open(
+    corpus, settings, other_bert_dir, monkeypatch, caplog
+):
+    run_index(corpus, settings)
+
+    real_replace = indexer.reembed.os.replace
+
+    def killed(src, dst):  # type: ignore[no-untyped-def]
+        if Path(dst).name == "text.hnsw" and Path(src).name == "text.next.hnsw":
+            raise SystemExit("killed after the swap was committed")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(indexer.reembed.os, "replace", killed)
+    with pytest.raises(SystemExit):
+        _reembed(settings, "text", str(other_bert_dir))
+    monkeypatch.undo()
+    assert (settings.index_dir / "text.next.hnsw").exists()
+    with Store(settings.index_dir, writer=True):
+        pass
+    assert "finished the model switch of the text space" in caplog.text
+    assert not (settings.index_dir / "text.next.hnsw").exists()
+    assert _verify(settings).clean
+    new = replace(settings, text_model=str(other_bert_dir))
+    assert paths(search(new, (corpus / "car.txt").read_text(), 10, {"text"}))[0] == "car.txt"
+
+
+def test_switching_the_image_model_reads_images_again(
+    corpus, settings, tiny_shared_clip_dir, capsys
+):
+    run_index(corpus, settings)
+    (corpus / "sub" / "blue.jpg").unlink()  # gone since: dropped, not kept with an old vector
+    base = ["--index", str(settings.index_dir)]
+    code = main([*base, "reembed", "--image-model", str(tiny_shared_clip_dir), "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0 and doc["swapped"] and doc["encoded"] == 1
+    assert [Path(d["path"]).name for d in doc["dropped"]] == ["blue.jpg"]
+    with Store(settings.index_dir) as store:
+        image = store.catalog.space("image")
+        text = store.catalog.space("text")
+    assert image.model == str(tiny_shared_clip_dir)
+    assert image.query_fingerprint == text.fingerprint  # its text tower is the text model
+    assert _verify(settings).clean
+    new = replace(settings, image_model=str(tiny_shared_clip_dir))
+    assert paths(search(new, "red", 10, {"image"})) == ["red.png"]
+    code = main([*base, "reembed", "--image-model", str(tiny_shared_clip_dir)])
+    assert code == 0 and "already uses" in capsys.readouterr().out
