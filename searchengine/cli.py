@@ -345,7 +345,8 @@ def cmd_verify(app: App) -> int:
         for note in report.notes:
             print(f"note:    {note}")
         n = len(report.problems)
-        print("verify: clean" if not n else f"verify: {n} problems (`semsearch repair` fixes them)")
+        found = f"{n} problem{'s' if n != 1 else ''}"
+        print("verify: clean" if not n else f"verify: {found} (`semsearch repair` fixes them)")
 
     app.emit(report.to_json(), human)
     return 0 if report.clean else 1
