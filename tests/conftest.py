@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageDraw
+from helpers import make_corpus
 
 from searchengine.config import Settings
 
@@ -104,39 +104,9 @@ def settings(tmp_path: Path, tiny_bert_dir: Path, tiny_clip_dir: Path) -> Settin
     )
 
 
-def draw_image(path: Path, color: tuple[int, int, int], shape: str = "box") -> Path:
-    """A small real picture: a coloured shape on white."""
-    im = Image.new("RGB", (96, 72), "white")
-    d = ImageDraw.Draw(im)
-    if shape == "box":
-        d.rectangle((10, 10, 80, 60), fill=color)
-    else:
-        d.ellipse((10, 10, 80, 60), fill=color)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    im.save(path)
-    return path
-
-
 @pytest.fixture
 def corpus(tmp_path: Path) -> Path:
-    root = tmp_path / "docs"
-    (root / "sub").mkdir(parents=True)
-    (root / "car.txt").write_text(
-        "buy a car: the price of the engine and the road tax. drive the car to the station.",
-        encoding="utf-8",
-    )
-    (root / "dog.md").write_text(
-        "# dogs\n\nwalk the puppy in the park. the dog will bark at the rain.", encoding="utf-8"
-    )
-    (root / "sub" / "banana.html").write_text(
-        "<html><head><title>x</title><script>var hidden='engine';</script></head>"
-        "<body><h1>banana</h1><p>a sweet yellow fruit for the kitchen recipe</p></body></html>",
-        encoding="utf-8",
-    )
-    (root / "korean.txt").write_text("자동차 구입 비용 보고서", encoding="utf-8")
-    draw_image(root / "red.png", (220, 20, 20))
-    draw_image(root / "sub" / "blue.jpg", (20, 20, 220), "ellipse")
-    return root
+    return make_corpus(tmp_path / "docs")
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PIL import Image, ImageDraw
+
 from indexer.pipeline import IndexSummary, index_folder
 from searchengine.config import Settings
 from searchengine.query import Searcher
@@ -57,3 +59,37 @@ def minimal_pdf(pages: list[str]) -> bytes:
         f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
     )
     return bytes(out)
+
+
+def draw_image(path: Path, color: tuple[int, int, int], shape: str = "box") -> Path:
+    """A small real picture: a coloured shape on white."""
+    im = Image.new("RGB", (96, 72), "white")
+    d = ImageDraw.Draw(im)
+    if shape == "box":
+        d.rectangle((10, 10, 80, 60), fill=color)
+    else:
+        d.ellipse((10, 10, 80, 60), fill=color)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    im.save(path)
+    return path
+
+
+def make_corpus(root: Path) -> Path:
+    """Six small files: four documents (one Korean) and two pictures, two in a subfolder."""
+    (root / "sub").mkdir(parents=True)
+    (root / "car.txt").write_text(
+        "buy a car: the price of the engine and the road tax. drive the car to the station.",
+        encoding="utf-8",
+    )
+    (root / "dog.md").write_text(
+        "# dogs\n\nwalk the puppy in the park. the dog will bark at the rain.", encoding="utf-8"
+    )
+    (root / "sub" / "banana.html").write_text(
+        "<html><head><title>x</title><script>var hidden='engine';</script></head>"
+        "<body><h1>banana</h1><p>a sweet yellow fruit for the kitchen recipe</p></body></html>",
+        encoding="utf-8",
+    )
+    (root / "korean.txt").write_text("자동차 구입 비용 보고서", encoding="utf-8")
+    draw_image(root / "red.png", (220, 20, 20))
+    draw_image(root / "sub" / "blue.jpg", (20, 20, 220), "ellipse")
+    return root

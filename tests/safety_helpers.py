@@ -11,7 +11,8 @@ import zlib
 from dataclasses import replace
 from pathlib import Path
 
-from conftest import TINY_WORDS, draw_image
+from conftest import TINY_WORDS
+from helpers import draw_image
 
 from searchengine.catalog import Catalog
 from searchengine.config import Settings
@@ -174,27 +175,6 @@ def assert_same_rankings(a: list[list], b: list[list], tol: float = 1e-4) -> Non
             if pa != pb:
                 other = dict(rb)[pa]
                 assert abs(other - sa) < tol, f"{pa} ranks differently: {sa} vs {other}"
-
-
-def make_corpus(root: Path) -> Path:
-    """The same six files as conftest's `corpus` fixture, anywhere."""
-    (root / "sub").mkdir(parents=True)
-    (root / "car.txt").write_text(
-        "buy a car: the price of the engine and the road tax. drive the car to the station.",
-        encoding="utf-8",
-    )
-    (root / "dog.md").write_text(
-        "# dogs\n\nwalk the puppy in the park. the dog will bark at the rain.", encoding="utf-8"
-    )
-    (root / "sub" / "banana.html").write_text(
-        "<html><body><h1>banana</h1><p>a sweet yellow fruit for the kitchen recipe</p>"
-        "</body></html>",
-        encoding="utf-8",
-    )
-    (root / "korean.txt").write_text("자동차 구입 비용 보고서", encoding="utf-8")
-    draw_image(root / "red.png", (220, 20, 20))
-    draw_image(root / "sub" / "blue.jpg", (20, 20, 220), "ellipse")
-    return root
 
 
 def slow_pdf(n_ops: int) -> bytes:

@@ -8,8 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import draw_image
-from helpers import paths, run_index, search
+from helpers import draw_image, paths, run_index, search
 
 from searchengine.store import Store
 

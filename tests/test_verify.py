@@ -11,8 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import paths, run_index, search
-from safety_helpers import make_corpus
+from helpers import make_corpus, paths, run_index, search
 
 from searchengine.catalog import Catalog, NewItem
 from searchengine.cli import main
