@@ -56,22 +56,31 @@ def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+TINY_VISION = {"image_size": 32, "layers": 2, "width": 32, "patch_size": 8, "head_width": 16}
+
+
+def _save_open_clip(out: Path, model_cfg: dict, model) -> None:  # type: ignore[no-untyped-def]
+    """Write an open_clip `local-dir:` folder: config and weights."""
+    from safetensors.torch import save_file
+
+    (out / "open_clip_config.json").write_text(
+        json.dumps({"model_cfg": model_cfg, "preprocess_cfg": {}}), encoding="utf-8"
+    )
+    save_file(
+        {k: v.contiguous() for k, v in model.state_dict().items()},
+        str(out / "open_clip_model.safetensors"),
+    )
+
+
 @pytest.fixture(scope="session")
 def tiny_clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import open_clip
     import torch
-    from safetensors.torch import save_file
 
     out = tmp_path_factory.mktemp("tiny-clip")
     model_cfg = {
         "embed_dim": 32,
-        "vision_cfg": {
-            "image_size": 32,
-            "layers": 2,
-            "width": 32,
-            "patch_size": 8,
-            "head_width": 16,
-        },
+        "vision_cfg": TINY_VISION,
         "text_cfg": {
             "context_length": 16,
             "vocab_size": 49408,
@@ -80,15 +89,8 @@ def tiny_clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "layers": 2,
         },
     }
-    (out / "open_clip_config.json").write_text(
-        json.dumps({"model_cfg": model_cfg, "preprocess_cfg": {}}), encoding="utf-8"
-    )
     torch.manual_seed(0)
-    model = open_clip.CLIP(**model_cfg)
-    save_file(
-        {k: v.contiguous() for k, v in model.state_dict().items()},
-        str(out / "open_clip_model.safetensors"),
-    )
+    _save_open_clip(out, model_cfg, open_clip.CLIP(**model_cfg))
     return out
 
 
@@ -116,7 +118,6 @@ def tiny_shared_clip_dir(tmp_path_factory: pytest.TempPathFactory, tiny_bert_dir
 
     import open_clip
     import torch
-    from safetensors.torch import save_file
 
     out = tmp_path_factory.mktemp("tiny-shared-clip")
     for f in tiny_bert_dir.iterdir():
@@ -125,13 +126,7 @@ def tiny_shared_clip_dir(tmp_path_factory: pytest.TempPathFactory, tiny_bert_dir
     model_cfg = {
         "embed_dim": 32,
         "custom_text": True,
-        "vision_cfg": {
-            "image_size": 32,
-            "layers": 2,
-            "width": 32,
-            "patch_size": 8,
-            "head_width": 16,
-        },
+        "vision_cfg": TINY_VISION,
         "text_cfg": {
             "hf_model_name": str(tiny_bert_dir),
             "hf_tokenizer_name": str(tiny_bert_dir),
@@ -141,14 +136,11 @@ def tiny_shared_clip_dir(tmp_path_factory: pytest.TempPathFactory, tiny_bert_dir
             "context_length": 64,
         },
     }
-    (out / "open_clip_config.json").write_text(
-        json.dumps({"model_cfg": model_cfg, "preprocess_cfg": {}}), encoding="utf-8"
-    )
     torch.manual_seed(1)
-    model = open_clip.CustomTextCLIP(**{k: v for k, v in model_cfg.items() if k != "custom_text"})
-    save_file(
-        {k: v.contiguous() for k, v in model.state_dict().items()},
-        str(out / "open_clip_model.safetensors"),
+    _save_open_clip(
+        out,
+        model_cfg,
+        open_clip.CustomTextCLIP(**{k: v for k, v in model_cfg.items() if k != "custom_text"}),
     )
     return out
 
