@@ -1,8 +1,9 @@
 """The SQLite catalog: the truth about files, chunks and vectors.
 
-All SQL lives here and in catalog_upkeep.py (checks, repair, model switches),
-behind `Catalog`, so moving the catalog to another database touches these two
-modules only. The schema is owned by Alembic and upgraded on open.
+All SQL lives here, in catalog_upkeep.py (checks, repair, model switches) and
+in catalog_search.py (filters, the lexical index), behind `Catalog`, so moving
+the catalog to another database touches these three modules only. The schema
+is owned by Alembic and upgraded on open.
 
 A file is known by its path in Unicode NFC form (`path_key`), so the NFD names
 macOS writes and the NFC names a user types are the same file; the name on
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 from sqlalchemy import create_engine, event, select, update
+from sqlalchemy import text as sql_text
 from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,9 +37,11 @@ from .catalog_rows import (
     staging_name,
     valid_vectors_of,
 )
+from .catalog_search import CatalogSearch
 from .catalog_upkeep import CatalogUpkeep
 from .errors import CatalogError, ModelMismatchError
 from .hnsw_file import FileStamp
+from .lexical import index_text
 from .migrate import ALEMBIC_DIR, upgrade_to_head
 from .records import Vectors
 from .schema import Chunk, File, Space, Vector
@@ -71,7 +75,7 @@ def _pragmas(durable: bool):  # type: ignore[no-untyped-def]
     return on_connect
 
 
-class Catalog(CatalogUpkeep):
+class Catalog(CatalogUpkeep, CatalogSearch):
     """Files, chunks, vectors and per-space model records in one SQLite file."""
 
     def __init__(self, path: Path, *, create: bool = True, durable: bool = True):
@@ -240,10 +244,12 @@ class Catalog(CatalogUpkeep):
         added: dict[str, list[int]] = {}
         removed: dict[str, list[int]] = {}
         now = time.time()
+        # analysed before the write transaction opens, so it holds the lock briefly
+        terms = [[index_text(c.text) for c in item.chunks] for item in items]
         with self.session() as s:
             for name in {item.space for item in items}:
                 _check_fingerprint(s, name, fingerprints[name])
-            for item in items:
+            for item, item_terms in zip(items, terms, strict=True):
                 old = s.scalar(select(File).where(File.path_key == path_key(item.path)))
                 if old is not None:
                     for space, label in drop_file(s, old):
@@ -272,6 +278,14 @@ class Catalog(CatalogUpkeep):
                 ]
                 s.add_all(chunk_rows)
                 s.flush()
+                if chunk_rows:
+                    s.execute(
+                        sql_text("INSERT INTO chunk_terms(rowid, terms) VALUES (:id, :terms)"),
+                        [
+                            {"id": row.id, "terms": t}
+                            for row, t in zip(chunk_rows, item_terms, strict=True)
+                        ],
+                    )
                 fp = fingerprints[item.space]
                 vec_rows = [
                     Vector(

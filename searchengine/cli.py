@@ -18,9 +18,8 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from .config import DEFAULT_K, Settings, data_home
+from .config import Settings, data_home
 from .errors import SearchEngineError
-from .records import Hit
 
 log = logging.getLogger("semsearch")
 
@@ -139,19 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     _common(common, suppress=True)
 
-    p = sub.add_parser("search", parents=[common], help="search by meaning (text or --image)")
-    p.add_argument("query", nargs="?", help="what you are looking for")
-    p.add_argument("--image", metavar="PATH", help="find images that look like this one")
-    p.add_argument("-k", type=int, default=DEFAULT_K, help="number of results (default 10)")
-    p.add_argument("--type", choices=["text", "image"], help="only documents or only images")
-    p.add_argument("--text-model", help=argparse.SUPPRESS)
-    p.add_argument("--image-model", help=argparse.SUPPRESS)
-    p.set_defaults(func=cmd_search)
+    from .cli_search import register as register_search
 
-    p = sub.add_parser("similar", parents=[common], help="items like an indexed file")
-    p.add_argument("path")
-    p.add_argument("-k", type=int, default=DEFAULT_K)
-    p.set_defaults(func=cmd_similar)
+    register_search(sub, common)
 
     p = sub.add_parser("status", parents=[common], help="what is indexed, with which models")
     p.set_defaults(func=cmd_status)
@@ -180,72 +169,6 @@ def build_parser() -> argparse.ArgumentParser:
     for ep in entry_points(group=COMMANDS_GROUP):
         ep.load()(sub, common)
     return parser
-
-
-def _open_searcher(app: App) -> Any:
-    from .query import Searcher
-    from .spaces import Spaces
-    from .store import Store
-
-    store = Store(app.settings.index_dir)
-    return Searcher(store, Spaces(store.catalog, app.settings, app.status_line))
-
-
-def _print_hits(app: App, hits: Sequence[Hit]) -> None:
-    if not hits:
-        print("no results")
-    for n, hit in enumerate(hits, start=1):
-        where = f"  (page {hit.page})" if hit.page else ""
-        print(f"{n:2}. {hit.score:.3f}  {hit.kind:5}  {app.show_path(hit.path)}{where}")
-        if hit.snippet:
-            print(f"      {hit.snippet}")
-
-
-def cmd_search(app: App) -> int:
-    args = app.args
-    if bool(args.query) == bool(args.image):
-        raise _usage("give a query or --image PATH (one of them)")
-    if args.k < 1:
-        raise _usage("-k must be at least 1")
-    searcher = _open_searcher(app)
-    try:
-        if args.image:
-            hits = searcher.search_image(Path(args.image).expanduser(), args.k)
-            query: str = os.path.abspath(args.image)
-        else:
-            kinds = {args.type} if args.type else None
-            hits = searcher.search(args.query, args.k, kinds)
-            query = args.query
-    finally:
-        searcher.store.close()
-    for note in searcher.notes:
-        app.status_line(note)
-    app.emit(
-        {
-            "query": query,
-            "mode": "image" if args.image else "text",
-            "hits": [h.to_json() for h in hits],
-        },
-        lambda: _print_hits(app, hits),
-    )
-    return 0
-
-
-def cmd_similar(app: App) -> int:
-    searcher = _open_searcher(app)
-    try:
-        hits = searcher.similar(Path(app.args.path), app.args.k)
-    finally:
-        searcher.store.close()
-    app.emit(
-        {
-            "query": os.path.abspath(app.args.path),
-            "mode": "similar",
-            "hits": [h.to_json() for h in hits],
-        },
-        lambda: _print_hits(app, hits),
-    )
-    return 0
 
 
 def cmd_status(app: App) -> int:
@@ -386,7 +309,7 @@ class _UsageError(SearchEngineError):
     exit_code = 2
 
 
-def _usage(message: str) -> _UsageError:
+def usage(message: str) -> _UsageError:
     return _UsageError(message)
 
 

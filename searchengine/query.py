@@ -1,17 +1,37 @@
-"""Answer a query: kNN per space, one hit per file, spaces fused by rank."""
+"""Answer a query: dense and lexical rankings per space, one hit per file, spaces merged by rank.
+
+Each space ranks a pool of candidate files (at least `POOL`); every file in
+the pool is scored exactly (its best chunk by cosine, its best chunk by BM25),
+so a file's place does not depend on how deep the pool went and pages cut
+from it (`offset`) neither repeat nor skip hits.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
-import re
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
+from . import lexical
 from .catalog import SpaceInfo
+from .catalog_search import ChunkInfo
 from .errors import ConfigError, ModelUnavailableError
+from .filters import Filters
+from .fusion import (
+    BACKGROUND_SIZE,
+    Background,
+    Scored,
+    fuse_hybrid,
+    good_match_z,
+    lexical_weight,
+    looks_exact,
+    merge_by_rank,
+)
 from .images import load_image
 from .records import Hit, Kind, Vectors
 from .spaces import IMAGE, TEXT, Spaces
@@ -19,10 +39,11 @@ from .store import Store
 
 log = logging.getLogger(__name__)
 
-RRF_K = 60  # reciprocal-rank fusion constant: scores of two spaces are never compared
-OVERFETCH = 5  # chunks fetched per wanted file, so grouping by file still fills k
+Mode = Literal["hybrid", "dense", "lexical"]
+MODES: tuple[Mode, ...] = ("hybrid", "dense", "lexical")
+POOL = 50  # candidate files per space; deeper pages widen it
+OVERFETCH = 5  # chunks fetched per wanted file, so grouping by file still fills the pool
 SNIPPET_CHARS = 160
-_WS = re.compile(r"\s+")
 
 
 class Searcher:
@@ -34,6 +55,7 @@ class Searcher:
         self.spaces = spaces
         self.notes: list[str] = []
         self._records = {s.name: s for s in self.catalog.spaces()}
+        self._backgrounds: dict[str, tuple[int, Background]] = {}
 
     def _refresh(self) -> None:
         # A long-lived searcher outlives a model switch (`semsearch reembed`):
@@ -47,34 +69,53 @@ class Searcher:
             # the switch was explicit: follow the catalog, not the models asked for at start
             settings = replace(self.spaces.settings, text_model=None, image_model=None)
             self.spaces = Spaces(self.catalog, settings, self.spaces.on_status)
+            self._backgrounds.clear()
         self._records = records
 
-    def search(self, query: str, k: int = 10, kinds: set[Kind] | None = None) -> list[Hit]:
-        """Documents and images matching the meaning of `query`."""
+    # queries
+
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        kinds: set[Kind] | None = None,
+        *,
+        offset: int = 0,
+        mode: Mode = "hybrid",
+        filters: Filters | None = None,
+    ) -> list[Hit]:
+        """Documents and images matching `query`: by meaning, by its words, or both."""
         if not query.strip():
             raise ConfigError("the query is empty")
+        if mode not in MODES:
+            raise ConfigError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+        filters = filters or Filters()
         self._refresh()
+        need = max(POOL, offset + k)
         lists: list[list[Hit]] = []
-        text_vec = None
-        if self._wanted(TEXT, kinds):
-            text_vec = self.spaces.text().encode([query], "query")
-            lists.append(self._knn(self._records[TEXT], text_vec, k))
-        if self._wanted(IMAGE, kinds):
-            if self.spaces.image_query_from_text():
-                # the CLIP's text tower is the text model: no second model to load
-                if text_vec is None:
-                    text_vec = self.spaces.text().encode([query], "query")
-                lists.append(self._knn(self._records[IMAGE], text_vec, k))
-            else:
-                try:
-                    vec = self.spaces.image().encode_texts([query])
-                except ModelUnavailableError as exc:
-                    self.notes.append(f"images not searched: {exc}")
-                else:
-                    lists.append(self._knn(self._records[IMAGE], vec, k))
-        return fuse(lists, k)
+        text_vec: Vectors | None = None
 
-    def search_image(self, path: Path, k: int = 10) -> list[Hit]:
+        def text_query_vector() -> Vectors:
+            nonlocal text_vec
+            if text_vec is None:
+                text_vec = self.spaces.text().encode([query], "query")
+            return text_vec
+
+        if self._wanted(TEXT, kinds):
+            vec = None if mode == "lexical" else text_query_vector()
+            lists.append(self._text_hits(query, vec, need, mode, filters))
+        if self._wanted(IMAGE, kinds):
+            if mode == "lexical":
+                self.notes.append("images not searched: they have no words (use --mode dense)")
+            else:
+                vec = self._image_query(query, text_query_vector)
+                if vec is not None:
+                    lists.append(self._vector_hits(self._records[IMAGE], vec, need, filters))
+        return _page(lists, offset, k)
+
+    def search_image(
+        self, path: Path, k: int = 10, *, offset: int = 0, filters: Filters | None = None
+    ) -> list[Hit]:
         """Indexed images that look like the image at `path`."""
         if not path.is_file():
             raise ConfigError(f"no such image: {path}")
@@ -88,9 +129,13 @@ class Searcher:
         # text tower is the text model: the shipped tower was trained against
         # short caption vectors, not passages, and a car picture ranked a recipe
         # above the car guide. That needs a clip-text space (ARCHITECTURE.md).
-        return self._knn(self._records[IMAGE], vec, k)
+        need = max(POOL, offset + k)
+        hits = self._vector_hits(self._records[IMAGE], vec, need, filters or Filters())
+        return _page([hits], offset, k)
 
-    def similar(self, path: Path, k: int = 10) -> list[Hit]:
+    def similar(
+        self, path: Path, k: int = 10, *, offset: int = 0, filters: Filters | None = None
+    ) -> list[Hit]:
         """Items like an already indexed file, the file itself left out."""
         absolute = os.path.abspath(path.expanduser())
         self._refresh()
@@ -103,62 +148,171 @@ class Searcher:
         vectors = self.catalog.file_vectors(state.id, space.name)
         query = vectors.mean(axis=0, keepdims=True)
         query /= max(float(np.linalg.norm(query)), 1e-12)
-        hits = self._knn(space, query, k + 1)
-        return [h for h in hits if h.file_id != state.id][:k]
+        need = max(POOL, offset + k) + 1
+        hits = self._vector_hits(space, query, need, filters or Filters())
+        return _page([[h for h in hits if h.file_id != state.id]], offset, k)
+
+    # one space
 
     def _wanted(self, space: str, kinds: set[Kind] | None) -> bool:
         if space not in self._records:
             return False
         return kinds is None or space in kinds
 
-    def _knn(self, space: SpaceInfo, query: Vectors, k: int) -> list[Hit]:
+    def _image_query(self, query: str, text_vector: Callable[[], Vectors]) -> Vectors | None:
+        if self.spaces.image_query_from_text():
+            # the CLIP's text tower is the text model: no second model to load
+            return text_vector()
+        try:
+            return self.spaces.image().encode_texts([query])
+        except ModelUnavailableError as exc:
+            self.notes.append(f"images not searched: {exc}")
+            return None
+
+    def _text_hits(
+        self, query: str, vec: Vectors | None, need: int, mode: Mode, filters: Filters
+    ) -> list[Hit]:
+        space = self._records[TEXT]
+        pool: dict[int, Scored] = {}
+        if vec is not None:
+            for fid in self._dense_files(space, vec, need, filters):
+                pool[fid] = Scored(fid)
+        expr = lexical.match_expression(query) if mode != "dense" else None
+        if expr is not None:
+            for m in self.catalog.lexical_matches(expr, filters, need):
+                s = pool.setdefault(m.file_id, Scored(m.file_id))
+                s.lexical, s.lexical_chunk = m.score, m.chunk_id
+        if vec is not None:
+            self._score_dense(space, vec, list(pool.values()))
+        if mode == "lexical":
+            ranked = sorted(
+                (s for s in pool.values() if s.lexical > 0), key=lambda s: (-s.lexical, s.file_id)
+            )
+            for s in ranked:
+                s.fused = s.lexical
+        elif mode == "dense":
+            ranked = sorted(pool.values(), key=lambda s: (-(s.cosine or 0.0), s.file_id))
+            for s in ranked:
+                s.fused = s.cosine or 0.0
+        else:
+            ranked = fuse_hybrid(list(pool.values()), lexical_weight(query))
+        threshold, calibrated = good_match_z(space.model)
+        top_lexical = max((s.lexical for s in ranked), default=0.0)
+        exact = looks_exact(query)
+        infos = self.catalog.chunk_info([s.chunk for s in ranked if s.chunk is not None])
+        hits = []
+        for s in ranked[:need]:
+            good = None
+            if s.dense_z is not None:
+                good = s.dense_z >= threshold or (exact and s.lexical >= 0.5 * top_lexical > 0)
+            info = infos.get(s.chunk) if s.chunk is not None else None
+            if info is None:
+                continue  # removed since the pool was drawn
+            hits.append(_text_hit(info, query, s, space.name, good, calibrated))
+        return hits
+
+    def _dense_files(
+        self, space: SpaceInfo, vec: Vectors, need: int, filters: Filters
+    ) -> list[int]:
+        """The files of the `need` nearest chunks' files, nearest first."""
+        allowed = self.catalog.filtered_labels(space.name, filters) if filters.active else None
+        labels, _ = self.store.index(space).search(vec, need * OVERFETCH, allowed)
+        owners = self.catalog.label_chunks([int(x) for x in labels])
+        files: dict[int, None] = {}
+        for label in labels:
+            owner = owners.get(int(label))
+            if owner is not None:
+                files.setdefault(owner[0], None)
+                if len(files) == need:
+                    break
+        return list(files)
+
+    def _score_dense(self, space: SpaceInfo, vec: Vectors, pool: list[Scored]) -> None:
+        """Each file's best chunk by cosine, over all its chunks, and its z-score."""
+        if not pool:
+            return
+        file_ids, chunk_ids, vectors = self.catalog.chunk_vectors(
+            space.name, [s.file_id for s in pool]
+        )
+        if len(vectors) == 0:
+            return
+        cos = vectors @ vec[0]
+        z = self._background(space).zscore(vec, cos)
+        by_file = {s.file_id: s for s in pool}
+        for fid, cid, c, zz in zip(file_ids, chunk_ids, cos, z, strict=True):
+            s = by_file[int(fid)]
+            if s.cosine is None or c > s.cosine:
+                s.cosine, s.dense_z = float(c), float(zz)
+                s.dense_chunk = None if cid < 0 else int(cid)
+
+    def _vector_hits(
+        self, space: SpaceInfo, vec: Vectors, need: int, filters: Filters
+    ) -> list[Hit]:
+        pool = [Scored(fid) for fid in self._dense_files(space, vec, need, filters)]
+        self._score_dense(space, vec, pool)
+        pool.sort(key=lambda s: (-(s.cosine or 0.0), s.file_id))
+        threshold, calibrated = good_match_z(space.model)
+        chunk_infos = self.catalog.chunk_info([s.chunk for s in pool if s.chunk is not None])
+        file_infos = self.catalog.file_infos([s.file_id for s in pool if s.chunk is None])
+        hits = []
+        for s in pool:
+            info = chunk_infos.get(s.chunk) if s.chunk is not None else file_infos.get(s.file_id)
+            if info is None:
+                continue
+            good = None if s.dense_z is None else s.dense_z >= threshold
+            s.fused = s.cosine or 0.0
+            hits.append(_text_hit(info, "", s, space.name, good, calibrated))
+        return hits
+
+    def _background(self, space: SpaceInfo) -> Background:
         index = self.store.index(space)
-        fetch = k * OVERFETCH if space.name == TEXT else k
-        labels, scores = index.search(query, fetch)
-        info = self.catalog.describe_labels([int(x) for x in labels])
-        best: dict[int, Hit] = {}
-        for label, score in zip(labels, scores, strict=True):
-            row = info.get(int(label))
-            if row is None:  # deleted after the index was saved
-                continue
-            file_id = int(row["file_id"])  # type: ignore[call-overload]
-            if file_id in best:
-                continue
-            best[file_id] = _hit(row, float(score), space.name)
-            if len(best) == k:
-                break
-        return list(best.values())
+        record = self.catalog.space(space.name) or space
+        cached = self._backgrounds.get(space.name)
+        if cached is not None and cached[0] == record.index_generation:
+            return cached[1]
+        labels = index.labels()
+        rng = np.random.default_rng(0)  # the same sample, so the same scores, every run
+        if len(labels) > BACKGROUND_SIZE:
+            labels = np.sort(rng.choice(labels, BACKGROUND_SIZE, replace=False))
+        background = Background(index.vectors(labels.tolist()))
+        self._backgrounds[space.name] = (record.index_generation, background)
+        return background
 
 
-def _hit(row: dict[str, object], score: float, space: str) -> Hit:
-    text = row.get("text")
-    snippet = _WS.sub(" ", str(text)).strip() if text else ""
-    if len(snippet) > SNIPPET_CHARS:
-        snippet = snippet[: SNIPPET_CHARS - 1].rstrip() + "…"
-    kind: Kind = "image" if row["kind"] == "image" else "text"
+def _text_hit(
+    info: ChunkInfo, query: str, s: Scored, space: str, good: bool | None, calibrated: bool
+) -> Hit:
+    kind: Kind = "image" if info.kind == "image" else "text"
+    extra: dict[str, object] = {}
+    if s.cosine is not None:
+        extra["cosine"] = round(s.cosine, 6)
+        extra["z"] = round(s.dense_z or 0.0, 3)
+    if s.lexical:
+        extra["bm25"] = round(s.lexical, 4)
+    if good is not None and not calibrated:
+        extra["good_match_uncalibrated"] = True
+    if info.text is None:
+        return Hit(info.path, kind, s.fused, space, file_id=info.file_id, good=good, extra=extra)
+    snip = lexical.snippet(info.text, query, SNIPPET_CHARS)
+    base = info.start or 0
     return Hit(
-        path=str(row["path"]),
+        path=info.path,
         kind=kind,
-        score=score,
+        score=s.fused,
         space=space,
-        snippet=snippet,
-        page=row.get("page"),  # type: ignore[arg-type]
-        start=row.get("start"),  # type: ignore[arg-type]
-        end=row.get("end"),  # type: ignore[arg-type]
-        file_id=int(row["file_id"]),  # type: ignore[call-overload]
+        snippet=snip.text,
+        page=info.page,
+        start=base + snip.start,
+        end=base + snip.end,
+        file_id=info.file_id,
+        highlights=snip.highlights,
+        good=good,
+        extra=extra,
     )
 
 
-def fuse(lists: list[list[Hit]], k: int) -> list[Hit]:
-    """Merge ranked lists by reciprocal rank; a file appears once."""
-    scored: dict[str, tuple[float, int, Hit]] = {}
-    for which, hits in enumerate(lists):
-        for rank, hit in enumerate(hits):
-            rrf = 1.0 / (RRF_K + rank + 1)
-            prev = scored.get(hit.path)
-            if prev is None:
-                scored[hit.path] = (rrf, which, hit)
-            else:
-                scored[hit.path] = (prev[0] + rrf, prev[1], prev[2])
-    ordered = sorted(scored.values(), key=lambda t: (-t[0], t[1]))
-    return [hit for _, _, hit in ordered[:k]]
+def _page(lists: list[list[Hit]], offset: int, k: int) -> list[Hit]:
+    """Merge the spaces by rank, good matches before weak ones, and cut one page."""
+    merged: list[Hit] = merge_by_rank(lists)  # type: ignore[assignment]
+    ordered = [h for h in merged if h.good is not False] + [h for h in merged if h.good is False]
+    return ordered[offset : offset + k]

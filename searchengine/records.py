@@ -46,6 +46,8 @@ class Hit:
     start: int | None = None
     end: int | None = None
     file_id: int = 0
+    highlights: tuple[tuple[int, int], ...] = ()  # spans of query terms within `snippet`
+    good: bool | None = None  # above the model's calibrated good-match level (None: unknown)
     extra: dict[str, object] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
@@ -58,6 +60,8 @@ class Hit:
             "page": self.page,
             "start": self.start,
             "end": self.end,
+            "highlights": [list(h) for h in self.highlights],
+            "good_match": self.good,
         }
         out.update(self.extra)
         return out

@@ -28,6 +28,12 @@ from .records import Vectors
 
 log = logging.getLogger(__name__)
 
+# A filter allowing at most this many vectors (or this share of the index) is
+# answered by an exact scan of just those: cheaper than a graph walk that must
+# step over every vector the filter rejects, and never short of results.
+EXACT_SCAN_MAX = 20_000
+EXACT_SCAN_SHARE = 0.05
+
 
 class ReadWriteLock:
     """Shared holders (searches) or one exclusive holder (a change); a waiting change goes first."""
@@ -195,9 +201,18 @@ class HnswIndex:
 
     # use
 
-    def search(self, query: Vectors, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Labels and cosine similarities of the k nearest live vectors."""
+    def search(
+        self, query: Vectors, k: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Labels and cosine similarities of the k nearest live vectors.
+
+        With `allowed` (labels), only those are candidates: few of them are
+        scanned exactly, many are searched with hnswlib's filter, so a narrow
+        filter still returns k results whenever k allowed vectors exist.
+        """
         query = np.asarray(query, dtype=np.float32)
+        if allowed is not None:
+            return self._search_allowed(query, k, allowed)
         with self._lock.shared():
             k = min(k, self.live_count)
             if k <= 0:
@@ -208,6 +223,29 @@ class HnswIndex:
                 labels = distances = None  # fewer than k reachable: retry below
         if labels is None:
             labels, distances = self._exhaustive(query, k)
+        return labels[0].astype(np.int64), (1.0 - distances[0]).astype(np.float32)
+
+    def _search_allowed(
+        self, query: Vectors, k: int, allowed: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        with self._lock.shared():
+            live = [int(x) for x in allowed if int(x) in self._live]
+            k = min(k, len(live))
+            if k <= 0:
+                return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+            if len(live) <= max(EXACT_SCAN_MAX, int(EXACT_SCAN_SHARE * self.live_count)):
+                stored = np.asarray(self._index.get_items(live), dtype=np.float32)
+                return _top_k(np.asarray(live, dtype=np.int64), stored @ query[0], k)
+            keep = set(live)
+            # hnswlib walks the graph until max(ef, k) allowed items are found
+            try:
+                labels, distances = self._index.knn_query(query, k=k, filter=keep.__contains__)
+            except RuntimeError:
+                labels = None
+        if labels is None:  # too few reachable through the graph: scan them all
+            with self._lock.shared():
+                stored = np.asarray(self._index.get_items(live), dtype=np.float32)
+            return _top_k(np.asarray(live, dtype=np.int64), stored @ query[0], k)
         return labels[0].astype(np.int64), (1.0 - distances[0]).astype(np.float32)
 
     def _exhaustive(self, query: Vectors, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -244,6 +282,12 @@ class HnswIndex:
         if fsync:
             fsync_dir(path.parent)
         return FileStamp(live, deleted, size)
+
+
+def _top_k(labels: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    # ties broken by label, so a result list is the same on every run
+    order = np.lexsort((labels, -scores))[:k]
+    return labels[order], scores[order].astype(np.float32)
 
 
 def fsync_dir(folder: Path) -> None:

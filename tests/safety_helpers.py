@@ -94,8 +94,11 @@ class Corpus:
 
     def _text(self, marker: str) -> str:
         self.counter += 1
-        words = " ".join(self.rng.choice(WORDS) for _ in range(self.rng.randint(8, 40)))
-        return f"{marker} {words} version {self.counter}."
+        words = [self.rng.choice(WORDS) for _ in range(self.rng.randint(8, 40))]
+        # the marker every few words: any snippet window shows whose text it is
+        for at in range(len(words) - len(words) % 6, 0, -6):
+            words.insert(at, marker)
+        return f"{marker} {' '.join(words)} version {self.counter}."
 
     def files(self) -> list[Path]:
         return sorted(p for p in self.root.rglob("*") if p.is_file())
@@ -155,12 +158,17 @@ def committed_hashes(index_dir: Path) -> set[str]:
 
 
 def rankings(settings: Settings, queries: list[str], kind: str, k: int = 500) -> list[list]:
-    """The full ranking of every query: [(path, score), ...] per query."""
+    """The full ranking of every query by meaning: [(path, cosine), ...] per query.
+
+    Dense mode, because its scores are cosines: hybrid scores are z-scores
+    against a sample of the index, and two equal indexes whose labels differ
+    draw slightly different samples.
+    """
     out = []
     with Store(settings.index_dir) as store:
         searcher = Searcher(store, Spaces(store.catalog, settings))
         for q in queries:
-            hits = searcher.search(q, k, {kind})  # type: ignore[arg-type]
+            hits = searcher.search(q, k, {kind}, mode="dense")  # type: ignore[arg-type]
             out.append([(h.path, h.score) for h in hits])
     return out
 

@@ -169,8 +169,17 @@ def test_models_lists_presets_and_where_they_load_from(tmp_path: Path, capsys, m
 
 def test_a_hub_only_clip_offline_is_one_clear_line(corpus: Path, settings, capsys, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    code, out, _ = _cli(capsys, "--index", str(settings.index_dir), "index", str(corpus),
-                        "--text-model", settings.text_model, "--image-model", "xlmr-b32")
+    code, out, _ = _cli(
+        capsys,
+        "--index",
+        str(settings.index_dir),
+        "index",
+        str(corpus),
+        "--text-model",
+        settings.text_model,
+        "--image-model",
+        "xlmr-b32",
+    )
     assert code == 0  # documents are indexed; the pictures wait for a model
     skips = [line for line in out.splitlines() if line.startswith("skipping ")]
     assert len(skips) == 2 and all("hub cannot be reached" in line for line in skips), out

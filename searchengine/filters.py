@@ -1,0 +1,125 @@
+"""What a search may return: path prefixes and globs, file kinds, modified dates.
+
+Filters are applied inside each search (the catalog's SQL for lexical search,
+the allowed labels for vector search), never to a finished top-k, so a
+filtered query returns k hits whenever k matching items exist.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from .errors import ConfigError
+
+# Kinds by extension; "text" and "image" are the catalog's own two kinds.
+EXTENSION_KINDS: dict[str, tuple[str, ...]] = {
+    "pdf": (".pdf",),
+    "docx": (".docx",),
+    "html": (".html", ".htm"),
+    "md": (".md", ".markdown"),
+    "txt": (".txt",),
+    "jpg": (".jpg", ".jpeg"),
+    "png": (".png",),
+    "webp": (".webp",),
+    "gif": (".gif",),
+    "bmp": (".bmp",),
+    "tiff": (".tif", ".tiff"),
+}
+FILE_KINDS = ("text", "image", *EXTENSION_KINDS)
+
+_RELATIVE = re.compile(r"^(\d+)([dwmy])$")
+_UNIT_DAYS = {"d": 1, "w": 7, "m": 30, "y": 365}
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Each field narrows the results; several values within a field are alternatives."""
+
+    under: tuple[str, ...] = ()  # absolute NFC paths: a file, or a folder and all below it
+    globs: tuple[str, ...] = ()  # shell patterns on the full path; without '/', on the name
+    kinds: tuple[str, ...] = ()  # names from FILE_KINDS
+    modified_after: float | None = None  # Unix seconds, inclusive
+    modified_before: float | None = None  # Unix seconds, exclusive
+
+    @property
+    def active(self) -> bool:
+        return bool(
+            self.under
+            or self.globs
+            or self.kinds
+            or self.modified_after is not None
+            or self.modified_before is not None
+        )
+
+    def extensions(self) -> tuple[str, ...]:
+        """The extensions the extension-named kinds allow."""
+        return tuple(e for k in self.kinds if k in EXTENSION_KINDS for e in EXTENSION_KINDS[k])
+
+    def glob_patterns(self) -> tuple[str, ...]:
+        """Patterns for SQLite GLOB on the NFC path (where `*` also crosses '/')."""
+        out = []
+        for g in self.globs:
+            g = unicodedata.normalize("NFC", g)
+            if "/" not in g:
+                out.append("*/" + g)  # a bare pattern names files, in any folder
+            elif not g.startswith(("/", "*")):
+                out.append("*/" + g)  # a relative one matches at any depth
+            else:
+                out.append(g)
+        return tuple(out)
+
+
+def make_filters(
+    under: Iterable[str] = (),
+    globs: Iterable[str] = (),
+    kinds: Iterable[str] = (),
+    after: str | None = None,
+    before: str | None = None,
+) -> Filters:
+    """Filters from user input (CLI flags); bad values raise ConfigError."""
+    roots = tuple(
+        unicodedata.normalize("NFC", os.path.abspath(os.path.expanduser(p))).rstrip("/") or "/"
+        for p in under
+    )
+    wanted = []
+    for value in kinds:
+        for name in value.lower().split(","):
+            name = name.strip().lstrip(".")
+            name = {"jpeg": "jpg", "tif": "tiff", "htm": "html", "markdown": "md"}.get(name, name)
+            if not name:
+                continue
+            if name not in FILE_KINDS:
+                raise ConfigError(f"unknown file kind {name!r}: use one of {', '.join(FILE_KINDS)}")
+            wanted.append(name)
+    lo = parse_when(after, "--after") if after else None
+    hi = parse_when(before, "--before") if before else None
+    if lo is not None and hi is not None and lo >= hi:
+        raise ConfigError("--after must be earlier than --before")
+    return Filters(
+        under=roots,
+        globs=tuple(g for g in globs if g),
+        kinds=tuple(dict.fromkeys(wanted)),
+        modified_after=lo,
+        modified_before=hi,
+    )
+
+
+def parse_when(value: str, flag: str) -> float:
+    """A moment from `2024-05-01`, `2024-05-01T13:00` (local time) or `7d`/`2w`/`3m`/`1y` ago."""
+    value = value.strip()
+    rel = _RELATIVE.match(value.lower())
+    if rel:
+        days = int(rel.group(1)) * _UNIT_DAYS[rel.group(2)]
+        return time.time() - timedelta(days=days).total_seconds()
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        raise ConfigError(
+            f"{flag} {value!r}: give a date like 2024-05-01 (local time) or an age like 7d, 2w, 3m"
+        ) from None

@@ -1,0 +1,487 @@
+"""Text analysis for the lexical (BM25) index: terms, FTS5 queries and snippets.
+
+One analysis serves indexing, querying and highlighting, so whatever a snippet
+highlights is exactly what matched. Hangul goes through kiwi's morphological
+analyser and keeps content morphemes only (`자동차를` → `자동차`, `샀습니다` →
+`사다`); other letters and digits are split on anything else, casefolded,
+stripped of diacritics and lightly stemmed (`Sources` → `sourc`, `running` →
+`run`); Han and Kana, written without spaces, become one term per character.
+
+Every term is made of characters that SQLite's `unicode61` tokenizer keeps
+inside tokens, so an FTS5 column holding `index_text(...)` splits exactly at
+the spaces this module puts there.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import threading
+import unicodedata
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+MAX_QUERY_UNITS = 64  # terms or phrases OR-ed in one MATCH; the rest of a pasted page adds noise
+SNIPPET_WIDTH = 160
+ELLIPSIS = "…"
+_WORD_SLACK = 20  # how far a snippet edge may move to land between words
+
+# Hangul syllables and the conjoining jamo that NFD text (macOS) spells them with.
+_HANGUL = "\uac00-\ud7a3\u1100-\u11ff\ua960-\ua97f\ud7b0-\ud7ff"
+_HAN_KANA = (
+    "\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f"
+    "\U00020000-\U0003ffff"
+)
+# Letters since Unicode 6.1 that SQLite, whose tables are 6.1, still calls marks.
+_SQLITE_MARKS = "\u19b0-\u19c0\u19c8\u19c9\u1cf2\u1cf3"
+# runs of letters/digits outside Hangul and Han/Kana, or one Han/Kana letter
+_WORD_RE = re.compile(rf"[^\W_{_HANGUL}{_HAN_KANA}{_SQLITE_MARKS}]+|(?![\W_])[{_HAN_KANA}]")
+_HAS_HANGUL_RE = re.compile(f"[{_HANGUL}]")
+_HAN_KANA_RE = re.compile(f"[{_HAN_KANA}]")
+_NON_SPACE_RE = re.compile(r"\S+")
+_PLAIN_KOREAN_RE = re.compile(r"[\uac00-\ud7a3\x21-\x7e]*")
+_SYLLABLES_RE = re.compile(r"[\uac00-\ud7a3]+")
+
+_NOUN_TAGS = frozenset({"NNG", "NNP", "NR", "XR"})
+_PREDICATE_TAGS = frozenset({"VV", "VA"})
+# Particles standing alone: kiwi reads a lone 을 or 은 as a noun (silver), 를 as 르.
+_LONE_PARTICLES = frozenset(
+    "은 는 이 가 을 를 의 에 에서 에게 께 께서 한테 으로 로 와 과 도 부터 까지 처럼 마다".split()
+)
+# Light verbs left over from `공부 했다`-style spacing; they would be in nearly every chunk.
+_STOP_LEMMAS = frozenset({"하다", "되다"})
+_EVERY_WORD = re.compile("")
+
+
+@dataclass(frozen=True)
+class Term:
+    """One normalized term and the characters of the analysed text it came from."""
+
+    term: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Snippet:
+    """A window of a text around the query's matches, ready to display.
+
+    `start`/`end` index the source text; `highlights` index `text`, which shows
+    whitespace runs as one space and may begin or end with an ellipsis.
+    """
+
+    text: str
+    start: int
+    end: int
+    highlights: tuple[tuple[int, int], ...]
+
+
+def analyze(text: str) -> list[Term]:
+    """The terms of `text` in reading order, with their character offsets."""
+    return _analyze(text, _EVERY_WORD)
+
+
+def _analyze(text: str, korean_words: re.Pattern[str] | None) -> list[Term]:
+    """`analyze`, giving kiwi only the Hangul words that `korean_words` finds in."""
+    terms = []
+    for m in _WORD_RE.finditer(text):
+        term = _normalize(m.group())
+        if term:
+            terms.append(Term(term, m.start(), m.end()))
+    # kiwi costs a model load and is never needed for text without Hangul
+    if korean_words is not None and _HAS_HANGUL_RE.search(text):
+        terms.extend(_korean_terms(text, korean_words))
+        terms.sort(key=lambda t: (t.start, t.end))
+    return terms
+
+
+def index_text(text: str) -> str:
+    """What to store in the FTS5 column for `text`: its terms joined by spaces."""
+    return " ".join(t.term for t in analyze(text))
+
+
+def query_terms(query: str) -> list[str]:
+    """The distinct terms of `query`, in order."""
+    return list(dict.fromkeys(t.term for t in analyze(query)))
+
+
+def match_expression(query: str) -> str | None:
+    """A safe FTS5 MATCH expression for `query`, or None when it has no terms.
+
+    Everything the user typed is literal text: each term is double-quoted and
+    the terms are OR-ed, leaving the ranking to BM25. Parts of one identifier
+    (`dpkg-divert`, `os.path.join`, `v2.3.1`) and runs of Han/Kana become one
+    phrase, so they must appear side by side.
+    """
+    groups: list[list[Term]] = []
+    for term in analyze(query):
+        if groups and _same_word(query, groups[-1][-1], term):
+            groups[-1].append(term)
+        else:
+            groups.append([term])
+    units: dict[str, None] = {}
+    for group in groups:
+        if len(group) > 2 and any(_HAN_KANA_RE.fullmatch(t.term) for t in group):
+            # a sentence without spaces: any two neighbouring characters may match,
+            # the more of them the better, rather than the whole sentence verbatim
+            units.update((f"{a.term} {b.term}", None) for a, b in pairwise(group))
+        else:
+            units[" ".join(t.term for t in group)] = None
+    if not units:
+        return None
+    # terms are letters and digits only, so a quote can never end up inside one
+    return " OR ".join(f'"{unit}"' for unit in list(units)[:MAX_QUERY_UNITS])
+
+
+def snippet(text: str, query: str, width: int = SNIPPET_WIDTH) -> Snippet:
+    """About `width` characters of `text` around the most distinct query terms.
+
+    Without a match (a purely semantic hit) the snippet is the start of the text.
+    """
+    wanted = set(query_terms(query))
+    # kiwi is most of the cost of a Korean snippet: spare it words that cannot match
+    matches = [t for t in _analyze(text, _could_match(wanted)) if t.term in wanted]
+    core_start, core_end = _densest(matches, width) if matches else (0, 0)
+    start, end = _frame(text, core_start, core_end, width)
+    shown = [m for m in matches if start <= m.start and m.end <= end]
+    return _render(text, start, end, shown)
+
+
+# --- terms outside Hangul ---------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _normalize(word: str) -> str:
+    if word.isascii():
+        word = word.lower()
+    else:
+        # NFKD folds width and ligature variants; dropping what is not a letter or
+        # digit removes the diacritics that `remove_diacritics 2` would ignore anyway
+        compatible = unicodedata.normalize("NFKD", word)
+        folded = unicodedata.normalize("NFKD", compatible.casefold())
+        word = "".join(c for c in folded if c.isalnum())
+    if len(word) > 2 and word.isascii() and word.isalpha():
+        word = _stem(word)
+    return word
+
+
+def _stem(word: str) -> str:
+    """Porter's steps 1 and 5: plurals, -ed/-ing, -y and a final -e; nothing else.
+
+    Conservative on purpose: it only has to map a word's common inflections
+    together, and it runs identically on documents and queries.
+    """
+    if word.endswith("sses") or word.endswith("ies"):
+        word = word[:-2]
+    elif word.endswith("s") and not word.endswith("ss"):
+        word = word[:-1]
+
+    fix_up = False
+    if word.endswith("eed"):
+        if _measure(word[:-3]) > 0:
+            word = word[:-1]
+    elif word.endswith("ed") and _has_vowel(word[:-2]):
+        word, fix_up = word[:-2], True
+    elif word.endswith("ing") and _has_vowel(word[:-3]):
+        word, fix_up = word[:-3], True
+    if fix_up:
+        if word.endswith(("at", "bl", "iz")):
+            word += "e"
+        elif _double_consonant(word) and word[-1] not in "lsz":
+            word = word[:-1]
+        elif _measure(word) == 1 and _cvc(word):
+            word += "e"
+
+    if word.endswith("y") and _has_vowel(word[:-1]):
+        word = word[:-1] + "i"
+
+    if word.endswith("e"):
+        m = _measure(word[:-1])
+        if m > 1 or (m == 1 and not _cvc(word[:-1])):
+            word = word[:-1]
+    if word.endswith("ll") and _measure(word) > 1:
+        word = word[:-1]
+    return word
+
+
+def _consonant(word: str, i: int) -> bool:
+    c = word[i]
+    if c in "aeiou":
+        return False
+    if c == "y":
+        return i == 0 or not _consonant(word, i - 1)
+    return True
+
+
+def _measure(stem: str) -> int:
+    """Porter's m: the number of vowel-consonant sequences in `stem`."""
+    m, after_vowel = 0, False
+    for i in range(len(stem)):
+        if _consonant(stem, i):
+            m += after_vowel
+            after_vowel = False
+        else:
+            after_vowel = True
+    return m
+
+
+def _has_vowel(stem: str) -> bool:
+    return any(not _consonant(stem, i) for i in range(len(stem)))
+
+
+def _double_consonant(word: str) -> bool:
+    return len(word) > 1 and word[-1] == word[-2] and _consonant(word, len(word) - 1)
+
+
+def _cvc(word: str) -> bool:
+    n = len(word)
+    return (
+        n > 2
+        and _consonant(word, n - 3)
+        and not _consonant(word, n - 2)
+        and _consonant(word, n - 1)
+        and word[-1] not in "wxy"
+    )
+
+
+# --- Hangul -----------------------------------------------------------------------------
+
+_kiwi: Any = None
+_kiwi_lock = threading.Lock()
+
+
+def _get_kiwi() -> Any:
+    global _kiwi
+    if _kiwi is None:
+        with _kiwi_lock:
+            if _kiwi is None:
+                from kiwipiepy import Kiwi
+
+                log.info("loading the Korean morphological analyser (kiwi)")
+                # the multi-word dictionary tags whole titles (`해리 포터와 마법사의 돌`)
+                # as one proper noun with spaces inside: not a term
+                with warnings.catch_warnings():
+                    # num_workers=0 (analyse in the calling thread) warns that it
+                    # meant "all cores" before kiwipiepy 0.21
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    kiwi = Kiwi(num_workers=0, load_multi_dict=False)
+                kiwi.tokenize("")  # kiwi loads its model on first use; do it under the lock
+                _kiwi = kiwi
+    return _kiwi
+
+
+def _korean_terms(text: str, words: re.Pattern[str]) -> list[Term]:
+    view, starts, ends = _kiwi_view(text, words)
+    terms = []
+    # match_options=0: no URL/e-mail/hashtag/emoji tokens, which would swallow Hangul
+    for token in _get_kiwi().tokenize(view, match_options=0):
+        tag = token.tag.split("-")[0]  # VV-I, VA-R: irregular/regular conjugation
+        if tag in _NOUN_TAGS or (tag == "MAG" and len(token.form) > 1):
+            term = token.form
+        elif tag in _PREDICATE_TAGS:
+            # the dictionary form keeps the stem of 샀다 (사다) apart from the noun 사
+            term = token.form + "다"
+            if term in _STOP_LEMMAS:
+                continue
+        else:
+            continue
+        s, e = token.start, token.start + token.len
+        if _SYLLABLES_RE.fullmatch(view, s, e) and term.isalnum():
+            terms.append(Term(term, starts[s], ends[e - 1]))
+    return terms
+
+
+def _kiwi_view(text: str, words: re.Pattern[str]) -> tuple[str, list[int], list[int]]:
+    """The words of `text` that contain Hangul (and `words`), cleaned up for kiwi.
+
+    Returns the view and, for each of its characters, the start and end offset
+    in `text` it stands for. kiwi sees the Hangul words with their attached
+    ASCII (`USB를`, `3개의`) for context, one space or newline between them;
+    other characters become spaces, because kiwi silently drops some of them
+    (zero-width space) and its offsets then shift, and NFD jamo are composed,
+    because kiwi does not recognise decomposed Hangul.
+    """
+    pieces: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    found = [
+        m
+        for m in _NON_SPACE_RE.finditer(text)
+        if _HAS_HANGUL_RE.search(m.group()) and m.group() not in _LONE_PARTICLES
+    ]
+    if words is not _EVERY_WORD:
+        # with its neighbours: kiwi reads 살 as the verb 사다 in `살 때` but not alone
+        near = {
+            i + d
+            for i, m in enumerate(found)
+            if words.search(unicodedata.normalize("NFC", m.group()))
+            for d in (-1, 0, 1)
+        }
+        found = [m for i, m in enumerate(found) if i in near]
+    previous_end = 0
+    for m in found:
+        if pieces:
+            pieces.append("\n" if "\n" in text[previous_end : m.start()] else " ")
+            starts.append(previous_end)
+            ends.append(m.start())
+        word, at = m.group(), m.start()
+        if _PLAIN_KOREAN_RE.fullmatch(word):
+            pieces.append(word)
+            starts.extend(range(at, m.end()))
+            ends.extend(range(at + 1, m.end() + 1))
+        else:
+            _clean_word(word, at, pieces, starts, ends)
+        previous_end = m.end()
+    return "".join(pieces), starts, ends
+
+
+def _could_match(terms: set[str]) -> re.Pattern[str] | None:
+    """What a Hangul word must contain to be analysed into one of `terms`; None: none can.
+
+    A noun appears as itself. A conjugated predicate keeps the initial consonant
+    and vowel of each stem syllable but the last (부르다 → 불러) and the initial
+    consonant of the last one (걷다 → 걸어, 오다 → 와, 마시다 → 마셔).
+    """
+    parts = []
+    for term in terms:
+        if not _SYLLABLES_RE.fullmatch(term):
+            continue
+        parts.append(term)
+        if len(term) > 1 and term.endswith("다"):  # perhaps a predicate's dictionary form
+            stem = term[:-1]
+            head = "".join(_syllables_like(c, 28) for c in stem[:-1])
+            parts.append(head + _syllables_like(stem[-1], 21 * 28))
+    return re.compile("|".join(parts)) if parts else None
+
+
+def _syllables_like(syllable: str, block: int) -> str:
+    """A class of the syllables sharing the initial consonant (and vowel, block 28)."""
+    first = 0xAC00 + (ord(syllable) - 0xAC00) // block * block
+    return f"[{chr(first)}-{chr(first + block - 1)}]"
+
+
+def _clean_word(word: str, at: int, pieces: list[str], starts: list[int], ends: list[int]) -> None:
+    i = 0
+    while i < len(word):
+        c, used = word[i], 1
+        code = ord(c)
+        if 0x1100 <= code <= 0x1112 and i + 1 < len(word) and 0x1161 <= ord(word[i + 1]) <= 0x1175:
+            # the Unicode Hangul composition algorithm: L + V (+ T) → syllable
+            lead, vowel, tail = code - 0x1100, ord(word[i + 1]) - 0x1161, 0
+            used = 2
+            if i + 2 < len(word) and 0x11A8 <= ord(word[i + 2]) <= 0x11C2:
+                tail, used = ord(word[i + 2]) - 0x11A7, 3
+            c = chr(0xAC00 + (lead * 21 + vowel) * 28 + tail)
+        elif not ("\uac00" <= c <= "\ud7a3" or "!" <= c <= "~"):
+            c = " "
+        pieces.append(c)
+        starts.append(at + i)
+        ends.append(at + i + used)
+        i += used
+
+
+# --- queries and snippets ---------------------------------------------------------------
+
+
+def _same_word(query: str, before: Term, after: Term) -> bool:
+    """Whether two terms are parts of one identifier or one Han/Kana run."""
+    if _HAS_HANGUL_RE.match(query, before.start) or _HAS_HANGUL_RE.match(query, after.start):
+        return False  # Korean morphemes stay separate terms: kiwi may split differently
+    gap = query[before.end : after.start]
+    return not any(c.isspace() for c in gap) and not _HAS_HANGUL_RE.search(gap)
+
+
+def _densest(matches: list[Term], width: int) -> tuple[int, int]:
+    """The span of the first run of matches within `width` with the most distinct terms."""
+    counts: Counter[str] = Counter()
+    best, best_i, best_j = -1, 0, 0
+    j = 0
+    for i, first in enumerate(matches):
+        limit = first.start + width
+        while j < len(matches) and (j <= i or matches[j].end <= limit):
+            counts[matches[j].term] += 1
+            j += 1
+        if len(counts) > best:
+            best, best_i, best_j = len(counts), i, j
+        counts[first.term] -= 1
+        if not counts[first.term]:
+            del counts[first.term]
+    run = matches[best_i:best_j]
+    return run[0].start, max(t.end for t in run)
+
+
+def _frame(text: str, core_start: int, core_end: int, width: int) -> tuple[int, int]:
+    """Widen [core_start, core_end) to about `width` characters, ending between words."""
+    slack = max(0, width - (core_end - core_start))
+    room_after = len(text) - core_end
+    before = min(core_start, max(slack // 3, slack - room_after))
+    after = min(room_after, slack - before)
+    start, end = core_start - before, core_end + after
+
+    if 0 < start and not text[start - 1].isspace() and not text[start].isspace():
+        cut = _find_space(text, start, core_start)
+        back = _rfind_space(text, max(0, start - _WORD_SLACK), start)
+        if cut is not None:
+            start = cut  # trim the cut word
+        elif back is not None:
+            start = back + 1  # the match is in it: show all of it
+        elif start <= _WORD_SLACK:
+            start = 0
+    if end < len(text) and not text[end - 1].isspace() and not text[end].isspace():
+        cut = _rfind_space(text, core_end, end)
+        ahead = _find_space(text, end, min(len(text), end + _WORD_SLACK))
+        if cut is not None:
+            end = cut
+        elif ahead is not None:
+            end = ahead
+        elif len(text) - end <= _WORD_SLACK:
+            end = len(text)
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def _find_space(text: str, lo: int, hi: int) -> int | None:
+    return next((i for i in range(lo, hi) if text[i].isspace()), None)
+
+
+def _rfind_space(text: str, lo: int, hi: int) -> int | None:
+    return next((i for i in range(hi - 1, lo - 1, -1) if text[i].isspace()), None)
+
+
+def _render(text: str, start: int, end: int, shown: list[Term]) -> Snippet:
+    prefix = ELLIPSIS if text[:start].strip() else ""
+    suffix = ELLIPSIS if text[end:].strip() else ""
+    out: list[str] = [prefix]
+    position: list[int] = []  # where each source character lands in the displayed text
+    length, in_space = len(prefix), False
+    for c in text[start:end]:
+        position.append(length)
+        if c.isspace():
+            if not in_space:
+                out.append(" ")
+                length += 1
+            in_space = True
+        else:
+            out.append(c)
+            length += 1
+            in_space = False
+    position.append(length)
+    out.append(suffix)
+
+    spans: list[tuple[int, int]] = []
+    for t in sorted(shown, key=lambda t: (t.start, t.end)):
+        a, b = position[t.start - start], position[t.end - start]
+        if spans and a < spans[-1][1]:  # kiwi's stems can overlap their endings
+            spans[-1] = (spans[-1][0], max(b, spans[-1][1]))
+        else:
+            spans.append((a, b))
+    return Snippet("".join(out), start, end, tuple(spans))

@@ -1,0 +1,460 @@
+"""Lexical analysis: terms, FTS5 MATCH expressions and snippets, against a real FTS5 table."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import unicodedata
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from searchengine import lexical
+from searchengine.lexical import (
+    ELLIPSIS,
+    MAX_QUERY_UNITS,
+    analyze,
+    index_text,
+    match_expression,
+    query_terms,
+    snippet,
+)
+
+FTS_DDL = (
+    "CREATE VIRTUAL TABLE chunks USING fts5(terms, tokenize = 'unicode61 remove_diacritics 2')"
+)
+
+HOSTILE = [
+    '"',
+    '""',
+    '"unterminated',
+    "*",
+    "foo*",
+    "-foo",
+    "a - b",
+    "AND",
+    "OR",
+    "NOT",
+    "a AND b",
+    "NEAR(a b, 3)",
+    "NEAR",
+    "(",
+    ")",
+    "(a OR b",
+    "terms:foo",
+    "col:",
+    ":",
+    "^foo",
+    "+",
+    "a + b",
+    "{terms}: x",
+    "'; DROP TABLE chunks; --",
+    "\x00",
+    "\\",
+    '자동차를 "사려면" AND (보험*)',
+    "🙂",
+    "\u200b",
+    "ᄌᆞ",
+]
+
+
+@pytest.fixture
+def db() -> Iterator[sqlite3.Connection]:
+    conn = sqlite3.connect(":memory:")
+    conn.execute(FTS_DDL)
+    conn.execute("CREATE VIRTUAL TABLE vocab USING fts5vocab(chunks, 'instance')")
+    yield conn
+    conn.close()
+
+
+def _add(db: sqlite3.Connection, *texts: str) -> None:
+    db.executemany(
+        "INSERT INTO chunks(rowid, terms) VALUES (?, ?)",
+        [(i, index_text(t)) for i, t in enumerate(texts, 1)],
+    )
+
+
+def _search(db: sqlite3.Connection, query: str) -> list[int]:
+    expression = match_expression(query)
+    if expression is None:
+        return []
+    rows = db.execute("SELECT rowid FROM chunks WHERE chunks MATCH ? ORDER BY rank", (expression,))
+    return [r[0] for r in rows]
+
+
+def _fts_tokens(db: sqlite3.Connection, text: str) -> list[str]:
+    db.execute("DELETE FROM chunks")
+    db.execute("INSERT INTO chunks(rowid, terms) VALUES (1, ?)", (text,))
+    return [r[0] for r in db.execute("SELECT term FROM vocab ORDER BY offset")]
+
+
+def _terms(text: str) -> list[str]:
+    return [t.term for t in analyze(text)]
+
+
+# --- Korean -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("word", ["자동차를", "자동차가", "자동차의", "자동차는", "자동차에서"])
+def test_a_noun_with_any_particle_is_the_noun(word: str) -> None:
+    assert _terms(word) == ["자동차"]
+
+
+def test_inflected_verbs_share_their_dictionary_form() -> None:
+    assert _terms("먹었다") == _terms("먹는") == _terms("먹고") == ["먹다"]
+    assert _terms("걸어서") == _terms("걷는") == ["걷다"]  # irregular ㄷ
+    assert _terms("아름다운") == ["아름답다"]  # irregular ㅂ
+
+
+def test_a_verb_stem_does_not_collide_with_a_noun() -> None:
+    assert "사다" in _terms("자동차를 샀습니다")
+    assert "사" not in _terms("자동차를 샀습니다")
+
+
+def test_a_compound_noun_matches_each_part() -> None:
+    assert {"자동차", "보험"} <= set(_terms("자동차보험"))
+
+
+def test_noun_plus_hada_keeps_the_noun_only() -> None:
+    assert _terms("공부했다") == _terms("공부하는") == ["공부"]
+
+
+@pytest.mark.parametrize("query", ["을", "을 를", "은 는 이 가", "에서", "했다", "그리고", "?!"])
+def test_a_query_of_particles_or_function_words_has_no_terms(query: str) -> None:
+    assert query_terms(query) == []
+    assert match_expression(query) is None
+
+
+def test_offsets_point_at_the_source_in_mixed_text() -> None:
+    text = (
+        "Intro: USB를 3개의 dpkg-divert를\n\n사용했다 — 자동차\t보험, 東京 Café 😀자동차가 달렸다."
+    )
+    got = [(t.term, text[t.start : t.end]) for t in analyze(text)]
+    assert got == [
+        ("intro", "Intro"),
+        ("usb", "USB"),
+        ("3", "3"),
+        ("dpkg", "dpkg"),
+        ("divert", "divert"),
+        ("사용", "사용"),
+        ("자동차", "자동차"),
+        ("보험", "보험"),
+        ("東", "東"),
+        ("京", "京"),
+        ("cafe", "Café"),
+        ("자동차", "자동차"),
+        ("달리다", "달렸"),
+    ]
+
+
+def test_decomposed_hangul_is_analysed_and_offsets_cover_the_jamo() -> None:
+    nfc = "처음 자동차를 샀다"
+    nfd = unicodedata.normalize("NFD", nfc)
+    assert len(nfd) > len(nfc)
+    terms = analyze(nfd)
+    assert [t.term for t in terms] == _terms(nfc)
+    for t in terms:
+        assert unicodedata.normalize("NFC", nfd[t.start : t.end]) in {"처음", "자동차", "샀"}
+
+
+def test_invisible_characters_do_not_shift_korean_offsets() -> None:
+    # kiwi drops a zero-width space and shifts its offsets; we hand it a space instead
+    text = "자동차\u200b보험\u00a0자동차\ufeff를"
+    got = [(t.term, text[t.start : t.end]) for t in analyze(text)]
+    assert got == [("자동차", "자동차"), ("보험", "보험"), ("자동차", "자동차")]
+
+
+def test_multi_word_titles_are_not_one_term() -> None:
+    assert {"해리", "포터", "마법사"} <= set(_terms("해리 포터와 마법사의 돌"))
+
+
+def test_english_text_never_loads_kiwi() -> None:
+    code = (
+        "import sys; from searchengine.lexical import index_text, snippet, match_expression;"
+        "index_text('Running cars'); match_expression('dpkg-divert'); snippet('a b', 'b');"
+        "print('kiwipiepy' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_kiwi_loads_once_across_threads() -> None:
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(index_text, ["자동차를 샀다"] * 8))
+        kiwis = set(pool.map(lambda _: id(lexical._get_kiwi()), range(8)))
+    assert set(results) == {"자동차 사다"}
+    assert len(kiwis) == 1
+
+
+# --- other scripts ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("word", "term"),
+    [
+        ("cars", "car"),
+        ("classes", "class"),
+        ("boxes", "box"),
+        ("studies", "studi"),
+        ("study", "studi"),
+        ("running", "run"),
+        ("runs", "run"),
+        ("hoping", "hope"),
+        ("hoped", "hope"),
+        ("used", "us"),
+        ("use", "us"),
+        ("controlled", "control"),
+        ("agreed", "agre"),
+        ("string", "string"),
+        ("thing", "thing"),
+        ("Windows", "window"),
+        ("is", "is"),
+        ("ＡＢＣ", "abc"),
+        ("Café", "cafe"),
+        ("ﬁles", "file"),
+        ("STRASSE", "strass"),
+        ("Straße", "strass"),
+    ],
+)
+def test_words_are_casefolded_and_lightly_stemmed(word: str, term: str) -> None:
+    assert _terms(word) == [term]
+
+
+def test_identifiers_split_into_their_parts() -> None:
+    assert _terms("dpkg-divert") == ["dpkg", "divert"]
+    assert _terms("/etc/apt/sources.list") == ["etc", "apt", "sourc", "list"]
+    assert _terms("os.path.join") == ["os", "path", "join"]
+    assert _terms("__slots__") == ["slot"]
+    assert _terms("v2.3.1") == ["v2", "3", "1"]
+
+
+def test_han_and_kana_are_one_term_per_character() -> None:
+    assert _terms("東京都に行く") == ["東", "京", "都", "に", "行", "く"]
+
+
+# --- MATCH expressions ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "expression"),
+    [
+        ("dpkg-divert", '"dpkg divert"'),
+        ("/etc/apt/sources.list", '"etc apt sourc list"'),
+        ("os.path.join", '"os path join"'),
+        ("__slots__", '"slot"'),
+        ("v2.3.1 release", '"v2 3 1" OR "releas"'),
+        ("dpkg divert", '"dpkg" OR "divert"'),
+        ("자동차를 사려면", '"자동차" OR "사다"'),
+        ("USB를 dpkg-divert로", '"usb" OR "dpkg divert"'),
+        ("cars car CARS", '"car"'),
+        ("東京", '"東 京"'),
+        ("東京都", '"東 京" OR "京 都"'),
+        ("iPhoneを買う", '"iphon を" OR "を 買" OR "買 う"'),
+    ],
+)
+def test_match_expressions(query: str, expression: str) -> None:
+    assert match_expression(query) == expression
+
+
+@pytest.mark.parametrize("query", ["", "   ", "!!!", "-- * ()", "\n\t", "\x00"])
+def test_a_query_without_terms_has_no_expression(query: str) -> None:
+    assert match_expression(query) is None
+
+
+def test_identifier_parts_must_be_adjacent(db: sqlite3.Connection) -> None:
+    _add(db, "run dpkg-divert --add to move it", "divert the traffic, then run dpkg")
+    assert _search(db, "dpkg-divert") == [1]
+    assert set(_search(db, "dpkg divert")) == {1, 2}
+
+
+@pytest.mark.parametrize("query", HOSTILE)
+def test_hostile_queries_are_literal_text(db: sqlite3.Connection, query: str) -> None:
+    _add(db, "foo bar NEAR AND terms col", "자동차 보험")
+    _search(db, query)  # must not raise sqlite3.OperationalError
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.text()
+    | st.text(st.sampled_from(list('"*-:()^+{}., ANDORNEARnot자동차를샀다東京\n\t\\')), max_size=40)
+)
+def test_no_query_raises_an_fts5_error(db: sqlite3.Connection, query: str) -> None:
+    _search(db, query)
+
+
+def test_a_long_query_is_capped(db: sqlite3.Connection) -> None:
+    query = " ".join(f"word{i} x{i}-y{i}" for i in range(1000))
+    expression = match_expression(query)
+    assert expression is not None
+    assert expression.count(" OR ") == MAX_QUERY_UNITS - 1
+    _search(db, query)
+
+
+def test_korean_query_ranks_the_document_with_its_noun_first(db: sqlite3.Connection) -> None:
+    _add(
+        db,
+        "Choosing a car: budget, insurance and taxes.",
+        "강아지와 산책할 때는 목줄을 꼭 챙기세요. 산책 후에는 발을 닦아 주세요.",
+        "처음 자동차를 살 때는 차량 가격만 보고 결정하기 쉽지만 자동차 보험료도 확인하세요.",
+        "중고차를 고를 때는 사고 이력을 확인하세요.",
+    )
+    assert _search(db, "자동차를 사려면")[0] == 3
+
+
+def test_more_matched_terms_rank_higher(db: sqlite3.Connection) -> None:
+    _add(db, "apt sources only", "apt sources list for dpkg", "nothing here")
+    assert _search(db, "dpkg apt sources") == [2, 1]
+
+
+# --- index text and FTS5 tokenization ---------------------------------------------------
+
+MIXED = (
+    "Intro: USB를 3개의 dpkg-divert를 사용했다.\n東京 Café ＡＢＣ ﬁle Ⅻ ½ İstanbul ΣΊΣΥΦΟΣ\n"
+    "자동차\u200b보험 😀 __slots__ v2.3.1 ᄌᆞ ㅋㅋㅋ Ünïcödé naïve façade ᦰ"
+)
+
+
+def test_fts5_splits_index_text_exactly_at_its_spaces(db: sqlite3.Connection) -> None:
+    text = index_text(MIXED)
+    assert _fts_tokens(db, text) == text.split(" ")
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.text(st.characters(exclude_categories=["Cs"]), max_size=60))
+def test_fts5_agrees_with_our_terms_for_any_text(db: sqlite3.Connection, text: str) -> None:
+    indexed = index_text(text)
+    assert _fts_tokens(db, indexed) == (indexed.split(" ") if indexed else [])
+
+
+def test_terms_are_letters_and_digits_only() -> None:
+    for t in analyze(MIXED):
+        assert t.term.isalnum() and t.term == t.term.casefold()
+
+
+# --- snippets ---------------------------------------------------------------------------
+
+CAR_TEXT = (
+    "# 자동차 구입 가이드\n\n처음 자동차를 살 때는 차량 가격만 보고 결정하기 쉽지만, "
+    "실제로 드는 비용은 훨씬 많습니다.\n계약 전에 아래 항목을 하나씩 확인해 보세요."
+)
+
+
+def _highlighted(s: lexical.Snippet) -> list[str]:
+    return [s.text[a:b] for a, b in s.highlights]
+
+
+def test_a_snippet_highlights_the_morpheme_not_the_particle() -> None:
+    s = snippet("처음 자동차를 살 때는", "자동차")
+    assert s.text == "처음 자동차를 살 때는"
+    assert _highlighted(s) == ["자동차"]
+
+
+def test_a_snippet_highlights_inflected_forms() -> None:
+    s = snippet(CAR_TEXT, "자동차가 비싸서")
+    assert _highlighted(s) == ["자동차", "자동차"]
+    s = snippet("We were running late; the runs were long.", "run")
+    assert _highlighted(s) == ["running", "runs"]
+
+
+@pytest.mark.parametrize(
+    ("query", "shown"),
+    [
+        ("사다", ["샀", "사"]),
+        ("부르다", ["불", "부르"]),
+        ("걷다", ["걸", "걷"]),
+        ("자동차", ["자동차", "자동차"]),
+    ],
+)
+def test_a_snippet_highlights_what_full_analysis_finds(query: str, shown: list[str]) -> None:
+    # snippets analyse only the Korean words that could match, and their neighbours
+    text = (
+        "어제 자동차를 샀다. 살 때는 몰랐다. 사려면 노래를 불러 보세요. "
+        "부르는 사람. 걸어서 걷는다. 자동차"
+    )
+    found = [text[t.start : t.end] for t in analyze(text) if t.term == query]
+    assert set(shown) <= set(found)
+    assert _highlighted(snippet(text, query, width=200)) == found
+
+
+def test_a_snippet_without_a_match_is_the_start_of_the_text() -> None:
+    text = "The quick brown fox jumps over the lazy dog. " * 20
+    s = snippet(text, "kangaroo", width=60)
+    assert s.start == 0 and s.highlights == ()
+    assert s.text.endswith(ELLIPSIS) and not s.text.startswith(ELLIPSIS)
+    assert text.startswith(s.text[:-1])
+    assert 40 <= s.end <= 80 and text[s.end - 1] != " "
+
+
+def test_a_snippet_of_a_query_without_terms_has_no_highlights() -> None:
+    s = snippet(CAR_TEXT, "을 !!")
+    assert s.start == 0 and s.highlights == ()
+
+
+def test_a_snippet_of_empty_text() -> None:
+    assert snippet("", "anything") == lexical.Snippet("", 0, 0, ())
+
+
+def test_a_long_text_is_windowed_around_the_match() -> None:
+    text = "alpha beta gamma " * 100 + "the dpkg-divert command\nmoves   files " + "omega " * 100
+    s = snippet(text, "dpkg-divert", width=80)
+    assert s.text.startswith(ELLIPSIS) and s.text.endswith(ELLIPSIS)
+    assert _highlighted(s) == ["dpkg", "divert"]
+    assert " ".join(text[s.start : s.end].split()) == s.text[1:-1]
+    assert "\n" not in s.text and "  " not in s.text
+    assert 60 <= s.end - s.start <= 110
+    assert text[s.start - 1] == " " and text[s.end] == " "  # cut between words
+
+
+def test_the_window_with_most_distinct_terms_wins() -> None:
+    text = "apple " + "filler " * 60 + "apple banana cherry " + "filler " * 60 + "banana"
+    s = snippet(text, "apple banana cherry", width=60)
+    assert _highlighted(s) == ["apple", "banana", "cherry"]
+
+
+def test_ties_go_to_the_earliest_window() -> None:
+    text = "apple " + "filler " * 60 + "apple " + "filler " * 60
+    s = snippet(text, "apple", width=40)
+    assert s.start == 0 and _highlighted(s) == ["apple"]
+
+
+def test_korean_snippet_offsets_survive_collapsed_whitespace() -> None:
+    text = "서론\n\n\n" + "내용 " * 80 + "\n\n자동차\t\t보험을   비교했다\n\n" + "끝 " * 80
+    s = snippet(text, "자동차 보험", width=50)
+    assert _highlighted(s) == ["자동차", "보험"]
+    assert " ".join(text[s.start : s.end].split()) == s.text.strip(ELLIPSIS)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    words=st.lists(
+        st.sampled_from(
+            ["apple", "apples", "banana", "run", "running", "dpkg-divert", "os.path", "자동차를"]
+            + ["보험", "the", "a", "x1", "Café", "東京", "...", "\n", "  ", "—"]
+        ),
+        max_size=80,
+    ),
+    query=st.lists(
+        st.sampled_from(["apple", "run", "dpkg", "divert", "자동차", "cafe", "東", "the"]),
+        min_size=1,
+        max_size=3,
+    ),
+    width=st.integers(10, 200),
+)
+def test_every_highlight_is_a_query_term(words: list[str], query: list[str], width: int) -> None:
+    text = " ".join(words)
+    q = " ".join(query)
+    s = snippet(text, q, width)
+    wanted = set(query_terms(q))
+    assert 0 <= s.start <= s.end <= len(text)
+    assert " ".join(text[s.start : s.end].split()) == s.text.strip(ELLIPSIS)
+    for a, b in s.highlights:
+        assert 0 <= a < b <= len(s.text)
+        assert set(_terms(s.text[a:b])) & wanted

@@ -1,0 +1,228 @@
+"""Search features on a real (tiny) index: lexical mode, filters, paging, snippets, JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import draw_image, run_index
+
+from searchengine import vector_index
+from searchengine.cli import main
+from searchengine.config import Settings
+from searchengine.filters import make_filters
+from searchengine.query import Searcher
+from searchengine.spaces import Spaces
+from searchengine.store import Store
+
+WORDS = "car engine road dog puppy park banana fruit kitchen tax bank rain train station".split()
+
+
+def _many(root: Path, n: int = 240) -> Path:
+    """n small documents in two folders, plus three pictures; a few Korean ones."""
+    rng = np.random.default_rng(7)
+    for i in range(n):
+        folder = root / ("rare" if i < 2 else "bulk")
+        folder.mkdir(parents=True, exist_ok=True)
+        words = " ".join(rng.choice(WORDS, 12))
+        (folder / f"doc{i:03d}.txt").write_text(f"note {i}: {words}", encoding="utf-8")
+    (root / "bulk" / "korean.txt").write_text(
+        "주말에 새 자동차를 샀습니다. 자동차의 엔진 소리가 조용합니다.", encoding="utf-8"
+    )
+    (root / "bulk" / "invoice.md").write_text(
+        "# invoice\n\nReference INV-2024-0042 is due. The bank sends a reminder.", encoding="utf-8"
+    )
+    for i, color in enumerate([(200, 0, 0), (0, 200, 0), (0, 0, 200)]):
+        draw_image(root / "pics" / f"p{i}.png", color)
+    return root
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory, tiny_bert_dir: Path, tiny_clip_dir: Path):  # type: ignore[no-untyped-def]
+    """One index of `_many`, built once: the tests below only read it."""
+    tmp = tmp_path_factory.mktemp("quality")
+    settings = Settings(
+        index_dir=tmp / "index",
+        model_cache=tmp / "models",
+        text_model=str(tiny_bert_dir),
+        image_model=str(tiny_clip_dir),
+        text_batch=32,
+        image_batch=4,
+    )
+    root = _many(tmp / "many")
+    run_index(root, settings)
+    return root, settings
+
+
+@pytest.fixture
+def many(shared) -> Path:  # type: ignore[no-untyped-def]
+    return shared[0]
+
+
+@pytest.fixture
+def settings(shared) -> Settings:  # type: ignore[no-untyped-def]
+    return shared[1]
+
+
+def _searcher(settings: Settings) -> Searcher:
+    store = Store(settings.index_dir)
+    return Searcher(store, Spaces(store.catalog, settings))
+
+
+def _names(hits) -> list[str]:  # type: ignore[no-untyped-def]
+    return [Path(h.path).name for h in hits]
+
+
+def test_lexical_mode_matches_korean_inflected_forms(many: Path, settings: Settings) -> None:
+    s = _searcher(settings)
+    for query in ("자동차", "자동차가", "자동차는 얼마"):
+        hits = s.search(query, 5, mode="lexical")
+        assert _names(hits)[:1] == ["korean.txt"], query
+    # the highlight covers the noun inside `자동차를`, not its particle
+    hit = s.search("자동차가", 1, mode="lexical")[0]
+    spans = [hit.snippet[a:b] for a, b in hit.highlights]
+    assert spans and set(spans) == {"자동차"}
+    s.store.close()
+
+
+def test_lexical_beats_noise_on_an_identifier(many: Path, settings: Settings) -> None:
+    s = _searcher(settings)
+    hits = s.search("INV-2024-0042", 3, mode="lexical")
+    assert _names(hits) == ["invoice.md"]  # nothing else has those tokens
+    s.store.close()
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "lexical"])
+@pytest.mark.parametrize("graph", [False, True])
+def test_narrow_filter_returns_k_when_they_exist(
+    many: Path, settings: Settings, mode: str, graph: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if graph:  # force hnswlib's filtered graph walk instead of the exact scan
+        monkeypatch.setattr(vector_index, "EXACT_SCAN_MAX", 0)
+        monkeypatch.setattr(vector_index, "EXACT_SCAN_SHARE", 0.0)
+    s = _searcher(settings)
+    # 2 of 245 files (0.8%): both come back, and nothing else
+    rare = make_filters(under=[str(many / "rare")])
+    hits = s.search("note car", 2, mode=mode, filters=rare)  # type: ignore[arg-type]
+    assert sorted(_names(hits)) == ["doc000.txt", "doc001.txt"]
+    hits = s.search("note car", 10, mode=mode, filters=rare)  # type: ignore[arg-type]
+    assert len(hits) == 2
+    # a broad glob: k hits, all matching
+    wide = make_filters(globs=["doc1*.txt"])
+    hits = s.search("note car", 10, mode=mode, filters=wide)  # type: ignore[arg-type]
+    assert len(hits) == 10 and all(n.startswith("doc1") for n in _names(hits))
+    s.store.close()
+
+
+def test_kind_and_date_filters(tmp_path: Path, settings: Settings) -> None:
+    many = _many(tmp_path / "many")
+    old = 1_600_000_000  # 2020-09
+    os.utime(many / "bulk" / "invoice.md", (old, old))
+    os.utime(many / "pics" / "p1.png", (old, old))
+    settings = replace(settings, index_dir=tmp_path / "index")
+    run_index(many, settings)
+    s = _searcher(settings)
+    hits = s.search("note", 10, filters=make_filters(kinds=["md"]))
+    assert _names(hits) == ["invoice.md"]
+    hits = s.search("red", 10, filters=make_filters(kinds=["image"]))
+    assert sorted(_names(hits)) == ["p0.png", "p1.png", "p2.png"]
+    hits = s.search("note", 10, filters=make_filters(before="2021-01-01"))
+    assert sorted(_names(hits)) == ["invoice.md", "p1.png"]
+    hits = s.search("note", 300, filters=make_filters(after="2021-01-01"))
+    assert "invoice.md" not in _names(hits) and len(hits) == 243
+    s.store.close()
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "lexical"])
+def test_paging_is_stable(many: Path, settings: Settings, mode: str) -> None:
+    s = _searcher(settings)
+    whole = s.search("car engine road", 30, mode=mode)  # type: ignore[arg-type]
+    pages = [s.search("car engine road", 7, offset=o, mode=mode) for o in range(0, 30, 7)]  # type: ignore[arg-type]
+    joined = [h.path for page in pages for h in page][:30]
+    assert joined == [h.path for h in whole]
+    assert len(set(joined)) == len(joined) == 30
+    again = s.search("car engine road", 7, offset=7, mode=mode)  # type: ignore[arg-type]
+    assert [h.path for h in again] == [h.path for h in pages[1]]
+    s.store.close()
+
+
+def test_one_hit_per_file_with_its_offsets(tmp_path: Path, settings: Settings) -> None:
+    settings = replace(settings, index_dir=tmp_path / "index")
+    root = tmp_path / "long"
+    root.mkdir()
+    body = " ".join(["filler words about nothing"] * 60)
+    text = f"{body} the kitchen banana is here. {body} banana again {body}"
+    (root / "long.txt").write_text(text, encoding="utf-8")
+    run_index(root, replace(settings, chunk_tokens=64))
+    s = _searcher(settings)
+    hits = s.search("banana", 5, mode="lexical")
+    assert len(hits) == 1
+    hit = hits[0]
+    assert "banana" in hit.snippet
+    a, b = hit.highlights[0]
+    assert hit.snippet[a:b].lower() == "banana"
+    assert hit.start is not None and hit.end is not None
+    assert "banana" in text[hit.start : hit.end]
+    s.store.close()
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_json_carries_highlights_pages_and_paging(
+    many: Path, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["--index", str(settings.index_dir), "search", "--text-model", settings.text_model]
+    code, out, _ = _cli(capsys, *base, "자동차를", "--mode", "lexical", "--json", "-k", "3")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["mode"] == "lexical" and doc["offset"] == 0
+    top = doc["hits"][0]
+    assert top["path"].endswith("korean.txt")
+    assert [top["snippet"][a:b] for a, b in top["highlights"]] == ["자동차", "자동차"]
+    assert {"start", "end", "page", "good_match", "bm25"} <= set(top)
+    code, out, _ = _cli(capsys, *base, "note", "--json", "-k", "2", "--offset", "2")
+    assert code == 0 and json.loads(out)["offset"] == 2 and len(json.loads(out)["hits"]) == 2
+    code, out, err = _cli(capsys, *base, "note", "--kind", "spreadsheet")
+    assert code != 0 and "unknown file kind" in err and "Traceback" not in err
+    code, out, err = _cli(capsys, *base, "note", "--after", "last tuesday")
+    assert code != 0 and "--after" in err
+    code, out, err = _cli(capsys, *base, "note", "--offset", "-1")
+    assert code == 2
+
+
+def test_cli_eval_reports_every_mode(
+    many: Path, settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    qrels = tmp_path / "q.tsv"
+    qrels.write_text(
+        "query\trelevant\tkind\n"
+        "자동차\tbulk/korean.txt\tquestion\n"
+        "INV-2024-0042\tbulk/invoice.md\texact\n"
+        "note 0: nothing\trare/doc000.txt\tquestion\n"
+        "note 0: nothing\trare/doc001.txt\tquestion\n",
+        encoding="utf-8",
+    )
+    base = ["--index", str(settings.index_dir), "eval", str(qrels), "--folder", str(many)]
+    code, out, err = _cli(capsys, *base, "--json")
+    assert code == 0, err
+    report = json.loads(out)["modes"]
+    assert set(report) == {"hybrid", "dense", "lexical"}
+    lex = report["lexical"]
+    assert lex["all"]["queries"] == 3 and lex["exact"]["recall@1"] == 1.0
+    for m in report.values():
+        assert 0.0 <= m["all"]["ndcg@10"] <= 1.0
+    code, out, _ = _cli(capsys, *base, "--mode", "lexical")
+    assert code == 0 and "lexical" in out and "recall@1" in out
+    (tmp_path / "bad.tsv").write_text("q\tr\nx\ty\n", encoding="utf-8")
+    code, _, err = _cli(
+        capsys, "--index", str(settings.index_dir), "eval", str(tmp_path / "bad.tsv")
+    )
+    assert code != 0 and "header" in err
