@@ -1,7 +1,7 @@
-"""Text analysis for the lexical (BM25) index: terms, FTS5 queries and snippets.
+"""Text analysis for the lexical (BM25) index: terms and FTS5 queries.
 
-One analysis serves indexing, querying and highlighting, so whatever a snippet
-highlights is exactly what matched. Hangul goes through kiwi's morphological
+One analysis serves indexing, querying and highlighting (snippets.py), so
+whatever a snippet highlights is exactly what matched. Hangul goes through kiwi's morphological
 analyser and keeps content morphemes only (`자동차를` → `자동차`, `샀습니다` →
 `사다`); other letters and digits are split on anything else, casefolded,
 stripped of diacritics and lightly stemmed (`Sources` → `sourc`, `running` →
@@ -20,7 +20,6 @@ import re
 import threading
 import unicodedata
 import warnings
-from collections import Counter
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -28,9 +27,6 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 MAX_QUERY_UNITS = 64  # terms or phrases OR-ed in one MATCH; the rest of a pasted page adds noise
-SNIPPET_WIDTH = 160
-ELLIPSIS = "…"
-_WORD_SLACK = 20  # how far a snippet edge may move to land between words
 
 # Hangul syllables and the conjoining jamo that NFD text (macOS) spells them with.
 _HANGUL = "\uac00-\ud7a3\u1100-\u11ff\ua960-\ua97f\ud7b0-\ud7ff"
@@ -68,20 +64,6 @@ class Term:
     end: int
 
 
-@dataclass(frozen=True)
-class Snippet:
-    """A window of a text around the query's matches, ready to display.
-
-    `start`/`end` index the source text; `highlights` index `text`, which shows
-    whitespace runs as one space and may begin or end with an ellipsis.
-    """
-
-    text: str
-    start: int
-    end: int
-    highlights: tuple[tuple[int, int], ...]
-
-
 def analyze(text: str) -> list[Term]:
     """The terms of `text` in reading order, with their character offsets."""
     return _analyze(text, _EVERY_WORD)
@@ -99,6 +81,12 @@ def _analyze(text: str, korean_words: re.Pattern[str] | None) -> list[Term]:
         terms.extend(_korean_terms(text, korean_words))
         terms.sort(key=lambda t: (t.start, t.end))
     return terms
+
+
+def matching_terms(text: str, wanted: set[str]) -> list[Term]:
+    """The terms of `text` that are in `wanted`, with their offsets."""
+    # kiwi is most of the cost of a Korean snippet: spare it words that cannot match
+    return [t for t in _analyze(text, _could_match(wanted)) if t.term in wanted]
 
 
 def index_text(text: str) -> str:
@@ -137,20 +125,6 @@ def match_expression(query: str) -> str | None:
         return None
     # terms are letters and digits only, so a quote can never end up inside one
     return " OR ".join(f'"{unit}"' for unit in list(units)[:MAX_QUERY_UNITS])
-
-
-def snippet(text: str, query: str, width: int = SNIPPET_WIDTH) -> Snippet:
-    """About `width` characters of `text` around the most distinct query terms.
-
-    Without a match (a purely semantic hit) the snippet is the start of the text.
-    """
-    wanted = set(query_terms(query))
-    # kiwi is most of the cost of a Korean snippet: spare it words that cannot match
-    matches = [t for t in _analyze(text, _could_match(wanted)) if t.term in wanted]
-    core_start, core_end = _densest(matches, width) if matches else (0, 0)
-    start, end = _frame(text, core_start, core_end, width)
-    shown = [m for m in matches if start <= m.start and m.end <= end]
-    return _render(text, start, end, shown)
 
 
 # --- terms outside Hangul ---------------------------------------------------------------
@@ -395,93 +369,3 @@ def _same_word(query: str, before: Term, after: Term) -> bool:
         return False  # Korean morphemes stay separate terms: kiwi may split differently
     gap = query[before.end : after.start]
     return not any(c.isspace() for c in gap) and not _HAS_HANGUL_RE.search(gap)
-
-
-def _densest(matches: list[Term], width: int) -> tuple[int, int]:
-    """The span of the first run of matches within `width` with the most distinct terms."""
-    counts: Counter[str] = Counter()
-    best, best_i, best_j = -1, 0, 0
-    j = 0
-    for i, first in enumerate(matches):
-        limit = first.start + width
-        while j < len(matches) and (j <= i or matches[j].end <= limit):
-            counts[matches[j].term] += 1
-            j += 1
-        if len(counts) > best:
-            best, best_i, best_j = len(counts), i, j
-        counts[first.term] -= 1
-        if not counts[first.term]:
-            del counts[first.term]
-    run = matches[best_i:best_j]
-    return run[0].start, max(t.end for t in run)
-
-
-def _frame(text: str, core_start: int, core_end: int, width: int) -> tuple[int, int]:
-    """Widen [core_start, core_end) to about `width` characters, ending between words."""
-    slack = max(0, width - (core_end - core_start))
-    room_after = len(text) - core_end
-    before = min(core_start, max(slack // 3, slack - room_after))
-    after = min(room_after, slack - before)
-    start, end = core_start - before, core_end + after
-
-    if 0 < start and not text[start - 1].isspace() and not text[start].isspace():
-        cut = _find_space(text, start, core_start)
-        back = _rfind_space(text, max(0, start - _WORD_SLACK), start)
-        if cut is not None:
-            start = cut  # trim the cut word
-        elif back is not None:
-            start = back + 1  # the match is in it: show all of it
-        elif start <= _WORD_SLACK:
-            start = 0
-    if end < len(text) and not text[end - 1].isspace() and not text[end].isspace():
-        cut = _rfind_space(text, core_end, end)
-        ahead = _find_space(text, end, min(len(text), end + _WORD_SLACK))
-        if cut is not None:
-            end = cut
-        elif ahead is not None:
-            end = ahead
-        elif len(text) - end <= _WORD_SLACK:
-            end = len(text)
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return start, end
-
-
-def _find_space(text: str, lo: int, hi: int) -> int | None:
-    return next((i for i in range(lo, hi) if text[i].isspace()), None)
-
-
-def _rfind_space(text: str, lo: int, hi: int) -> int | None:
-    return next((i for i in range(hi - 1, lo - 1, -1) if text[i].isspace()), None)
-
-
-def _render(text: str, start: int, end: int, shown: list[Term]) -> Snippet:
-    prefix = ELLIPSIS if text[:start].strip() else ""
-    suffix = ELLIPSIS if text[end:].strip() else ""
-    out: list[str] = [prefix]
-    position: list[int] = []  # where each source character lands in the displayed text
-    length, in_space = len(prefix), False
-    for c in text[start:end]:
-        position.append(length)
-        if c.isspace():
-            if not in_space:
-                out.append(" ")
-                length += 1
-            in_space = True
-        else:
-            out.append(c)
-            length += 1
-            in_space = False
-    position.append(length)
-    out.append(suffix)
-
-    spans: list[tuple[int, int]] = []
-    for t in sorted(shown, key=lambda t: (t.start, t.end)):
-        a, b = position[t.start - start], position[t.end - start]
-        if spans and a < spans[-1][1]:  # kiwi's stems can overlap their endings
-            spans[-1] = (spans[-1][0], max(b, spans[-1][1]))
-        else:
-            spans.append((a, b))
-    return Snippet("".join(out), start, end, tuple(spans))

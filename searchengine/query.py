@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from . import lexical
+from . import lexical, snippets
 from .catalog import SpaceInfo
 from .catalog_search import ChunkInfo
 from .errors import ConfigError, ModelUnavailableError
@@ -293,7 +293,7 @@ def _text_hit(
         extra["good_match_uncalibrated"] = True
     if info.text is None:
         return Hit(info.path, kind, s.fused, space, file_id=info.file_id, good=good, extra=extra)
-    snip = lexical.snippet(info.text, query, SNIPPET_CHARS)
+    snip = snippets.snippet(info.text, query, SNIPPET_CHARS)
     base = info.start or 0
     return Hit(
         path=info.path,

@@ -1,4 +1,4 @@
-"""Lexical analysis: terms, FTS5 MATCH expressions and snippets, against a real FTS5 table."""
+"""Lexical analysis: terms and FTS5 MATCH expressions, against a real FTS5 table."""
 
 from __future__ import annotations
 
@@ -15,13 +15,11 @@ from hypothesis import strategies as st
 
 from searchengine import lexical
 from searchengine.lexical import (
-    ELLIPSIS,
     MAX_QUERY_UNITS,
     analyze,
     index_text,
     match_expression,
     query_terms,
-    snippet,
 )
 
 FTS_DDL = (
@@ -174,7 +172,8 @@ def test_multi_word_titles_are_not_one_term() -> None:
 
 def test_english_text_never_loads_kiwi() -> None:
     code = (
-        "import sys; from searchengine.lexical import index_text, snippet, match_expression;"
+        "import sys; from searchengine.lexical import index_text, match_expression;"
+        "from searchengine.snippets import snippet;"
         "index_text('Running cars'); match_expression('dpkg-divert'); snippet('a b', 'b');"
         "print('kiwipiepy' in sys.modules)"
     )
@@ -337,124 +336,3 @@ def test_fts5_agrees_with_our_terms_for_any_text(db: sqlite3.Connection, text: s
 def test_terms_are_letters_and_digits_only() -> None:
     for t in analyze(MIXED):
         assert t.term.isalnum() and t.term == t.term.casefold()
-
-
-# --- snippets ---------------------------------------------------------------------------
-
-CAR_TEXT = (
-    "# 자동차 구입 가이드\n\n처음 자동차를 살 때는 차량 가격만 보고 결정하기 쉽지만, "
-    "실제로 드는 비용은 훨씬 많습니다.\n계약 전에 아래 항목을 하나씩 확인해 보세요."
-)
-
-
-def _highlighted(s: lexical.Snippet) -> list[str]:
-    return [s.text[a:b] for a, b in s.highlights]
-
-
-def test_a_snippet_highlights_the_morpheme_not_the_particle() -> None:
-    s = snippet("처음 자동차를 살 때는", "자동차")
-    assert s.text == "처음 자동차를 살 때는"
-    assert _highlighted(s) == ["자동차"]
-
-
-def test_a_snippet_highlights_inflected_forms() -> None:
-    s = snippet(CAR_TEXT, "자동차가 비싸서")
-    assert _highlighted(s) == ["자동차", "자동차"]
-    s = snippet("We were running late; the runs were long.", "run")
-    assert _highlighted(s) == ["running", "runs"]
-
-
-@pytest.mark.parametrize(
-    ("query", "shown"),
-    [
-        ("사다", ["샀", "사"]),
-        ("부르다", ["불", "부르"]),
-        ("걷다", ["걸", "걷"]),
-        ("자동차", ["자동차", "자동차"]),
-    ],
-)
-def test_a_snippet_highlights_what_full_analysis_finds(query: str, shown: list[str]) -> None:
-    # snippets analyse only the Korean words that could match, and their neighbours
-    text = (
-        "어제 자동차를 샀다. 살 때는 몰랐다. 사려면 노래를 불러 보세요. "
-        "부르는 사람. 걸어서 걷는다. 자동차"
-    )
-    found = [text[t.start : t.end] for t in analyze(text) if t.term == query]
-    assert set(shown) <= set(found)
-    assert _highlighted(snippet(text, query, width=200)) == found
-
-
-def test_a_snippet_without_a_match_is_the_start_of_the_text() -> None:
-    text = "The quick brown fox jumps over the lazy dog. " * 20
-    s = snippet(text, "kangaroo", width=60)
-    assert s.start == 0 and s.highlights == ()
-    assert s.text.endswith(ELLIPSIS) and not s.text.startswith(ELLIPSIS)
-    assert text.startswith(s.text[:-1])
-    assert 40 <= s.end <= 80 and text[s.end - 1] != " "
-
-
-def test_a_snippet_of_a_query_without_terms_has_no_highlights() -> None:
-    s = snippet(CAR_TEXT, "을 !!")
-    assert s.start == 0 and s.highlights == ()
-
-
-def test_a_snippet_of_empty_text() -> None:
-    assert snippet("", "anything") == lexical.Snippet("", 0, 0, ())
-
-
-def test_a_long_text_is_windowed_around_the_match() -> None:
-    text = "alpha beta gamma " * 100 + "the dpkg-divert command\nmoves   files " + "omega " * 100
-    s = snippet(text, "dpkg-divert", width=80)
-    assert s.text.startswith(ELLIPSIS) and s.text.endswith(ELLIPSIS)
-    assert _highlighted(s) == ["dpkg", "divert"]
-    assert " ".join(text[s.start : s.end].split()) == s.text[1:-1]
-    assert "\n" not in s.text and "  " not in s.text
-    assert 60 <= s.end - s.start <= 110
-    assert text[s.start - 1] == " " and text[s.end] == " "  # cut between words
-
-
-def test_the_window_with_most_distinct_terms_wins() -> None:
-    text = "apple " + "filler " * 60 + "apple banana cherry " + "filler " * 60 + "banana"
-    s = snippet(text, "apple banana cherry", width=60)
-    assert _highlighted(s) == ["apple", "banana", "cherry"]
-
-
-def test_ties_go_to_the_earliest_window() -> None:
-    text = "apple " + "filler " * 60 + "apple " + "filler " * 60
-    s = snippet(text, "apple", width=40)
-    assert s.start == 0 and _highlighted(s) == ["apple"]
-
-
-def test_korean_snippet_offsets_survive_collapsed_whitespace() -> None:
-    text = "서론\n\n\n" + "내용 " * 80 + "\n\n자동차\t\t보험을   비교했다\n\n" + "끝 " * 80
-    s = snippet(text, "자동차 보험", width=50)
-    assert _highlighted(s) == ["자동차", "보험"]
-    assert " ".join(text[s.start : s.end].split()) == s.text.strip(ELLIPSIS)
-
-
-@settings(max_examples=150, deadline=None)
-@given(
-    words=st.lists(
-        st.sampled_from(
-            ["apple", "apples", "banana", "run", "running", "dpkg-divert", "os.path", "자동차를"]
-            + ["보험", "the", "a", "x1", "Café", "東京", "...", "\n", "  ", "—"]
-        ),
-        max_size=80,
-    ),
-    query=st.lists(
-        st.sampled_from(["apple", "run", "dpkg", "divert", "자동차", "cafe", "東", "the"]),
-        min_size=1,
-        max_size=3,
-    ),
-    width=st.integers(10, 200),
-)
-def test_every_highlight_is_a_query_term(words: list[str], query: list[str], width: int) -> None:
-    text = " ".join(words)
-    q = " ".join(query)
-    s = snippet(text, q, width)
-    wanted = set(query_terms(q))
-    assert 0 <= s.start <= s.end <= len(text)
-    assert " ".join(text[s.start : s.end].split()) == s.text.strip(ELLIPSIS)
-    for a, b in s.highlights:
-        assert 0 <= a < b <= len(s.text)
-        assert set(_terms(s.text[a:b])) & wanted
