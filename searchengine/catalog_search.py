@@ -7,13 +7,15 @@ lightweight `table()`/`column()` constructs.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from sqlalchemy import ColumnElement, Engine, and_, func, literal_column, or_, select, table
+from sqlalchemy import text as sql_text
+from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnClause
 
@@ -219,3 +221,55 @@ class CatalogSearch:
             np.asarray(cids, dtype=np.int64),
             stack_vectors(blobs),
         )
+
+    # upkeep of the lexical index
+
+    def lexical_problems(self) -> tuple[str | None, int, int]:
+        """(FTS5's own integrity complaint, chunks it lacks, rows whose chunk is gone)."""
+        with self.session() as s:
+            try:
+                s.execute(
+                    sql_text("INSERT INTO chunk_terms(chunk_terms) VALUES ('integrity-check')")
+                )
+                damage = None
+            except DatabaseError as exc:
+                damage = str(exc.orig)
+            missing = s.scalar(
+                sql_text(
+                    "SELECT count(*) FROM chunks WHERE id NOT IN (SELECT rowid FROM chunk_terms)"
+                )
+            )
+            stray = s.scalar(
+                sql_text(
+                    "SELECT count(*) FROM chunk_terms WHERE rowid NOT IN (SELECT id FROM chunks)"
+                )
+            )
+        return damage, int(missing or 0), int(stray or 0)
+
+    def mend_lexical(self, analyse: Callable[[str], str], *, from_scratch: bool) -> int:
+        """Give every chunk its lexical row and drop rows without a chunk; returns rows written."""
+        written = 0
+        with self.session() as s:
+            if from_scratch:
+                s.execute(sql_text("DELETE FROM chunk_terms"))
+            else:
+                s.execute(
+                    sql_text("DELETE FROM chunk_terms WHERE rowid NOT IN (SELECT id FROM chunks)")
+                )
+            last = 0
+            while True:
+                rows = s.execute(
+                    sql_text(
+                        "SELECT id, text FROM chunks WHERE id > :last AND id NOT IN "
+                        "(SELECT rowid FROM chunk_terms) ORDER BY id LIMIT 500"
+                    ),
+                    {"last": last},
+                ).all()
+                if not rows:
+                    return written
+                s.execute(
+                    sql_text("INSERT INTO chunk_terms(rowid, terms) VALUES (:id, :terms)"),
+                    [{"id": r[0], "terms": analyse(r[1])} for r in rows],
+                )
+                written += len(rows)
+                last = rows[-1][0]

@@ -143,6 +143,21 @@ def verify(index_dir: Path, catalog: Catalog, *, check_sources: bool = True) -> 
     orphans = catalog.orphan_chunks()
     if orphans:
         report.add("orphan-chunks", f"{orphans} chunks belong to no vector", count=orphans)
+    damage, unsearchable, stray = catalog.lexical_problems()
+    if damage:
+        report.add("lexical-damaged", f"the lexical (word) index is damaged: {damage}")
+    if unsearchable:
+        report.add(
+            "lexical-missing",
+            f"{unsearchable} chunks are missing from the lexical (word) index",
+            count=unsearchable,
+        )
+    if stray:
+        report.add(
+            "lexical-stray",
+            f"{stray} lexical index rows belong to no chunk",
+            count=stray,
+        )
     leftovers = [
         p.name
         for p in sorted(index_dir.iterdir())
@@ -276,6 +291,15 @@ def repair(store: Store, *, check_sources: bool = True) -> list[str]:
     orphans = catalog.drop_orphan_chunks()
     if orphans:
         done.append(f"deleted {orphans} chunks that belonged to no vector")
+    fts_damage, unsearchable, stray_rows = catalog.lexical_problems()
+    if fts_damage or unsearchable or stray_rows:
+        from .lexical import index_text
+
+        written = catalog.mend_lexical(index_text, from_scratch=bool(fts_damage))
+        done.append(
+            f"{'rebuilt' if fts_damage else 'mended'} the lexical (word) index: "
+            f"{written} chunks analysed, {stray_rows} stray rows dropped"
+        )
     spaces = catalog.spaces()
     for space in spaces:
         idx = store.rebuild(space)

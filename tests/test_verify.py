@@ -17,7 +17,9 @@ from searchengine.catalog import Catalog, NewItem
 from searchengine.cli import main
 from searchengine.config import Settings
 from searchengine.hnsw_file import FileStamp
+from searchengine.query import Searcher
 from searchengine.records import Chunk
+from searchengine.spaces import Spaces
 from searchengine.store import CATALOG_NAME, Store
 from searchengine.verify import repair, verify
 
@@ -162,6 +164,14 @@ def _orphan_chunks(corpus, settings) -> None:
     )
 
 
+def _lexical_missing(corpus, settings) -> None:
+    _sql(settings, "DELETE FROM chunk_terms WHERE rowid IN (SELECT id FROM chunks)")
+
+
+def _lexical_stray(corpus, settings) -> None:
+    _sql(settings, "INSERT INTO chunk_terms (rowid, terms) VALUES (987654, 'ghost')")
+
+
 DAMAGE = {
     "labels-without-rows": _labels_without_rows,
     "rows-without-labels": _rows_without_labels,
@@ -174,6 +184,8 @@ DAMAGE = {
     "leftover-file": _leftovers,
     "files-without-vectors": _files_without_vectors,
     "orphan-chunks": _orphan_chunks,
+    "lexical-missing": _lexical_missing,
+    "lexical-stray": _lexical_stray,
 }
 
 
@@ -195,6 +207,11 @@ def test_each_inconsistency_is_reported_then_repaired(indexed, settings, kind: s
     assert paths(search(settings, (indexed / "korean.txt").read_text(), kinds={"text"}))[0] == (
         "korean.txt"
     )
+    with Store(settings.index_dir) as store:
+        hits = Searcher(store, Spaces(store.catalog, settings)).search(
+            "자동차를", 3, mode="lexical"
+        )
+    assert paths(hits) == ["korean.txt"]
 
 
 def test_repair_drops_what_the_catalog_cannot_vouch_for_and_the_next_run_restores_it(
