@@ -83,6 +83,8 @@ class Scored:
     lexical: float = 0.0  # BM25 of its best chunk, 0 when no query term matches
     lexical_chunk: int | None = None
     fused: float = 0.0
+    good: bool | None = None  # above the model's good-match cut-off (None: not known)
+    calibrated: bool = True  # whether that cut-off was calibrated for the model
 
     @property
     def chunk(self) -> int | None:

@@ -92,7 +92,7 @@ class Searcher:
         filters = filters or Filters()
         self._refresh()
         need = max(POOL, offset + k)
-        lists: list[list[Hit]] = []
+        lists: list[list[Scored]] = []
         text_vec: Vectors | None = None
 
         def text_query_vector() -> Vectors:
@@ -103,15 +103,15 @@ class Searcher:
 
         if self._wanted(TEXT, kinds):
             vec = None if mode == "lexical" else text_query_vector()
-            lists.append(self._text_hits(query, vec, need, mode, filters))
+            lists.append(self.rank_text(query, vec, need, mode, filters))
         if self._wanted(IMAGE, kinds):
             if mode == "lexical":
                 self.notes.append("images not searched: they have no words (use --mode dense)")
             else:
                 vec = self._image_query(query, text_query_vector)
                 if vec is not None:
-                    lists.append(self._vector_hits(self._records[IMAGE], vec, need, filters))
-        return _page(lists, offset, k)
+                    lists.append(self._rank_vectors(self._records[IMAGE], vec, need, filters))
+        return self._page(lists, query, offset, k)
 
     def search_image(
         self, path: Path, k: int = 10, *, offset: int = 0, filters: Filters | None = None
@@ -130,8 +130,8 @@ class Searcher:
         # short caption vectors, not passages, and a car picture ranked a recipe
         # above the car guide. That needs a clip-text space (ARCHITECTURE.md).
         need = max(POOL, offset + k)
-        hits = self._vector_hits(self._records[IMAGE], vec, need, filters or Filters())
-        return _page([hits], offset, k)
+        ranked = self._rank_vectors(self._records[IMAGE], vec, need, filters or Filters())
+        return self._page([ranked], "", offset, k)
 
     def similar(
         self, path: Path, k: int = 10, *, offset: int = 0, filters: Filters | None = None
@@ -149,8 +149,8 @@ class Searcher:
         query = vectors.mean(axis=0, keepdims=True)
         query /= max(float(np.linalg.norm(query)), 1e-12)
         need = max(POOL, offset + k) + 1
-        hits = self._vector_hits(space, query, need, filters or Filters())
-        return _page([[h for h in hits if h.file_id != state.id]], offset, k)
+        ranked = self._rank_vectors(space, query, need, filters or Filters())
+        return self._page([[s for s in ranked if s.file_id != state.id]], "", offset, k)
 
     # one space
 
@@ -169,9 +169,10 @@ class Searcher:
             self.notes.append(f"images not searched: {exc}")
             return None
 
-    def _text_hits(
+    def rank_text(
         self, query: str, vec: Vectors | None, need: int, mode: Mode, filters: Filters
-    ) -> list[Hit]:
+    ) -> list[Scored]:
+        """The text space's pool for `query`, best first, each file scored on every signal."""
         space = self._records[TEXT]
         pool: dict[int, Scored] = {}
         if vec is not None:
@@ -199,17 +200,12 @@ class Searcher:
         threshold, calibrated = good_match_z(space.model)
         top_lexical = max((s.lexical for s in ranked), default=0.0)
         exact = looks_exact(query)
-        infos = self.catalog.chunk_info([s.chunk for s in ranked if s.chunk is not None])
-        hits = []
-        for s in ranked[:need]:
-            good = None
+        for s in ranked:
+            s.calibrated = calibrated
             if s.dense_z is not None:
-                good = s.dense_z >= threshold or (exact and s.lexical >= 0.5 * top_lexical > 0)
-            info = infos.get(s.chunk) if s.chunk is not None else None
-            if info is None:
-                continue  # removed since the pool was drawn
-            hits.append(_text_hit(info, query, s, space.name, good, calibrated))
-        return hits
+                # an identifier found word for word is a match whatever its meaning scores
+                s.good = s.dense_z >= threshold or (exact and s.lexical >= 0.5 * top_lexical > 0)
+        return ranked[:need]
 
     def _dense_files(
         self, space: SpaceInfo, vec: Vectors, need: int, filters: Filters
@@ -245,23 +241,36 @@ class Searcher:
                 s.cosine, s.dense_z = float(c), float(zz)
                 s.dense_chunk = None if cid < 0 else int(cid)
 
-    def _vector_hits(
+    def _rank_vectors(
         self, space: SpaceInfo, vec: Vectors, need: int, filters: Filters
-    ) -> list[Hit]:
+    ) -> list[Scored]:
         pool = [Scored(fid) for fid in self._dense_files(space, vec, need, filters)]
         self._score_dense(space, vec, pool)
         pool.sort(key=lambda s: (-(s.cosine or 0.0), s.file_id))
         threshold, calibrated = good_match_z(space.model)
-        chunk_infos = self.catalog.chunk_info([s.chunk for s in pool if s.chunk is not None])
-        file_infos = self.catalog.file_infos([s.file_id for s in pool if s.chunk is None])
-        hits = []
         for s in pool:
-            info = chunk_infos.get(s.chunk) if s.chunk is not None else file_infos.get(s.file_id)
-            if info is None:
-                continue
-            good = None if s.dense_z is None else s.dense_z >= threshold
             s.fused = s.cosine or 0.0
-            hits.append(_text_hit(info, "", s, space.name, good, calibrated))
+            s.calibrated = calibrated
+            s.good = None if s.dense_z is None else s.dense_z >= threshold
+        return pool
+
+    def _page(self, ranked: list[list[Scored]], query: str, offset: int, k: int) -> list[Hit]:
+        """Merge the spaces by rank, good matches before weak ones, and make one page of hits.
+
+        Only the page's hits are looked up and get snippets: a pool is deeper than a page.
+        """
+        merged: list[Scored] = merge_by_rank(ranked)  # type: ignore[assignment]
+        ordered = [s for s in merged if s.good is not False] + [
+            s for s in merged if s.good is False
+        ]
+        page = ordered[offset : offset + k]
+        chunks = self.catalog.chunk_info([s.chunk for s in page if s.chunk is not None])
+        files = self.catalog.file_infos([s.file_id for s in page if s.chunk is None])
+        hits = []
+        for s in page:
+            info = chunks.get(s.chunk) if s.chunk is not None else files.get(s.file_id)
+            if info is not None:  # else removed since the pool was drawn
+                hits.append(_hit(info, query, s))
         return hits
 
     def _background(self, space: SpaceInfo) -> Background:
@@ -279,20 +288,19 @@ class Searcher:
         return background
 
 
-def _text_hit(
-    info: ChunkInfo, query: str, s: Scored, space: str, good: bool | None, calibrated: bool
-) -> Hit:
+def _hit(info: ChunkInfo, query: str, s: Scored) -> Hit:
     kind: Kind = "image" if info.kind == "image" else "text"
+    space = IMAGE if kind == "image" else TEXT
     extra: dict[str, object] = {}
     if s.cosine is not None:
         extra["cosine"] = round(s.cosine, 6)
         extra["z"] = round(s.dense_z or 0.0, 3)
     if s.lexical:
         extra["bm25"] = round(s.lexical, 4)
-    if good is not None and not calibrated:
+    if s.good is not None and not s.calibrated:
         extra["good_match_uncalibrated"] = True
     if info.text is None:
-        return Hit(info.path, kind, s.fused, space, file_id=info.file_id, good=good, extra=extra)
+        return Hit(info.path, kind, s.fused, space, file_id=info.file_id, good=s.good, extra=extra)
     snip = snippets.snippet(info.text, query, SNIPPET_CHARS)
     base = info.start or 0
     return Hit(
@@ -306,13 +314,6 @@ def _text_hit(
         end=base + snip.end,
         file_id=info.file_id,
         highlights=snip.highlights,
-        good=good,
+        good=s.good,
         extra=extra,
     )
-
-
-def _page(lists: list[list[Hit]], offset: int, k: int) -> list[Hit]:
-    """Merge the spaces by rank, good matches before weak ones, and cut one page."""
-    merged: list[Hit] = merge_by_rank(lists)  # type: ignore[assignment]
-    ordered = [h for h in merged if h.good is not False] + [h for h in merged if h.good is False]
-    return ordered[offset : offset + k]
