@@ -175,9 +175,10 @@ class Searcher:
         """The text space's pool for `query`, best first, each file scored on every signal."""
         space = self._records[TEXT]
         pool: dict[int, Scored] = {}
+        searched = 0
         if vec is not None:
-            for fid in self._dense_files(space, vec, need, filters):
-                pool[fid] = Scored(fid)
+            files, searched = self._dense_files(space, vec, need, filters)
+            pool.update((fid, Scored(fid)) for fid in files)
         expr = lexical.match_expression(query) if mode != "dense" else None
         if expr is not None:
             for m in self.catalog.lexical_matches(expr, filters, need):
@@ -197,7 +198,7 @@ class Searcher:
                 s.fused = s.cosine or 0.0
         else:
             ranked = fuse_hybrid(list(pool.values()), lexical_weight(query))
-        threshold, calibrated = good_match_z(space.model)
+        threshold, calibrated = good_match_z(space.model, searched)
         top_lexical = max((s.lexical for s in ranked), default=0.0)
         exact = looks_exact(query)
         for s in ranked:
@@ -209,10 +210,12 @@ class Searcher:
 
     def _dense_files(
         self, space: SpaceInfo, vec: Vectors, need: int, filters: Filters
-    ) -> list[int]:
-        """The files of the `need` nearest chunks' files, nearest first."""
+    ) -> tuple[list[int], int]:
+        """The files of the `need` nearest chunks' files, nearest first; and how many
+        vectors the search covered (the filter's, or the whole index)."""
+        index = self.store.index(space)
         allowed = self.catalog.filtered_labels(space.name, filters) if filters.active else None
-        labels, _ = self.store.index(space).search(vec, need * OVERFETCH, allowed)
+        labels, _ = index.search(vec, need * OVERFETCH, allowed)
         owners = self.catalog.label_chunks([int(x) for x in labels])
         files: dict[int, None] = {}
         for label in labels:
@@ -221,7 +224,7 @@ class Searcher:
                 files.setdefault(owner[0], None)
                 if len(files) == need:
                     break
-        return list(files)
+        return list(files), index.live_count if allowed is None else len(allowed)
 
     def _score_dense(self, space: SpaceInfo, vec: Vectors, pool: list[Scored]) -> None:
         """Each file's best chunk by cosine, over all its chunks, and its z-score."""
@@ -244,10 +247,11 @@ class Searcher:
     def _rank_vectors(
         self, space: SpaceInfo, vec: Vectors, need: int, filters: Filters
     ) -> list[Scored]:
-        pool = [Scored(fid) for fid in self._dense_files(space, vec, need, filters)]
+        files, searched = self._dense_files(space, vec, need, filters)
+        pool = [Scored(fid) for fid in files]
         self._score_dense(space, vec, pool)
         pool.sort(key=lambda s: (-(s.cosine or 0.0), s.file_id))
-        threshold, calibrated = good_match_z(space.model)
+        threshold, calibrated = good_match_z(space.model, searched)
         for s in pool:
             s.fused = s.cosine or 0.0
             s.calibrated = calibrated
@@ -255,14 +259,18 @@ class Searcher:
         return pool
 
     def _page(self, ranked: list[list[Scored]], query: str, offset: int, k: int) -> list[Hit]:
-        """Merge the spaces by rank, good matches before weak ones, and make one page of hits.
+        """Merge the spaces by rank, weak tails last, and make one page of hits.
 
         Only the page's hits are looked up and get snippets: a pool is deeper than a page.
         """
-        merged: list[Scored] = merge_by_rank(ranked)  # type: ignore[assignment]
-        ordered = [s for s in merged if s.good is not False] + [
-            s for s in merged if s.good is False
-        ]
+        # Each space keeps its own order; across spaces, the weak tail of one list
+        # (after its last good match) never comes before another list's good ones.
+        heads, tails = [], []
+        for items in ranked:
+            cut = 1 + max((i for i, s in enumerate(items) if s.good is not False), default=-1)
+            heads.append(items[:cut])
+            tails.append(items[cut:])
+        ordered: list[Scored] = merge_by_rank(heads) + merge_by_rank(tails)  # type: ignore[assignment]
         page = ordered[offset : offset + k]
         chunks = self.catalog.chunk_info([s.chunk for s in page if s.chunk is not None])
         files = self.catalog.file_infos([s.file_id for s in page if s.chunk is None])

@@ -1,0 +1,212 @@
+"""Choose and check the hybrid fusion and the good-match cut-off on the labelled sets.
+
+Protocol:
+
+* Each corpus of evalsets/ (its docs/ folder) is indexed with the default
+  models through the product's own pipeline, into a cached index of its own
+  (so the background sample of a z-score is that corpus alone).
+* Every query of a set scores every file of that set's folder through the
+  product's Searcher (exact per-file cosine, its z-score against the index's
+  background sample, and BM25 of the file's best chunk).
+* From those scores, candidate fusions are ranked offline: dense only, lexical
+  only, reciprocal-rank fusion (RRF, k=60, equal and reduced lexical weight),
+  and the convex combination z + a * BM25/max(BM25) for a grid of weights,
+  with a separate weight for queries that carry identifiers or numbers.
+* Good-match cut-off: the z-score of each answered query's top file, split
+  into "the top file is relevant" and "it is not", against the top z-score of
+  unanswerable queries (each set's queries run against the other corpus). The
+  printed cut-off maximizes balanced accuracy between relevant tops and
+  unanswerable tops.
+
+    python bench/tune_fusion.py [--cache DIR] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from indexer.pipeline import index_folder  # noqa: E402
+from searchengine.config import Settings, data_home  # noqa: E402
+from searchengine.evaluate import read_qrels  # noqa: E402
+from searchengine.filters import Filters  # noqa: E402
+from searchengine.fusion import looks_exact  # noqa: E402
+from searchengine.query import Searcher  # noqa: E402
+from searchengine.spaces import Spaces  # noqa: E402
+from searchengine.store import Store  # noqa: E402
+
+SETS = {
+    "ko": ROOT / "evalsets/debian-faq-ko/qrels.tsv",
+    "en->ko": ROOT / "evalsets/debian-faq-ko/qrels-en.tsv",
+    "en": ROOT / "evalsets/python-faq-en/qrels.tsv",
+}
+# the corpus whose questions are unanswerable against each set's folder
+OTHER = {"ko": "en", "en->ko": "en", "en": "ko"}
+WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
+EXACT_WEIGHTS = (1.0, 2.0, 4.0, 8.0)
+
+
+def score_table(searcher: Searcher, qrels_path: Path, folder_of: Path | None = None) -> list[dict]:
+    """Per query: relevant paths and {path: (cosine, z, bm25)} over the whole folder."""
+    qrels = read_qrels(qrels_path, folder_of)
+    filters = Filters(under=(qrels.folder,))
+    n_files = sum(1 for _ in Path(qrels.folder).rglob("*") if _.is_file())
+    rows = []
+    for query, relevant in qrels.relevant.items():
+        vec = searcher.spaces.text().encode([query], "query")
+        ranked = searcher.rank_text(query, vec, n_files, "hybrid", filters)
+        infos = searcher.catalog.file_infos([s.file_id for s in ranked])
+        scores = {
+            unicodedata.normalize("NFC", infos[s.file_id].path): (
+                s.cosine if s.cosine is not None else -1.0,
+                s.dense_z if s.dense_z is not None else -9.0,
+                s.lexical,
+            )
+            for s in ranked
+        }
+        rows.append(
+            {"query": query, "kind": qrels.kinds[query], "relevant": relevant, "scores": scores}
+        )
+    return rows
+
+
+def rank(row: dict, how: str, a: float = 1.0, a_exact: float = 1.0) -> list[str]:
+    s = row["scores"]
+    paths = sorted(s)
+    cos = np.array([s[p][0] for p in paths])
+    z = np.array([s[p][1] for p in paths])
+    bm = np.array([s[p][2] for p in paths])
+    if how == "dense":
+        key = cos
+    elif how == "lexical":
+        key = np.where(bm > 0, bm, -np.inf)
+    elif how.startswith("rrf"):
+        w = a
+        dense_rank = np.argsort(np.argsort(-cos, kind="stable"), kind="stable")
+        lex_rank = np.argsort(np.argsort(-bm, kind="stable"), kind="stable")
+        key = 1 / (60 + dense_rank + 1) + np.where(bm > 0, w / (60 + lex_rank + 1), 0.0)
+    else:  # convex
+        w = a_exact if looks_exact(row["query"]) else a
+        top = bm.max() if len(bm) and bm.max() > 0 else 1.0
+        key = z + w * bm / top
+    order = sorted(range(len(paths)), key=lambda i: (-key[i], paths[i]))
+    return [paths[i] for i in order if np.isfinite(key[i])]
+
+
+def metrics(rows: list[dict], **kw: object) -> dict[str, float]:
+    r1 = mrr = 0.0
+    for row in rows:
+        ranked = rank(row, **kw)  # type: ignore[arg-type]
+        rel = row["relevant"]
+        r1 += float(bool(ranked) and ranked[0] in rel)
+        first = next((i for i, p in enumerate(ranked[:10]) if p in rel), None)
+        mrr += 0.0 if first is None else 1 / (first + 1)
+    n = max(len(rows), 1)
+    return {"recall@1": round(r1 / n, 4), "mrr@10": round(mrr / n, 4)}
+
+
+def calibrate(answered: list[dict], unanswerable: list[dict]) -> dict[str, object]:
+    def top_z(row: dict) -> tuple[float, bool]:
+        best = max(row["scores"].items(), key=lambda kv: kv[1][0])
+        return best[1][1], best[0] in row.get("relevant", ())
+
+    pos = np.array([z for z, ok in map(top_z, answered) if ok])
+    wrong = np.array([z for z, ok in map(top_z, answered) if not ok])
+    neg = np.array([top_z(r)[0] for r in unanswerable])
+    grid = np.round(np.arange(0.0, 8.01, 0.25), 2)
+    best = max(grid, key=lambda t: ((pos >= t).mean() + (neg < t).mean()) / 2)
+    return {
+        "cutoff_z": float(best),
+        "relevant_tops_kept": round(float((pos >= best).mean()), 3),
+        "wrong_tops_kept": round(float((wrong >= best).mean()), 3) if len(wrong) else None,
+        "unanswerable_tops_flagged": round(float((neg < best).mean()), 3),
+        "median_z": {
+            "relevant_top": round(float(np.median(pos)), 2),
+            "wrong_top": round(float(np.median(wrong)), 2) if len(wrong) else None,
+            "unanswerable_top": round(float(np.median(neg)), 2),
+        },
+        "counts": {"relevant": len(pos), "wrong": len(wrong), "unanswerable": len(neg)},
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cache", type=Path, default=ROOT / "bench/.cache/eval")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    folders = sorted({p.parent / "docs" for p in SETS.values()})
+    settings = {
+        f: Settings(index_dir=args.cache / f.parent.name, model_cache=data_home() / "models")
+        for f in folders
+    }
+    t0 = time.perf_counter()
+    for folder in folders:
+        with Store(settings[folder].index_dir, writer=True) as store:
+            index_folder(folder, store, Spaces(store.catalog, settings[folder]), settings[folder])
+    t_index = time.perf_counter() - t0
+    tables: dict[str, list[dict]] = {}
+    unanswerable: dict[str, list[dict]] = {}
+    searched: dict[str, int] = {}
+    for name, path in SETS.items():
+        folder = path.parent / "docs"
+        with Store(settings[folder].index_dir) as store:
+            searcher = Searcher(store, Spaces(store.catalog, settings[folder]))
+            searched[name] = len(store.catalog.live_labels("text"))
+            tables[name] = score_table(searcher, path)
+            # the other corpus's questions, asked of this one: none has an answer here
+            rows = score_table(searcher, SETS[OTHER[name]], folder)
+            unanswerable[name] = [dict(r, relevant=frozenset()) for r in rows]
+    report: dict[str, object] = {
+        "machine": f"{platform.machine()}, {platform.processor() or '?'}",
+        "index_seconds": round(t_index, 1),
+        "sets": {},
+    }
+    for name, rows in tables.items():
+        main_rows = [r for r in rows if r["kind"] != "exact"]
+        exact_rows = [r for r in rows if r["kind"] == "exact"]
+        entry: dict[str, object] = {"queries": len(rows), "exact_queries": len(exact_rows)}
+        variants: dict[str, dict] = {
+            "dense": {"how": "dense"},
+            "lexical": {"how": "lexical"},
+            "rrf": {"how": "rrf", "a": 1.0},
+            "rrf-lex0.5": {"how": "rrf", "a": 0.5},
+        }
+        for a in WEIGHTS:
+            for ae in EXACT_WEIGHTS:
+                variants[f"convex a={a} exact={ae}"] = {"how": "convex", "a": a, "a_exact": ae}
+        entry["fusions"] = {
+            v: {
+                "all": metrics(rows, **kw),
+                "questions": metrics(main_rows, **kw),
+                "exact": metrics(exact_rows, **kw) if exact_rows else None,
+            }
+            for v, kw in variants.items()
+        }
+        entry["good_match"] = calibrate(rows, unanswerable[name])
+        entry["good_match"]["vectors_searched"] = searched[name]  # type: ignore[index]
+        report["sets"][name] = entry  # type: ignore[index]
+    if args.json:
+        json.dump(report, sys.stdout, ensure_ascii=False, indent=2)
+        return
+    print(f"machine: {report['machine']}; indexing took {report['index_seconds']} s")
+    for name, entry in report["sets"].items():  # type: ignore[attr-defined]
+        print(f"\n== {name}: {entry['queries']} queries ({entry['exact_queries']} exact)")
+        for v, m in entry["fusions"].items():
+            ex = m["exact"]
+            exs = f"  exact R@1 {ex['recall@1']:.3f}" if ex else ""
+            print(f"  {v:28} R@1 {m['all']['recall@1']:.3f}  MRR@10 {m['all']['mrr@10']:.3f}{exs}")
+        print(f"  good match: {json.dumps(entry['good_match'])}")
+
+
+if __name__ == "__main__":
+    main()
