@@ -10,6 +10,7 @@ from typing import Any
 from searchengine.cli import wait_option
 from searchengine.config import Settings
 from searchengine.errors import ConfigError
+from searchengine.fusion import reference_background
 from searchengine.spaces import IMAGE, TEXT, Spaces
 from searchengine.store import Store
 
@@ -81,6 +82,14 @@ def cmd_index(app: Any) -> int:
                 )
         finally:
             app.close_bars()
+        text = store.catalog.space(TEXT)
+        if text is not None and not summary.interrupted:
+            # the reference vectors of good-match scores, so the first search need not
+            reference_background(
+                text.fingerprint,
+                lambda texts: spaces.text().encode(texts, "passage"),
+                settings.model_cache,
+            )
     app.emit(summary.to_json(), lambda: _print_summary(app, summary))
     if summary.interrupted:
         app.status_line(

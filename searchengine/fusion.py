@@ -3,26 +3,34 @@
 Dense scores are cosine similarities whose scale depends on the model (e5's
 are compressed into roughly 0.75-0.95), so neither fusion nor the "good match"
 cut-off uses them raw. Each query's dense scores are turned into z-scores
-against the same query's similarities to a fixed sample of the index
-(`Background`): how far above an unrelated passage a hit stands. Lexical BM25
+against the same query's similarities to a fixed reference (`Background`): for
+text, passages shipped in data/background.txt; for images, a fixed sample of
+the index. A z-score says how far above an unrelated item a hit stands. Lexical BM25
 scores are divided by the query's best BM25 score. A hybrid score is then a
 weighted sum of the two: a convex-combination fusion. On the labelled sets in
 evalsets/ it raised recall@1 over dense alone on all three (Korean 0.430 ->
-0.541, English->Korean 0.304 -> 0.326, English 0.705 -> 0.742), where
+0.556, English->Korean 0.304 -> 0.326, English 0.705 -> 0.747), where
 reciprocal-rank fusion lowered it on the cross-lingual set (0.289) and on the
 Korean questions (0.431 -> 0.423). bench/tune_fusion.py prints the whole grid.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from .records import Vectors
+
+log = logging.getLogger(__name__)
+
+REFERENCE_PASSAGES = Path(__file__).resolve().parent / "data" / "background.txt"
 
 # Weight of the normalised BM25 score against the dense z-score, chosen on
 # the labelled sets in evalsets/: 0.5-1.5 all beat dense alone on every set;
@@ -43,11 +51,11 @@ class Cutoff:
 
 # Per model, calibrated on answered vs unanswerable labelled queries
 # (bench/tune_fusion.py for text, bench/calibrate_image_match.py for images).
-# e5-small: the Korean FAQ's optimum (balanced accuracy 0.61: e5-small barely
-# tells a right Korean answer from none); on the English FAQ 3.25 keeps most
-# right answers and flags most unanswerable questions (optimum there 3.5).
+# e5-small: optima 2.0 (Korean FAQ, 139 chunks), 2.5 (English questions on it)
+# and 2.25 (Python FAQ, 198 chunks); at those, 90-100% of right top answers
+# are kept and 86-95% of unanswerable questions flagged.
 GOOD_MATCH: dict[str, Cutoff] = {
-    "e5-small": Cutoff(3.25, 170),
+    "e5-small": Cutoff(2.25, 170),
     "semsearch-clip": Cutoff(3.5, 1582),
 }
 UNCALIBRATED = Cutoff(3.5, 1000)  # models nobody calibrated: a guess, marked as one
@@ -71,6 +79,37 @@ class Background:
         sims = self.sample @ np.asarray(query, dtype=np.float32)[0]
         mean, std = float(sims.mean()), float(sims.std())
         return (np.asarray(scores, dtype=np.float64) - mean) / max(std, 1e-6)
+
+
+def reference_background(
+    fingerprint: str, encode: Callable[[list[str]], Vectors], cache: Path
+) -> Background:
+    """The text model's vectors of the shipped reference passages, encoded once per model.
+
+    Text z-scores are measured against these, not against the user's own
+    index: a folder of eight documents would hold the query's own answer in
+    its sample, and its z-scores would say nothing.
+    """
+    lines = REFERENCE_PASSAGES.read_text(encoding="utf-8").splitlines()
+    passages = [ln for ln in lines if ln.strip() and not ln.startswith("#")]
+    path = cache / "backgrounds" / f"{fingerprint}.npy"
+    try:
+        stored = np.load(path)
+        if stored.shape[0] == len(passages):
+            return Background(stored)
+    except (OSError, ValueError):
+        pass
+    log.info("encoding %d reference passages for good-match scores (once)", len(passages))
+    vectors = np.asarray(encode(passages), dtype=np.float32)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            np.save(f, vectors)
+        os.replace(tmp, path)
+    except OSError as exc:  # a read-only cache: encode again next time
+        log.info("cannot cache the reference vectors in %s: %s", path.parent, exc)
+    return Background(vectors)
 
 
 def good_match_z(model: str, searched: int) -> tuple[float, bool]:

@@ -31,6 +31,7 @@ from .fusion import (
     lexical_weight,
     looks_exact,
     merge_by_rank,
+    reference_background,
 )
 from .images import load_image
 from .records import Hit, Kind, Vectors
@@ -282,6 +283,8 @@ class Searcher:
         return hits
 
     def _background(self, space: SpaceInfo) -> Background:
+        if space.name == TEXT:
+            return self._text_background(space)
         index = self.store.index(space)
         record = self.catalog.space(space.name) or space
         cached = self._backgrounds.get(space.name)
@@ -294,6 +297,18 @@ class Searcher:
         background = Background(index.vectors(labels.tolist()))
         self._backgrounds[space.name] = (record.index_generation, background)
         return background
+
+    def _text_background(self, space: SpaceInfo) -> Background:
+        cached = self._backgrounds.get(TEXT)
+        if cached is None:
+            encoder = self.spaces.text()
+            background = reference_background(
+                space.fingerprint,
+                lambda texts: encoder.encode(texts, "passage"),
+                self.spaces.settings.model_cache,
+            )
+            cached = self._backgrounds[TEXT] = (0, background)
+        return cached[1]
 
 
 def _hit(info: ChunkInfo, query: str, s: Scored) -> Hit:

@@ -13,6 +13,7 @@ from searchengine.fusion import (
     good_match_z,
     looks_exact,
     merge_by_rank,
+    reference_background,
 )
 
 
@@ -81,3 +82,23 @@ def test_spaces_merge_by_rank_not_by_score() -> None:
     text, images = ["t1", "t2", "t3"], ["i1"]
     assert merge_by_rank([text, images]) == ["t1", "i1", "t2", "t3"]
     assert merge_by_rank([[], images]) == ["i1"]
+
+
+def test_reference_vectors_are_encoded_once_per_model(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    calls: list[int] = []
+
+    def encode(texts: list[str]) -> np.ndarray:
+        calls.append(len(texts))
+        rng = np.random.default_rng(len(texts))
+        v = rng.normal(size=(len(texts), 8)).astype(np.float32)
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    first = reference_background("model-a", encode, tmp_path)
+    again = reference_background("model-a", encode, tmp_path)
+    assert len(calls) == 1 and calls[0] >= 100  # the shipped passages, Korean and English
+    assert np.array_equal(first.sample, again.sample)
+    reference_background("model-b", encode, tmp_path)
+    assert len(calls) == 2  # another model, other vectors
+    (tmp_path / "backgrounds" / "model-a.npy").write_bytes(b"not numpy")
+    reference_background("model-a", encode, tmp_path)
+    assert len(calls) == 3  # a damaged cache is encoded again, not trusted

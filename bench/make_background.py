@@ -1,0 +1,53 @@
+"""Write searchengine/data/background.txt: the reference passages of a text z-score.
+
+A hit's z-score says how far its similarity to the query stands above the
+query's similarity to ordinary unrelated text. That text must not come from
+the user's index (a folder of eight documents would measure the query against
+its own answer), so the product ships a fixed set: the opening of every answer
+in the two FAQ corpora of evalsets/, 80 evenly spaced answers of each, (Korean Debian FAQ, English Python FAQ;
+their licences are in evalsets/*/SOURCE.md), cut at about 200 characters on a
+word boundary, one passage per line.
+
+    python bench/make_background.py
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "searchengine" / "data" / "background.txt"
+SOURCES = ["evalsets/debian-faq-ko/docs", "evalsets/python-faq-en/docs"]
+CHARS = 200
+PER_SOURCE = 80  # encoded once per model at first use: kept small on purpose
+
+
+def opening(text: str) -> str:
+    flat = re.sub(r"\s+", " ", text).strip()
+    if len(flat) <= CHARS:
+        return flat
+    cut = flat.rfind(" ", 0, CHARS)
+    return flat[: cut if cut > CHARS // 2 else CHARS]
+
+
+def main() -> None:
+    lines = [
+        "# Reference passages for text z-scores (searchengine/fusion.py); made by",
+        "# bench/make_background.py from the Debian FAQ (Korean, SPI permission notice)",
+        "# and the Python FAQ (PSF licence); see evalsets/*/SOURCE.md.",
+    ]
+    for folder in SOURCES:
+        passages = [
+            opening(p.read_text(encoding="utf-8")) for p in sorted((ROOT / folder).glob("*.txt"))
+        ]
+        passages = [p for p in passages if len(p) >= 40]
+        step = len(passages) / PER_SOURCE
+        lines += [passages[int(i * step)] for i in range(min(PER_SOURCE, len(passages)))]
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"{OUT.relative_to(ROOT)}: {len(lines) - 3} passages")
+
+
+if __name__ == "__main__":
+    main()
