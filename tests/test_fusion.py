@@ -41,6 +41,9 @@ def test_the_cut_off_moves_with_the_size_of_the_search() -> None:
     assert small == pytest.approx(2.7, abs=0.1)  # measured optimum at 100 images: 2.75
     _, calibrated = good_match_z("some/other-model", 1000)
     assert not calibrated
+    text = GOOD_MATCH["e5-small"]
+    assert good_match_z("e5-small", 8)[0] == pytest.approx(text.z)  # never lower for text
+    assert good_match_z("e5-small", 100_000)[0] > text.z
 
 
 def test_hybrid_adds_normalised_bm25_to_the_dense_z() -> None:
