@@ -142,19 +142,9 @@ class _OpenClipEncoder:
         return np.concatenate(outs)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--data", type=Path, default=ROOT / "training" / "data")
-    ap.add_argument(
-        "--model-cache",
-        type=Path,
-        default=None,
-        help="semsearch model cache (default: the data folder's models/)",
-    )
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--json", action="store_true", help="print one JSON object")
-    args = ap.parse_args(argv)
-
+def encode_heldout(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The held-out rows, the encoder, its source, the gallery vectors, the images of
+    each concept, and the seconds the gallery took (model load + decode + encode)."""
     import torch
 
     torch.set_num_threads(args.threads)
@@ -170,13 +160,30 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.time()
     encoder, src = make_encoder(args.model_cache)
-    images = [load_image(r, args.data) for r in held]
-    gallery = encoder.encode_images(images)
-    t_img = time.time() - t0
+    gallery = encoder.encode_images([load_image(r, args.data) for r in held])
+    seconds = time.time() - t0
 
     by_concept: dict[str, list[int]] = defaultdict(list)
     for i, r in enumerate(held):
         by_concept[r["concept"]].append(i)
+    return held, encoder, src, gallery, by_concept, seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--data", type=Path, default=ROOT / "training" / "data")
+    ap.add_argument(
+        "--model-cache",
+        type=Path,
+        default=None,
+        help="semsearch model cache (default: the data folder's models/)",
+    )
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    args = ap.parse_args(argv)
+
+    t0 = time.time()
+    held, encoder, src, gallery, by_concept, t_img = encode_heldout(args)
 
     def queries(lang: str, source: str | None = None) -> dict[str, set[int]]:
         q: dict[str, set[int]] = defaultdict(set)

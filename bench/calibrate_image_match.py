@@ -49,7 +49,7 @@ for p in (ROOT, ROOT / "bench"):
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
 
-from bench_clip_recall import korean_query, load_image, make_encoder, plain_name  # noqa: E402
+from bench_clip_recall import encode_heldout, korean_query, plain_name  # noqa: E402
 
 BACKGROUND_SIZE = 1024  # searchengine.fusion.BACKGROUND_SIZE
 EVALSETS = ("debian-faq-ko", "python-faq-en")
@@ -118,27 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
 
-    import torch
-
-    torch.set_num_threads(args.threads)
-    manifest = args.data / "manifest.jsonl"
-    if not manifest.is_file():
-        sys.exit(f"{manifest} is missing: run training/build_data.py first")
-    if args.model_cache is None:
-        from searchengine.config import data_home
-
-        args.model_cache = data_home() / "models"
-    rows = [json.loads(line) for line in manifest.open(encoding="utf-8")]
-    held = [r for r in rows if r["split"] == "heldout"]
-
     t0 = time.time()
-    encoder, src = make_encoder(args.model_cache)
-    gallery = encoder.encode_images([load_image(r, args.data) for r in held])
-    t_img = time.time() - t0
-
-    by_concept: dict[str, list[int]] = defaultdict(list)
-    for i, r in enumerate(held):
-        by_concept[r["concept"]].append(i)
+    held, encoder, src, gallery, by_concept, t_img = encode_heldout(args)
     answerable: dict[str, set[int]] = defaultdict(set)
     lang_of: dict[str, set[str]] = defaultdict(set)
     for concept, idx in by_concept.items():

@@ -3,10 +3,10 @@
 A hit's z-score says how far its similarity to the query stands above the
 query's similarity to ordinary unrelated text. That text must not come from
 the user's index (a folder of eight documents would measure the query against
-its own answer), so the product ships a fixed set: the opening of every answer
-in the two FAQ corpora of evalsets/, 80 evenly spaced answers of each, (Korean Debian FAQ, English Python FAQ;
-their licences are in evalsets/*/SOURCE.md), cut at about 200 characters on a
-word boundary, one passage per line.
+its own answer), so the product ships a fixed set: the openings of 80 evenly
+spaced answers from each FAQ corpus of evalsets/ (Korean Debian FAQ, English
+Python FAQ; their licences are in evalsets/*/SOURCE.md), cut at about 200
+characters on a word boundary, one passage per line.
 
     python bench/make_background.py
 """

@@ -359,39 +359,6 @@ class Catalog(CatalogUpkeep, CatalogSearch):
             return np.zeros((0, 0), dtype=np.float32)
         return stack_vectors(rows)
 
-    def describe_labels(self, labels: Sequence[int]) -> dict[int, dict[str, object]]:
-        """File path and chunk (text, page, offsets) behind each label."""
-        if not labels:
-            return {}
-        out: dict[int, dict[str, object]] = {}
-        with self.session() as s:
-            rows = s.execute(
-                select(
-                    Vector.id,
-                    File.id,
-                    File.path,
-                    File.kind,
-                    Chunk.text,
-                    Chunk.page,
-                    Chunk.start,
-                    Chunk.end,
-                )
-                .join(File, File.id == Vector.file_id)
-                .outerjoin(Chunk, Chunk.id == Vector.chunk_id)
-                .where(Vector.id.in_(list(labels)))
-            ).all()
-        for label, file_id, path, kind, text, page, start, end in rows:
-            out[int(label)] = {
-                "file_id": file_id,
-                "path": path,
-                "kind": kind,
-                "text": text,
-                "page": page,
-                "start": start,
-                "end": end,
-            }
-        return out
-
 
 def _check_fingerprint(s: Session, space: str, fingerprint: str) -> None:
     row = s.get(Space, space)

@@ -153,3 +153,9 @@ def real_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     and never in the user's own data folder.
     """
     return tmp_path_factory.mktemp("semsearch-home")
+
+
+@pytest.fixture(scope="session")
+def real_env(real_home: Path) -> dict[str, str]:
+    """The environment of a `semsearch` subprocess that uses `real_home`, hub off."""
+    return {**os.environ, "SEMSEARCH_HOME": str(real_home), "HF_HUB_OFFLINE": "1"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from PIL import Image, ImageDraw
@@ -93,3 +95,15 @@ def make_corpus(root: Path) -> Path:
     draw_image(root / "red.png", (220, 20, 20))
     draw_image(root / "sub" / "blue.jpg", (20, 20, 220), "ellipse")
     return root
+
+
+def semsearch(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the CLI in a subprocess, as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "searchengine", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )

