@@ -107,7 +107,8 @@ class Searcher:
             lists.append(self.rank_text(query, vec, need, mode, filters))
         if self._wanted(IMAGE, kinds):
             if mode == "lexical":
-                self.notes.append("images not searched: they have no words (use --mode dense)")
+                if kinds is not None:  # asked for images alone; else documents answer quietly
+                    self.notes.append("images have no words to match: use --mode dense")
             else:
                 vec = self._image_query(query, text_query_vector)
                 if vec is not None:
