@@ -226,3 +226,23 @@ def test_cli_eval_reports_every_mode(
         capsys, "--index", str(settings.index_dir), "eval", str(tmp_path / "bad.tsv")
     )
     assert code != 0 and "header" in err
+
+
+def test_an_older_catalog_gets_its_lexical_index_on_open(
+    tmp_path: Path, settings: Settings
+) -> None:
+    import sqlite3
+
+    settings = replace(settings, index_dir=tmp_path / "index")
+    root = tmp_path / "docs"
+    root.mkdir()
+    (root / "car.txt").write_text("새 자동차를 샀습니다.", encoding="utf-8")
+    run_index(root, settings)
+    with sqlite3.connect(settings.index_dir / "catalog.sqlite") as conn:
+        # the catalog as migration 0007 left it
+        conn.execute("DROP TRIGGER chunk_terms_follow_delete")
+        conn.execute("DROP TABLE chunk_terms")
+        conn.execute("UPDATE alembic_version SET version_num = '0007_add_skip_limits'")
+    s = _searcher(settings)  # opening upgrades it and analyses the existing chunks
+    assert _names(s.search("자동차", 3, mode="lexical")) == ["car.txt"]
+    s.store.close()
