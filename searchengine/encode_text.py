@@ -130,6 +130,25 @@ class TextEncoder:
 
         prefix = self.source.query_prefix if role == "query" else self.source.passage_prefix
         out = np.zeros((len(texts), self._dim), dtype=np.float32)
+        # One short query gains nothing from a second thread, and torch's spinning
+        # pool made it ~40x slower (25 ms -> ~1 s) whenever another process kept a
+        # core busy (bench/bench_query_modes.py); batches keep all threads.
+        threads = torch.get_num_threads()
+        single = len(texts) == 1 and threads > 1
+        if single:
+            torch.set_num_threads(1)
+        try:
+            self._encode_batches(texts, prefix, role, out)
+        finally:
+            if single:
+                torch.set_num_threads(threads)
+        return out
+
+    def _encode_batches(
+        self, texts: Sequence[str], prefix: str, role: TextRole, out: Vectors
+    ) -> None:
+        import torch
+
         for start in range(0, len(texts), self.batch_size):
             batch = [prefix + t for t in texts[start : start + self.batch_size]]
             enc = self._tokenizer(
@@ -146,4 +165,3 @@ class TextEncoder:
                 pooled = torch.nn.functional.normalize(pooled, dim=-1)
             out[start : start + len(batch)] = pooled.float().cpu().numpy()
             self.calls[role] += 1
-        return out

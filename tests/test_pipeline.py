@@ -7,6 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from helpers import draw_image, paths, run_index, search
 
@@ -176,3 +177,29 @@ def test_exclude_patterns_and_the_ignore_file(corpus: Path, settings) -> None:
 def _indexed_paths(settings) -> list[str]:
     with Store(settings.index_dir) as store:
         return list(store.catalog.files_under("/"))
+
+
+def test_a_single_query_is_encoded_on_one_thread_and_restores_the_pool(settings) -> None:
+    import torch
+
+    from searchengine.encode_text import TextEncoder
+    from searchengine.models import resolve_text_model
+
+    encoder = TextEncoder(resolve_text_model(settings.text_model, settings.model_cache))
+    seen: list[int] = []
+    original = encoder._encode_batches
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(torch.get_num_threads())
+        return original(*args, **kwargs)
+
+    encoder._encode_batches = spy  # type: ignore[method-assign]
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        one = encoder.encode(["car engine"], "query")
+        many = encoder.encode(["car engine", "dog park"], "query")
+        assert seen == [1, 2] and torch.get_num_threads() == 2
+        assert np.allclose(one[0], many[0], atol=1e-5)  # same vector either way
+    finally:
+        torch.set_num_threads(before)
