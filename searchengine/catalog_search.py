@@ -7,7 +7,7 @@ lightweight `table()`/`column()` constructs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -81,6 +81,12 @@ def file_conditions(filters: Filters) -> list[ColumnElement[bool]]:
     return out
 
 
+def _batches(ids: list[int]) -> Iterator[list[int]]:
+    """`ids` in slices small enough for one `IN (...)`."""
+    for at in range(0, len(ids), _IN_BATCH):
+        yield ids[at : at + _IN_BATCH]
+
+
 class CatalogSearch:
     """Reads that answer queries."""
 
@@ -145,7 +151,7 @@ class CatalogSearch:
         out: dict[int, ChunkInfo] = {}
         wanted = [int(x) for x in chunk_ids]
         with self.session() as s:
-            for at in range(0, len(wanted), _IN_BATCH):
+            for part in _batches(wanted):
                 rows = s.execute(
                     select(
                         Chunk.id,
@@ -158,7 +164,7 @@ class CatalogSearch:
                         Chunk.end,
                     )
                     .join(File, File.id == Chunk.file_id)
-                    .where(Chunk.id.in_(wanted[at : at + _IN_BATCH]))
+                    .where(Chunk.id.in_(part))
                 ).all()
                 for cid, fid, path, kind, text, page, start, end in rows:
                     out[int(cid)] = ChunkInfo(fid, path, kind, text, page, start, end)
@@ -169,11 +175,9 @@ class CatalogSearch:
         out: dict[int, tuple[int, int | None]] = {}
         wanted = [int(x) for x in labels]
         with self.session() as s:
-            for at in range(0, len(wanted), _IN_BATCH):
+            for part in _batches(wanted):
                 rows = s.execute(
-                    select(Vector.id, Vector.file_id, Vector.chunk_id).where(
-                        Vector.id.in_(wanted[at : at + _IN_BATCH])
-                    )
+                    select(Vector.id, Vector.file_id, Vector.chunk_id).where(Vector.id.in_(part))
                 ).all()
                 for label, fid, cid in rows:
                     out[int(label)] = (int(fid), None if cid is None else int(cid))
@@ -184,11 +188,9 @@ class CatalogSearch:
         out: dict[int, ChunkInfo] = {}
         wanted = [int(x) for x in file_ids]
         with self.session() as s:
-            for at in range(0, len(wanted), _IN_BATCH):
+            for part in _batches(wanted):
                 rows = s.execute(
-                    select(File.id, File.path, File.kind).where(
-                        File.id.in_(wanted[at : at + _IN_BATCH])
-                    )
+                    select(File.id, File.path, File.kind).where(File.id.in_(part))
                 ).all()
                 for fid, path, kind in rows:
                     out[int(fid)] = ChunkInfo(int(fid), path, kind, None, None, None, None)
@@ -203,13 +205,11 @@ class CatalogSearch:
         blobs: list[bytes] = []
         wanted = [int(x) for x in file_ids]
         with self.session() as s:
-            for at in range(0, len(wanted), _IN_BATCH):
+            for part in _batches(wanted):
                 rows = s.execute(
                     select(Vector.file_id, Vector.chunk_id, Vector.data)
                     .join(Space, Space.name == Vector.space)
-                    .where(
-                        *valid_vectors_of(space), Vector.file_id.in_(wanted[at : at + _IN_BATCH])
-                    )
+                    .where(*valid_vectors_of(space), Vector.file_id.in_(part))
                     .order_by(Vector.id)
                 ).all()
                 for fid, cid, data in rows:

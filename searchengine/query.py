@@ -287,7 +287,7 @@ class Searcher:
         if space.name == TEXT:
             return self._text_background(space)
         index = self.store.index(space)
-        record = self.catalog.space(space.name) or space
+        record = self._records.get(space.name, space)  # read from the catalog this search
         cached = self._backgrounds.get(space.name)
         if cached is not None and cached[0] == record.index_generation:
             return cached[1]
