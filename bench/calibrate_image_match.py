@@ -4,12 +4,12 @@ Protocol:
 
 * Gallery: the held-out images of bench/bench_clip_recall.py (training/data/manifest.jsonl,
   split "heldout"), decoded and encoded exactly as that bench does (the product's
-  searchengine.images.load_image, then ImageEncoder.encode_images of the shipped
+  searchengine.models.images.load_image, then ImageEncoder.encode_images of the shipped
   semsearch-clip). Gallery label i is the manifest order.
 * Background: as searchengine/query.py draws it for an index: over the sorted labels
   (0..n-1), ``np.sort(np.random.default_rng(0).choice(labels, 1024, replace=False))``;
   a query's z = (cosine - mean) / std of its similarities to that sample
-  (searchengine.fusion.Background.zscore).
+  (searchengine.query.fusion.Background.zscore).
 * Answerable queries: the held-out concepts' Korean and English names, as in
   bench_clip_recall (one query per distinct text; relevant: every gallery image of a
   concept with that name), encoded by ImageEncoder.encode_texts. The top-1 of the whole
@@ -51,7 +51,7 @@ for p in (ROOT, ROOT / "bench"):
 
 from bench_clip_recall import encode_heldout, korean_query, plain_name  # noqa: E402
 
-BACKGROUND_SIZE = 1024  # searchengine.fusion.BACKGROUND_SIZE
+BACKGROUND_SIZE = 1024  # searchengine.query.fusion.BACKGROUND_SIZE
 EVALSETS = ("debian-faq-ko", "python-faq-en")
 GRID = np.arange(0.0, 8.0 + 1e-9, 0.25)
 
@@ -78,7 +78,7 @@ def unanswerable_questions() -> list[str]:
 
 def top1(qv: np.ndarray, gallery: np.ndarray, sample: np.ndarray):
     """Top-1 gallery index, its cosine and its z-score for each query vector."""
-    from searchengine.fusion import Background
+    from searchengine.query.fusion import Background
 
     bg = Background(gallery[sample])
     sims = qv @ gallery.T
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             "relevant_kept_at_z*": float(np.mean(kept >= zstar)) if len(kept) else None,
         }
 
-    from searchengine.fusion import GOOD_MATCH_Z
+    from searchengine.query.fusion import GOOD_MATCH_Z
 
     results: dict[str, object] = {
         "model": src.name,

@@ -38,11 +38,11 @@ sys.path.insert(0, str(ROOT))
 
 from indexer.pipeline import index_folder  # noqa: E402
 from searchengine.config import Settings, data_home  # noqa: E402
-from searchengine.evaluate import read_qrels  # noqa: E402
 from searchengine.filters import Filters  # noqa: E402
-from searchengine.fusion import looks_exact  # noqa: E402
-from searchengine.query import Searcher  # noqa: E402
-from searchengine.spaces import Spaces  # noqa: E402
+from searchengine.models.spaces import Spaces  # noqa: E402
+from searchengine.query.evaluate import read_qrels  # noqa: E402
+from searchengine.query.fusion import looks_exact  # noqa: E402
+from searchengine.query.searcher import Searcher  # noqa: E402
 from searchengine.store import Store  # noqa: E402
 
 SETS = {

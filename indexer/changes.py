@@ -54,10 +54,6 @@ class ChangePlan:
     unreadable: list[tuple[FoundFile, str]] = field(default_factory=list)  # not remembered
     too_large: list[FoundFile] = field(default_factory=list)  # remembered as skipped
 
-    @property
-    def to_encode(self) -> int:
-        return len(self.added) + len(self.updated)
-
 
 def plan_changes(
     found: list[FoundFile],

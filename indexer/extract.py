@@ -3,7 +3,7 @@
 Libraries: charset-normalizer (decoding legacy encodings such as CP949),
 BeautifulSoup with lxml (visible HTML text), pypdf (per-page PDF text),
 python-docx (paragraphs and tables); images load through
-searchengine.images, which queries share.
+searchengine.models.images, which queries share.
 
 Parsers work on bytes already read, so the content parsed is the content
 hashed. A .docx is a zip: its declared sizes are checked before python-docx
@@ -18,10 +18,10 @@ import logging
 import re
 import warnings
 import zipfile
-from pathlib import Path
 
 from searchengine.config import DEFAULT_MAX_UNPACK_RATIO, DEFAULT_MAX_UNPACKED_BYTES
 from searchengine.errors import ExtractionError
+from searchengine.files import FORMAT_BY_EXTENSION
 from searchengine.records import Passage
 
 MAX_ZIP_MEMBERS = 10_000
@@ -33,21 +33,6 @@ _BLANK_RUNS = re.compile(r"\n\s*\n\s*\n+")
 _BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
 
 
-def extract_text(
-    path: Path,
-    *,
-    max_unpacked_bytes: int = DEFAULT_MAX_UNPACKED_BYTES,
-    max_unpack_ratio: float = DEFAULT_MAX_UNPACK_RATIO,
-) -> list[Passage]:
-    """Passages of readable text in `path`, with page numbers for PDFs."""
-    return extract_text_bytes(
-        _read(path),
-        path.suffix.lower(),
-        max_unpacked_bytes=max_unpacked_bytes,
-        max_unpack_ratio=max_unpack_ratio,
-    )
-
-
 def extract_text_bytes(
     data: bytes,
     ext: str,
@@ -56,13 +41,14 @@ def extract_text_bytes(
     max_unpack_ratio: float = DEFAULT_MAX_UNPACK_RATIO,
 ) -> list[Passage]:
     """Passages of readable text in the content of a file with extension `ext`."""
-    if ext in (".txt", ".md", ".markdown"):
+    fmt = FORMAT_BY_EXTENSION.get(ext)
+    if fmt in ("txt", "md"):
         passages = [Passage(decode_text(data))]
-    elif ext in (".html", ".htm"):
+    elif fmt == "html":
         passages = [Passage(_html_text(data))]
-    elif ext == ".pdf":
+    elif fmt == "pdf":
         passages = _pdf_pages(data)
-    elif ext == ".docx":
+    elif fmt == "docx":
         check_zip(data, max_unpacked_bytes, max_unpack_ratio)
         passages = [Passage(_docx_text(data))]
     else:
@@ -71,13 +57,6 @@ def extract_text_bytes(
     if not passages:
         raise ExtractionError("no text in it")
     return passages
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise ExtractionError(f"cannot read: {exc.strerror or exc}") from exc
 
 
 def decode_text(data: bytes) -> str:

@@ -22,8 +22,8 @@ from PIL import Image
 from searchengine.catalog import NewItem
 from searchengine.config import Settings
 from searchengine.errors import ConfigError, ExtractionError, ModelUnavailableError
+from searchengine.models.spaces import IMAGE, TEXT, Spaces
 from searchengine.records import Passage
-from searchengine.spaces import IMAGE, TEXT, Spaces
 from searchengine.store import Store
 
 from .changes import StopRequested, plan_changes

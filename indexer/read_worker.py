@@ -145,7 +145,7 @@ def _read_text(req: ReadRequest, limits: ReadLimits) -> ReadReply:
 def _read_image(req: ReadRequest, limits: ReadLimits) -> ReadReply:
     from PIL import Image
 
-    from searchengine.images import load_image
+    from searchengine.models.images import load_image
 
     with warnings.catch_warnings():
         # Pillow only warns between one and two times its pixel limit: refuse those too

@@ -22,13 +22,18 @@ from PIL import Image
 
 from searchengine.catalog import SpaceInfo, staging_name
 from searchengine.config import Settings
-from searchengine.encode_image import ImageEncoder
-from searchengine.encode_text import TextEncoder
 from searchengine.errors import ConfigError
-from searchengine.models import resolve_image_model, resolve_text_model
-from searchengine.spaces import IMAGE, SHARED_TOWER_PROBES, TEXT, Spaces
+from searchengine.models.image_encoder import ImageEncoder
+from searchengine.models.spaces import (
+    IMAGE,
+    TEXT,
+    Spaces,
+    load_image_encoder,
+    load_text_encoder,
+)
+from searchengine.models.text_encoder import TextEncoder
 from searchengine.store import Store
-from searchengine.vector_index import HnswIndex, fsync_dir
+from searchengine.store.hnsw import fsync_dir
 
 from .pipeline import FLUSH_BATCHES, Progress
 from .read_worker import ReadLimits, ReadRequest
@@ -81,7 +86,9 @@ def reembed(
         raise ConfigError(f"this index has no {space} space yet: index a folder first")
     summary = ReembedSummary(space, model)
     staging = staging_name(space)
-    encoder = _encoder(space, model, settings)
+    encoder = (
+        load_text_encoder(model, settings) if space == TEXT else load_image_encoder(model, settings)
+    )
     pending = catalog.space(staging)
     if encoder.fingerprint == current.fingerprint:
         if pending is not None:
@@ -106,13 +113,6 @@ def reembed(
         summary.swapped = True
     summary.seconds = time.monotonic() - started
     return summary
-
-
-def _encoder(space: str, model: str, settings: Settings) -> TextEncoder | ImageEncoder:
-    if space == TEXT:
-        src = resolve_text_model(model, settings.model_cache)
-        return TextEncoder(src, batch_size=settings.text_batch)
-    return ImageEncoder(resolve_image_model(model, settings.model_cache), settings.image_batch)
 
 
 def _embed_chunks(
@@ -187,9 +187,7 @@ def _swap(store: Store, space: str, staging: str, settings: Settings) -> SpaceIn
     catalog = store.catalog
     record = catalog.space(staging)
     assert record is not None
-    idx = HnswIndex(record.dim, capacity=1024)
-    for labels, vectors in catalog.iter_vectors(staging):
-        idx.add(labels, vectors)
+    idx = store.build(record)
     pending = store.index_path(staging)
     stamp = idx.save(pending, fsync=settings.fsync)
     # the swap itself: one transaction; the rename after it is finished on the
@@ -214,12 +212,8 @@ def _shared_tower(
 ) -> str | None:
     """The text model's fingerprint if the new CLIP's text tower gives its query vectors."""
     assert isinstance(image, ImageEncoder)
-    spaces = Spaces(store.catalog, replace(settings, text_model=None, image_model=None))
     if store.catalog.space(TEXT) is None:
         return None
-    text = spaces.text()
-    if text.dim != image.dim:
-        return None
-    a = image.encode_texts(SHARED_TOWER_PROBES)
-    b = text.encode(SHARED_TOWER_PROBES, "query")
-    return text.fingerprint if float(np.min(np.sum(a * b, axis=1))) >= 0.999 else None
+    # the index's own text model, whatever the settings ask for
+    spaces = Spaces(store.catalog, replace(settings, text_model=None, image_model=None))
+    return spaces.shared_tower(image)

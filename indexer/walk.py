@@ -6,15 +6,13 @@ import fnmatch
 import logging
 import os
 import stat
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-log = logging.getLogger(__name__)
+from searchengine.files import extension, kind_of, path_key
 
-TEXT_EXTENSIONS = frozenset({".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx"})
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -30,7 +28,7 @@ class FoundFile:
     @property
     def key(self) -> str:
         """The file's identity: its path in Unicode NFC form (macOS writes NFD names)."""
-        return unicodedata.normalize("NFC", self.path)
+        return path_key(self.path)
 
 
 @dataclass(frozen=True)
@@ -42,15 +40,6 @@ class WalkProblem:
 
 
 BAD_NAME = "its name is not valid UTF-8 (rename it to index it)"
-
-
-def kind_of(path: str) -> str | None:
-    ext = os.path.splitext(path)[1].lower()
-    if ext in TEXT_EXTENSIONS:
-        return "text"
-    if ext in IMAGE_EXTENSIONS:
-        return "image"
-    return None
 
 
 def walk(
@@ -99,9 +88,7 @@ def walk(
                 continue
             if not stat.S_ISREG(st.st_mode):
                 continue
-            yield FoundFile(
-                path, kind, os.path.splitext(name)[1].lower(), st.st_size, st.st_mtime_ns
-            )
+            yield FoundFile(path, kind, extension(name), st.st_size, st.st_mtime_ns)
         yield from problems
         problems.clear()
     yield from problems  # a folder that could not be listed last

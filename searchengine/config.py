@@ -31,9 +31,14 @@ DEFAULT_COMPACT_DELETED_RATIO = 0.2  # rebuild an index file once this share of 
 DEFAULT_COMPACT_MIN_DELETED = 64  # ...and at least this many entries are
 DEFAULT_VACUUM_FREE_RATIO = 0.25  # VACUUM the catalog once this share of its pages is free
 DEFAULT_INDEX_SAVE_SECONDS = 30.0  # during a run, save index files at least this often
-HNSW_M = 16
-HNSW_EF_CONSTRUCTION = 200
-HNSW_EF_SEARCH = 64
+DEFAULT_HNSW_M = 16  # links per vector in an index graph
+DEFAULT_HNSW_EF_CONSTRUCTION = 200  # candidates weighed when a vector joins the graph
+DEFAULT_HNSW_EF_SEARCH = 64  # candidates a search keeps (at least k)
+# A filter allowing at most this many vectors (or this share of the index) is
+# answered by an exact scan of just those: cheaper than a graph walk that must
+# step over every vector the filter rejects, and never short of results.
+DEFAULT_EXACT_SCAN_MAX = 20_000
+DEFAULT_EXACT_SCAN_SHARE = 0.05
 
 
 def data_home() -> Path:
@@ -64,6 +69,12 @@ class Settings:
     max_unpack_ratio: float = DEFAULT_MAX_UNPACK_RATIO
     reader_memory_bytes: int = DEFAULT_READER_MEMORY_BYTES  # 0: no limit
     compact_deleted_ratio: float = DEFAULT_COMPACT_DELETED_RATIO
+    compact_min_deleted: int = DEFAULT_COMPACT_MIN_DELETED
+    hnsw_m: int = DEFAULT_HNSW_M
+    hnsw_ef_construction: int = DEFAULT_HNSW_EF_CONSTRUCTION
+    hnsw_ef_search: int = DEFAULT_HNSW_EF_SEARCH
+    exact_scan_max: int = DEFAULT_EXACT_SCAN_MAX
+    exact_scan_share: float = DEFAULT_EXACT_SCAN_SHARE
     index_save_seconds: float = DEFAULT_INDEX_SAVE_SECONDS
     fsync: bool = True  # False trades power-loss safety for speed (benchmarks only)
     lock_wait_s: float = 0.0  # how long a writer waits for another one; 0: fail at once

@@ -1,42 +1,49 @@
 """The one error tree of semsearch.
 
-SearchEngineError                  base: the CLI prints its message, exits non-zero
+SearchEngineError                  base of every error raised on purpose
 ├── ConfigError                    bad option, model spec or path given by the user
 ├── ModelUnavailableError          a model cannot be loaded on this machine
 ├── CatalogError                   the catalog cannot be opened or used
+│   ├── NoIndexError               there is no index in that folder yet
 │   ├── CatalogTooNewError         the catalog was written by a newer semsearch
 │   └── ModelMismatchError         the index was built with other models
 ├── IndexCorruptError              an index file does not match the catalog
 ├── ExtractionError                one file could not be read (the run goes on)
 │   └── FileChangedError           it changed or vanished while being read (retried next run)
 └── LockedError                    another process is writing to the index
+
+The library only raises; each front end maps these to its own vocabulary
+(the CLI's exit codes are a table in `searchengine/cli/app.py`). Errors carry
+their facts as attributes, and their messages name no command-line flag.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 
 class SearchEngineError(Exception):
     """Base of every error semsearch raises on purpose."""
 
-    exit_code = 1
-
 
 class ConfigError(SearchEngineError):
     """A bad option, model spec or path given by the user."""
-
-    exit_code = 2
 
 
 class ModelUnavailableError(SearchEngineError):
     """A model cannot be loaded on this machine."""
 
-    exit_code = 3
-
 
 class CatalogError(SearchEngineError):
     """The catalog cannot be opened or used."""
 
-    exit_code = 4
+
+class NoIndexError(CatalogError):
+    """There is no index in that folder yet."""
+
+    def __init__(self, index_dir: Path):
+        super().__init__(f"no index at {index_dir}")
+        self.index_dir = index_dir
 
 
 class CatalogTooNewError(CatalogError):
@@ -50,8 +57,6 @@ class ModelMismatchError(CatalogError):
 class IndexCorruptError(SearchEngineError):
     """An index file does not match the catalog."""
 
-    exit_code = 4
-
 
 class ExtractionError(SearchEngineError):
     """One file could not be read; its message is the skip reason."""
@@ -64,4 +69,7 @@ class FileChangedError(ExtractionError):
 class LockedError(SearchEngineError):
     """Another process holds the writer lock of this index."""
 
-    exit_code = 5
+    def __init__(self, index_dir: Path, holder: str):
+        super().__init__(f"{index_dir} is being written by {holder}; wait for it to finish")
+        self.index_dir = index_dir
+        self.holder = holder

@@ -10,28 +10,15 @@ from __future__ import annotations
 import os
 import re
 import time
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .errors import ConfigError
+from searchengine.errors import ConfigError
+from searchengine.files import FORMAT_BY_EXTENSION, FORMATS, path_key
 
-# Kinds by extension; "text" and "image" are the catalog's own two kinds.
-EXTENSION_KINDS: dict[str, tuple[str, ...]] = {
-    "pdf": (".pdf",),
-    "docx": (".docx",),
-    "html": (".html", ".htm"),
-    "md": (".md", ".markdown"),
-    "txt": (".txt",),
-    "jpg": (".jpg", ".jpeg"),
-    "png": (".png",),
-    "webp": (".webp",),
-    "gif": (".gif",),
-    "bmp": (".bmp",),
-    "tiff": (".tif", ".tiff"),
-}
-FILE_KINDS = ("text", "image", *EXTENSION_KINDS)
+# "text" and "image" are the catalog's own two kinds; the rest name formats.
+FILE_KINDS = ("text", "image", *FORMATS)
 
 _RELATIVE = re.compile(r"^(\d+)([dwmy])$")
 _UNIT_DAYS = {"d": 1, "w": 7, "m": 30, "y": 365}
@@ -59,13 +46,13 @@ class Filters:
 
     def extensions(self) -> tuple[str, ...]:
         """The extensions the extension-named kinds allow."""
-        return tuple(e for k in self.kinds if k in EXTENSION_KINDS for e in EXTENSION_KINDS[k])
+        return tuple(e for k in self.kinds if k in FORMATS for e in FORMATS[k])
 
     def glob_patterns(self) -> tuple[str, ...]:
         """Patterns for SQLite GLOB on the NFC path (where `*` also crosses '/')."""
         out = []
         for g in self.globs:
-            g = unicodedata.normalize("NFC", g)
+            g = path_key(g)
             if "/" not in g:
                 out.append("*/" + g)  # a bare pattern names files, in any folder
             elif not g.startswith(("/", "*")):
@@ -84,14 +71,14 @@ def make_filters(
 ) -> Filters:
     """Filters from user input (CLI flags); bad values raise ConfigError."""
     roots = tuple(
-        unicodedata.normalize("NFC", os.path.abspath(os.path.expanduser(p))).rstrip("/") or "/"
-        for p in under
+        path_key(os.path.abspath(os.path.expanduser(p))).rstrip("/") or "/" for p in under
     )
     wanted = []
     for value in kinds:
         for name in value.lower().split(","):
             name = name.strip().lstrip(".")
-            name = {"jpeg": "jpg", "tif": "tiff", "htm": "html", "markdown": "md"}.get(name, name)
+            if name not in FILE_KINDS:  # an extension names its format: jpeg, tif, htm
+                name = FORMAT_BY_EXTENSION.get("." + name, name)
             if not name:
                 continue
             if name not in FILE_KINDS:

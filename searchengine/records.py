@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -65,3 +66,51 @@ class Hit:
         }
         out.update(self.extra)
         return out
+
+
+@dataclass(frozen=True)
+class FileStamp:
+    """What a saved index file holds; the catalog records it with the generation."""
+
+    live: int
+    deleted: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class Results:
+    """One page of hits for one query, with the notes that query gave rise to.
+
+    `to_json()` is the one JSON shape of a search: `--json` prints it, the
+    HTTP API sends it.
+    """
+
+    query: str
+    mode: str
+    hits: tuple[Hit, ...] = ()
+    offset: int = 0
+    k: int = 10
+    notes: tuple[str, ...] = ()  # e.g. why a space was not searched; never carried over
+
+    def __len__(self) -> int:
+        return len(self.hits)
+
+    def __iter__(self) -> Iterator[Hit]:
+        return iter(self.hits)
+
+    def __getitem__(self, i: int) -> Hit:
+        return self.hits[i]
+
+    @property
+    def good_matches(self) -> int:
+        return sum(1 for h in self.hits if h.good)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "query": self.query,
+            "mode": self.mode,
+            "offset": self.offset,
+            "k": self.k,
+            "good_matches": self.good_matches,
+            "hits": [h.to_json() for h in self.hits],
+        }

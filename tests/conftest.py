@@ -107,6 +107,22 @@ def settings(tmp_path: Path, tiny_bert_dir: Path, tiny_clip_dir: Path) -> Settin
 
 
 @pytest.fixture
+def fake_settings(tmp_path: Path) -> Settings:
+    """Settings for an index in `tmp_path`, to be used with the `encoders` fixture."""
+    return Settings(index_dir=tmp_path / "index", model_cache=tmp_path / "models")
+
+
+@pytest.fixture
+def encoders():  # type: ignore[no-untyped-def]
+    """The deterministic fake encoders of the logic tests (tests/fakes.py)."""
+    from fakes import FakeImageEncoder, FakeTextEncoder
+
+    from searchengine import Encoders
+
+    return Encoders(text=FakeTextEncoder(), image=FakeImageEncoder())
+
+
+@pytest.fixture
 def corpus(tmp_path: Path) -> Path:
     return make_corpus(tmp_path / "docs")
 

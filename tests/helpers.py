@@ -8,26 +8,22 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from indexer.pipeline import IndexSummary, index_folder
-from searchengine.config import Settings
-from searchengine.query import Searcher
+from searchengine import Encoders, Index, IndexReport, Settings
 from searchengine.records import Hit
-from searchengine.spaces import Spaces
-from searchengine.store import Store
 
 
-def run_index(folder: Path, settings: Settings, spaces_out: list | None = None) -> IndexSummary:
-    with Store(settings.index_dir, writer=True) as store:
-        spaces = Spaces(store.catalog, settings)
-        summary = index_folder(folder, store, spaces, settings)
-        if spaces_out is not None:
-            spaces_out.append(spaces)
-        return summary
+def run_index(folder: Path, settings: Settings, encoders: Encoders | None = None) -> IndexReport:
+    """Index `folder` once, as `semsearch index` does, in a fresh `Index`."""
+    with Index.open(settings=settings, encoders=encoders) as index:
+        return index.add(folder)
 
 
-def search(settings: Settings, query: str, k: int = 10, kinds=None) -> list[Hit]:
-    with Store(settings.index_dir) as store:
-        return Searcher(store, Spaces(store.catalog, settings)).search(query, k, kinds)
+def search(
+    settings: Settings, query: str, k: int = 10, kinds=None, encoders: Encoders | None = None
+) -> list[Hit]:
+    """One search in a fresh `Index`, as `semsearch search` does."""
+    with Index.open(settings=settings, encoders=encoders) as index:
+        return list(index.search(query, k=k, kinds=kinds))
 
 
 def paths(hits: list[Hit]) -> list[str]:

@@ -16,8 +16,8 @@ from helpers import draw_image
 
 from searchengine.catalog import Catalog
 from searchengine.config import Settings
-from searchengine.query import Searcher
-from searchengine.spaces import Spaces
+from searchengine.models.spaces import Spaces
+from searchengine.query.searcher import Searcher
 from searchengine.store import CATALOG_NAME, Store
 
 HERE = Path(__file__).resolve().parent

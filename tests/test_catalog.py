@@ -12,7 +12,8 @@ from alembic.config import Config
 from sqlalchemy import create_engine
 
 from alembic import command
-from searchengine.catalog import ALEMBIC_DIR, Catalog
+from searchengine.catalog import Catalog
+from searchengine.catalog.migrate import migrations_dir
 from searchengine.errors import CatalogError, CatalogTooNewError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -26,7 +27,7 @@ def _columns(db: Path, table: str) -> set[str]:
 def test_a_catalog_at_the_first_migration_upgrades_to_head(tmp_path: Path) -> None:
     db = tmp_path / "catalog.sqlite"
     cfg = Config()
-    cfg.set_main_option("script_location", str(ALEMBIC_DIR))
+    cfg.set_main_option("script_location", str(migrations_dir()))
     engine = create_engine(f"sqlite:///{db}")
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn

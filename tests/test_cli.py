@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from searchengine.cli import main
+from searchengine.cli.main import main
 
 
 def _cli(capsys, *argv: str) -> tuple[int, str, str]:

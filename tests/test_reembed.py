@@ -13,12 +13,12 @@ from helpers import paths, run_index, search
 import indexer.reembed
 from indexer.reembed import reembed
 from searchengine.catalog import Catalog
-from searchengine.cli import main
+from searchengine.cli.main import main
 from searchengine.errors import ModelMismatchError
-from searchengine.query import Searcher
-from searchengine.spaces import Spaces
+from searchengine.models.spaces import Spaces
+from searchengine.query.searcher import Searcher
 from searchengine.store import CATALOG_NAME, Store
-from searchengine.verify import verify
+from searchengine.store.verify import verify
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ from safety_helpers import (
 
 from searchengine.catalog import Catalog
 from searchengine.store import CATALOG_NAME, Store
-from searchengine.verify import repair, verify
+from searchengine.store.verify import repair, verify
 
 KILLS = 30
 

@@ -17,12 +17,14 @@ from helpers import paths, run_index, search
 from sqlalchemy import create_engine
 
 from alembic import command
-from searchengine.catalog import ALEMBIC_DIR, Catalog, NewItem
+from searchengine.catalog import Catalog, NewItem
+from searchengine.catalog.migrate import migrations_dir
+from searchengine.config import Settings
 from searchengine.errors import IndexCorruptError, ModelMismatchError
-from searchengine.hnsw_file import scan_file
 from searchengine.records import Chunk
 from searchengine.store import CATALOG_NAME, Store
-from searchengine.vector_index import HnswIndex
+from searchengine.store.hnsw import HnswIndex
+from searchengine.store.hnsw_file import scan_file
 
 
 def _unit(n: int, dim: int, seed: int = 0) -> np.ndarray:
@@ -155,9 +157,36 @@ def test_a_file_replaced_while_it_loads_is_read_again(tmp_path: Path, monkeypatc
             idx.save(path)
         return real_stat(p, *args, **kwargs)
 
-    monkeypatch.setattr("searchengine.vector_index.os.stat", stat)
+    monkeypatch.setattr("searchengine.store.hnsw.os.stat", stat)
     loaded = HnswIndex.load(path, 8)
     assert len(calls) == 2 and loaded.live_count == 7
+
+
+@pytest.mark.parametrize(("min_deleted", "left"), [(4, 0), (5, 4)])
+def test_compaction_and_graph_knobs_come_from_the_settings(
+    tmp_path: Path, min_deleted: int, left: int
+) -> None:
+    settings = Settings(
+        index_dir=tmp_path / "index", compact_min_deleted=min_deleted, hnsw_ef_search=37
+    )
+
+    def write(store: Store, names: range, seed: int) -> None:
+        vecs = _unit(len(names), 4, seed)
+        items = [
+            NewItem(f"/c/{i}.txt", "text", 1, 1, f"{i}.{seed}", "text", [Chunk("x", 0, 1)], v[None])
+            for i, v in zip(names, vecs, strict=True)
+        ]
+        added, removed = store.catalog.write_items(items, {"text": "fp"})
+        store.apply(store.catalog.space("text"), added["text"], vecs, removed.get("text", []))
+        store.save()
+
+    with Store.for_settings(settings, writer=True) as store:
+        store.catalog.ensure_space("text", "m", "fp", 4)
+        write(store, range(10), seed=0)
+        write(store, range(4), seed=1)  # 4 of 14 entries deleted: past the 20% share
+        idx = store.index(store.catalog.space("text"))
+        assert (idx.live_count, idx.deleted_count) == (10, left)
+        assert idx.params.ef_search == 37
 
 
 def test_vector_ids_are_never_reused(tmp_path: Path) -> None:
@@ -180,7 +209,7 @@ def test_vector_ids_are_never_reused(tmp_path: Path) -> None:
 def test_an_old_catalog_migrates_keeping_its_ids(tmp_path: Path) -> None:
     db = tmp_path / CATALOG_NAME
     cfg = Config()
-    cfg.set_main_option("script_location", str(ALEMBIC_DIR))
+    cfg.set_main_option("script_location", str(migrations_dir()))
     engine = create_engine(f"sqlite:///{db}")
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn

@@ -21,9 +21,9 @@ from safety_helpers import (
 import indexer.pipeline
 from indexer.pipeline import index_folder
 from searchengine.catalog import Catalog
-from searchengine.spaces import Spaces
+from searchengine.models.spaces import Spaces
 from searchengine.store import CATALOG_NAME, Store
-from searchengine.verify import verify
+from searchengine.store.verify import verify
 
 
 def _verify_clean(index_dir: Path) -> bool:

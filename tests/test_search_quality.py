@@ -11,12 +11,11 @@ import numpy as np
 import pytest
 from helpers import draw_image, run_index
 
-from searchengine import vector_index
-from searchengine.cli import main
+from searchengine.cli.main import main
 from searchengine.config import Settings
 from searchengine.filters import make_filters
-from searchengine.query import Searcher
-from searchengine.spaces import Spaces
+from searchengine.models.spaces import Spaces
+from searchengine.query.searcher import Searcher
 from searchengine.store import Store
 
 WORDS = "car engine road dog puppy park banana fruit kitchen tax bank rain train station".split()
@@ -69,7 +68,7 @@ def settings(shared) -> Settings:  # type: ignore[no-untyped-def]
 
 
 def _searcher(settings: Settings) -> Searcher:
-    store = Store(settings.index_dir)
+    store = Store.for_settings(settings)
     return Searcher(store, Spaces(store.catalog, settings))
 
 
@@ -99,11 +98,10 @@ def test_lexical_beats_noise_on_an_identifier(many: Path, settings: Settings) ->
 @pytest.mark.parametrize("mode", ["hybrid", "dense", "lexical"])
 @pytest.mark.parametrize("graph", [False, True])
 def test_narrow_filter_returns_k_when_they_exist(
-    many: Path, settings: Settings, mode: str, graph: bool, monkeypatch: pytest.MonkeyPatch
+    many: Path, settings: Settings, mode: str, graph: bool
 ) -> None:
     if graph:  # force hnswlib's filtered graph walk instead of the exact scan
-        monkeypatch.setattr(vector_index, "EXACT_SCAN_MAX", 0)
-        monkeypatch.setattr(vector_index, "EXACT_SCAN_SHARE", 0.0)
+        settings = replace(settings, exact_scan_max=0, exact_scan_share=0.0)
     s = _searcher(settings)
     # 2 of 245 files (0.8%): both come back, and nothing else
     rare = make_filters(under=[str(many / "rare")])

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from searchengine.config import DEFAULT_MAX_IMAGE_SIDE
-from searchengine.images import load_image
-from searchengine.models import ImageSource
+from searchengine.models.images import load_image
+from searchengine.models.sources import ImageSource, TextSource
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_IMAGES = REPO / "sample_corpus" / "images"
@@ -25,14 +25,14 @@ CAR_FILES = {"car.png", "old_car.png"}
 
 @pytest.fixture(scope="module")
 def source(real_home: Path) -> ImageSource:
-    from searchengine.shipped_clip import shipped_clip_source
+    from searchengine.models.presets import resolve_image_model
 
-    return shipped_clip_source("semsearch-clip", real_home / "models")
+    return resolve_image_model("semsearch-clip", real_home / "models")
 
 
 @pytest.fixture(scope="module")
 def encoder(source: ImageSource):
-    from searchengine.encode_image import ImageEncoder
+    from searchengine.models.image_encoder import ImageEncoder
 
     return ImageEncoder(source, device="cpu")
 
@@ -64,12 +64,12 @@ def test_loads_through_open_clip_local_dir(source: ImageSource) -> None:
 
 
 def test_missing_weights_is_a_clear_error(monkeypatch, tmp_path: Path) -> None:
-    import searchengine.shipped_clip as shipped
+    import searchengine.models.shipped_clip as shipped
     from searchengine.errors import ModelUnavailableError
 
     monkeypatch.setattr(shipped, "WEIGHTS_FILE", tmp_path / "nothing.safetensors")
     with pytest.raises(ModelUnavailableError, match="shipped CLIP weights are missing"):
-        shipped.shipped_clip_source("semsearch-clip", tmp_path)
+        shipped.shipped_clip_source("semsearch-clip", tmp_path, TextSource("e5", "x", "nowhere"))
 
 
 def test_text_features_are_the_e5_query_vectors(encoder) -> None:

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from searchengine.lexical import analyze, query_terms
-from searchengine.snippets import ELLIPSIS, Snippet, snippet
+from searchengine.query.snippets import ELLIPSIS, Snippet, snippet
 
 
 def _terms(text: str) -> list[str]:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from helpers import paths, run_index
 
-from searchengine.query import Searcher
-from searchengine.spaces import IMAGE, Spaces
+from searchengine.models.spaces import IMAGE, Spaces
+from searchengine.query.searcher import Searcher
 from searchengine.store import Store
 
 

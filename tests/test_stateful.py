@@ -25,7 +25,6 @@ from hypothesis.stateful import (
     rule,
 )
 
-import searchengine.store
 from searchengine.catalog import NewItem
 from searchengine.records import Chunk
 from searchengine.store import Store
@@ -50,13 +49,11 @@ class IndexMachine(RuleBasedStateMachine):
         self.model: dict[str, dict[int, np.ndarray]] = {}  # path -> label -> vector
         self.counter = 0
         self.found = self.wanted = 0
-        # compact often, so that compaction is part of what is exercised
-        self._min_deleted = searchengine.store.DEFAULT_COMPACT_MIN_DELETED
-        searchengine.store.DEFAULT_COMPACT_MIN_DELETED = 4
         self.store = self._open()
 
     def _open(self) -> Store:
-        return Store(self.dir, writer=True, durable=False)
+        # compact often, so that compaction is part of what is exercised
+        return Store(self.dir, writer=True, durable=False, compact_min_deleted=4)
 
     @initialize()
     def make_space(self) -> None:
@@ -150,7 +147,6 @@ class IndexMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         self.store.close()
         shutil.rmtree(self.dir, ignore_errors=True)
-        searchengine.store.DEFAULT_COMPACT_MIN_DELETED = self._min_deleted
         if self.wanted:
             recall = self.found / self.wanted
             assert recall >= RECALL_FLOOR, f"recall@10 {recall:.3f} < {RECALL_FLOOR}"

@@ -1,4 +1,4 @@
-"""The hnswlib wrapper: growth, deletion, k past the live count, atomic save and reconcile."""
+"""The hnswlib wrapper: growth, deletion, k past the live count, atomic save, its knobs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from searchengine.errors import IndexCorruptError
-from searchengine.vector_index import HnswIndex
+from searchengine.store.hnsw import HnswIndex, HnswParams
 
 
 def _unit(n: int, dim: int, seed: int = 0) -> np.ndarray:
@@ -34,7 +34,7 @@ def test_empty_index_returns_nothing() -> None:
     assert len(labels) == 0 and len(scores) == 0
 
 
-def test_save_load_and_reconcile_with_the_catalog(tmp_path: Path) -> None:
+def test_save_load_and_catch_up_with_the_catalog(tmp_path: Path) -> None:
     path = tmp_path / "text.hnsw"
     idx = HnswIndex(8)
     vecs = _unit(10, 8)
@@ -42,10 +42,11 @@ def test_save_load_and_reconcile_with_the_catalog(tmp_path: Path) -> None:
     idx.save(path)
     assert not list(tmp_path.glob(".*tmp"))  # the temp file was renamed into place
     loaded = HnswIndex.load(path, 8)
-    # the catalog says 3 and 4 are gone and 11 is new
-    live = np.array([1, 2, 5, 6, 7, 8, 9, 10, 11])
-    missing = loaded.reconcile(live)
-    assert missing.tolist() == [11]
+    assert loaded.labels().tolist() == list(range(1, 11))
+    # the catalog says 3 and 4 are gone and 11 is new: the store deletes and adds
+    loaded.delete([3, 4])
+    loaded.add(np.array([11]), _unit(1, 8, seed=1))
+    assert loaded.labels().tolist() == [1, 2, 5, 6, 7, 8, 9, 10, 11]
     labels, _ = loaded.search(vecs[2:3], 20)
     assert 3 not in labels and 4 not in labels
 
@@ -68,3 +69,51 @@ def test_a_truncated_file_is_refused(tmp_path: Path) -> None:
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(IndexCorruptError, match="truncated"):
         HnswIndex.load(path, 8)
+
+
+def test_params_build_and_search_the_graph(tmp_path: Path) -> None:
+    params = HnswParams(m=8, ef_construction=40, ef_search=24)
+    idx = HnswIndex(8, params=params)
+    assert (idx._index.M, idx._index.ef_construction, idx._index.ef) == (8, 40, 24)
+    idx.add(np.arange(5), _unit(5, 8))
+    idx.save(tmp_path / "x.hnsw")
+    # a loaded graph keeps the M it was built with; the search breadth is the caller's
+    loaded = HnswIndex.load(tmp_path / "x.hnsw", 8, HnswParams(ef_search=33))
+    assert (loaded._index.M, loaded._index.ef) == (8, 33)
+    assert HnswIndex(8)._index.ef == HnswParams().ef_search
+
+
+class _FilterSpy:
+    """An hnswlib index that counts its filtered graph walks."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.walks = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def knn_query(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.walks += kwargs.get("filter") is not None
+        return self.inner.knn_query(*args, **kwargs)
+
+
+@pytest.mark.parametrize(("exact_scan_max", "walks"), [(20, 0), (19, 1)])
+def test_exact_scan_limits_choose_how_a_filter_is_searched(exact_scan_max: int, walks: int) -> None:
+    idx = HnswIndex(8, params=HnswParams(exact_scan_max=exact_scan_max, exact_scan_share=0.0))
+    vecs = _unit(200, 8)
+    idx.add(np.arange(200), vecs)
+    spy = _FilterSpy(idx._index)
+    idx._index = spy  # type: ignore[assignment]
+    allowed = np.arange(0, 200, 10)
+    labels, _ = idx.search(vecs[30:31], 5, allowed=allowed)
+    assert spy.walks == walks
+    assert labels[0] == 30 and set(labels.tolist()) <= set(allowed.tolist())
+
+
+def test_scans_exactly_up_to_a_count_or_a_share() -> None:
+    params = HnswParams(exact_scan_max=100, exact_scan_share=0.1)
+    assert params.scans_exactly(100, 10)
+    assert not params.scans_exactly(101, 1000)
+    assert params.scans_exactly(200, 2000)  # a tenth of the index
+    assert not HnswParams(exact_scan_max=0, exact_scan_share=0.0).scans_exactly(1, 1000)

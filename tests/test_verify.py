@@ -14,14 +14,13 @@ import pytest
 from helpers import make_corpus, paths, run_index, search
 
 from searchengine.catalog import Catalog, NewItem
-from searchengine.cli import main
+from searchengine.cli.main import main
 from searchengine.config import Settings
-from searchengine.hnsw_file import FileStamp
-from searchengine.query import Searcher
-from searchengine.records import Chunk
-from searchengine.spaces import Spaces
+from searchengine.models.spaces import Spaces
+from searchengine.query.searcher import Searcher
+from searchengine.records import Chunk, FileStamp
 from searchengine.store import CATALOG_NAME, Store
-from searchengine.verify import repair, verify
+from searchengine.store.verify import repair, verify
 
 
 def _cli(capsys, *argv: str) -> tuple[int, str, str]:

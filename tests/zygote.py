@@ -26,15 +26,15 @@ import open_clip  # noqa: F401  (imported once here, for every child)
 import torch
 import transformers  # noqa: F401
 
-import indexer.command  # noqa: F401
 import indexer.pipeline
-import searchengine.cli
+import searchengine.cli.index  # noqa: F401
+import searchengine.cli.main
 from searchengine.catalog import Catalog
 from searchengine.config import Settings
-from searchengine.encode_image import ImageEncoder
-from searchengine.encode_text import TextEncoder
-from searchengine.query import Searcher
-from searchengine.spaces import Spaces
+from searchengine.models.image_encoder import ImageEncoder
+from searchengine.models.spaces import Spaces
+from searchengine.models.text_encoder import TextEncoder
+from searchengine.query.searcher import Searcher
 from searchengine.store import Store
 
 torch.set_num_threads(1)
@@ -76,7 +76,7 @@ def job_index(job: dict) -> int:
         TextEncoder.encode = _slowed(TextEncoder.encode, slow)  # type: ignore[method-assign]
         ImageEncoder.encode_images = _slowed(ImageEncoder.encode_images, slow)  # type: ignore[method-assign]
     indexer.pipeline.FLUSH_BATCHES = job.get("flush_batches", 1)
-    searchengine.cli.Settings = functools.partial(  # type: ignore[misc]
+    searchengine.cli.main.Settings = functools.partial(  # type: ignore[misc]
         Settings,
         text_batch=4,
         image_batch=2,

@@ -1,0 +1,333 @@
+"""`searchengine.Index`: the one library object under every front end.
+
+The CLI, the HTTP server, the tests and the benchmarks all reach the engine
+through it::
+
+    from searchengine import Index
+
+    with Index.open("~/.semsearch-notes") as index:
+        index.add("~/Documents/notes")
+        for hit in index.search("승용차 구입 비용", k=5):
+            print(hit.score, hit.path)
+
+Reading is safe from many threads of one process. Writing (`add`, `reembed`,
+`repair`) takes the folder's writer lock for the call only, so searches in
+this or other processes go on meanwhile and see the change once it commits.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from indexer.pipeline import IndexSummary as IndexReport
+from indexer.pipeline import index_folder
+from indexer.reembed import ReembedSummary as ReembedReport
+from indexer.reembed import reembed
+from searchengine.catalog import Catalog
+from searchengine.config import DEFAULT_K, Settings
+from searchengine.errors import ConfigError
+from searchengine.filters import Filters
+from searchengine.models.encoders import Encoders
+from searchengine.models.spaces import IMAGE, TEXT, Spaces
+from searchengine.query.evaluate import Qrels, evaluate, read_qrels
+from searchengine.query.fusion import reference_background
+from searchengine.query.searcher import MODES, Mode, Searcher
+from searchengine.records import Kind, Results
+from searchengine.store import Store
+from searchengine.store.verify import Report, repair_folder, verify_folder
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, "int | None"], None]
+"""on_progress(phase, done, total): phase is scan, extract, encode, write (or eval MODE)."""
+Status = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    """What an index holds, with which models, and how big it is."""
+
+    index: str
+    counts: dict[str, int]
+    spaces: list[dict[str, object]]
+    bytes: dict[str, int]
+    skipped: list[tuple[str, str]]
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(self.bytes.values())
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "index": self.index,
+            "counts": self.counts,
+            "spaces": self.spaces,
+            "bytes": self.bytes,
+            "total_bytes": self.total_bytes,
+            "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
+        }
+
+
+@dataclass(frozen=True)
+class RepairReport:
+    """What `repair` did, and a verify run after it."""
+
+    done: list[str]
+    after: Report
+
+    @property
+    def clean(self) -> bool:
+        return self.after.clean
+
+    def to_json(self) -> dict[str, object]:
+        return {"done": self.done, "verify": self.after.to_json()}
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """Search quality on labelled queries: metrics per mode and per query kind."""
+
+    qrels: Qrels
+    modes: dict[str, dict[str, dict[str, float | int]]]
+    missing: list[str] = field(default_factory=list)  # relevant files not indexed
+    relevant: int = 0
+
+    def to_json(self, qrels_path: str) -> dict[str, object]:
+        return {"qrels": qrels_path, "folder": self.qrels.folder, "modes": self.modes}
+
+
+class Index:
+    """One index folder: add folders to it, search it, look after it.
+
+    Open it with `Index.open(path)` (the default folder when `path` is None),
+    preferably as a context manager. `encoders` replaces the models the
+    settings name (tests inject a deterministic fake); they are checked
+    against the models the index was built with all the same.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        encoders: Encoders | None = None,
+        on_status: Status | None = None,
+    ):
+        self.settings = settings
+        self.on_status = on_status
+        self._given = encoders or Encoders()
+        self._loaded = Encoders()  # models loaded by an earlier call, reused while they fit
+        self._searcher: Searcher | None = None
+        self._opening = threading.Lock()
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        settings: Settings | None = None,
+        encoders: Encoders | None = None,
+        on_status: Status | None = None,
+    ) -> Index:
+        """The index at `path` (created by the first `add`); nothing is read until used."""
+        settings = settings or Settings()
+        if path is not None:
+            settings = replace(settings, index_dir=Path(path).expanduser())
+        if settings.index_dir.exists() and not settings.index_dir.is_dir():
+            raise ConfigError(f"the index folder {settings.index_dir} is a file, not a folder")
+        return cls(settings, encoders, on_status)
+
+    @property
+    def path(self) -> Path:
+        return self.settings.index_dir
+
+    def close(self) -> None:
+        """Close the catalog this index reads from; a later call opens it again."""
+        with self._opening:
+            if self._searcher is not None:
+                self._keep_encoders(self._searcher.spaces)
+                self._searcher.store.close()
+                self._searcher = None
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # reading
+
+    def search(
+        self,
+        query: str | None = None,
+        *,
+        image: str | os.PathLike[str] | None = None,
+        k: int = DEFAULT_K,
+        mode: Mode = "hybrid",
+        kinds: set[Kind] | None = None,
+        filters: Filters | None = None,
+        offset: int = 0,
+    ) -> Results:
+        """Documents and images by meaning and words (`query`), or images like `image`.
+
+        `mode` is hybrid (meaning and words), dense (meaning) or lexical (words);
+        `kinds` keeps only text or image hits; `offset` pages through the results
+        without repeating or skipping a hit.
+        """
+        if (query is None) == (image is None):
+            raise ConfigError("give a text query or an image, one of them")
+        if image is not None:
+            return self._reader().search_image(
+                Path(image).expanduser(), k, offset=offset, filters=filters
+            )
+        assert query is not None
+        return self._reader().search(query, k, kinds, offset=offset, mode=mode, filters=filters)
+
+    def similar(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        k: int = DEFAULT_K,
+        filters: Filters | None = None,
+        offset: int = 0,
+    ) -> Results:
+        """Items like the indexed file at `path`, the file itself left out."""
+        return self._reader().similar(Path(path), k, offset=offset, filters=filters)
+
+    def status(self) -> IndexStatus:
+        """Counts, models and sizes of this index."""
+        catalog = self._reader().catalog
+        counts = catalog.counts()
+        spaces = [
+            {
+                "name": s.name,
+                "model": s.model,
+                "fingerprint": s.fingerprint,
+                "dim": s.dim,
+                "index_generation": s.index_generation,
+                "vectors": s.index_count,
+            }
+            for s in catalog.spaces()
+        ]
+        files = sorted(self.path.iterdir())
+        sizes = {f.name: f.stat().st_size for f in files if f.is_file()}
+        return IndexStatus(str(self.path.resolve()), counts, spaces, sizes, catalog.skipped())
+
+    def evaluate(
+        self,
+        qrels_path: str | os.PathLike[str],
+        *,
+        folder: str | os.PathLike[str] | None = None,
+        modes: Sequence[Mode] = MODES,
+        on_progress: Callable[[str, int, int], None] | None = None,
+    ) -> EvalReport:
+        """recall@1/5/10, MRR@10 and nDCG@10 per mode on a qrels file's labelled queries."""
+        qrels = read_qrels(
+            Path(qrels_path).expanduser(), Path(folder).expanduser() if folder else None
+        )
+        searcher = self._reader()
+        wanted = {p for rel in qrels.relevant.values() for p in rel}
+        missing = sorted(p for p in wanted if searcher.catalog.file_by_path(p) is None)
+        if len(missing) == len(wanted):
+            raise ConfigError(f"none of the relevant files is indexed: index {qrels.folder}")
+        metrics = evaluate(searcher, qrels, modes, on_progress)
+        return EvalReport(qrels, metrics, missing, len(wanted))
+
+    def verify(self, *, check_sources: bool = True) -> Report:
+        """Every disagreement between the catalog, the index files and the indexed files.
+
+        Holds the writer lock while it reads, so that no run is halfway through.
+        """
+        return verify_folder(
+            self.path, check_sources=check_sources, wait=self._wait(), on_wait=self.on_status
+        )
+
+    # writing
+
+    def add(
+        self,
+        folder: str | os.PathLike[str],
+        *,
+        on_progress: Progress | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> IndexReport:
+        """Bring the index up to date with `folder`: only what changed is read and encoded.
+
+        `should_stop` is asked between files and batches; a stopped run keeps what it
+        committed, and the next call finishes the job.
+        """
+        with self._writer("indexing") as store:
+            spaces = self._spaces(store.catalog)
+            report = index_folder(
+                Path(folder), store, spaces, self.settings, on_progress, should_stop
+            )
+            text = store.catalog.space(TEXT)
+            if text is not None and not report.interrupted:
+                # the reference passages of good-match scores, so the first search need not
+                reference_background(
+                    text.fingerprint,
+                    lambda texts: spaces.text().encode(texts, "passage"),
+                    self.settings.model_cache,
+                )
+            self._keep_encoders(spaces)
+        return report
+
+    def reembed(
+        self,
+        space: str,
+        model: str,
+        *,
+        on_progress: Progress | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> ReembedReport:
+        """Switch `space` ("text" or "image") to `model`: re-embed, then swap atomically.
+
+        Searches go on with the old model until the swap; a stopped switch resumes on
+        the next call.
+        """
+        if space not in (TEXT, IMAGE):
+            raise ConfigError(f"unknown space {space!r}: use {TEXT} or {IMAGE}")
+        # the new model is an argument here, not the model to open the index with
+        settings = replace(self.settings, text_model=None, image_model=None)
+        with self._writer("re-embedding", settings) as store:
+            return reembed(store, settings, space, model, on_progress, should_stop)
+
+    def repair(self, *, check_sources: bool = True) -> RepairReport:
+        """Rebuild what `verify` finds wrong from the catalog; then verify again."""
+        done, after = repair_folder(
+            self.path, check_sources=check_sources, wait=self._wait(), on_wait=self.on_status
+        )
+        return RepairReport(done, after)
+
+    # plumbing
+
+    def _reader(self) -> Searcher:
+        with self._opening:
+            if self._searcher is None:
+                store = Store.for_settings(self.settings)
+                try:
+                    self._searcher = Searcher(store, self._spaces(store.catalog))
+                except BaseException:
+                    store.close()
+                    raise
+            return self._searcher
+
+    def _writer(self, purpose: str, settings: Settings | None = None) -> Store:
+        return Store.for_settings(
+            settings or self.settings, writer=True, on_wait=self.on_status, purpose=purpose
+        )
+
+    def _wait(self) -> float:
+        wait = self.settings.lock_wait_s
+        return wait if wait >= 0 else math.inf
+
+    def _spaces(self, catalog: Catalog) -> Spaces:
+        return Spaces(catalog, self.settings, self.on_status, self._given, self._loaded)
+
+    def _keep_encoders(self, spaces: Spaces) -> None:
+        """Remember the models `spaces` loaded, so this index loads each once."""
+        self._loaded = spaces.loaded()

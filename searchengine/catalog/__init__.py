@@ -1,0 +1,18 @@
+"""The catalog: the SQLite (or any SQLAlchemy) database that is the truth of an index.
+
+`db` holds the `Catalog` class; `schema` its tables, owned by the Alembic
+migrations that `migrate` applies on open; `rows` the records it hands out;
+`search` and `upkeep` its query-time and maintenance reads and writes.
+"""
+
+from searchengine.catalog.db import Catalog
+from searchengine.catalog.rows import (
+    FileState,
+    NewItem,
+    SpaceInfo,
+    is_staging,
+    staging_name,
+)
+from searchengine.files import path_key
+
+__all__ = ["Catalog", "FileState", "NewItem", "SpaceInfo", "is_staging", "path_key", "staging_name"]

@@ -1,0 +1,359 @@
+"""The SQLite catalog: the truth about files, chunks and vectors.
+
+All SQL lives here, in catalog_upkeep.py (checks, repair, model switches) and
+in catalog_search.py (filters, the lexical index), behind `Catalog`, so moving
+the catalog to another database touches these three modules only. The schema
+is owned by Alembic and upgraded on open.
+
+A file is known by its path in Unicode NFC form (`path_key`), so the NFD names
+macOS writes and the NFC names a user types are the same file; the name on
+disk (`path`) is kept to open and show it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import create_engine, event, select, update
+from sqlalchemy import text as sql_text
+from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from searchengine.catalog.migrate import upgrade_to_head
+from searchengine.catalog.rows import (
+    STAGING_SUFFIX,
+    FileState,
+    NewItem,
+    SpaceInfo,
+    drop_file,
+    file_state,
+    id_batches,
+    is_staging,
+    space_info,
+    stack_vectors,
+    staging_name,
+    valid_vectors_of,
+)
+from searchengine.catalog.schema import Chunk, File, Space, Vector
+from searchengine.catalog.search import CatalogSearch
+from searchengine.catalog.upkeep import CatalogUpkeep
+from searchengine.errors import CatalogError, ModelMismatchError, NoIndexError
+from searchengine.files import path_key
+from searchengine.lexical import index_text
+from searchengine.records import FileStamp, Vectors
+
+__all__ = [
+    "STAGING_SUFFIX",
+    "Catalog",
+    "FileState",
+    "NewItem",
+    "SpaceInfo",
+    "is_staging",
+    "path_key",
+    "staging_name",
+]
+
+
+def _pragmas(durable: bool):  # type: ignore[no-untyped-def]
+    def on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        # FULL: a commit is on disk before any index file can name its vectors,
+        # so a power loss cannot take back ids that a saved index already holds.
+        cur.execute(f"PRAGMA synchronous={'FULL' if durable else 'OFF'}")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    return on_connect
+
+
+class Catalog(CatalogUpkeep, CatalogSearch):
+    """Files, chunks, vectors and per-space model records in one SQLite file."""
+
+    def __init__(self, path: Path, *, create: bool = True, durable: bool = True):
+        self.path = path
+        if not path.exists() and not create:
+            raise NoIndexError(path.parent)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.engine = create_engine(f"sqlite:///{path}")
+        event.listen(self.engine, "connect", _pragmas(durable))
+        try:
+            upgrade_to_head(self.engine)
+        except (DatabaseError, OperationalError) as exc:
+            raise CatalogError(f"cannot read the catalog {path}: {exc.orig}") from exc
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions.begin() as s:
+            yield s
+
+    # spaces
+
+    def space(self, name: str) -> SpaceInfo | None:
+        with self.session() as s:
+            row = s.get(Space, name)
+            return space_info(row) if row else None
+
+    def spaces(self, *, include_staging: bool = False) -> list[SpaceInfo]:
+        with self.session() as s:
+            rows = s.scalars(select(Space).order_by(Space.name))
+            return [space_info(r) for r in rows if include_staging or not is_staging(r.name)]
+
+    def ensure_space(
+        self,
+        name: str,
+        model: str,
+        fingerprint: str,
+        dim: int,
+        query_fingerprint: str | None = None,
+    ) -> SpaceInfo:
+        """Record the model of a space, or return the record already there."""
+        with self.session() as s:
+            row = s.get(Space, name)
+            if row is None:
+                row = Space(
+                    name=name,
+                    model=model,
+                    fingerprint=fingerprint,
+                    dim=dim,
+                    metric="cosine",
+                    index_generation=0,
+                    index_count=0,
+                    index_deleted=0,
+                    index_bytes=0,
+                    query_fingerprint=query_fingerprint,
+                )
+                s.add(row)
+            return space_info(row)
+
+    def record_index_save(self, name: str, generation: int, stamp: FileStamp) -> None:
+        """Remember which generation of the space's index file is on disk, and what it holds."""
+        with self.session() as s:
+            s.execute(
+                update(Space)
+                .where(Space.name == name)
+                .values(
+                    index_generation=generation,
+                    index_count=stamp.live,
+                    index_deleted=stamp.deleted,
+                    index_bytes=stamp.bytes,
+                )
+            )
+
+    # files
+
+    def files_under(self, root: str) -> dict[str, FileState]:
+        """Every file the catalog holds below `root` (an absolute folder), by path key."""
+        prefix = path_key(root.rstrip("/") + "/")
+        with self.session() as s:
+            rows = s.scalars(select(File).where(File.path_key.startswith(prefix, autoescape=True)))
+            return {r.path_key: file_state(r) for r in rows}
+
+    def file_by_path(self, path: str) -> FileState | None:
+        """The file at `path`, whichever Unicode normal form the path is written in."""
+        with self.session() as s:
+            row = s.scalar(select(File).where(File.path_key == path_key(path)))
+            return file_state(row) if row else None
+
+    def update_files(self, changes: Iterable[tuple[int, str, int, int]]) -> None:
+        """Renamed or touched files, as (id, path on disk, size, mtime_ns), in one transaction.
+
+        A file keeps its chunks and vectors.
+        """
+        with self.session() as s:
+            for file_id, path, size, mtime_ns in changes:
+                s.execute(
+                    update(File)
+                    .where(File.id == file_id)
+                    .values(path=path, path_key=path_key(path), size=size, mtime_ns=mtime_ns)
+                )
+
+    def record_skip(
+        self,
+        path: str,
+        kind: str,
+        size: int,
+        mtime_ns: int,
+        reason: str,
+        limits: str | None = None,
+    ) -> dict[str, list[int]]:
+        """Remember a file that could not be indexed, and under which reading limits.
+
+        Returns the labels it held before.
+        """
+        dropped: dict[str, list[int]] = {}
+        with self.session() as s:
+            old = s.scalar(select(File).where(File.path_key == path_key(path)))
+            for space, label in drop_file(s, old) if old else []:
+                dropped.setdefault(space, []).append(label)
+            s.add(
+                File(
+                    path=path,
+                    path_key=path_key(path),
+                    kind=kind,
+                    size=size,
+                    mtime_ns=mtime_ns,
+                    sha256="",
+                    indexed_at=time.time(),
+                    skip_reason=reason,
+                    skip_limits=limits,
+                )
+            )
+        return dropped
+
+    def remove_files(self, paths: Iterable[str]) -> dict[str, list[int]]:
+        """Delete files with their chunks and vectors; returns the labels per space."""
+        dropped: dict[str, list[int]] = {}
+        with self.session() as s:
+            for path in paths:
+                row = s.scalar(select(File).where(File.path_key == path_key(path)))
+                if row is None:
+                    continue
+                for space, label in drop_file(s, row):
+                    dropped.setdefault(space, []).append(label)
+        return dropped
+
+    def write_items(
+        self, items: Sequence[NewItem], fingerprints: dict[str, str]
+    ) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
+        """Replace each item's file rows in one transaction.
+
+        Returns (added labels, removed labels) per space, for the HNSW indexes.
+        Vectors of a model other than the one the space was built with are refused.
+        """
+        added: dict[str, list[int]] = {}
+        removed: dict[str, list[int]] = {}
+        now = time.time()
+        # analysed before the write transaction opens, so it holds the lock briefly
+        terms = [[index_text(c.text) for c in item.chunks] for item in items]
+        with self.session() as s:
+            for name in {item.space for item in items}:
+                _check_fingerprint(s, name, fingerprints[name])
+            for item, item_terms in zip(items, terms, strict=True):
+                old = s.scalar(select(File).where(File.path_key == path_key(item.path)))
+                if old is not None:
+                    for space, label in drop_file(s, old):
+                        removed.setdefault(space, []).append(label)
+                f = File(
+                    path=item.path,
+                    path_key=path_key(item.path),
+                    kind=item.kind,
+                    size=item.size,
+                    mtime_ns=item.mtime_ns,
+                    sha256=item.sha256,
+                    indexed_at=now,
+                )
+                s.add(f)
+                s.flush()
+                chunk_rows = [
+                    Chunk(
+                        file_id=f.id,
+                        ordinal=c.ordinal,
+                        page=c.page,
+                        start=c.start,
+                        end=c.end,
+                        text=c.text,
+                    )
+                    for c in item.chunks
+                ]
+                s.add_all(chunk_rows)
+                s.flush()
+                if chunk_rows:
+                    s.execute(
+                        sql_text("INSERT INTO chunk_terms(rowid, terms) VALUES (:id, :terms)"),
+                        [
+                            {"id": row.id, "terms": t}
+                            for row, t in zip(chunk_rows, item_terms, strict=True)
+                        ],
+                    )
+                fp = fingerprints[item.space]
+                vec_rows = [
+                    Vector(
+                        space=item.space,
+                        file_id=f.id,
+                        chunk_id=chunk_rows[i].id if chunk_rows else None,
+                        fingerprint=fp,
+                        data=np.ascontiguousarray(item.vectors[i], dtype=np.float32).tobytes(),
+                    )
+                    for i in range(len(item.vectors))
+                ]
+                s.add_all(vec_rows)
+                s.flush()
+                added.setdefault(item.space, []).extend(v.id for v in vec_rows)
+        return added, removed
+
+    # vectors
+
+    def live_labels(self, space: str) -> np.ndarray:
+        """Labels of the space's vectors made by its model, sorted."""
+        with self.session() as s:
+            ids = s.scalars(
+                select(Vector.id)
+                .join(Space, Space.name == Vector.space)
+                .where(*valid_vectors_of(space))
+                .order_by(Vector.id)
+            )
+            return np.fromiter(ids, dtype=np.int64)
+
+    def iter_vectors(self, space: str, batch: int = 10_000) -> Iterator[tuple[np.ndarray, Vectors]]:
+        """All vectors of a space made by its model, in label order, a batch at a time."""
+        last = 0
+        while True:
+            with self.session() as s:
+                rows = s.execute(
+                    select(Vector.id, Vector.data)
+                    .join(Space, Space.name == Vector.space)
+                    .where(*valid_vectors_of(space), Vector.id > last)
+                    .order_by(Vector.id)
+                    .limit(batch)
+                ).all()
+            if not rows:
+                return
+            labels = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            yield labels, stack_vectors(r[1] for r in rows)
+            last = int(labels[-1])
+
+    def vectors_for(self, space: str, labels: Sequence[int]) -> tuple[np.ndarray, Vectors]:
+        """The vectors of those `labels` that the space holds (made by its model)."""
+        found: list[int] = []
+        blobs: list[bytes] = []
+        wanted = [int(x) for x in labels]
+        with self.session() as s:
+            for part in id_batches(wanted):
+                rows = s.execute(
+                    select(Vector.id, Vector.data)
+                    .join(Space, Space.name == Vector.space)
+                    .where(*valid_vectors_of(space), Vector.id.in_(part))
+                    .order_by(Vector.id)
+                ).all()
+                found.extend(r[0] for r in rows)
+                blobs.extend(r[1] for r in rows)
+        return np.asarray(found, dtype=np.int64), stack_vectors(blobs)
+
+    def file_vectors(self, file_id: int, space: str) -> Vectors:
+        with self.session() as s:
+            rows = s.scalars(
+                select(Vector.data).where(Vector.file_id == file_id, Vector.space == space)
+            ).all()
+        if not rows:
+            return np.zeros((0, 0), dtype=np.float32)
+        return stack_vectors(rows)
+
+
+def _check_fingerprint(s: Session, space: str, fingerprint: str) -> None:
+    row = s.get(Space, space)
+    if row is not None and row.fingerprint != fingerprint:
+        raise ModelMismatchError(
+            f"the {space} index holds vectors of model {row.model!r} ({row.fingerprint}); "
+            f"it refuses vectors of another model ({fingerprint}): "
+            f"switch models by re-embedding the space"
+        )

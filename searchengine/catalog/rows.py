@@ -1,0 +1,135 @@
+"""Records the catalog hands out, and the small SQL pieces its modules share."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy.orm import Session
+
+from searchengine.catalog.schema import Chunk, File, Space, Vector
+from searchengine.records import Chunk as ChunkRecord
+from searchengine.records import FileStamp, Vectors
+
+IN_BATCH = 500  # ids per `IN (...)`, well under SQLite's variable limit
+STAGING_SUFFIX = ".next"  # a space being re-embedded with another model: "text.next"
+
+
+def staging_name(space: str) -> str:
+    """The space that holds a model switch in progress for `space`."""
+    return space + STAGING_SUFFIX
+
+
+def is_staging(space: str) -> bool:
+    return space.endswith(STAGING_SUFFIX)
+
+
+@dataclass(frozen=True)
+class FileState:
+    """What the catalog knows of a file, for change detection."""
+
+    id: int
+    path: str  # the name on disk
+    size: int
+    mtime_ns: int
+    sha256: str
+    kind: str
+    skip_reason: str | None
+    skip_limits: str | None = None  # the reading limits in force when it was skipped
+
+
+@dataclass(frozen=True)
+class SpaceInfo:
+    name: str
+    model: str
+    fingerprint: str
+    dim: int
+    index_generation: int
+    index_count: int
+    query_fingerprint: str | None = None
+    index_deleted: int = 0
+    index_bytes: int = 0
+    metric: str = "cosine"
+
+    @property
+    def stamp(self) -> FileStamp:
+        """What the catalog recorded of the space's saved index file."""
+        return FileStamp(self.index_count, self.index_deleted, self.index_bytes)
+
+
+@dataclass(frozen=True)
+class NewItem:
+    """A file's content ready to be written: chunks (text) or one vector (image)."""
+
+    path: str
+    kind: str
+    size: int
+    mtime_ns: int
+    sha256: str
+    space: str
+    chunks: Sequence[ChunkRecord]  # empty for images
+    vectors: Vectors  # one row per chunk, or one row for an image
+
+
+def valid_vectors_of(space: str) -> tuple[ColumnElement[bool], ...]:
+    """Where-conditions for a space's vectors that its index may hold: its model, its size."""
+    return (
+        Vector.space == space,
+        Vector.fingerprint == Space.fingerprint,
+        func.length(Vector.data) == Space.dim * 4,
+    )
+
+
+def id_batches(ids: list[int]) -> Iterator[list[int]]:
+    """`ids` in slices small enough for one `IN (...)`."""
+    for at in range(0, len(ids), IN_BATCH):
+        yield ids[at : at + IN_BATCH]
+
+
+def stack_vectors(blobs: Iterable[bytes]) -> Vectors:
+    blobs = list(blobs)
+    if not blobs:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), -1)
+
+
+def space_info(row: Space) -> SpaceInfo:
+    return SpaceInfo(
+        row.name,
+        row.model,
+        row.fingerprint,
+        row.dim,
+        row.index_generation,
+        row.index_count,
+        row.query_fingerprint,
+        row.index_deleted or 0,
+        row.index_bytes or 0,
+        row.metric,
+    )
+
+
+def file_state(row: File) -> FileState:
+    return FileState(
+        row.id,
+        row.path,
+        row.size,
+        row.mtime_ns,
+        row.sha256,
+        row.kind,
+        row.skip_reason,
+        row.skip_limits,
+    )
+
+
+def drop_file(s: Session, row: File) -> list[tuple[str, int]]:
+    """Delete a file with its chunks and vectors; returns (space, label) of the vectors."""
+    pairs = [
+        (sp, int(i))
+        for i, sp in s.execute(select(Vector.id, Vector.space).where(Vector.file_id == row.id))
+    ]
+    s.execute(delete(Vector).where(Vector.file_id == row.id))
+    s.execute(delete(Chunk).where(Chunk.file_id == row.id))
+    s.execute(delete(File).where(File.id == row.id))
+    return pairs

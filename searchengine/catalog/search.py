@@ -1,0 +1,268 @@
+"""The catalog's search-time SQL: filters as conditions, and the lexical (FTS5) index.
+
+A mixin of `Catalog`, like catalog_upkeep.py. `chunk_terms` is an FTS5 table
+made by migration 0008; it has no SQLAlchemy model, so it is named here with
+lightweight `table()`/`column()` constructs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import ColumnElement, Engine, and_, func, literal_column, or_, select, table
+from sqlalchemy import text as sql_text
+from sqlalchemy.exc import DatabaseError
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import ColumnClause
+
+from searchengine.catalog.rows import id_batches, stack_vectors, valid_vectors_of
+from searchengine.catalog.schema import Chunk, File, Space, Vector
+from searchengine.filters import Filters
+
+_FTS = table("chunk_terms", literal_column("rowid"))  # type: ignore[arg-type]
+_FTS_NAME: ColumnClause[Any] = literal_column("chunk_terms")
+
+
+@dataclass(frozen=True)
+class LexicalMatch:
+    """A file's best chunk for a lexical query; `score` is BM25, higher is better."""
+
+    file_id: int
+    chunk_id: int
+    score: float
+
+
+@dataclass(frozen=True)
+class ChunkInfo:
+    """What a hit shows of the chunk (or image) behind it."""
+
+    file_id: int
+    path: str
+    kind: str
+    text: str | None
+    page: int | None
+    start: int | None
+    end: int | None
+
+
+def file_conditions(filters: Filters) -> list[ColumnElement[bool]]:
+    """Where-conditions on `File` for the filters (empty when none are set)."""
+    out: list[ColumnElement[bool]] = [File.skip_reason.is_(None)]
+    if filters.under:
+        out.append(
+            or_(
+                *(
+                    or_(
+                        File.path_key == root,
+                        func.substr(File.path_key, 1, len(root) + 1) == root.rstrip("/") + "/",
+                    )
+                    for root in filters.under
+                )
+            )
+        )
+    if filters.globs:
+        out.append(or_(*(File.path_key.op("GLOB")(g) for g in filters.glob_patterns())))
+    if filters.kinds:
+        alternatives: list[ColumnElement[bool]] = [
+            File.kind == k for k in filters.kinds if k in ("text", "image")
+        ]
+        # lower(): extensions are matched case-blind, as the walker reads them
+        alternatives += [func.lower(File.path_key).like(f"%{e}") for e in filters.extensions()]
+        out.append(or_(*alternatives))
+    if filters.modified_after is not None:
+        out.append(File.mtime_ns >= int(filters.modified_after * 1e9))
+    if filters.modified_before is not None:
+        out.append(File.mtime_ns < int(filters.modified_before * 1e9))
+    return out
+
+
+class CatalogSearch:
+    """Reads that answer queries."""
+
+    engine: Engine
+
+    def session(self) -> AbstractContextManager[Session]:
+        raise NotImplementedError
+
+    def filtered_labels(self, space: str, filters: Filters) -> np.ndarray:
+        """Labels of the space's vectors whose files pass the filters, sorted."""
+        with self.session() as s:
+            ids = s.scalars(
+                select(Vector.id)
+                .join(Space, Space.name == Vector.space)
+                .join(File, File.id == Vector.file_id)
+                .where(*valid_vectors_of(space), *file_conditions(filters))
+                .order_by(Vector.id)
+            )
+            return np.fromiter(ids, dtype=np.int64)
+
+    def lexical_matches(self, match: str, filters: Filters, limit: int) -> list[LexicalMatch]:
+        """The best `limit` files for an FTS5 MATCH expression, each with its best chunk.
+
+        Ties are broken by file id, so paging through results is stable.
+        """
+        matched = (
+            select(
+                literal_column("chunk_terms.rowid").label("chunk_id"),
+                func.bm25(_FTS_NAME).label("bm25"),
+            )
+            .select_from(_FTS)
+            .where(_FTS_NAME.op("MATCH")(match))
+            .cte("matched")
+        )
+        ranked = (
+            select(
+                Chunk.file_id.label("file_id"),
+                matched.c.chunk_id,
+                matched.c.bm25,
+                func.row_number()
+                .over(partition_by=Chunk.file_id, order_by=(matched.c.bm25, matched.c.chunk_id))
+                .label("rn"),
+            )
+            .join(Chunk, Chunk.id == matched.c.chunk_id)
+            .join(File, File.id == Chunk.file_id)
+            .where(and_(*file_conditions(filters)))
+            .subquery()
+        )
+        query = (
+            select(ranked.c.file_id, ranked.c.chunk_id, ranked.c.bm25)
+            .where(ranked.c.rn == 1)
+            .order_by(ranked.c.bm25, ranked.c.file_id)
+            .limit(limit)
+        )
+        with self.session() as s:
+            rows = s.execute(query).all()
+        # SQLite's bm25() is negated so that ascending order is best first
+        return [LexicalMatch(int(f), int(c), -float(b)) for f, c, b in rows]
+
+    def chunk_info(self, chunk_ids: Sequence[int]) -> dict[int, ChunkInfo]:
+        """The file and text behind each chunk id."""
+        out: dict[int, ChunkInfo] = {}
+        wanted = [int(x) for x in chunk_ids]
+        with self.session() as s:
+            for part in id_batches(wanted):
+                rows = s.execute(
+                    select(
+                        Chunk.id,
+                        File.id,
+                        File.path,
+                        File.kind,
+                        Chunk.text,
+                        Chunk.page,
+                        Chunk.start,
+                        Chunk.end,
+                    )
+                    .join(File, File.id == Chunk.file_id)
+                    .where(Chunk.id.in_(part))
+                ).all()
+                for cid, fid, path, kind, text, page, start, end in rows:
+                    out[int(cid)] = ChunkInfo(fid, path, kind, text, page, start, end)
+        return out
+
+    def label_chunks(self, labels: Sequence[int]) -> dict[int, tuple[int, int | None]]:
+        """(file id, chunk id) behind each vector label."""
+        out: dict[int, tuple[int, int | None]] = {}
+        wanted = [int(x) for x in labels]
+        with self.session() as s:
+            for part in id_batches(wanted):
+                rows = s.execute(
+                    select(Vector.id, Vector.file_id, Vector.chunk_id).where(Vector.id.in_(part))
+                ).all()
+                for label, fid, cid in rows:
+                    out[int(label)] = (int(fid), None if cid is None else int(cid))
+        return out
+
+    def file_infos(self, file_ids: Sequence[int]) -> dict[int, ChunkInfo]:
+        """Path and kind of files that have no chunk (images)."""
+        out: dict[int, ChunkInfo] = {}
+        wanted = [int(x) for x in file_ids]
+        with self.session() as s:
+            for part in id_batches(wanted):
+                rows = s.execute(
+                    select(File.id, File.path, File.kind).where(File.id.in_(part))
+                ).all()
+                for fid, path, kind in rows:
+                    out[int(fid)] = ChunkInfo(int(fid), path, kind, None, None, None, None)
+        return out
+
+    def chunk_vectors(
+        self, space: str, file_ids: Sequence[int]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every vector the space holds for these files: (file ids, chunk ids or -1, vectors)."""
+        fids: list[int] = []
+        cids: list[int] = []
+        blobs: list[bytes] = []
+        wanted = [int(x) for x in file_ids]
+        with self.session() as s:
+            for part in id_batches(wanted):
+                rows = s.execute(
+                    select(Vector.file_id, Vector.chunk_id, Vector.data)
+                    .join(Space, Space.name == Vector.space)
+                    .where(*valid_vectors_of(space), Vector.file_id.in_(part))
+                    .order_by(Vector.id)
+                ).all()
+                for fid, cid, data in rows:
+                    fids.append(int(fid))
+                    cids.append(-1 if cid is None else int(cid))
+                    blobs.append(data)
+        return (
+            np.asarray(fids, dtype=np.int64),
+            np.asarray(cids, dtype=np.int64),
+            stack_vectors(blobs),
+        )
+
+    # upkeep of the lexical index
+
+    def lexical_problems(self) -> tuple[str | None, int, int]:
+        """(FTS5's own integrity complaint, chunks it lacks, rows whose chunk is gone)."""
+        with self.session() as s:
+            try:
+                s.execute(
+                    sql_text("INSERT INTO chunk_terms(chunk_terms) VALUES ('integrity-check')")
+                )
+                damage = None
+            except DatabaseError as exc:
+                damage = str(exc.orig)
+            missing = s.scalar(
+                sql_text(
+                    "SELECT count(*) FROM chunks WHERE id NOT IN (SELECT rowid FROM chunk_terms)"
+                )
+            )
+            stray = s.scalar(
+                sql_text(
+                    "SELECT count(*) FROM chunk_terms WHERE rowid NOT IN (SELECT id FROM chunks)"
+                )
+            )
+        return damage, int(missing or 0), int(stray or 0)
+
+    def mend_lexical(self, analyse: Callable[[str], str], *, from_scratch: bool) -> int:
+        """Give every chunk its lexical row and drop rows without a chunk; returns rows written."""
+        written = 0
+        with self.session() as s:
+            if from_scratch:
+                s.execute(sql_text("DELETE FROM chunk_terms"))
+            else:
+                s.execute(
+                    sql_text("DELETE FROM chunk_terms WHERE rowid NOT IN (SELECT id FROM chunks)")
+                )
+            last = 0
+            while True:
+                rows = s.execute(
+                    sql_text(
+                        "SELECT id, text FROM chunks WHERE id > :last AND id NOT IN "
+                        "(SELECT rowid FROM chunk_terms) ORDER BY id LIMIT 500"
+                    ),
+                    {"last": last},
+                ).all()
+                if not rows:
+                    return written
+                s.execute(
+                    sql_text("INSERT INTO chunk_terms(rowid, terms) VALUES (:id, :terms)"),
+                    [{"id": r[0], "terms": analyse(r[1])} for r in rows],
+                )
+                written += len(rows)
+                last = rows[-1][0]

@@ -1,0 +1,132 @@
+"""The writing commands: `semsearch index` and `semsearch reembed`."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from typing import Any
+
+from searchengine.api import IndexReport, ReembedReport
+from searchengine.cli.app import INTERRUPTED_EXIT, App, usage, wait_option
+from searchengine.config import Settings
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("index", parents=[common], help="index a folder (only what changed)")
+    p.add_argument("folder", help="the folder to index")
+    p.add_argument("--text-model", help="text model: preset, Hugging Face id or folder")
+    p.add_argument("--image-model", help="image model: preset, ARCH:PRETRAINED or folder")
+    p.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="skip files or folders matching GLOB (repeatable)",
+    )
+    p.add_argument("--hidden", action="store_true", help="also index hidden files and folders")
+    p.add_argument(
+        "--max-file-mb",
+        type=float,
+        metavar="MB",
+        help="skip files larger than this (default 512)",
+    )
+    p.add_argument(
+        "--file-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="skip a file whose reading takes longer than this (default 60; 0: no limit)",
+    )
+    wait_option(p)
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser(
+        "reembed",
+        parents=[common],
+        help="switch to another model: re-embed everything, then swap atomically",
+    )
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--text-model", help="the new text model")
+    which.add_argument("--image-model", help="the new image model")
+    wait_option(p)
+    p.set_defaults(func=cmd_reembed)
+
+
+def _settings(app: App) -> Settings:
+    args = app.args
+    settings = app.settings
+    if getattr(args, "max_file_mb", None) is not None:
+        settings = replace(settings, max_file_bytes=int(args.max_file_mb * 1024 * 1024))
+    if getattr(args, "file_timeout", None) is not None:
+        settings = replace(settings, file_timeout_s=args.file_timeout)
+    return settings
+
+
+def cmd_index(app: App) -> int:
+    args = app.args
+    settings = replace(_settings(app), exclude=tuple(args.exclude), include_hidden=args.hidden)
+    try:
+        with app.stoppable() as should_stop, app.open_index(settings) as index:
+            summary = index.add(args.folder, on_progress=app.progress, should_stop=should_stop)
+    finally:
+        app.close_bars()
+    app.emit(summary.to_json(), lambda: _print_summary(app, summary))
+    if summary.interrupted:
+        app.status_line(
+            f"interrupted: {summary.committed} files committed; "
+            f"run the same command again to finish"
+        )
+        return INTERRUPTED_EXIT
+    return 0
+
+
+def _print_summary(app: App, s: IndexReport) -> None:
+    for path, reason in s.skipped:
+        print(f"skipping {app.show_path(path)}: {reason}")
+    if s.interrupted:
+        head = f"stopped early, after encoding {s.encoded} vectors"
+    elif s.encoded == 0 and not (s.added or s.updated):
+        head = "nothing to encode: the index is up to date"
+    else:
+        head = f"encoded {s.encoded} vectors ({s.chunks} text chunks, {s.images} images)"
+    print(f"{head} in {s.seconds:.1f}s")
+    print(
+        f"added {s.added}, updated {s.updated}, moved {s.moved}, removed {s.removed}, "
+        f"unchanged {s.unchanged}, skipped {len(s.skipped)}"
+    )
+
+
+def cmd_reembed(app: App) -> int:
+    args = app.args
+    space, model = ("text", args.text_model) if args.text_model else ("image", args.image_model)
+    if not model:
+        raise usage("give --text-model MODEL or --image-model MODEL")
+    # the new model is this command's argument, not the model to open the index with
+    settings = replace(_settings(app), text_model=None, image_model=None)
+    try:
+        with app.stoppable() as should_stop, app.open_index(settings) as index:
+            summary = index.reembed(space, model, on_progress=app.progress, should_stop=should_stop)
+    finally:
+        app.close_bars()
+    app.emit(summary.to_json(), lambda: _print_reembed(app, summary))
+    if summary.interrupted:
+        app.status_line(
+            f"interrupted: {summary.encoded} vectors committed; "
+            f"run the same command again to finish"
+        )
+        return INTERRUPTED_EXIT
+    return 0
+
+
+def _print_reembed(app: App, s: ReembedReport) -> None:
+    if s.already:
+        print(f"the {s.space} space already uses {s.model}")
+        return
+    for path, reason in s.dropped:
+        print(f"dropped {app.show_path(path)}: {reason} (the next index run adds it back)")
+    if s.swapped:
+        print(f"the {s.space} space now uses {s.model}: {s.encoded} vectors encoded")
+    else:
+        print(
+            f"encoded {s.encoded} vectors with {s.model}; the {s.space} space keeps its "
+            f"old model until the switch is finished"
+        )

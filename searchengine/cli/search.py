@@ -1,0 +1,211 @@
+"""The searching commands: `search`, `similar` and `eval`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from searchengine.cli.app import App, usage
+from searchengine.config import DEFAULT_K
+from searchengine.filters import FILE_KINDS, Filters, make_filters
+from searchengine.records import Hit
+
+_BOLD, _PLAIN = "\x1b[1;33m", "\x1b[0m"
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "search", parents=[common], help="search by meaning and by words (text or --image)"
+    )
+    p.add_argument("query", nargs="?", help="what you are looking for")
+    p.add_argument("--image", metavar="PATH", help="find images that look like this one")
+    _paging(p)
+    p.add_argument(
+        "--mode",
+        choices=["hybrid", "dense", "lexical"],
+        default="hybrid",
+        help="hybrid: meaning and words (default); dense: meaning only; lexical: words only",
+    )
+    p.add_argument("--type", choices=["text", "image"], help="only documents or only images")
+    _filter_options(p)
+    p.add_argument("--text-model", help=argparse.SUPPRESS)
+    p.add_argument("--image-model", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("similar", parents=[common], help="items like an indexed file")
+    p.add_argument("path")
+    _paging(p)
+    _filter_options(p)
+    p.set_defaults(func=cmd_similar)
+
+    p = sub.add_parser(
+        "eval", parents=[common], help="measure search quality on labelled queries (qrels TSV)"
+    )
+    p.add_argument("qrels", metavar="QRELS.tsv", help="header 'query<TAB>relevant[<TAB>kind]'")
+    p.add_argument(
+        "--folder",
+        metavar="DIR",
+        help="the indexed folder the relevant paths are relative to "
+        "(default: docs/ beside the qrels file, else its own folder)",
+    )
+    p.add_argument(
+        "--mode",
+        action="append",
+        choices=["hybrid", "dense", "lexical"],
+        help="evaluate only this mode (repeatable; default: all three)",
+    )
+    p.set_defaults(func=cmd_eval)
+
+
+def _paging(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-k", type=int, default=DEFAULT_K, help="number of results (default 10)")
+    p.add_argument(
+        "--offset", type=int, default=0, help="skip this many results first (for paging)"
+    )
+
+
+def _filter_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("filters (combine with every mode)")
+    g.add_argument(
+        "--under",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="only files in this folder (or this file); repeatable",
+    )
+    g.add_argument(
+        "--glob",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="only paths matching this shell pattern ('*.pdf'; with a '/', the path); repeatable",
+    )
+    g.add_argument(
+        "--kind",
+        action="append",
+        default=[],
+        metavar="KIND",
+        help=f"only files of these kinds, comma-separated: {', '.join(FILE_KINDS)}",
+    )
+    g.add_argument("--after", metavar="WHEN", help="modified on or after: 2024-05-01, or 7d/2w/3m")
+    g.add_argument("--before", metavar="WHEN", help="modified before: 2024-06-01, or 30d")
+
+
+def _filters(args: argparse.Namespace) -> Filters:
+    return make_filters(args.under, args.glob, args.kind, args.after, args.before)
+
+
+def _check_paging(args: argparse.Namespace) -> None:
+    if args.k < 1:
+        raise usage("-k must be at least 1")
+    if args.offset < 0:
+        raise usage("--offset must be 0 or more")
+
+
+def _searching() -> None:
+    """One query at a time gains nothing from a second torch thread; it loses a lot when
+    another process keeps a core busy (torch's pool spins: 25 ms became ~1 s,
+    bench/bench_query_modes.py). A search command encodes one query, so it runs on one."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _notes(app: App, notes: Sequence[str]) -> None:
+    for note in dict.fromkeys(notes):
+        app.status_line(note)
+
+
+def _marked(hit: Hit) -> str:
+    """The snippet with its highlights in bold on a terminal, as is elsewhere."""
+    if not hit.highlights or not sys.stdout.isatty():
+        return hit.snippet
+    out, at = [], 0
+    for a, b in hit.highlights:
+        out += [hit.snippet[at:a], _BOLD, hit.snippet[a:b], _PLAIN]
+        at = b
+    out.append(hit.snippet[at:])
+    return "".join(out)
+
+
+def _print_hits(app: App, hits: Sequence[Hit], offset: int) -> None:
+    if not hits:
+        print("no results" if offset == 0 else "no more results")
+        return
+    if offset == 0 and all(h.good is False for h in hits):
+        print("no good match; the closest results are:")
+    for n, hit in enumerate(hits, start=offset + 1):
+        where = f"  (page {hit.page})" if hit.page else ""
+        weak = "  (weak match)" if hit.good is False and any(h.good for h in hits) else ""
+        print(f"{n:2}. {hit.score:.3f}  {hit.kind:5}  {app.show_path(hit.path)}{where}{weak}")
+        if hit.snippet:
+            print(f"      {_marked(hit)}")
+
+
+def cmd_search(app: App) -> int:
+    args = app.args
+    if bool(args.query) == bool(args.image):
+        raise usage("give a query or --image PATH (one of them)")
+    _check_paging(args)
+    filters = _filters(args)
+    _searching()
+    with app.open_index() as index:
+        results = index.search(
+            args.query,
+            image=os.path.abspath(Path(args.image).expanduser()) if args.image else None,
+            k=args.k,
+            mode=args.mode,
+            kinds={args.type} if args.type else None,
+            filters=filters,
+            offset=args.offset,
+        )
+    _notes(app, results.notes)
+    app.emit(results.to_json(), lambda: _print_hits(app, results.hits, args.offset))
+    return 0
+
+
+def cmd_similar(app: App) -> int:
+    args = app.args
+    _check_paging(args)
+    filters = _filters(args)
+    _searching()
+    with app.open_index() as index:
+        results = index.similar(args.path, k=args.k, offset=args.offset, filters=filters)
+    _notes(app, results.notes)
+    app.emit(results.to_json(), lambda: _print_hits(app, results.hits, args.offset))
+    return 0
+
+
+def cmd_eval(app: App) -> int:
+    args = app.args
+    modes = args.mode or ["hybrid", "dense", "lexical"]
+    try:
+        with app.open_index() as index:
+            report = index.evaluate(
+                args.qrels,
+                folder=args.folder,
+                modes=modes,
+                on_progress=lambda m, d, t: app.progress(f"eval {m}", d, t),
+            )
+    finally:
+        app.close_bars()
+    if report.missing:
+        app.status_line(
+            f"{len(report.missing)} of {report.relevant} relevant files are not indexed "
+            f"(first: {report.missing[0]}); they count as misses"
+        )
+
+    def human() -> None:
+        cols = ["recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10"]
+        print(f"{'mode':8} {'queries':>12}  " + "  ".join(f"{c:>9}" for c in cols))
+        for mode, kinds in report.modes.items():
+            for kind, m in kinds.items():
+                label = f"{m['queries']} {kind}"
+                print(f"{mode:8} {label:>12}  " + "  ".join(f"{m[c]:9.3f}" for c in cols))
+
+    app.emit(report.to_json(os.path.abspath(args.qrels)), human)
+    return 0

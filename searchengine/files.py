@@ -1,0 +1,62 @@
+"""What the engine knows of a file from its name alone: its format, its kind, its identity.
+
+The one table of supported formats: the walk (which files to index), the
+reader (how to parse them) and the filters (`--kind pdf`) all read it. A
+file's identity is its path in Unicode NFC form (`path_key`), so the NFD names
+macOS writes and the NFC names a user types are the same file.
+"""
+
+from __future__ import annotations
+
+import os
+import unicodedata
+from typing import Literal
+
+Kind = Literal["text", "image"]
+
+# Formats by name, each with its extensions (lower case, with the dot).
+TEXT_FORMATS: dict[str, tuple[str, ...]] = {
+    "pdf": (".pdf",),
+    "docx": (".docx",),
+    "html": (".html", ".htm"),
+    "md": (".md", ".markdown"),
+    "txt": (".txt",),
+}
+IMAGE_FORMATS: dict[str, tuple[str, ...]] = {
+    "jpg": (".jpg", ".jpeg"),
+    "png": (".png",),
+    "webp": (".webp",),
+    "gif": (".gif",),
+    "bmp": (".bmp",),
+    "tiff": (".tif", ".tiff"),
+}
+FORMATS: dict[str, tuple[str, ...]] = {**TEXT_FORMATS, **IMAGE_FORMATS}
+
+TEXT_EXTENSIONS = frozenset(e for exts in TEXT_FORMATS.values() for e in exts)
+IMAGE_EXTENSIONS = frozenset(e for exts in IMAGE_FORMATS.values() for e in exts)
+FORMAT_BY_EXTENSION = {e: name for name, exts in FORMATS.items() for e in exts}
+
+
+def extension(path: str) -> str:
+    """A file name's extension, lower case, with the dot ('' if none)."""
+    return os.path.splitext(path)[1].lower()
+
+
+def format_of(path: str) -> str | None:
+    """The name of a file's format (a key of FORMATS) by its extension, or None."""
+    return FORMAT_BY_EXTENSION.get(extension(path))
+
+
+def kind_of(path: str) -> Kind | None:
+    """'text' or 'image' for a supported file name, else None."""
+    ext = extension(path)
+    if ext in TEXT_EXTENSIONS:
+        return "text"
+    if ext in IMAGE_EXTENSIONS:
+        return "image"
+    return None
+
+
+def path_key(path: str) -> str:
+    """The identity of a path: its Unicode NFC form."""
+    return unicodedata.normalize("NFC", path)

@@ -1,0 +1,120 @@
+"""CLIP image encoder through open_clip; it also puts text queries in image space."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from searchengine.errors import ModelUnavailableError
+from searchengine.models.sources import ImageSource
+from searchengine.models.text_encoder import weights_fingerprint
+from searchengine.records import Vectors
+
+log = logging.getLogger(__name__)
+
+
+class ImageEncoder:
+    """L2-normalised CLIP vectors for images, and for text queries into the same space."""
+
+    def __init__(self, source: ImageSource, batch_size: int = 32, device: str | None = None):
+        self.source = source
+        self.name = source.name
+        self.batch_size = batch_size
+        self._device = device
+        self._lock = threading.Lock()
+        self._model: Any = None
+        self._preprocess: Any = None
+        self._tokenizer: Any = None
+        self._dim = 0
+        self._fingerprint = ""
+        self._encoding = threading.Lock()  # one forward pass at a time, from any thread
+
+    def _load(self) -> None:
+        if self._model is not None:
+            return
+        with self._lock:
+            if self._model is not None:
+                return
+            import open_clip
+            import torch
+
+            try:
+                model, _, preprocess = open_clip.create_model_and_transforms(
+                    self.source.arch, pretrained=self.source.pretrained
+                )
+                tokenizer = open_clip.get_tokenizer(self.source.arch)
+            except (OSError, RuntimeError, ValueError) as exc:
+                raise ModelUnavailableError(
+                    f"cannot load image model {self.name!r} ({self.source.where}): {exc}"
+                ) from exc
+            device = self._device or ("cuda" if torch.cuda.is_available() else "cpu")
+            model.eval().to(device)
+            self._device = device
+            self._preprocess = preprocess
+            self._tokenizer = tokenizer
+            with torch.inference_mode():
+                probe = torch.zeros(1, 3, *_image_size(model), device=device)
+                self._dim = int(model.encode_image(probe).shape[-1])
+            self._fingerprint = weights_fingerprint(model, self.source.text_prefix)
+            self._model = model
+            log.info("loaded image model %s (%s)", self.name, self.source.where)
+
+    @property
+    def dim(self) -> int:
+        self._load()
+        return self._dim
+
+    @property
+    def fingerprint(self) -> str:
+        self._load()
+        return self._fingerprint
+
+    def encode_images(self, images: Sequence[Image.Image]) -> Vectors:
+        """Encode RGB images in batches."""
+        self._load()
+        out = np.zeros((len(images), self._dim), dtype=np.float32)
+        with self._encoding:
+            self._encode_images(images, out)
+        return out
+
+    def _encode_images(self, images: Sequence[Image.Image], out: Vectors) -> None:
+        import torch
+
+        for start in range(0, len(images), self.batch_size):
+            batch = images[start : start + self.batch_size]
+            pixels = torch.stack([self._preprocess(im.convert("RGB")) for im in batch])
+            with torch.inference_mode():
+                feats = self._model.encode_image(pixels.to(self._device))
+                feats = torch.nn.functional.normalize(feats.float(), dim=-1)
+            out[start : start + len(batch)] = feats.cpu().numpy()
+
+    def encode_texts(self, texts: Sequence[str]) -> Vectors:
+        """Encode text queries with the CLIP text tower."""
+        self._load()
+        out = np.zeros((len(texts), self._dim), dtype=np.float32)
+        with self._encoding:
+            self._encode_texts(texts, out)
+        return out
+
+    def _encode_texts(self, texts: Sequence[str], out: Vectors) -> None:
+        import torch
+
+        for start in range(0, len(texts), self.batch_size):
+            batch = [self.source.text_prefix + t for t in texts[start : start + self.batch_size]]
+            tokens = self._tokenizer(batch)
+            with torch.inference_mode():
+                feats = self._model.encode_text(tokens.to(self._device))
+                feats = torch.nn.functional.normalize(feats.float(), dim=-1)
+            out[start : start + len(batch)] = feats.cpu().numpy()
+
+
+def _image_size(model: Any) -> tuple[int, int]:
+    size = getattr(model.visual, "image_size", 224)
+    if isinstance(size, int):
+        return (size, size)
+    return (int(size[0]), int(size[1]))

@@ -1,0 +1,49 @@
+"""Safe image decoding, shared by indexing and image queries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from searchengine.config import DEFAULT_MAX_IMAGE_PIXELS
+from searchengine.errors import ExtractionError
+
+
+def load_image(
+    path: Path, max_side: int, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+) -> Image.Image:
+    """Decode an image upright (EXIF applied), RGB, at most `max_side` pixels a side.
+
+    An image of more than `max_pixels` is refused from its header, before any
+    decoding. PIL's own process-wide limit is left as it is (changing it per
+    call would race between threads).
+    """
+    try:
+        with Image.open(path) as source:
+            width, height = source.size
+            if width * height > max_pixels:
+                raise ExtractionError(
+                    f"image too large to decode safely ({width}x{height} pixels, "
+                    f"over the limit of {max_pixels})"
+                )
+            # JPEG can decode straight to a reduced size: huge photos stay cheap.
+            source.draft("RGB", (max_side, max_side))
+            upright = ImageOps.exif_transpose(source)
+            upright.thumbnail((max_side, max_side))
+            return _to_rgb(upright)
+    except Image.DecompressionBombError as exc:
+        raise ExtractionError(f"image too large to decode safely ({exc})") from exc
+    except UnidentifiedImageError as exc:
+        raise ExtractionError("not a readable image") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ExtractionError(f"not a readable image ({exc})") from exc
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return im.convert("RGB")

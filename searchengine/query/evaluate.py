@@ -1,0 +1,112 @@
+"""Measure search quality on labelled queries: recall@1/5/10, MRR@10, nDCG@10 per mode.
+
+A qrels file is UTF-8 TSV with the header `query<TAB>relevant` (an optional
+third column `kind` groups queries, e.g. `question` / `exact`); `relevant` is
+a path relative to the indexed folder, and a query with several relevant
+files has several lines.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from searchengine.errors import ConfigError
+from searchengine.files import path_key
+from searchengine.filters import Filters
+from searchengine.query.searcher import MODES, Mode, Searcher
+
+CUTOFFS = (1, 5, 10)
+DEPTH = 10
+
+
+@dataclass(frozen=True)
+class Qrels:
+    """Labelled queries: each query's relevant files (absolute NFC paths) and kind."""
+
+    folder: str
+    relevant: dict[str, frozenset[str]]
+    kinds: dict[str, str]
+
+
+@dataclass
+class Metrics:
+    queries: int = 0
+    recall: dict[int, float] = field(default_factory=lambda: dict.fromkeys(CUTOFFS, 0.0))
+    mrr: float = 0.0
+    ndcg: float = 0.0
+
+    def add(self, ranked: Sequence[str], relevant: frozenset[str]) -> None:
+        self.queries += 1
+        for c in CUTOFFS:
+            self.recall[c] += len(relevant.intersection(ranked[:c])) / len(relevant)
+        first = next((i for i, p in enumerate(ranked[:DEPTH]) if p in relevant), None)
+        self.mrr += 0.0 if first is None else 1.0 / (first + 1)
+        dcg = sum(1.0 / math.log2(i + 2) for i, p in enumerate(ranked[:DEPTH]) if p in relevant)
+        ideal = sum(1.0 / math.log2(i + 2) for i in range(min(len(relevant), DEPTH)))
+        self.ndcg += dcg / ideal
+
+    def to_json(self) -> dict[str, float | int]:
+        n = max(self.queries, 1)
+        out: dict[str, float | int] = {"queries": self.queries}
+        out.update({f"recall@{c}": round(v / n, 4) for c, v in self.recall.items()})
+        out["mrr@10"] = round(self.mrr / n, 4)
+        out["ndcg@10"] = round(self.ndcg / n, 4)
+        return out
+
+
+def read_qrels(path: Path, folder: Path | None = None) -> Qrels:
+    """Parse a qrels file; `folder` defaults to `docs/` beside it, else its own folder."""
+    if not path.is_file():
+        raise ConfigError(f"no such qrels file: {path}")
+    if folder is None:
+        folder = path.parent / "docs" if (path.parent / "docs").is_dir() else path.parent
+    root = path_key(os.path.abspath(folder))
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason})") from None
+    if not lines or [c.strip().lower() for c in lines[0].split("\t")[:2]] != ["query", "relevant"]:
+        raise ConfigError(f"{path}: the first line must be the header 'query<TAB>relevant'")
+    relevant: dict[str, set[str]] = {}
+    kinds: dict[str, str] = {}
+    for n, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        cols = line.split("\t")
+        if len(cols) < 2 or not cols[0].strip() or not cols[1].strip():
+            raise ConfigError(f"{path}:{n}: expected 'query<TAB>relevant', got {line!r}")
+        query = cols[0].strip()
+        target = path_key(os.path.join(root, cols[1].strip()))
+        relevant.setdefault(query, set()).add(os.path.normpath(target))
+        kinds.setdefault(query, cols[2].strip() if len(cols) > 2 and cols[2].strip() else "all")
+    if not relevant:
+        raise ConfigError(f"{path}: no labelled queries")
+    return Qrels(root, {q: frozenset(r) for q, r in relevant.items()}, kinds)
+
+
+def evaluate(
+    searcher: Searcher,
+    qrels: Qrels,
+    modes: Sequence[Mode] = MODES,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, dict[str, dict[str, float | int]]]:
+    """Metrics per mode, overall (`all`) and per query kind."""
+    filters = Filters(under=(qrels.folder,))
+    out: dict[str, dict[str, dict[str, float | int]]] = {}
+    for mode in modes:
+        per_kind: dict[str, Metrics] = {"all": Metrics()}
+        for n, (query, relevant) in enumerate(qrels.relevant.items(), start=1):
+            hits = searcher.search(query, DEPTH, mode=mode, filters=filters)
+            ranked = [path_key(h.path) for h in hits]
+            per_kind["all"].add(ranked, relevant)
+            kind = qrels.kinds[query]
+            if kind != "all":
+                per_kind.setdefault(kind, Metrics()).add(ranked, relevant)
+            if on_progress:
+                on_progress(mode, n, len(qrels.relevant))
+        out[mode] = {k: m.to_json() for k, m in per_kind.items()}
+    return out

@@ -1,0 +1,366 @@
+"""Answer a query: dense and lexical rankings per space, one hit per file, spaces merged by rank.
+
+Each space ranks a pool of candidate files (at least `POOL`); every file in
+the pool is scored exactly (its best chunk by cosine, its best chunk by BM25),
+so a file's place does not depend on how deep the pool went and pages cut
+from it (`offset`) neither repeat nor skip hits.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from searchengine import lexical
+from searchengine.catalog import SpaceInfo
+from searchengine.catalog.search import ChunkInfo
+from searchengine.errors import ConfigError, ModelUnavailableError
+from searchengine.filters import Filters
+from searchengine.models.images import load_image
+from searchengine.models.spaces import IMAGE, TEXT, Spaces
+from searchengine.query import snippets
+from searchengine.query.fusion import (
+    BACKGROUND_SIZE,
+    Background,
+    Scored,
+    fuse_hybrid,
+    good_match_z,
+    lexical_weight,
+    looks_exact,
+    merge_by_rank,
+    reference_background,
+)
+from searchengine.records import Hit, Kind, Results, Vectors
+from searchengine.store import Store
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["hybrid", "dense", "lexical"]
+MODES: tuple[Mode, ...] = ("hybrid", "dense", "lexical")
+POOL = 50  # candidate files per space; deeper pages widen it
+OVERFETCH = 5  # chunks fetched per wanted file, so grouping by file still fills the pool
+
+
+class Searcher:
+    """Searches one index folder; safe to share between threads.
+
+    Each call returns its own `Results`, whose notes explain spaces that could
+    not be searched for that query alone.
+    """
+
+    def __init__(self, store: Store, spaces: Spaces):
+        self.store = store
+        self.catalog = store.catalog
+        self.spaces = spaces
+        self._records = {s.name: s for s in self.catalog.spaces()}
+        self._backgrounds: dict[str, tuple[int, Background]] = {}
+        self._refreshing = threading.Lock()
+
+    def _refresh(self) -> None:
+        # A long-lived searcher outlives a model switch (`semsearch reembed`):
+        # queries must then be encoded by the new model.
+        with self._refreshing:
+            records = {s.name: s for s in self.catalog.spaces()}
+            if any(
+                self._records.get(name) is None or self._records[name].fingerprint != r.fingerprint
+                for name, r in records.items()
+            ):
+                log.info("the index was switched to other models; loading them")
+                # the switch was explicit: follow the catalog, not the models asked for
+                # at start (encoders given to the index stay; their check will say so)
+                settings = replace(self.spaces.settings, text_model=None, image_model=None)
+                old = self.spaces
+                self.spaces = Spaces(self.catalog, settings, old.on_status, old.given, old.loaded())
+                self._backgrounds = {}
+            self._records = records
+
+    # queries
+
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        kinds: set[Kind] | None = None,
+        *,
+        offset: int = 0,
+        mode: Mode = "hybrid",
+        filters: Filters | None = None,
+    ) -> Results:
+        """Documents and images matching `query`: by meaning, by its words, or both."""
+        if not query.strip():
+            raise ConfigError("the query is empty")
+        if mode not in MODES:
+            raise ConfigError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+        _check_page(k, offset)
+        filters = filters or Filters()
+        self._refresh()
+        need = max(POOL, offset + k)
+        lists: list[list[Scored]] = []
+        notes: list[str] = []
+        text_vec: Vectors | None = None
+
+        def text_query_vector() -> Vectors:
+            nonlocal text_vec
+            if text_vec is None:
+                text_vec = self.spaces.text().encode([query], "query")
+            return text_vec
+
+        if self._wanted(TEXT, kinds):
+            vec = None if mode == "lexical" else text_query_vector()
+            lists.append(self.rank_text(query, vec, need, mode, filters))
+        if self._wanted(IMAGE, kinds):
+            if mode == "lexical":
+                if kinds is not None:  # asked for images alone; else documents answer quietly
+                    notes.append("images have no words to match: search them in dense mode")
+            else:
+                vec = self._image_query(query, text_query_vector, notes)
+                if vec is not None:
+                    lists.append(self._rank_vectors(self._records[IMAGE], vec, need, filters))
+        hits = self._page(lists, query, offset, k)
+        return Results(query, mode, tuple(hits), offset, k, tuple(notes))
+
+    def search_image(
+        self, path: Path, k: int = 10, *, offset: int = 0, filters: Filters | None = None
+    ) -> Results:
+        """Indexed images that look like the image at `path`."""
+        if not path.is_file():
+            raise ConfigError(f"no such image: {path}")
+        _check_page(k, offset)
+        self._refresh()
+        query = os.path.abspath(path)
+        if IMAGE not in self._records:
+            return Results(query, "image", (), offset, k, ("this index holds no images",))
+        image = load_image(path, self.spaces.settings.max_image_side)
+        vec = self.spaces.image().encode_images([image])
+        # Documents are not searched with the image vector, even when the CLIP's
+        # text tower is the text model: the shipped tower was trained against
+        # short caption vectors, not passages, and a car picture ranked a recipe
+        # above the car guide. That needs a clip-text space (ARCHITECTURE.md).
+        need = max(POOL, offset + k)
+        ranked = self._rank_vectors(self._records[IMAGE], vec, need, filters or Filters())
+        return Results(query, "image", tuple(self._page([ranked], "", offset, k)), offset, k)
+
+    def similar(
+        self, path: Path, k: int = 10, *, offset: int = 0, filters: Filters | None = None
+    ) -> Results:
+        """Items like an already indexed file, the file itself left out."""
+        absolute = os.path.abspath(path.expanduser())
+        _check_page(k, offset)
+        self._refresh()
+        state = self.catalog.file_by_path(absolute)  # NFC or NFD, either finds it
+        if state is None or state.skip_reason:
+            raise ConfigError(f"not in the index: {absolute}")
+        space = self._records.get(IMAGE if state.kind == "image" else TEXT)
+        if space is None:
+            return Results(absolute, "similar", (), offset, k)
+        vectors = self.catalog.file_vectors(state.id, space.name)
+        query = vectors.mean(axis=0, keepdims=True)
+        query /= max(float(np.linalg.norm(query)), 1e-12)
+        need = max(POOL, offset + k) + 1
+        ranked = self._rank_vectors(space, query, need, filters or Filters())
+        hits = self._page([[s for s in ranked if s.file_id != state.id]], "", offset, k)
+        return Results(absolute, "similar", tuple(hits), offset, k)
+
+    # one space
+
+    def _wanted(self, space: str, kinds: set[Kind] | None) -> bool:
+        if space not in self._records:
+            return False
+        return kinds is None or space in kinds
+
+    def _image_query(
+        self, query: str, text_vector: Callable[[], Vectors], notes: list[str]
+    ) -> Vectors | None:
+        if self.spaces.image_query_from_text():
+            # the CLIP's text tower is the text model: no second model to load
+            return text_vector()
+        try:
+            return self.spaces.image().encode_texts([query])
+        except ModelUnavailableError as exc:
+            notes.append(f"images not searched: {exc}")
+            return None
+
+    def rank_text(
+        self, query: str, vec: Vectors | None, need: int, mode: Mode, filters: Filters
+    ) -> list[Scored]:
+        """The text space's pool for `query`, best first, each file scored on every signal."""
+        space = self._records[TEXT]
+        pool: dict[int, Scored] = {}
+        searched = 0
+        if vec is not None:
+            files, searched = self._dense_files(space, vec, need, filters)
+            pool.update((fid, Scored(fid)) for fid in files)
+        expr = lexical.match_expression(query) if mode != "dense" else None
+        if expr is not None:
+            for m in self.catalog.lexical_matches(expr, filters, need):
+                s = pool.setdefault(m.file_id, Scored(m.file_id))
+                s.lexical, s.lexical_chunk = m.score, m.chunk_id
+        if vec is not None:
+            self._score_dense(space, vec, list(pool.values()))
+        if mode == "lexical":
+            ranked = sorted(
+                (s for s in pool.values() if s.lexical > 0), key=lambda s: (-s.lexical, s.file_id)
+            )
+            for s in ranked:
+                s.fused = s.lexical
+        elif mode == "dense":
+            ranked = sorted(pool.values(), key=lambda s: (-(s.cosine or 0.0), s.file_id))
+            for s in ranked:
+                s.fused = s.cosine or 0.0
+        else:
+            ranked = fuse_hybrid(list(pool.values()), lexical_weight(query))
+        threshold, calibrated = good_match_z(space.model, searched)
+        top_lexical = max((s.lexical for s in ranked), default=0.0)
+        exact = looks_exact(query)
+        for s in ranked:
+            s.calibrated = calibrated
+            if s.dense_z is not None:
+                # an identifier found word for word is a match whatever its meaning scores
+                s.good = s.dense_z >= threshold or (exact and s.lexical >= 0.5 * top_lexical > 0)
+        return ranked[:need]
+
+    def _dense_files(
+        self, space: SpaceInfo, vec: Vectors, need: int, filters: Filters
+    ) -> tuple[list[int], int]:
+        """The files of the `need` nearest chunks' files, nearest first; and how many
+        vectors the search covered (the filter's, or the whole index)."""
+        index = self.store.index(space)
+        allowed = self.catalog.filtered_labels(space.name, filters) if filters.active else None
+        labels, _ = index.search(vec, need * OVERFETCH, allowed)
+        owners = self.catalog.label_chunks([int(x) for x in labels])
+        files: dict[int, None] = {}
+        for label in labels:
+            owner = owners.get(int(label))
+            if owner is not None:
+                files.setdefault(owner[0], None)
+                if len(files) == need:
+                    break
+        return list(files), index.live_count if allowed is None else len(allowed)
+
+    def _score_dense(self, space: SpaceInfo, vec: Vectors, pool: list[Scored]) -> None:
+        """Each file's best chunk by cosine, over all its chunks, and its z-score."""
+        if not pool:
+            return
+        file_ids, chunk_ids, vectors = self.catalog.chunk_vectors(
+            space.name, [s.file_id for s in pool]
+        )
+        if len(vectors) == 0:
+            return
+        cos = vectors @ vec[0]
+        z = self._background(space).zscore(vec, cos)
+        by_file = {s.file_id: s for s in pool}
+        for fid, cid, c, zz in zip(file_ids, chunk_ids, cos, z, strict=True):
+            s = by_file[int(fid)]
+            if s.cosine is None or c > s.cosine:
+                s.cosine, s.dense_z = float(c), float(zz)
+                s.dense_chunk = None if cid < 0 else int(cid)
+
+    def _rank_vectors(
+        self, space: SpaceInfo, vec: Vectors, need: int, filters: Filters
+    ) -> list[Scored]:
+        files, searched = self._dense_files(space, vec, need, filters)
+        pool = [Scored(fid) for fid in files]
+        self._score_dense(space, vec, pool)
+        pool.sort(key=lambda s: (-(s.cosine or 0.0), s.file_id))
+        threshold, calibrated = good_match_z(space.model, searched)
+        for s in pool:
+            s.fused = s.cosine or 0.0
+            s.calibrated = calibrated
+            s.good = None if s.dense_z is None else s.dense_z >= threshold
+        return pool
+
+    def _page(self, ranked: list[list[Scored]], query: str, offset: int, k: int) -> list[Hit]:
+        """Merge the spaces by rank, weak tails last, and make one page of hits.
+
+        Only the page's hits are looked up and get snippets: a pool is deeper than a page.
+        """
+        # Each space keeps its own order; across spaces, the weak tail of one list
+        # (after its last good match) never comes before another list's good ones.
+        heads, tails = [], []
+        for items in ranked:
+            cut = 1 + max((i for i, s in enumerate(items) if s.good is not False), default=-1)
+            heads.append(items[:cut])
+            tails.append(items[cut:])
+        ordered: list[Scored] = merge_by_rank(heads) + merge_by_rank(tails)  # type: ignore[assignment]
+        page = ordered[offset : offset + k]
+        chunks = self.catalog.chunk_info([s.chunk for s in page if s.chunk is not None])
+        files = self.catalog.file_infos([s.file_id for s in page if s.chunk is None])
+        hits = []
+        for s in page:
+            info = chunks.get(s.chunk) if s.chunk is not None else files.get(s.file_id)
+            if info is not None:  # else removed since the pool was drawn
+                hits.append(_hit(info, query, s))
+        return hits
+
+    def _background(self, space: SpaceInfo) -> Background:
+        if space.name == TEXT:
+            return self._text_background(space)
+        index = self.store.index(space)
+        record = self._records.get(space.name, space)  # read from the catalog this search
+        cached = self._backgrounds.get(space.name)
+        if cached is not None and cached[0] == record.index_generation:
+            return cached[1]
+        labels = index.labels()
+        rng = np.random.default_rng(0)  # the same sample, so the same scores, every run
+        if len(labels) > BACKGROUND_SIZE:
+            labels = np.sort(rng.choice(labels, BACKGROUND_SIZE, replace=False))
+        background = Background(index.vectors(labels.tolist()))
+        self._backgrounds[space.name] = (record.index_generation, background)
+        return background
+
+    def _text_background(self, space: SpaceInfo) -> Background:
+        cached = self._backgrounds.get(TEXT)
+        if cached is None:
+            encoder = self.spaces.text()
+            background = reference_background(
+                space.fingerprint,
+                lambda texts: encoder.encode(texts, "passage"),
+                self.spaces.settings.model_cache,
+            )
+            cached = self._backgrounds[TEXT] = (0, background)
+        return cached[1]
+
+
+def _check_page(k: int, offset: int) -> None:
+    if k < 1:
+        raise ConfigError("k, the number of results, must be at least 1")
+    if offset < 0:
+        raise ConfigError("the offset must be 0 or more")
+
+
+def _hit(info: ChunkInfo, query: str, s: Scored) -> Hit:
+    kind: Kind = "image" if info.kind == "image" else "text"
+    space = IMAGE if kind == "image" else TEXT
+    extra: dict[str, object] = {}
+    if s.cosine is not None:
+        extra["cosine"] = round(s.cosine, 6)
+        extra["z"] = round(s.dense_z or 0.0, 3)
+    if s.lexical:
+        extra["bm25"] = round(s.lexical, 4)
+    if s.good is not None and not s.calibrated:
+        extra["good_match_uncalibrated"] = True
+    if info.text is None:
+        return Hit(info.path, kind, s.fused, space, file_id=info.file_id, good=s.good, extra=extra)
+    snip = snippets.snippet(info.text, query)
+    base = info.start or 0
+    return Hit(
+        path=info.path,
+        kind=kind,
+        score=s.fused,
+        space=space,
+        snippet=snip.text,
+        page=info.page,
+        start=base + snip.start,
+        end=base + snip.end,
+        file_id=info.file_id,
+        highlights=snip.highlights,
+        good=s.good,
+        extra=extra,
+    )

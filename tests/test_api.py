@@ -1,0 +1,189 @@
+"""The library facade, `searchengine.Index`, with deterministic fake encoders."""
+
+from __future__ import annotations
+
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from fakes import FakeImageEncoder, FakeTextEncoder
+
+from searchengine import Encoders, Index, Settings, make_filters
+from searchengine.errors import (
+    ConfigError,
+    LockedError,
+    ModelMismatchError,
+    NoIndexError,
+)
+from searchengine.store.lock import WriterLock
+
+
+def fakes() -> Encoders:
+    return Encoders(text=FakeTextEncoder(), image=FakeImageEncoder())
+
+
+@pytest.fixture
+def index(tmp_path: Path, corpus: Path):
+    settings = Settings(index_dir=tmp_path / "index", model_cache=tmp_path / "models")
+    with Index.open(settings=settings, encoders=fakes()) as idx:
+        idx.add(corpus)
+        yield idx
+
+
+def names(results) -> list[str]:
+    return [Path(h.path).name for h in results]
+
+
+def test_add_reports_and_search_finds_by_meaning(tmp_path: Path, corpus: Path) -> None:
+    settings = Settings(index_dir=tmp_path / "index", model_cache=tmp_path / "models")
+    with Index.open(settings=settings, encoders=fakes()) as index:
+        phases: list[str] = []
+        report = index.add(corpus, on_progress=lambda phase, done, total: phases.append(phase))
+        assert (report.added, report.images, report.skipped) == (6, 2, [])
+        assert {"scan", "encode"} <= set(phases)
+        # the Korean file says 자동차; the fake folds 승용차 into the same meaning
+        assert names(index.search("승용차", k=1, kinds={"text"})) == ["korean.txt"]
+        assert names(index.search("red", k=1, kinds={"image"})) == ["red.png"]
+        again = index.add(corpus)
+        assert (again.added, again.unchanged, again.encoded) == (0, 6, 0)
+
+
+def test_results_json_is_the_cli_shape(index: Index) -> None:
+    results = index.search("walk the puppy", k=3, mode="dense")
+    obj = json.loads(json.dumps(results.to_json()))
+    assert set(obj) == {"query", "mode", "offset", "k", "good_matches", "hits"}
+    assert (obj["query"], obj["mode"], obj["k"], obj["offset"]) == ("walk the puppy", "dense", 3, 0)
+    assert obj["hits"][0]["path"].endswith("dog.md")
+    assert {"path", "kind", "score", "snippet", "good_match"} <= set(obj["hits"][0])
+    assert len(results) == len(obj["hits"]) and results[0].path == obj["hits"][0]["path"]
+
+
+def test_notes_belong_to_one_call(index: Index) -> None:
+    noted = index.search("banana", kinds={"image"}, mode="lexical")
+    assert noted.notes and "no words" in noted.notes[0]
+    assert index.search("banana", mode="lexical").notes == ()
+    assert index.search("banana", kinds={"image"}, mode="dense").notes == ()
+
+
+def test_paging_and_filters(index: Index, corpus: Path) -> None:
+    everything = names(index.search("the car", k=20))
+    pages = names(index.search("the car", k=2)) + names(index.search("the car", k=20, offset=2))
+    assert pages == everything and len(everything) == 6
+    under_sub = index.search("the car", k=20, filters=make_filters(under=[str(corpus / "sub")]))
+    assert sorted(names(under_sub)) == ["banana.html", "blue.jpg"]
+
+
+def test_search_by_image_and_similar(index: Index, corpus: Path) -> None:
+    by_image = index.search(image=corpus / "red.png", k=2)
+    assert by_image.mode == "image" and names(by_image)[0] == "red.png"
+    similar = index.similar(corpus / "dog.md", k=3)
+    assert "dog.md" not in names(similar) and similar.mode == "similar"
+
+
+def test_searching_from_many_threads_agrees_with_one(index: Index) -> None:
+    queries = ["car price", "puppy", "banana recipe", "자동차", "red", "blue"] * 4
+    alone = [names(index.search(q, k=4)) for q in queries]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        together = list(pool.map(lambda q: names(index.search(q, k=4)), queries))
+    assert together == alone
+
+
+def test_a_search_runs_while_another_thread_adds(tmp_path: Path, corpus: Path) -> None:
+    settings = Settings(index_dir=tmp_path / "index", model_cache=tmp_path / "models")
+    with Index.open(settings=settings, encoders=fakes()) as index:
+        index.add(corpus)
+        (corpus / "more.txt").write_text("a banana bread recipe", encoding="utf-8")
+        adding, resume = threading.Event(), threading.Event()
+
+        def slow_stop() -> bool:
+            adding.set()
+            resume.wait(10)
+            return False
+
+        writer = threading.Thread(target=lambda: index.add(corpus, should_stop=slow_stop))
+        writer.start()
+        assert adding.wait(10)
+        try:
+            assert names(index.search("puppy", k=1)) == ["dog.md"]  # not blocked by the writer
+            with pytest.raises(LockedError) as locked:  # a second writer is refused at once
+                Index.open(settings=settings, encoders=fakes()).add(corpus)
+        finally:
+            resume.set()
+            writer.join(10)
+        assert locked.value.holder.startswith("pid ") and "--" not in str(locked.value)
+        assert "more.txt" in names(index.search("banana bread", k=3))  # seen once committed
+        # the lock is held for the call only: the next add takes it again
+        assert index.add(corpus).unchanged == 7
+
+
+def test_lock_holder_is_data(tmp_path: Path) -> None:
+    (tmp_path / "index").mkdir()
+    held = WriterLock(tmp_path / "index", "testing")
+    held.acquire()
+    try:
+        with pytest.raises(LockedError) as err:
+            Index.open(tmp_path / "index", encoders=fakes()).add(tmp_path)
+        assert err.value.index_dir == tmp_path / "index" and "testing" in err.value.holder
+    finally:
+        held.release()
+
+
+def test_errors_say_what_is_wrong(tmp_path: Path, corpus: Path) -> None:
+    with pytest.raises(NoIndexError) as err:
+        Index.open(tmp_path / "nothing", encoders=fakes()).search("car")
+    assert err.value.index_dir == tmp_path / "nothing" and "semsearch" not in str(err.value)
+    index = Index.open(tmp_path / "index", encoders=fakes())
+    with pytest.raises(ConfigError):
+        index.search()
+    with pytest.raises(ConfigError):
+        index.search("car", image=corpus / "red.png")
+    index.add(corpus)
+    with pytest.raises(ConfigError):
+        index.search("car", k=0)
+    with pytest.raises(ConfigError):
+        index.search("   ")
+    other = Encoders(text=FakeTextEncoder(version="2"), image=FakeImageEncoder())
+    with pytest.raises(ModelMismatchError):
+        Index.open(tmp_path / "index", encoders=other).search("car")
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(ConfigError):
+        Index.open(tmp_path / "a-file")
+
+
+def test_status_verify_repair(index: Index) -> None:
+    status = index.status()
+    assert status.counts["files_text"] == 4 and status.counts["files_image"] == 2
+    assert {s["name"] for s in status.spaces} == {"text", "image"}
+    assert status.to_json()["total_bytes"] == status.total_bytes > 0
+    assert index.verify().clean
+    (index.path / "text.hnsw").write_bytes(b"garbage")
+    assert not index.verify().clean
+    repaired = index.repair()
+    assert repaired.clean and any("rebuilt text.hnsw" in line for line in repaired.done)
+    assert names(index.search("puppy", k=1)) == ["dog.md"]
+
+
+def test_one_model_load_per_index(tmp_path: Path, corpus: Path, tiny_bert_dir: Path) -> None:
+    from searchengine.models import text_encoder
+
+    loads: list[str] = []
+    real_load = text_encoder.TextEncoder._load
+
+    def counting(self):  # type: ignore[no-untyped-def]
+        if self._model is None:
+            loads.append(self.name)
+        real_load(self)
+
+    settings = Settings(
+        index_dir=tmp_path / "index", model_cache=tmp_path / "models", text_model=str(tiny_bert_dir)
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(text_encoder.TextEncoder, "_load", counting)
+        with Index.open(settings=settings, encoders=Encoders(image=FakeImageEncoder())) as index:
+            index.add(corpus)
+            index.search("car", k=2)
+            index.close()
+            index.search("dog", k=2)  # reopened after close: the model stays loaded
+    assert loads == [str(tiny_bert_dir)]
