@@ -265,6 +265,11 @@ class Index:
             report = index_folder(
                 Path(folder), store, spaces, self.settings, on_progress, should_stop
             )
+            if not report.interrupted:
+                # A run killed before its save left index files behind the catalog;
+                # this run may have had nothing to encode: catch them up all the same.
+                for space in store.catalog.spaces():
+                    store.index(space)
             text = store.catalog.space(TEXT)
             if text is not None and not report.interrupted:
                 # the reference passages of good-match scores, so the first search need not
