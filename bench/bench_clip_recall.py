@@ -20,6 +20,11 @@ Protocol (also in searchengine/weights/MODEL_CARD.md):
 
     python training/build_data.py                  # once, builds the split
     python bench/bench_clip_recall.py [--json]
+    python bench/bench_clip_recall.py --smoke      # the same, on a stand-in of 15 images
+
+The model is the unit measured here, so the gallery and the queries go straight
+through the product's image encoder (the one `searchengine.Index` loads for the
+image space), not through an index.
 """
 
 from __future__ import annotations
@@ -27,7 +32,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -40,13 +47,90 @@ CLIPART_ROOT = Path("/usr/share/openclipart/png")
 KS = (1, 5, 10)
 
 
-def load_image(row: dict, data: Path) -> Image.Image:
+def load_image(row: dict, data: Path, clipart_root: Path = CLIPART_ROOT) -> Image.Image:
     """Decode as the indexer does: upright RGB, transparency on white, <= 1024 px a side."""
     from searchengine.config import DEFAULT_MAX_IMAGE_SIDE
     from searchengine.models.images import load_image as product_load_image
 
-    path = CLIPART_ROOT / row["origin"] if row["source"] == "openclipart" else data / row["img"]
+    path = clipart_root / row["origin"] if row["source"] == "openclipart" else data / row["img"]
     return product_load_image(path, DEFAULT_MAX_IMAGE_SIDE)
+
+
+# --smoke: a stand-in for training/data (which only a long build makes), from the
+# repository's own pictures: (source, concept, Korean name, files)
+SMOKE_GALLERY = [
+    (
+        "emoji",
+        "car",
+        "자동차",
+        ["sample_corpus/images/car.png", "sample_corpus/images/old_car.png"],
+    ),
+    ("emoji", "cat", "고양이", ["sample_corpus/images/cat.png"]),
+    ("emoji", "dog", "강아지", ["sample_corpus/images/dog.png", "sample_corpus/images/beagle.png"]),
+    ("emoji", "pizza", "피자", ["sample_corpus/images/pizza.png"]),
+    ("emoji", "cake", "케이크", ["sample_corpus/images/cake.png"]),
+    ("emoji", "hamburger", "햄버거", ["sample_corpus/images/hamburger.png"]),
+    (
+        "openclipart",
+        "car",
+        "승용차",
+        ["tests/data/query_images/car_query.png", "tests/data/query_images/car_query_red.png"],
+    ),
+    ("openclipart", "airplane", "비행기", ["sample_corpus/images/airplane.png"]),
+    ("openclipart", "bicycle", "자전거", ["sample_corpus/images/bicycle.png"]),
+    ("openclipart", "house", "집", ["sample_corpus/images/house.png"]),
+    ("openclipart", "tulip", "튤립", ["sample_corpus/images/tulip.png"]),
+    ("openclipart", "coffee", "커피", ["sample_corpus/images/coffee_photo.jpg"]),
+]
+
+
+def smoke_data(folder: Path) -> Path:
+    """Write a tiny training/data stand-in into `folder` (manifest.jsonl, images, clip art);
+    returns the clip-art root to use."""
+    clipart = folder / "clipart"
+    rows = []
+    for source, name, korean, files in SMOKE_GALLERY:
+        for i, rel in enumerate(files):
+            src = ROOT / rel
+            row: dict[str, object] = {
+                "split": "heldout",
+                "source": source,
+                "concept": f"{source}:{name}",
+                "captions": [{"lang": "en", "text": name}, {"lang": "ko", "text": korean}],
+            }
+            if source == "openclipart":
+                dest = clipart / name / f"{i}{src.suffix}"
+                row["origin"] = str(dest.relative_to(clipart))
+            else:
+                dest = folder / "images" / f"{name}-{i}{src.suffix}"
+                row["img"] = str(dest.relative_to(folder))
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dest)
+            rows.append(row)
+    with (folder / "manifest.jsonl").open("w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return clipart
+
+
+def add_common_args(ap: argparse.ArgumentParser) -> None:
+    """The options this bench and bench/calibrate_image_match.py share."""
+    ap.add_argument("--data", type=Path, default=ROOT / "training" / "data")
+    ap.add_argument(
+        "--model-cache",
+        type=Path,
+        default=None,
+        help="semsearch model cache (default: the data folder's models/)",
+    )
+    ap.add_argument("--clipart-root", type=Path, default=CLIPART_ROOT)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a quick run on a stand-in gallery of the repository's pictures (a check, "
+        "not a measurement)",
+    )
 
 
 def plain_name(concept: str) -> str:
@@ -94,52 +178,13 @@ def text_to_image(
     return res
 
 
-def make_encoder(model_cache: Path):
-    from searchengine.models.shipped_clip import shipped_clip_source
+def make_encoder(model_cache: Path):  # type: ignore[no-untyped-def]
+    """The product's semsearch-clip encoder, resolved as the image space resolves it."""
+    from searchengine.models.image_encoder import ImageEncoder
+    from searchengine.models.presets import resolve_image_model
 
-    src = shipped_clip_source("semsearch-clip", model_cache)
-    try:
-        from searchengine.models.image_encoder import ImageEncoder
-
-        return ImageEncoder(src, batch_size=64), src
-    except ImportError:  # the product encoder not there yet: the same open_clip calls
-        return _OpenClipEncoder(src), src
-
-
-class _OpenClipEncoder:
-    def __init__(self, src):
-        import open_clip
-
-        self.src = src
-        self.model, _, self.preprocess = open_clip.create_model_and_transforms(
-            src.arch, pretrained=src.pretrained
-        )
-        self.model.eval()
-        self.tokenizer = open_clip.get_tokenizer(src.arch)
-
-    def encode_images(self, images):
-        import torch
-
-        outs = []
-        for i in range(0, len(images), 64):
-            x = torch.stack([self.preprocess(im.convert("RGB")) for im in images[i : i + 64]])
-            with torch.inference_mode():
-                outs.append(
-                    torch.nn.functional.normalize(self.model.encode_image(x), dim=-1).numpy()
-                )
-        return np.concatenate(outs)
-
-    def encode_texts(self, texts):
-        import torch
-
-        outs = []
-        for i in range(0, len(texts), 64):
-            tok = self.tokenizer([self.src.text_prefix + t for t in texts[i : i + 64]])
-            with torch.inference_mode():
-                outs.append(
-                    torch.nn.functional.normalize(self.model.encode_text(tok), dim=-1).numpy()
-                )
-        return np.concatenate(outs)
+    src = resolve_image_model("semsearch-clip", model_cache)
+    return ImageEncoder(src, batch_size=64), src
 
 
 def encode_heldout(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -160,7 +205,7 @@ def encode_heldout(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
     t0 = time.time()
     encoder, src = make_encoder(args.model_cache)
-    gallery = encoder.encode_images([load_image(r, args.data) for r in held])
+    gallery = encoder.encode_images([load_image(r, args.data, args.clipart_root) for r in held])
     seconds = time.time() - t0
 
     by_concept: dict[str, list[int]] = defaultdict(list)
@@ -171,17 +216,17 @@ def encode_heldout(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--data", type=Path, default=ROOT / "training" / "data")
-    ap.add_argument(
-        "--model-cache",
-        type=Path,
-        default=None,
-        help="semsearch model cache (default: the data folder's models/)",
-    )
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    add_common_args(ap)
     args = ap.parse_args(argv)
+    if args.smoke:
+        with tempfile.TemporaryDirectory(prefix="clip-recall-smoke-") as tmp:
+            args.data = Path(tmp)
+            args.clipart_root = smoke_data(args.data)
+            return run(args)
+    return run(args)
 
+
+def run(args: argparse.Namespace) -> int:
     t0 = time.time()
     held, encoder, src, gallery, by_concept, t_img = encode_heldout(args)
 

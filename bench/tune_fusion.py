@@ -3,11 +3,12 @@
 Protocol:
 
 * Each corpus of evalsets/ (its docs/ folder) is indexed with the default
-  models through the product's own pipeline, into a cached index of its own
-  (so the background sample of a z-score is that corpus alone).
-* Every query of a set scores every file of that set's folder through the
-  product's Searcher (exact per-file cosine, its z-score against the index's
-  background sample, and BM25 of the file's best chunk).
+  models by ``searchengine.Index.add``, into a cached index of its own.
+* Every query of a set scores every file of that set's folder through
+  ``Index.search`` (hybrid, k = the folder's file count, filtered to the folder):
+  each hit carries its file's exact cosine, that cosine's z-score against the
+  text model's reference passages, and BM25 of the file's best chunk, as
+  ``Hit.extra`` (cosine, z, bm25; rounded to 6, 3 and 4 decimals).
 * From those scores, candidate fusions are ranked offline: dense only, lexical
   only, reciprocal-rank fusion (RRF, k=60, equal and reduced lexical weight),
   and the convex combination z + a * BM25/max(BM25) for a grid of weights,
@@ -19,6 +20,8 @@ Protocol:
   unanswerable tops.
 
     python bench/tune_fusion.py [--cache DIR] [--json]
+    python bench/tune_fusion.py --smoke   # a few queries and files of each set, in a
+                                          # temporary folder: a check, not a measurement
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shutil
 import sys
+import tempfile
 import time
 import unicodedata
 from pathlib import Path
@@ -36,14 +41,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from indexer.pipeline import index_folder  # noqa: E402
-from searchengine.config import Settings, data_home  # noqa: E402
-from searchengine.filters import Filters  # noqa: E402
-from searchengine.models.spaces import Spaces  # noqa: E402
+from searchengine import Encoders, Filters, Index, Settings  # noqa: E402
+from searchengine.config import DEFAULT_TEXT_MODEL, data_home  # noqa: E402
+from searchengine.models.spaces import load_text_encoder  # noqa: E402
 from searchengine.query.evaluate import read_qrels  # noqa: E402
 from searchengine.query.fusion import looks_exact  # noqa: E402
-from searchengine.query.searcher import Searcher  # noqa: E402
-from searchengine.store import Store  # noqa: E402
 
 SETS = {
     "ko": ROOT / "evalsets/debian-faq-ko/qrels.tsv",
@@ -54,25 +56,57 @@ SETS = {
 OTHER = {"ko": "en", "en->ko": "en", "en": "ko"}
 WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 EXACT_WEIGHTS = (1.0, 2.0, 4.0, 8.0)
+SMOKE_QUESTIONS, SMOKE_EXACT, SMOKE_OTHER_FILES = 3, 1, 2  # --smoke: per qrels file
 
 
-def score_table(searcher: Searcher, qrels_path: Path, folder_of: Path | None = None) -> list[dict]:
+def smoke_sets(root: Path) -> dict[str, Path]:
+    """SETS cut down under `root`: a few questions and exact queries of each qrels file,
+    their relevant files and a few others (--smoke)."""
+    out: dict[str, Path] = {}
+    for name, path in SETS.items():
+        docs = path.parent / "docs"
+        lines = path.read_text(encoding="utf-8").splitlines()
+        kept: dict[str, list[str]] = {}
+        counts = {"question": 0, "exact": 0}
+        for line in lines[1:]:
+            cols = line.split("\t")
+            if len(cols) < 2:
+                continue
+            kind = "exact" if len(cols) > 2 and cols[2] == "exact" else "question"
+            if cols[0] not in kept:
+                if counts[kind] >= (SMOKE_EXACT if kind == "exact" else SMOKE_QUESTIONS):
+                    continue
+                counts[kind] += 1
+            kept.setdefault(cols[0], []).append(line)
+        dest = root / path.parent.name
+        (dest / "docs").mkdir(parents=True, exist_ok=True)
+        (dest / path.name).write_text(
+            "\n".join([lines[0]] + [ln for rows in kept.values() for ln in rows]) + "\n",
+            encoding="utf-8",
+        )
+        wanted = {ln.split("\t")[1] for rows in kept.values() for ln in rows}
+        wanted |= {p.name for p in sorted(docs.glob("*.txt"))[:SMOKE_OTHER_FILES]}
+        for rel in wanted:
+            shutil.copyfile(docs / rel, dest / "docs" / rel)
+        out[name] = dest / path.name
+    return out
+
+
+def score_table(index: Index, qrels_path: Path, folder_of: Path | None = None) -> list[dict]:
     """Per query: relevant paths and {path: (cosine, z, bm25)} over the whole folder."""
     qrels = read_qrels(qrels_path, folder_of)
     filters = Filters(under=(qrels.folder,))
     n_files = sum(1 for _ in Path(qrels.folder).rglob("*") if _.is_file())
     rows = []
     for query, relevant in qrels.relevant.items():
-        vec = searcher.spaces.text().encode([query], "query")
-        ranked = searcher.rank_text(query, vec, n_files, "hybrid", filters)
-        infos = searcher.catalog.file_infos([s.file_id for s in ranked])
+        hits = index.search(query, k=n_files, mode="hybrid", kinds={"text"}, filters=filters)
         scores = {
-            unicodedata.normalize("NFC", infos[s.file_id].path): (
-                s.cosine if s.cosine is not None else -1.0,
-                s.dense_z if s.dense_z is not None else -9.0,
-                s.lexical,
+            unicodedata.normalize("NFC", h.path): (
+                float(h.extra.get("cosine", -1.0)),  # type: ignore[arg-type]
+                float(h.extra.get("z", -9.0)),  # type: ignore[arg-type]
+                float(h.extra.get("bm25", 0.0)),  # type: ignore[arg-type]
             )
-            for s in ranked
+            for h in hits
         }
         rows.append(
             {"query": query, "kind": qrels.kinds[query], "relevant": relevant, "scores": scores}
@@ -143,28 +177,45 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cache", type=Path, default=ROOT / "bench/.cache/eval")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"{SMOKE_QUESTIONS} questions and {SMOKE_EXACT} exact query of each set, their "
+        "files and a few others, indexed into a temporary folder: a quick check",
+    )
     args = ap.parse_args()
-    folders = sorted({p.parent / "docs" for p in SETS.values()})
+    if args.smoke:
+        with tempfile.TemporaryDirectory(prefix="tune-fusion-smoke-") as tmp:
+            args.cache = Path(tmp) / "indexes"
+            run(args, smoke_sets(Path(tmp) / "evalsets"))
+        return
+    run(args, SETS)
+
+
+def run(args: argparse.Namespace, sets: dict[str, Path]) -> None:
+    folders = sorted({p.parent / "docs" for p in sets.values()})
     settings = {
         f: Settings(index_dir=args.cache / f.parent.name, model_cache=data_home() / "models")
         for f in folders
     }
+    # one text model, loaded once, for every index (each checks it is the one it holds)
+    encoders = Encoders(text=load_text_encoder(DEFAULT_TEXT_MODEL, settings[folders[0]]))
     t0 = time.perf_counter()
     for folder in folders:
-        with Store(settings[folder].index_dir, writer=True) as store:
-            index_folder(folder, store, Spaces(store.catalog, settings[folder]), settings[folder])
+        with Index.open(settings=settings[folder], encoders=encoders) as index:
+            index.add(folder)
     t_index = time.perf_counter() - t0
     tables: dict[str, list[dict]] = {}
     unanswerable: dict[str, list[dict]] = {}
     searched: dict[str, int] = {}
-    for name, path in SETS.items():
+    for name, path in sets.items():
         folder = path.parent / "docs"
-        with Store(settings[folder].index_dir) as store:
-            searcher = Searcher(store, Spaces(store.catalog, settings[folder]))
-            searched[name] = len(store.catalog.live_labels("text"))
-            tables[name] = score_table(searcher, path)
+        with Index.open(settings=settings[folder], encoders=encoders) as index:
+            text = next(s for s in index.status().spaces if s["name"] == "text")
+            searched[name] = int(text["vectors"])  # type: ignore[call-overload]
+            tables[name] = score_table(index, path)
             # the other corpus's questions, asked of this one: none has an answer here
-            rows = score_table(searcher, SETS[OTHER[name]], folder)
+            rows = score_table(index, sets[OTHER[name]], folder)
             unanswerable[name] = [dict(r, relevant=frozenset()) for r in rows]
     report: dict[str, object] = {
         "machine": f"{platform.machine()}, {platform.processor() or '?'}",

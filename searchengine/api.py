@@ -121,6 +121,7 @@ class Index:
         self.on_status = on_status
         self._given = encoders or Encoders()
         self._loaded = Encoders()  # models loaded by an earlier call, reused while they fit
+        self._store: Store | None = None  # the catalog and indexes, opened for reading
         self._searcher: Searcher | None = None
         self._opening = threading.Lock()
 
@@ -150,8 +151,10 @@ class Index:
         with self._opening:
             if self._searcher is not None:
                 self._keep_encoders(self._searcher.spaces)
-                self._searcher.store.close()
                 self._searcher = None
+            if self._store is not None:
+                self._store.close()
+                self._store = None
 
     def __enter__(self) -> Index:
         return self
@@ -200,7 +203,7 @@ class Index:
 
     def status(self) -> IndexStatus:
         """Counts, models and sizes of this index."""
-        catalog = self._reader().catalog
+        catalog = self._read_store().catalog  # no model needed to tell what is indexed
         counts = catalog.counts()
         spaces = [
             {
@@ -310,15 +313,17 @@ class Index:
 
     # plumbing
 
+    def _read_store(self) -> Store:
+        with self._opening:
+            if self._store is None:
+                self._store = Store.for_settings(self.settings)
+            return self._store
+
     def _reader(self) -> Searcher:
+        store = self._read_store()
         with self._opening:
             if self._searcher is None:
-                store = Store.for_settings(self.settings)
-                try:
-                    self._searcher = Searcher(store, self._spaces(store.catalog))
-                except BaseException:
-                    store.close()
-                    raise
+                self._searcher = Searcher(store, self._spaces(store.catalog))
             return self._searcher
 
     def _writer(self, purpose: str, settings: Settings | None = None) -> Store:

@@ -14,11 +14,10 @@ from pathlib import Path
 from conftest import TINY_WORDS
 from helpers import draw_image
 
+from searchengine import Encoders, Index
 from searchengine.catalog import Catalog
 from searchengine.config import Settings
-from searchengine.models.spaces import Spaces
-from searchengine.query.searcher import Searcher
-from searchengine.store import CATALOG_NAME, Store
+from searchengine.store import CATALOG_NAME
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -157,7 +156,13 @@ def committed_hashes(index_dir: Path) -> set[str]:
         catalog.close()
 
 
-def rankings(settings: Settings, queries: list[str], kind: str, k: int = 500) -> list[list]:
+def rankings(
+    settings: Settings,
+    queries: list[str],
+    kind: str,
+    k: int = 500,
+    encoders: Encoders | None = None,
+) -> list[list]:
     """The full ranking of every query by meaning: [(path, cosine), ...] per query.
 
     Dense mode, because its scores are cosines: hybrid scores are z-scores
@@ -165,10 +170,9 @@ def rankings(settings: Settings, queries: list[str], kind: str, k: int = 500) ->
     draw slightly different samples.
     """
     out = []
-    with Store(settings.index_dir) as store:
-        searcher = Searcher(store, Spaces(store.catalog, settings))
+    with Index.open(settings=settings, encoders=encoders) as index:
         for q in queries:
-            hits = searcher.search(q, k, {kind}, mode="dense")  # type: ignore[arg-type]
+            hits = index.search(q, k=k, kinds={kind}, mode="dense")  # type: ignore[arg-type]
             out.append([(h.path, h.score) for h in hits])
     return out
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -12,12 +14,12 @@ import pytest
 from helpers import paths, run_index
 from safety_helpers import Corpus, Zygote, index_argv
 
+from searchengine import Index
 from searchengine.catalog import Catalog
 from searchengine.cli.main import main
-from searchengine.models.spaces import Spaces
-from searchengine.query.searcher import Searcher
-from searchengine.store import CATALOG_NAME, Store
+from searchengine.store import CATALOG_NAME
 from searchengine.store.hnsw import HnswIndex
+from searchengine.store.lock import WriterLock
 
 
 def _cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -28,11 +30,13 @@ def _cli(capsys, *argv: str) -> tuple[int, str, str]:
 
 def test_a_second_writer_is_told_who_holds_the_lock_or_waits(corpus: Path, settings, capsys):
     argv = index_argv(settings, corpus)
-    holder = Store(settings.index_dir, writer=True)
+    settings.index_dir.mkdir(parents=True)
+    holder = WriterLock(settings.index_dir, "indexing")
+    holder.acquire()
     try:
         code, out, err = _cli(capsys, *argv)
         assert code == 5 and out == ""
-        assert f"is being written by pid {__import__('os').getpid()} (indexing, since" in err
+        assert f"is being written by pid {os.getpid()} (indexing, since" in err
         assert "--wait" in err
 
         started = time.monotonic()
@@ -40,10 +44,10 @@ def test_a_second_writer_is_told_who_holds_the_lock_or_waits(corpus: Path, setti
         assert code == 5 and time.monotonic() - started >= 0.6
         assert "waiting for pid" in err
 
-        threading.Timer(0.5, holder.close).start()
+        threading.Timer(0.5, holder.release).start()
         code, out, err = _cli(capsys, *argv, "--wait")
     finally:
-        holder.close()
+        holder.release()
     assert code == 0 and "waiting for pid" in err
     assert json.loads(out)["added"] == 6
 
@@ -95,27 +99,33 @@ def test_searches_in_threads_while_another_thread_changes_the_index() -> None:
     assert idx.live_count == len(set(range(1, idx.element_count + 1)) - set(deleted_before))
 
 
-def test_a_searcher_picks_up_a_new_generation_without_reopening(corpus: Path, settings) -> None:
-    run_index(corpus, settings)
-    with Store(settings.index_dir) as store:
-        searcher = Searcher(store, Spaces(store.catalog, settings))
-        first = store.catalog.space("text")
-        assert paths(searcher.search("a puppy walks in the park", 10, {"text"}))
-        generation = store.loaded_generation("text")
+def test_a_searcher_picks_up_a_new_generation_without_reopening(
+    corpus: Path, fake_settings, encoders, caplog
+) -> None:
+    run_index(corpus, fake_settings, encoders)
+    query = "fresh bread from the oven, a new recipe"
+    with Index.open(settings=fake_settings, encoders=encoders) as index:  # stays open throughout
+        assert paths(index.search("a puppy walks in the park", kinds={"text"}))
+        generation = _generation(index)
 
-        (corpus / "new.txt").write_text("fresh bread from the oven, a new recipe")
-        run_index(corpus, settings)  # another Store, as another process would
-        hits = searcher.search("fresh bread from the oven, a new recipe", 10, {"text"})
+        (corpus / "new.txt").write_text(query)
+        run_index(corpus, fake_settings, encoders)  # another Index, as another process would
+        assert _generation(index) > generation
+        with caplog.at_level(logging.INFO, logger="searchengine.store"):
+            hits = index.search(query, kinds={"text"})
         assert "new.txt" in paths(hits)
-        assert store.loaded_generation("text") > generation
+        assert f"is at generation {_generation(index)} now; reloading it" in caplog.text
 
         # a delete committed to the catalog, its index not saved yet: never returned
-        writer = Catalog(settings.index_dir / CATALOG_NAME, create=False)
+        writer = Catalog(fake_settings.index_dir / CATALOG_NAME, create=False)
         writer.remove_files([str(corpus / "new.txt")])
         writer.close()
-        hits = searcher.search("fresh bread from the oven, a new recipe", 10, {"text"})
-        assert "new.txt" not in paths(hits)
-        assert first is not None
+        assert "new.txt" not in paths(index.search(query, kinds={"text"}))
+
+
+def _generation(index: Index) -> int:
+    """The text index's generation the catalog records."""
+    return next(int(s["index_generation"]) for s in index.status().spaces if s["name"] == "text")
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -11,14 +12,11 @@ import pytest
 from helpers import paths, run_index, search
 
 import indexer.reembed
-from indexer.reembed import reembed
+from searchengine import Index
 from searchengine.catalog import Catalog
 from searchengine.cli.main import main
 from searchengine.errors import ModelMismatchError
-from searchengine.models.spaces import Spaces
-from searchengine.query.searcher import Searcher
 from searchengine.store import CATALOG_NAME, Store
-from searchengine.store.verify import verify
 
 
 @pytest.fixture(scope="module")
@@ -39,20 +37,21 @@ def other_bert_dir(tmp_path_factory, tiny_bert_dir: Path) -> Path:
 
 
 def _verify(settings):
-    catalog = Catalog(settings.index_dir / CATALOG_NAME, create=False)
-    try:
-        return verify(settings.index_dir, catalog)
-    finally:
-        catalog.close()
+    return Index.open(settings=settings).verify()
 
 
 def _reembed(settings, space: str, model: str, should_stop=None):
-    base = replace(settings, text_model=None, image_model=None)
-    with Store(settings.index_dir, writer=True, purpose="re-embedding") as store:
-        return reembed(store, base, space, model, should_stop=should_stop)
+    with Index.open(settings=settings) as index:
+        return index.reembed(space, model, should_stop=should_stop)
 
 
-def test_switching_the_text_model_is_resumable_and_atomic(corpus, settings, other_bert_dir):
+def _spaces(settings) -> dict[str, dict]:
+    """The spaces as `status` shows them, with the models the index holds now."""
+    with Index.open(settings=replace(settings, text_model=None, image_model=None)) as index:
+        return {s["name"]: s for s in index.status().spaces}
+
+
+def test_switching_the_text_model_is_resumable_and_atomic(corpus, settings, other_bert_dir, caplog):
     run_index(corpus, settings)
     query = (corpus / "dog.md").read_text()
     before = paths(search(settings, query, 10, {"text"}))
@@ -62,9 +61,8 @@ def test_switching_the_text_model_is_resumable_and_atomic(corpus, settings, othe
     with pytest.raises(ModelMismatchError):
         run_index(corpus, new)
 
-    with Store(settings.index_dir) as reader:  # a searcher that stays open throughout
-        searcher = Searcher(reader, Spaces(reader.catalog, settings))
-        assert paths(searcher.search(query, 10, {"text"})) == before
+    with Index.open(settings=settings) as reader:  # an index that stays open throughout
+        assert paths(reader.search(query, kinds={"text"})) == before
 
         calls = []
         half = _reembed(
@@ -73,20 +71,22 @@ def test_switching_the_text_model_is_resumable_and_atomic(corpus, settings, othe
         assert half.interrupted and not half.swapped and half.encoded > 0
         # until the swap: the old model, the old vectors, nothing to repair
         assert paths(search(old, query, 10, {"text"})) == before
-        assert paths(searcher.search(query, 10, {"text"})) == before
+        assert paths(reader.search(query, kinds={"text"})) == before
         report = _verify(settings)
         assert report.clean and any("under way" in n for n in report.notes)
 
         rest = _reembed(settings, "text", str(other_bert_dir))
         assert rest.swapped and rest.encoded + half.encoded == 4  # each chunk once
 
-        with Store(settings.index_dir) as store:
-            space = store.catalog.space("text")
-            assert (space.model, space.dim) == (str(other_bert_dir), 48)
-            assert store.catalog.space("text.next") is None
-        # the long-lived searcher follows the switch: new model, new index generation
-        hits = searcher.search(query, 10, {"text"})
-        assert paths(hits)[0] == "dog.md" and searcher.spaces.text().dim == 48
+        spaces = _spaces(settings)
+        assert (spaces["text"]["model"], spaces["text"]["dim"]) == (str(other_bert_dir), 48)
+        assert "text.next" not in spaces
+        # the long-lived index follows the switch: new model (the old one's 32-dim
+        # query vectors would not fit the 48-dim index), new index generation
+        with caplog.at_level(logging.INFO, logger="searchengine"):
+            hits = reader.search(query, kinds={"text"})
+        assert paths(hits)[0] == "dog.md"
+        assert "switched to other models; loading them" in caplog.text
 
     assert _verify(settings).clean
     assert paths(search(new, query, 10, {"text"}))[0] == "dog.md"
@@ -115,7 +115,7 @@ def test_a_switch_killed_between_commit_and_rename_is_finished_on_open(
         _reembed(settings, "text", str(other_bert_dir))
     monkeypatch.undo()
     assert (settings.index_dir / "text.next.hnsw").exists()
-    with Store(settings.index_dir, writer=True):
+    with Store(settings.index_dir, writer=True):  # the next writer to open the folder
         pass
     assert "finished the model switch of the text space" in caplog.text
     assert not (settings.index_dir / "text.next.hnsw").exists()
@@ -134,11 +134,13 @@ def test_switching_the_image_model_reads_images_again(
     doc = json.loads(capsys.readouterr().out)
     assert code == 0 and doc["swapped"] and doc["encoded"] == 1
     assert [Path(d["path"]).name for d in doc["dropped"]] == ["blue.jpg"]
-    with Store(settings.index_dir) as store:
-        image = store.catalog.space("image")
-        text = store.catalog.space("text")
-    assert image.model == str(tiny_shared_clip_dir)
-    assert image.query_fingerprint == text.fingerprint  # its text tower is the text model
+    spaces = _spaces(settings)
+    assert spaces["image"]["model"] == str(tiny_shared_clip_dir)
+    catalog = Catalog(settings.index_dir / CATALOG_NAME, create=False)
+    try:  # its text tower is the text model: a catalog fact that status does not show
+        assert catalog.space("image").query_fingerprint == spaces["text"]["fingerprint"]
+    finally:
+        catalog.close()
     assert _verify(settings).clean
     new = replace(settings, image_model=str(tiny_shared_clip_dir))
     assert paths(search(new, "red", 10, {"image"})) == ["red.png"]

@@ -28,9 +28,8 @@ from safety_helpers import (
     rankings,
 )
 
-from searchengine.catalog import Catalog
-from searchengine.store import CATALOG_NAME, Store
-from searchengine.store.verify import repair, verify
+from searchengine import Index
+from searchengine.store import CATALOG_NAME
 
 KILLS = 30
 
@@ -50,11 +49,7 @@ def _logged(encode_log: Path, start: int) -> tuple[list[str], int]:
 
 
 def _verify(index_dir: Path):
-    catalog = Catalog(index_dir / CATALOG_NAME, create=False)
-    try:
-        return verify(index_dir, catalog)
-    finally:
-        catalog.close()
+    return Index.open(index_dir).verify()
 
 
 def test_sigkill_at_random_moments_loses_and_corrupts_nothing(
@@ -99,8 +94,7 @@ def test_sigkill_at_random_moments_loses_and_corrupts_nothing(
             kinds[problem.kind] = kinds.get(problem.kind, 0) + 1
         if report is not None and not report.clean and n % 2 == 0:
             # every other time, repair; else the next run must cope by itself
-            with Store(settings.index_dir, writer=True) as store:
-                repair(store)
+            Index.open(settings.index_dir).repair()
             repaired += 1
             after = _verify(settings.index_dir)
             assert after.clean, [p.message for p in after.problems]
@@ -120,8 +114,8 @@ def test_sigkill_at_random_moments_loses_and_corrupts_nothing(
     fresh_job = {**job, "argv": index_argv(fresh, corpus.root), "encode_log": str(tmp_path / "x")}
     assert zygote.wait(zygote.start("index", **fresh_job)) == 0
     assert committed_hashes(settings.index_dir) == committed_hashes(fresh.index_dir)
-    with Store(settings.index_dir) as a, Store(fresh.index_dir) as b:
-        assert {k: v for k, v in a.catalog.counts().items()} == b.catalog.counts()
+    with Index.open(settings.index_dir) as a, Index.open(fresh.index_dir) as b:
+        assert a.status().counts == b.status().counts
     texts = [p.read_text(encoding="utf-8") for p in corpus.files() if p.suffix == ".txt"]
     queries = rng.sample(texts, 12) + ["car engine road", "자동차 보험", "dog park"]
     assert_same_rankings(rankings(settings, queries, "text"), rankings(fresh, queries, "text"))

@@ -32,38 +32,50 @@ def _unit(n: int, dim: int, seed: int = 0) -> np.ndarray:
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
+@pytest.fixture
+def settings(fake_settings) -> Settings:
+    """These tests index with the fake encoders (the `encoders` fixture)."""
+    return fake_settings
+
+
 def _space(settings, name: str = "text"):
     with Store(settings.index_dir) as store:
         return store.catalog.space(name)
 
 
-def test_each_save_records_a_new_generation_and_what_the_file_holds(corpus, settings) -> None:
-    run_index(corpus, settings)
+def test_each_save_records_a_new_generation_and_what_the_file_holds(
+    corpus, settings, encoders
+) -> None:
+    run_index(corpus, settings, encoders)
     first = _space(settings)
     assert first.index_generation >= 1
     assert scan_file(settings.index_dir / "text.hnsw", first.dim).stamp == first.stamp
     (corpus / "car.txt").unlink()
-    run_index(corpus, settings)
+    run_index(corpus, settings, encoders)
     second = _space(settings)
     assert second.index_generation == first.index_generation + 1
     on_disk = scan_file(settings.index_dir / "text.hnsw", second.dim)
     assert on_disk.stamp == second.stamp and len(on_disk.deleted_labels) == 1
 
 
-def test_a_stale_generation_is_caught_up_with_one_log_line(corpus, settings, caplog) -> None:
-    run_index(corpus, settings)
+def test_a_stale_generation_is_caught_up_with_one_log_line(
+    corpus, settings, encoders, caplog
+) -> None:
+    run_index(corpus, settings, encoders)
     old = settings.index_dir / "old.bak"
     shutil.copy(settings.index_dir / "text.hnsw", old)
     (corpus / "bread.txt").write_text("bread from the oven and flour for the recipe")
     (corpus / "dog.md").unlink()
-    run_index(corpus, settings)
+    run_index(corpus, settings, encoders)
     shutil.copy(old, settings.index_dir / "text.hnsw")  # a backup restored, or a lost save
     old.unlink()
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="searchengine.store"):
-        names = paths(search(settings, "bread from the oven and flour for the recipe", 10))
+        names = paths(
+            search(settings, "bread from the oven and flour for the recipe", 10, encoders=encoders)
+        )
     assert "bread.txt" in names and "dog.md" not in names
-    lines = [r.getMessage() for r in caplog.records if r.name == "searchengine.store"]
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("searchengine.store")]
     assert lines == [
         f"index text.hnsw was behind the catalog (generation {_space(settings).index_generation}); "
         "caught up 1 vectors, dropped 1 deleted ones"
@@ -75,8 +87,10 @@ def test_a_stale_generation_is_caught_up_with_one_log_line(corpus, settings, cap
     assert scan_file(settings.index_dir / "text.hnsw", space.dim).stamp == space.stamp
 
 
-def test_a_file_saved_but_not_recorded_is_kept_and_recorded(corpus, settings, caplog) -> None:
-    run_index(corpus, settings)
+def test_a_file_saved_but_not_recorded_is_kept_and_recorded(
+    corpus, settings, encoders, caplog
+) -> None:
+    run_index(corpus, settings, encoders)
     space = _space(settings)
     with Store(settings.index_dir, writer=True) as store:  # as if killed after the rename
         store.catalog.record_index_save(
@@ -91,9 +105,11 @@ def test_a_file_saved_but_not_recorded_is_kept_and_recorded(corpus, settings, ca
     assert after.stamp == scan_file(settings.index_dir / "text.hnsw", after.dim).stamp
 
 
-def test_a_foreign_file_of_the_same_dimension_is_rebuilt(corpus, settings, tmp_path, caplog):
-    run_index(corpus, settings)
-    before = paths(search(settings, (corpus / "dog.md").read_text(), 10, {"text"}))
+def test_a_foreign_file_of_the_same_dimension_is_rebuilt(
+    corpus, settings, encoders, tmp_path, caplog
+):
+    run_index(corpus, settings, encoders)
+    before = paths(search(settings, (corpus / "dog.md").read_text(), 10, {"text"}, encoders))
     other = tmp_path / "other"
     other.mkdir()
     for n in range(8):
@@ -101,12 +117,12 @@ def test_a_foreign_file_of_the_same_dimension_is_rebuilt(corpus, settings, tmp_p
     from dataclasses import replace
 
     other_settings = replace(settings, index_dir=tmp_path / "other-index")
-    run_index(other, other_settings)
+    run_index(other, other_settings, encoders)
     # same dimension, overlapping labels, other vectors
     shutil.copy(other_settings.index_dir / "text.hnsw", settings.index_dir / "text.hnsw")
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="searchengine.store"):
-        after = paths(search(settings, (corpus / "dog.md").read_text(), 10, {"text"}))
+        after = paths(search(settings, (corpus / "dog.md").read_text(), 10, {"text"}, encoders))
     assert after == before
     assert "holds other vectors than the catalog" in caplog.text
     assert "rebuilding it from 4 vectors" in caplog.text
@@ -244,8 +260,8 @@ def test_an_old_catalog_migrates_keeping_its_ids(tmp_path: Path) -> None:
         )
 
 
-def test_leftovers_of_a_killed_save_are_removed(corpus, settings) -> None:
-    run_index(corpus, settings)
+def test_leftovers_of_a_killed_save_are_removed(corpus, settings, encoders) -> None:
+    run_index(corpus, settings, encoders)
     (settings.index_dir / ".text.hnsw.4242.tmp").write_bytes(b"half written")
     with Store(settings.index_dir, writer=True):
         pass

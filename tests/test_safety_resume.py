@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,22 +20,17 @@ from safety_helpers import (
 )
 
 import indexer.pipeline
-from indexer.pipeline import index_folder
-from searchengine.catalog import Catalog
-from searchengine.models.spaces import Spaces
-from searchengine.store import CATALOG_NAME, Store
-from searchengine.store.verify import verify
+from searchengine import Index
 
 
 def _verify_clean(index_dir: Path) -> bool:
-    catalog = Catalog(index_dir / CATALOG_NAME, create=False)
-    try:
-        return verify(index_dir, catalog).clean
-    finally:
-        catalog.close()
+    return Index.open(index_dir).verify().clean
 
 
-def test_a_stop_request_ends_the_run_at_a_batch_boundary(tmp_path, settings, monkeypatch):
+def test_a_stop_request_ends_the_run_at_a_batch_boundary(
+    tmp_path, fake_settings, encoders, monkeypatch
+):
+    settings = replace(fake_settings, text_batch=8)  # a flush every 8 files
     monkeypatch.setattr(indexer.pipeline, "FLUSH_BATCHES", 1)
     corpus = Corpus(tmp_path / "folder", seed=2, images=False)
     corpus.add(40)
@@ -46,17 +42,14 @@ def test_a_stop_request_ends_the_run_at_a_batch_boundary(tmp_path, settings, mon
         flushes.append(self.written)
 
     monkeypatch.setattr(indexer.pipeline._Run, "_flush", counting_flush)
-    with Store(settings.index_dir, writer=True) as store:
-        spaces = Spaces(store.catalog, settings)
-        first = index_folder(
-            corpus.root, store, spaces, settings, should_stop=lambda: len(flushes) >= 2
-        )
+    with Index.open(settings=settings, encoders=encoders) as index:
+        first = index.add(corpus.root, should_stop=lambda: len(flushes) >= 2)
     assert first.interrupted and first.committed == flushes[1] and 0 < first.committed < 40
     assert len(committed_hashes(settings.index_dir)) == first.committed
     assert _verify_clean(settings.index_dir)  # stopped cleanly: the index was saved
 
-    with Store(settings.index_dir, writer=True) as store:
-        rest = index_folder(corpus.root, store, Spaces(store.catalog, settings), settings)
+    with Index.open(settings=settings, encoders=encoders) as index:
+        rest = index.add(corpus.root)
     assert not rest.interrupted
     assert rest.added == 40 - first.committed and rest.unchanged == first.committed
     assert rest.encoded == rest.chunks == rest.added  # one chunk each: nothing encoded twice

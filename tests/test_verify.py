@@ -11,16 +11,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fakes import FakeImageEncoder, FakeTextEncoder
 from helpers import make_corpus, paths, run_index, search
 
+from searchengine import Encoders, Index
 from searchengine.catalog import Catalog, NewItem
 from searchengine.cli.main import main
 from searchengine.config import Settings
-from searchengine.models.spaces import Spaces
-from searchengine.query.searcher import Searcher
 from searchengine.records import Chunk, FileStamp
-from searchengine.store import CATALOG_NAME, Store
-from searchengine.store.verify import repair, verify
+from searchengine.store import CATALOG_NAME
+from searchengine.store.lock import WriterLock
 
 
 def _cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -30,11 +30,7 @@ def _cli(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 def _verify(settings, sources: bool = True):
-    catalog = Catalog(settings.index_dir / CATALOG_NAME, create=False)
-    try:
-        return verify(settings.index_dir, catalog, check_sources=sources)
-    finally:
-        catalog.close()
+    return Index.open(settings=settings).verify(check_sources=sources)
 
 
 def _kinds(settings) -> set[str]:
@@ -55,20 +51,24 @@ def _sql(settings, statement: str) -> None:
         conn.execute(statement)
 
 
+FAKES = Encoders(text=FakeTextEncoder(), image=FakeImageEncoder())
+
+
 @pytest.fixture(scope="module")
-def template(tmp_path_factory, tiny_bert_dir, tiny_clip_dir) -> Path:
+def template(tmp_path_factory) -> Path:
     """One indexed corpus per module; each test gets a copy at the same place."""
     base = tmp_path_factory.mktemp("verify")
     make_corpus(base / "docs-template")
     shutil.copytree(base / "docs-template", base / "docs")
-    settings = Settings(
-        index_dir=base / "index-template",
-        model_cache=base / "models",
-        text_model=str(tiny_bert_dir),
-        image_model=str(tiny_clip_dir),
-    )
-    run_index(base / "docs", settings)
+    settings = Settings(index_dir=base / "index-template", model_cache=base / "models")
+    run_index(base / "docs", settings, FAKES)
     return base
+
+
+@pytest.fixture
+def settings(fake_settings) -> Settings:
+    """The index of these tests is made with the fake encoders, `FAKES`."""
+    return fake_settings
 
 
 @pytest.fixture
@@ -203,13 +203,10 @@ def test_each_inconsistency_is_reported_then_repaired(indexed, settings, kind: s
     code, _, _ = _cli(capsys, "--index", str(settings.index_dir), "verify")
     assert code == 0
     # and the index still answers, with the same file as before where it survived
-    assert paths(search(settings, (indexed / "korean.txt").read_text(), kinds={"text"}))[0] == (
-        "korean.txt"
-    )
-    with Store(settings.index_dir) as store:
-        hits = Searcher(store, Spaces(store.catalog, settings)).search(
-            "자동차를", 3, mode="lexical"
-        )
+    query = (indexed / "korean.txt").read_text()
+    assert paths(search(settings, query, kinds={"text"}, encoders=FAKES))[0] == "korean.txt"
+    with Index.open(settings=settings, encoders=FAKES) as index:
+        hits = index.search("자동차를", k=3, mode="lexical")
     assert paths(hits) == ["korean.txt"]
 
 
@@ -218,11 +215,10 @@ def test_repair_drops_what_the_catalog_cannot_vouch_for_and_the_next_run_restore
 ) -> None:
     _wrong_model(indexed, settings)
     _files_without_vectors(indexed, settings)
-    with Store(settings.index_dir, writer=True) as store:
-        done = repair(store)
+    done = Index.open(settings=settings).repair().done
     assert any("another model" in line for line in done)
     assert any("had no vectors" in line for line in done)
-    summary = run_index(indexed, settings)
+    summary = run_index(indexed, settings, FAKES)
     assert summary.added == 2 and summary.encoded == 2  # read and encoded afresh
     assert _verify(settings).clean
 
@@ -235,8 +231,12 @@ def test_a_model_switch_under_way_is_a_note_not_a_problem(indexed, settings) -> 
 
 
 def test_verify_waits_for_or_refuses_a_writer(indexed, settings, capsys) -> None:
-    with Store(settings.index_dir, writer=True):
+    holder = WriterLock(settings.index_dir, "indexing")
+    holder.acquire()
+    try:
         code, _, err = _cli(capsys, "--index", str(settings.index_dir), "verify")
+    finally:
+        holder.release()
     assert code == 5 and "being written by" in err
 
 

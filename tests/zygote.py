@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import random
 import sys
@@ -29,13 +30,11 @@ import transformers  # noqa: F401
 import indexer.pipeline
 import searchengine.cli.index  # noqa: F401
 import searchengine.cli.main
+from searchengine import Index
 from searchengine.catalog import Catalog
 from searchengine.config import Settings
 from searchengine.models.image_encoder import ImageEncoder
-from searchengine.models.spaces import Spaces
 from searchengine.models.text_encoder import TextEncoder
-from searchengine.query.searcher import Searcher
-from searchengine.store import Store
 
 torch.set_num_threads(1)
 
@@ -85,6 +84,22 @@ def job_index(job: dict) -> int:
     return searchengine.cli.main(job["argv"])
 
 
+class _Reloads(logging.Handler):
+    """The generation of the text index a long-lived `Index` has loaded, from its log.
+
+    0 until the store logs that it reloads a newer generation N; N after that.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.generation = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()  # "index text.hnsw is at generation N now; reloading it"
+        if message.startswith("index text.hnsw is at generation") and "reloading" in message:
+            self.generation = int(message.split(" generation ")[1].split()[0])
+
+
 def job_search(job: dict) -> int:
     """Search in a loop until the stop file appears; record every hit and error."""
     s = job["settings"]
@@ -97,23 +112,25 @@ def job_search(job: dict) -> int:
     queries = job["queries"]
     rng = random.Random(job.get("seed", 0))
     stop = Path(job["stop_file"])
-    store = Store(settings.index_dir)
-    searcher = Searcher(store, Spaces(store.catalog, settings))
+    reloads = _Reloads()
+    logging.getLogger("searchengine.store").addHandler(reloads)
+    logging.getLogger("searchengine.store").setLevel(logging.INFO)
+    index = Index.open(settings=settings)  # one long-lived index; only fresh ones open anew
     records: list[dict] = []
     errors: list[str] = []
     n = 0
     while n < job.get("min_searches", 5) or not stop.exists():
         query = rng.choice(queries)
-        fresh = n % 4 == 3  # now and then a searcher opened just for this search
+        fresh = n % 4 == 3  # now and then an index opened just for this search
         started = time.time()
         try:
             if fresh:
-                with Store(settings.index_dir) as st:
-                    hits = Searcher(st, Spaces(st.catalog, settings)).search(query, 10, {"text"})
+                with Index.open(settings=settings) as once:
+                    hits = list(once.search(query, k=10, kinds={"text"}))
                 generation = None
             else:
-                hits = searcher.search(query, 10, {"text"})
-                generation = store.loaded_generation("text")
+                hits = list(index.search(query, k=10, kinds={"text"}))
+                generation = reloads.generation
         except Exception:
             errors.append(traceback.format_exc())
             hits, generation = [], None
@@ -125,7 +142,7 @@ def job_search(job: dict) -> int:
             }
         )
         n += 1
-    store.close()
+    index.close()
     Path(job["out"]).write_text(json.dumps({"records": records, "errors": errors}))
     return 0
 

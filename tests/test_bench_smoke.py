@@ -1,0 +1,76 @@
+"""Every benchmark script runs end to end in its quick `--smoke` mode, so none can rot.
+
+Each runs as `python bench/X.py --smoke` in a subprocess, with the session's data
+folder for the real models (`real_home`) and the hub off. A smoke run works in a
+temporary folder: the committed results and the shipped data stay as they were.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+
+# script -> lines its report must print; marked e2e where it loads the real models
+SMOKES = [
+    pytest.param("bench_safety.py", ["fsync costs", "one catalog commit", "open_checked_s"]),
+    pytest.param("make_background.py", ["160 passages; the same as"]),
+    pytest.param("bench_text_encoder.py", ["chunks/s", "torch_fp32"], marks=pytest.mark.e2e),
+    pytest.param(
+        "bench_query_modes.py",
+        ["no filter", "filter --under", "hybrid", "encoder share of the median"],
+        marks=pytest.mark.e2e,
+    ),
+    pytest.param("tune_fusion.py", ["== ko:", "== en:", "good match:"], marks=pytest.mark.e2e),
+    pytest.param(
+        "bench_clip_recall.py",
+        ["text->image, Korean queries", "image->image (same concept)"],
+        marks=pytest.mark.e2e,
+    ),
+    pytest.param(
+        "calibrate_image_match.py", ["z* (grid optimum)", "z current"], marks=pytest.mark.e2e
+    ),
+]
+
+
+def committed_state() -> dict[str, int]:
+    """What a smoke run must not touch: bench/ (its results, its cache) and the shipped
+    reference passages that make_background.py writes."""
+    files = [p for p in BENCH.rglob("*") if "__pycache__" not in p.parts]
+    files.append(ROOT / "searchengine" / "data" / "background.txt")
+    return {str(p): p.stat().st_mtime_ns for p in sorted(files)}
+
+
+def test_every_bench_script_has_a_smoke_test() -> None:
+    listed = {p.values[0] for p in SMOKES}
+    assert listed == {p.name for p in BENCH.glob("*.py")}
+
+
+@pytest.mark.parametrize(("script", "figures"), SMOKES)
+def test_bench_smoke(script: str, figures: list[str], real_home: Path, tmp_path: Path) -> None:
+    before = committed_state()
+    env = {
+        **os.environ,
+        "SEMSEARCH_HOME": str(real_home),
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    res = subprocess.run(
+        [sys.executable, str(BENCH / script), "--smoke"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert res.returncode == 0, f"{script} --smoke failed:\n{res.stdout}\n{res.stderr}"
+    for figure in figures:
+        assert figure in res.stdout, f"{script} --smoke did not print {figure!r}:\n{res.stdout}"
+    assert committed_state() == before, f"{script} --smoke wrote into the repository"
+    assert not any(tmp_path.iterdir()), f"{script} --smoke left files in its working folder"
