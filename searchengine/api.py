@@ -263,11 +263,12 @@ class Index:
         `should_stop` is asked between files and batches; a stopped run keeps what it
         committed, and the next call finishes the job.
         """
+        root = Path(folder).expanduser()
+        if not root.is_dir():  # before the index folder is made for it
+            raise ConfigError(f"{'not a folder' if root.exists() else 'no such folder'}: {root}")
         with self._writer("indexing") as store:
             spaces = self._spaces(store.catalog)
-            report = index_folder(
-                Path(folder), store, spaces, self.settings, on_progress, should_stop
-            )
+            report = index_folder(root, store, spaces, self.settings, on_progress, should_stop)
             if not report.interrupted:
                 # A run killed before its save left index files behind the catalog;
                 # this run may have had nothing to encode: catch them up all the same.

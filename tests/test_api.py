@@ -134,6 +134,9 @@ def test_errors_say_what_is_wrong(tmp_path: Path, corpus: Path) -> None:
     with pytest.raises(NoIndexError) as err:
         Index.open(tmp_path / "nothing", encoders=fakes()).search("car")
     assert err.value.index_dir == tmp_path / "nothing" and "semsearch" not in str(err.value)
+    with pytest.raises(ConfigError, match="no such folder"):
+        Index.open(tmp_path / "never", encoders=fakes()).add(tmp_path / "missing")
+    assert not (tmp_path / "never").exists()  # a failed add leaves no index folder behind
     index = Index.open(tmp_path / "index", encoders=fakes())
     with pytest.raises(ConfigError):
         index.search()
