@@ -175,3 +175,17 @@ def real_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def real_env(real_home: Path) -> dict[str, str]:
     """The environment of a `semsearch` subprocess that uses `real_home`, hub off."""
     return {**os.environ, "SEMSEARCH_HOME": str(real_home), "HF_HUB_OFFLINE": "1"}
+
+
+@pytest.fixture(autouse=True)
+def _keep_torch_threads():  # type: ignore[no-untyped-def]
+    """`semsearch search` runs torch on one thread for its whole process; a test that
+    calls the CLI in this process must not leave the rest of the session on one."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else None
+    yield
+    torch = sys.modules.get("torch")
+    if torch is not None and before is not None and torch.get_num_threads() != before:
+        torch.set_num_threads(before)

@@ -24,12 +24,10 @@ from indexer.extract import check_zip
 from indexer.read_worker import ReadLimits, ReadRequest, read_file
 from indexer.reader import FileReader
 from indexer.walk import BAD_NAME, FoundFile, WalkProblem, walk
+from searchengine import Encoders, Index, Settings
 from searchengine.cli.main import main
 from searchengine.config import DEFAULT_MAX_UNPACK_RATIO, DEFAULT_MAX_UNPACKED_BYTES
 from searchengine.errors import ExtractionError, FileChangedError
-from searchengine.models.spaces import Spaces
-from searchengine.query.searcher import Searcher
-from searchengine.store import Store
 
 ROOT = os.geteuid() == 0
 
@@ -38,9 +36,9 @@ def _reasons(summary) -> dict[str, str]:
     return {Path(p).name: r for p, r in summary.skipped}
 
 
-def _skipped_in_catalog(settings) -> set[str]:
-    with Store(settings.index_dir) as store:
-        return {Path(p).name for p, _ in store.catalog.skipped()}
+def _skipped_in_catalog(settings: Settings, encoders: Encoders) -> set[str]:
+    with Index.open(settings=settings, encoders=encoders) as index:
+        return {Path(p).name for p, _ in index.status().skipped}
 
 
 def _found(path: Path) -> FoundFile:
@@ -61,27 +59,31 @@ def _before_reading(monkeypatch, action) -> None:
     monkeypatch.setattr(FileReader, "read", read)
 
 
-def test_a_file_that_changes_while_being_read_is_retried_next_run(corpus, settings, monkeypatch):
+def test_a_file_that_changes_while_being_read_is_retried_next_run(
+    corpus, fake_settings, encoders, monkeypatch
+):
     def grow(path: Path) -> None:
         if path.name == "car.txt":
             with open(path, "a") as fh:
                 fh.write(" and a second engine")
 
     _before_reading(monkeypatch, grow)
-    summary = run_index(corpus, settings)
+    summary = run_index(corpus, fake_settings, encoders)
     assert "changed" in _reasons(summary)["car.txt"]
     assert summary.added == 5
-    assert "car.txt" not in _skipped_in_catalog(settings)  # not remembered as bad
+    assert "car.txt" not in _skipped_in_catalog(fake_settings, encoders)  # not remembered as bad
     monkeypatch.undo()
-    again = run_index(corpus, settings)
+    again = run_index(corpus, fake_settings, encoders)
     assert again.added == 1 and again.skipped == []
 
 
-def test_a_file_that_disappears_is_skipped_and_the_run_goes_on(corpus, settings, monkeypatch):
+def test_a_file_that_disappears_is_skipped_and_the_run_goes_on(
+    corpus, fake_settings, encoders, monkeypatch
+):
     _before_reading(monkeypatch, lambda p: p.unlink() if p.name == "dog.md" else None)
-    summary = run_index(corpus, settings)
+    summary = run_index(corpus, fake_settings, encoders)
     assert _reasons(summary)["dog.md"] == "disappeared before it could be read"
-    assert summary.added == 5 and "dog.md" not in _skipped_in_catalog(settings)
+    assert summary.added == 5 and "dog.md" not in _skipped_in_catalog(fake_settings, encoders)
 
 
 def test_a_file_growing_while_it_is_hashed_is_not_trusted(tmp_path: Path) -> None:
@@ -99,19 +101,19 @@ def test_a_file_growing_while_it_is_hashed_is_not_trusted(tmp_path: Path) -> Non
 # names
 
 
-def test_symlink_loops_do_not_hang_or_duplicate(corpus: Path, settings) -> None:
+def test_symlink_loops_do_not_hang_or_duplicate(corpus: Path, fake_settings, encoders) -> None:
     os.symlink(corpus / "loop2.txt", corpus / "loop1.txt")
     os.symlink(corpus / "loop1.txt", corpus / "loop2.txt")
     os.symlink(corpus / "self.txt", corpus / "self.txt")
     os.symlink(corpus, corpus / "sub" / "back")  # a folder loop
-    summary = run_index(corpus, settings)
+    summary = run_index(corpus, fake_settings, encoders)
     reasons = _reasons(summary)
     for name in ("loop1.txt", "loop2.txt", "self.txt"):
         assert reasons[name] == "cannot stat: Too many levels of symbolic links"
     assert summary.added == 6  # the folder loop was not followed
 
 
-def test_nfc_and_nfd_names_are_the_same_file(tmp_path: Path, settings) -> None:
+def test_nfc_and_nfd_names_are_the_same_file(tmp_path: Path, fake_settings, encoders) -> None:
     folder = tmp_path / "notes"
     folder.mkdir()
     name = "자동차 보험.txt"
@@ -120,21 +122,23 @@ def test_nfc_and_nfd_names_are_the_same_file(tmp_path: Path, settings) -> None:
     assert str(nfd) != str(nfc)
     nfd.write_text("자동차 보험 비용 보고서", encoding="utf-8")  # as macOS names it
     (folder / "other.txt").write_text("the dog and the banana")
-    assert run_index(folder, settings).added == 2
+    assert run_index(folder, fake_settings, encoders).added == 2
 
-    with Store(settings.index_dir) as store:
-        assert store.catalog.file_by_path(str(nfc)).path == str(nfd)  # typed either way
-        hits = Searcher(store, Spaces(store.catalog, settings)).similar(nfc, k=5)
-    assert [Path(h.path).name for h in hits] == ["other.txt"]  # itself left out
+    with Index.open(settings=fake_settings, encoders=encoders) as index:
+        found = index.search("자동차 보험 비용 보고서", kinds={"text"})
+        assert found[0].path == str(nfd)  # stored as it is named
+        for typed in (nfc, nfd):  # typed either way
+            hits = index.similar(typed, k=5)
+            assert [Path(h.path).name for h in hits] == ["other.txt"]  # itself left out
 
     os.rename(nfd, nfc)  # the same name, now NFC: a rename, its vectors kept
-    summary = run_index(folder, settings)
+    summary = run_index(folder, fake_settings, encoders)
     assert (summary.moved, summary.added, summary.removed, summary.encoded) == (1, 0, 0, 0)
-    hits = search(settings, "자동차 보험 비용 보고서", kinds={"text"})
+    hits = search(fake_settings, "자동차 보험 비용 보고서", kinds={"text"}, encoders=encoders)
     assert hits[0].path == str(nfc)
 
     nfd.write_text("a second file, same name in the other form")  # Linux allows both
-    summary = run_index(folder, settings)
+    summary = run_index(folder, fake_settings, encoders)
     assert "another Unicode form" in _reasons(summary)[nfd.name]
     assert summary.added == 0 and summary.updated == 0
 
@@ -175,14 +179,14 @@ def test_a_name_that_is_not_utf8_is_skipped(corpus: Path, settings, capsys) -> N
 
 
 @pytest.mark.skipif(ROOT, reason="root reads everything; see the simulated test below")
-def test_permission_denied_for_real(corpus: Path, settings) -> None:
+def test_permission_denied_for_real(corpus: Path, fake_settings, encoders) -> None:
     (corpus / "secret.txt").write_text("the car keys")
     (corpus / "secret.txt").chmod(0)
     (corpus / "locked").mkdir()
     (corpus / "locked" / "inside.txt").write_text("x")
     (corpus / "locked").chmod(0)
     try:
-        summary = run_index(corpus, settings)
+        summary = run_index(corpus, fake_settings, encoders)
     finally:
         (corpus / "secret.txt").chmod(0o644)
         (corpus / "locked").chmod(0o755)
@@ -238,11 +242,13 @@ def _docx_with(member_bytes: int) -> bytes:
     return out.getvalue()
 
 
-def test_zip_bombs_in_docx_are_refused_before_unpacking(corpus: Path, settings) -> None:
+def test_zip_bombs_in_docx_are_refused_before_unpacking(
+    corpus: Path, fake_settings, encoders
+) -> None:
     (corpus / "size_bomb.docx").write_bytes(_docx_with(24 << 20))
     (corpus / "ratio_bomb.docx").write_bytes(_docx_with(4 << 20))  # 4 MB packed 130 to 1
-    settings = replace(settings, max_unpacked_bytes=16 << 20, max_unpack_ratio=100)
-    summary = run_index(corpus, settings)
+    settings = replace(fake_settings, max_unpacked_bytes=16 << 20, max_unpack_ratio=100)
+    summary = run_index(corpus, settings, encoders)
     reasons = _reasons(summary)
     assert "past the 16,777,216-byte limit (a zip bomb?)" in reasons["size_bomb.docx"]
     assert "to 1, past the 100 to 1 limit (a zip bomb?)" in reasons["ratio_bomb.docx"]
@@ -261,12 +267,12 @@ def _png_header_only(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
 
 
-def test_decompression_bombs_in_images_are_refused(corpus: Path, settings) -> None:
+def test_decompression_bombs_in_images_are_refused(corpus: Path, fake_settings, encoders) -> None:
     (corpus / "bomb.png").write_bytes(_png_header_only(100_000, 100_000))
     from PIL import Image
 
     Image.new("RGB", (100, 100), "green").save(corpus / "just_over.png")  # 10,000 pixels
-    summary = run_index(corpus, replace(settings, max_image_pixels=8_000))
+    summary = run_index(corpus, replace(fake_settings, max_image_pixels=8_000), encoders)
     reasons = _reasons(summary)
     assert reasons["bomb.png"].startswith("image too large to decode safely")
     # Pillow only warns between one and two times its limit: refused all the same
@@ -277,10 +283,10 @@ def test_decompression_bombs_in_images_are_refused(corpus: Path, settings) -> No
 # time limits
 
 
-def test_a_pdf_that_keeps_the_parser_busy_is_cut_off(corpus: Path, settings) -> None:
+def test_a_pdf_that_keeps_the_parser_busy_is_cut_off(corpus: Path, fake_settings, encoders) -> None:
     (corpus / "slow.pdf").write_bytes(slow_pdf(1_000_000))  # about 10 s of pypdf
     started = time.monotonic()
-    summary = run_index(corpus, replace(settings, file_timeout_s=1.0))
+    summary = run_index(corpus, replace(fake_settings, file_timeout_s=1.0), encoders)
     assert time.monotonic() - started < 30
     assert _reasons(summary)["slow.pdf"] == (
         "took longer than 1 s to read (the --file-timeout limit)"
@@ -288,7 +294,7 @@ def test_a_pdf_that_keeps_the_parser_busy_is_cut_off(corpus: Path, settings) -> 
     assert summary.added == 6
     # remembered: an unchanged slow file is not read again
     started = time.monotonic()
-    again = run_index(corpus, replace(settings, file_timeout_s=1.0))
+    again = run_index(corpus, replace(fake_settings, file_timeout_s=1.0), encoders)
     assert "slow.pdf" in _reasons(again) and time.monotonic() - started < 15
 
 

@@ -1,22 +1,25 @@
-"""Search features on a real (tiny) index: lexical mode, filters, paging, snippets, JSON."""
+"""Search features on a real index: lexical mode, filters, paging, snippets, JSON.
+
+The search logic runs on the deterministic fake encoders; the CLI tests, which
+load models by name, on a tiny real BERT and CLIP.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from fakes import FakeImageEncoder, FakeTextEncoder
 from helpers import draw_image, run_index
 
+from searchengine import Encoders, Index, Results, Settings, make_filters
 from searchengine.cli.main import main
-from searchengine.config import Settings
-from searchengine.filters import make_filters
-from searchengine.models.spaces import Spaces
-from searchengine.query.searcher import Searcher
-from searchengine.store import Store
 
 WORDS = "car engine road dog puppy park banana fruit kitchen tax bank rain train station".split()
 
@@ -40,124 +43,133 @@ def _many(root: Path, n: int = 240) -> Path:
     return root
 
 
+def _fakes() -> Encoders:
+    return Encoders(text=FakeTextEncoder(), image=FakeImageEncoder())
+
+
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory, tiny_bert_dir: Path, tiny_clip_dir: Path):  # type: ignore[no-untyped-def]
-    """One index of `_many`, built once: the tests below only read it."""
-    tmp = tmp_path_factory.mktemp("quality")
+def many(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _many(tmp_path_factory.mktemp("quality") / "many")
+
+
+@pytest.fixture(scope="module")
+def fake_shared(many: Path) -> Settings:
+    """One index of `_many` by the fake encoders, built once: the tests below only read it."""
     settings = Settings(
-        index_dir=tmp / "index",
-        model_cache=tmp / "models",
+        index_dir=many.parent / "fake-index", model_cache=many.parent / "models", text_batch=32
+    )
+    run_index(many, settings, _fakes())
+    return settings
+
+
+@pytest.fixture
+def index(fake_shared: Settings) -> Iterator[Index]:
+    with Index.open(settings=fake_shared, encoders=_fakes()) as idx:
+        yield idx
+
+
+@pytest.fixture(scope="module")
+def real_shared(many: Path, tiny_bert_dir: Path, tiny_clip_dir: Path) -> Settings:
+    """One index of `_many` by the tiny real models, for the CLI, which loads them by name."""
+    settings = Settings(
+        index_dir=many.parent / "index",
+        model_cache=many.parent / "models",
         text_model=str(tiny_bert_dir),
         image_model=str(tiny_clip_dir),
         text_batch=32,
         image_batch=4,
     )
-    root = _many(tmp / "many")
-    run_index(root, settings)
-    return root, settings
-
-
-@pytest.fixture
-def many(shared) -> Path:  # type: ignore[no-untyped-def]
-    return shared[0]
-
-
-@pytest.fixture
-def settings(shared) -> Settings:  # type: ignore[no-untyped-def]
-    return shared[1]
-
-
-def _searcher(settings: Settings) -> Searcher:
-    store = Store.for_settings(settings)
-    return Searcher(store, Spaces(store.catalog, settings))
+    run_index(many, settings)
+    return settings
 
 
 def _names(hits) -> list[str]:  # type: ignore[no-untyped-def]
     return [Path(h.path).name for h in hits]
 
 
-def test_lexical_mode_matches_korean_inflected_forms(many: Path, settings: Settings) -> None:
-    s = _searcher(settings)
+def _search(settings: Settings, encoders: Encoders, query: str, **how: Any) -> Results:
+    """One search in a fresh `Index`."""
+    with Index.open(settings=settings, encoders=encoders) as index:
+        return index.search(query, **how)
+
+
+def test_lexical_mode_matches_korean_inflected_forms(index: Index) -> None:
     for query in ("자동차", "자동차가", "자동차는 얼마"):
-        hits = s.search(query, 5, mode="lexical")
+        hits = index.search(query, k=5, mode="lexical")
         assert _names(hits)[:1] == ["korean.txt"], query
     # the highlight covers the noun inside `자동차를`, not its particle
-    hit = s.search("자동차가", 1, mode="lexical")[0]
+    hit = index.search("자동차가", k=1, mode="lexical")[0]
     spans = [hit.snippet[a:b] for a, b in hit.highlights]
     assert spans and set(spans) == {"자동차"}
-    s.store.close()
 
 
-def test_lexical_beats_noise_on_an_identifier(many: Path, settings: Settings) -> None:
-    s = _searcher(settings)
-    hits = s.search("INV-2024-0042", 3, mode="lexical")
+def test_lexical_beats_noise_on_an_identifier(index: Index) -> None:
+    hits = index.search("INV-2024-0042", k=3, mode="lexical")
     assert _names(hits) == ["invoice.md"]  # nothing else has those tokens
-    s.store.close()
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "dense", "lexical"])
 @pytest.mark.parametrize("graph", [False, True])
 def test_narrow_filter_returns_k_when_they_exist(
-    many: Path, settings: Settings, mode: str, graph: bool
+    many: Path, fake_shared: Settings, mode: str, graph: bool
 ) -> None:
+    settings = fake_shared
     if graph:  # force hnswlib's filtered graph walk instead of the exact scan
         settings = replace(settings, exact_scan_max=0, exact_scan_share=0.0)
-    s = _searcher(settings)
-    # 2 of 245 files (0.8%): both come back, and nothing else
-    rare = make_filters(under=[str(many / "rare")])
-    hits = s.search("note car", 2, mode=mode, filters=rare)  # type: ignore[arg-type]
-    assert sorted(_names(hits)) == ["doc000.txt", "doc001.txt"]
-    hits = s.search("note car", 10, mode=mode, filters=rare)  # type: ignore[arg-type]
-    assert len(hits) == 2
-    # a broad glob: k hits, all matching
-    wide = make_filters(globs=["doc1*.txt"])
-    hits = s.search("note car", 10, mode=mode, filters=wide)  # type: ignore[arg-type]
-    assert len(hits) == 10 and all(n.startswith("doc1") for n in _names(hits))
-    s.store.close()
+    with Index.open(settings=settings, encoders=_fakes()) as index:
+        # 2 of 245 files (0.8%): both come back, and nothing else
+        rare = make_filters(under=[str(many / "rare")])
+        hits = index.search("note car", k=2, mode=mode, filters=rare)  # type: ignore[arg-type]
+        assert sorted(_names(hits)) == ["doc000.txt", "doc001.txt"]
+        hits = index.search("note car", k=10, mode=mode, filters=rare)  # type: ignore[arg-type]
+        assert len(hits) == 2
+        # a broad glob: k hits, all matching
+        wide = make_filters(globs=["doc1*.txt"])
+        hits = index.search("note car", k=10, mode=mode, filters=wide)  # type: ignore[arg-type]
+        assert len(hits) == 10 and all(n.startswith("doc1") for n in _names(hits))
 
 
-def test_kind_and_date_filters(tmp_path: Path, settings: Settings) -> None:
+def test_kind_and_date_filters(tmp_path: Path, fake_settings: Settings, encoders: Encoders) -> None:
     many = _many(tmp_path / "many")
     old = 1_600_000_000  # 2020-09
     os.utime(many / "bulk" / "invoice.md", (old, old))
     os.utime(many / "pics" / "p1.png", (old, old))
-    settings = replace(settings, index_dir=tmp_path / "index")
-    run_index(many, settings)
-    s = _searcher(settings)
-    hits = s.search("note", 10, filters=make_filters(kinds=["md"]))
-    assert _names(hits) == ["invoice.md"]
-    hits = s.search("red", 10, filters=make_filters(kinds=["image"]))
-    assert sorted(_names(hits)) == ["p0.png", "p1.png", "p2.png"]
-    hits = s.search("note", 10, filters=make_filters(before="2021-01-01"))
-    assert sorted(_names(hits)) == ["invoice.md", "p1.png"]
-    hits = s.search("note", 300, filters=make_filters(after="2021-01-01"))
-    assert "invoice.md" not in _names(hits) and len(hits) == 243
-    s.store.close()
+    with Index.open(settings=fake_settings, encoders=encoders) as index:
+        index.add(many)
+        hits = index.search("note", k=10, filters=make_filters(kinds=["md"]))
+        assert _names(hits) == ["invoice.md"]
+        hits = index.search("red", k=10, filters=make_filters(kinds=["image"]))
+        assert sorted(_names(hits)) == ["p0.png", "p1.png", "p2.png"]
+        hits = index.search("note", k=10, filters=make_filters(before="2021-01-01"))
+        assert sorted(_names(hits)) == ["invoice.md", "p1.png"]
+        hits = index.search("note", k=300, filters=make_filters(after="2021-01-01"))
+        assert "invoice.md" not in _names(hits) and len(hits) == 243
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "dense", "lexical"])
-def test_paging_is_stable(many: Path, settings: Settings, mode: str) -> None:
-    s = _searcher(settings)
-    whole = s.search("car engine road", 30, mode=mode)  # type: ignore[arg-type]
-    pages = [s.search("car engine road", 7, offset=o, mode=mode) for o in range(0, 30, 7)]  # type: ignore[arg-type]
+def test_paging_is_stable(index: Index, mode: str) -> None:
+    whole = index.search("car engine road", k=30, mode=mode)  # type: ignore[arg-type]
+    pages = [
+        index.search("car engine road", k=7, offset=o, mode=mode)  # type: ignore[arg-type]
+        for o in range(0, 30, 7)
+    ]
     joined = [h.path for page in pages for h in page][:30]
     assert joined == [h.path for h in whole]
     assert len(set(joined)) == len(joined) == 30
-    again = s.search("car engine road", 7, offset=7, mode=mode)  # type: ignore[arg-type]
+    again = index.search("car engine road", k=7, offset=7, mode=mode)  # type: ignore[arg-type]
     assert [h.path for h in again] == [h.path for h in pages[1]]
-    s.store.close()
 
 
-def test_one_hit_per_file_with_its_offsets(tmp_path: Path, settings: Settings) -> None:
-    settings = replace(settings, index_dir=tmp_path / "index")
+def test_one_hit_per_file_with_its_offsets(
+    tmp_path: Path, fake_settings: Settings, encoders: Encoders
+) -> None:
     root = tmp_path / "long"
     root.mkdir()
     body = " ".join(["filler words about nothing"] * 60)
     text = f"{body} the kitchen banana is here. {body} banana again {body}"
     (root / "long.txt").write_text(text, encoding="utf-8")
-    run_index(root, replace(settings, chunk_tokens=64))
-    s = _searcher(settings)
-    hits = s.search("banana", 5, mode="lexical")
+    run_index(root, replace(fake_settings, chunk_tokens=64), encoders)
+    hits = _search(fake_settings, encoders, "banana", k=5, mode="lexical")
     assert len(hits) == 1
     hit = hits[0]
     assert "banana" in hit.snippet
@@ -165,7 +177,6 @@ def test_one_hit_per_file_with_its_offsets(tmp_path: Path, settings: Settings) -
     assert hit.snippet[a:b].lower() == "banana"
     assert hit.start is not None and hit.end is not None
     assert "banana" in text[hit.start : hit.end]
-    s.store.close()
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -175,8 +186,9 @@ def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
 
 
 def test_cli_json_carries_highlights_pages_and_paging(
-    many: Path, settings: Settings, capsys: pytest.CaptureFixture[str]
+    many: Path, real_shared: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    settings = real_shared
     base = ["--index", str(settings.index_dir), "search", "--text-model", settings.text_model]
     code, out, _ = _cli(capsys, *base, "자동차를", "--mode", "lexical", "--json", "-k", "3")
     assert code == 0
@@ -197,8 +209,9 @@ def test_cli_json_carries_highlights_pages_and_paging(
 
 
 def test_cli_eval_reports_every_mode(
-    many: Path, settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    many: Path, real_shared: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    settings = real_shared
     qrels = tmp_path / "q.tsv"
     qrels.write_text(
         "query\trelevant\tkind\n"
@@ -227,20 +240,21 @@ def test_cli_eval_reports_every_mode(
 
 
 def test_an_older_catalog_gets_its_lexical_index_on_open(
-    tmp_path: Path, settings: Settings
+    tmp_path: Path,
+    fake_settings: Settings,
+    encoders: Encoders,
 ) -> None:
     import sqlite3
 
-    settings = replace(settings, index_dir=tmp_path / "index")
     root = tmp_path / "docs"
     root.mkdir()
     (root / "car.txt").write_text("새 자동차를 샀습니다.", encoding="utf-8")
-    run_index(root, settings)
-    with sqlite3.connect(settings.index_dir / "catalog.sqlite") as conn:
+    run_index(root, fake_settings, encoders)
+    with sqlite3.connect(fake_settings.index_dir / "catalog.sqlite") as conn:
         # the catalog as migration 0007 left it
         conn.execute("DROP TRIGGER chunk_terms_follow_delete")
         conn.execute("DROP TABLE chunk_terms")
         conn.execute("UPDATE alembic_version SET version_num = '0007_add_skip_limits'")
-    s = _searcher(settings)  # opening upgrades it and analyses the existing chunks
-    assert _names(s.search("자동차", 3, mode="lexical")) == ["car.txt"]
-    s.store.close()
+    # opening upgrades it and analyses the existing chunks
+    hits = _search(fake_settings, encoders, "자동차", k=3, mode="lexical")
+    assert _names(hits) == ["car.txt"]

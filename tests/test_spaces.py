@@ -1,46 +1,74 @@
-"""Spaces: a CLIP whose text tower is the text model shares query vectors with it."""
+"""Spaces: a CLIP whose text tower is the text model shares query vectors with it.
+
+Model plumbing, so tiny real models: the image model is loaded only when a
+search needs it.
+"""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from helpers import paths, run_index
 
-from searchengine.models.spaces import IMAGE, Spaces
-from searchengine.query.searcher import Searcher
-from searchengine.store import Store
+from searchengine import Index
+from searchengine.catalog import Catalog
+from searchengine.models.image_encoder import ImageEncoder
 
 
-def _space(settings, name: str):
-    with Store(settings.index_dir) as store:
-        return store.catalog.space(name)
+@pytest.fixture
+def image_loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The image models loaded from now on."""
+    loads: list[str] = []
+    real_load = ImageEncoder._load
+
+    def counting(self):  # type: ignore[no-untyped-def]
+        if self._model is None:
+            loads.append(self.name)
+        real_load(self)
+
+    monkeypatch.setattr(ImageEncoder, "_load", counting)
+    return loads
 
 
-def test_a_shared_text_tower_is_detected_and_used(corpus: Path, settings, tiny_shared_clip_dir):
+def _shared_tower(index: Index) -> bool:
+    """Whether the index records that its CLIP's text tower is the text model."""
+    catalog = Catalog(index.path / "catalog.sqlite", create=False)
+    try:
+        image, text = catalog.space("image"), catalog.space("text")
+    finally:
+        catalog.close()
+    assert image is not None and text is not None
+    return image.query_fingerprint == text.fingerprint
+
+
+def test_a_shared_text_tower_is_detected_and_used(
+    corpus: Path, settings, tiny_shared_clip_dir, image_loads: list[str]
+):
     settings = replace(settings, image_model=str(tiny_shared_clip_dir))
     run_index(corpus, settings)
-    image_space = _space(settings, IMAGE)
-    assert image_space.query_fingerprint == _space(settings, "text").fingerprint
-
-    with Store(settings.index_dir) as store:
-        spaces = Spaces(store.catalog, settings)
-        hits = Searcher(store, spaces).search("red", k=10, kinds={"image"})
+    image_loads.clear()
+    with Index.open(settings=settings) as index:
+        assert _shared_tower(index)
+        hits = index.search("red", k=10, kinds={"image"})
         assert {h.kind for h in hits} == {"image"} and len(hits) == 2
-        assert spaces._image is None  # the CLIP was never loaded for a text query
+        assert image_loads == []  # the CLIP was never loaded for a text query
 
-        by_example = Searcher(store, spaces).search_image(corpus / "red.png", k=10)
+        by_example = index.search(image=corpus / "red.png", k=10)
     assert by_example[0].path == str(corpus / "red.png")
     assert {h.kind for h in by_example} == {"image"}
 
 
-def test_a_separate_text_tower_is_not_mistaken_for_the_text_model(corpus: Path, settings):
+def test_a_separate_text_tower_is_not_mistaken_for_the_text_model(
+    corpus: Path, settings, image_loads: list[str]
+):
     run_index(corpus, settings)
-    assert _space(settings, IMAGE).query_fingerprint is None
-    with Store(settings.index_dir) as store:
-        spaces = Spaces(store.catalog, settings)
-        hits = Searcher(store, spaces).search("red", k=10, kinds={"image"})
-        assert spaces._image is not None and len(hits) == 2
-        by_example = Searcher(store, spaces).search_image(corpus / "red.png", k=10)
+    image_loads.clear()
+    with Index.open(settings=settings) as index:
+        assert not _shared_tower(index)
+        hits = index.search("red", k=10, kinds={"image"})
+        assert image_loads == [settings.image_model] and len(hits) == 2
+        by_example = index.search(image=corpus / "red.png", k=10)
     assert {h.kind for h in by_example} == {"image"}
     assert paths(by_example)[0] == "red.png"
