@@ -28,6 +28,7 @@ import torch
 import transformers  # noqa: F401
 
 import indexer.pipeline
+import searchengine.cli.app
 import searchengine.cli.index  # noqa: F401
 import searchengine.cli.main
 from searchengine import Index
@@ -75,7 +76,7 @@ def job_index(job: dict) -> int:
         TextEncoder.encode = _slowed(TextEncoder.encode, slow)  # type: ignore[method-assign]
         ImageEncoder.encode_images = _slowed(ImageEncoder.encode_images, slow)  # type: ignore[method-assign]
     indexer.pipeline.FLUSH_BATCHES = job.get("flush_batches", 1)
-    searchengine.cli.main.Settings = functools.partial(  # type: ignore[misc]
+    searchengine.cli.app.Settings = functools.partial(  # type: ignore[misc]
         Settings,
         text_batch=4,
         image_batch=2,

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from searchengine.api import IndexReport, ReembedReport
 from searchengine.cli.app import INTERRUPTED_EXIT, App, usage, wait_option
 from searchengine.config import Settings
+
+T = TypeVar("T")
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -64,19 +67,25 @@ def _settings(app: App) -> Settings:
 def cmd_index(app: App) -> int:
     args = app.args
     settings = replace(_settings(app), exclude=tuple(args.exclude), include_hidden=args.hidden)
+    summary = _stoppable(app, settings, lambda index, **kw: index.add(args.folder, **kw))
+    app.emit(summary.to_json(), lambda: _print_summary(app, summary))
+    return _interrupted(app, summary.interrupted, f"{summary.committed} files")
+
+
+def _stoppable(app: App, settings: Settings, work: Callable[..., T]) -> T:
+    """Run a writing call with progress bars, the first Ctrl-C asking it to stop."""
     try:
         with app.stoppable() as should_stop, app.open_index(settings) as index:
-            summary = index.add(args.folder, on_progress=app.progress, should_stop=should_stop)
+            return work(index, on_progress=app.progress, should_stop=should_stop)
     finally:
         app.close_bars()
-    app.emit(summary.to_json(), lambda: _print_summary(app, summary))
-    if summary.interrupted:
-        app.status_line(
-            f"interrupted: {summary.committed} files committed; "
-            f"run the same command again to finish"
-        )
-        return INTERRUPTED_EXIT
-    return 0
+
+
+def _interrupted(app: App, interrupted: bool, committed: str) -> int:
+    if not interrupted:
+        return 0
+    app.status_line(f"interrupted: {committed} committed; run the same command again to finish")
+    return INTERRUPTED_EXIT
 
 
 def _print_summary(app: App, s: IndexReport) -> None:
@@ -102,19 +111,9 @@ def cmd_reembed(app: App) -> int:
         raise usage("give --text-model MODEL or --image-model MODEL")
     # the new model is this command's argument, not the model to open the index with
     settings = replace(_settings(app), text_model=None, image_model=None)
-    try:
-        with app.stoppable() as should_stop, app.open_index(settings) as index:
-            summary = index.reembed(space, model, on_progress=app.progress, should_stop=should_stop)
-    finally:
-        app.close_bars()
+    summary = _stoppable(app, settings, lambda index, **kw: index.reembed(space, model, **kw))
     app.emit(summary.to_json(), lambda: _print_reembed(app, summary))
-    if summary.interrupted:
-        app.status_line(
-            f"interrupted: {summary.encoded} vectors committed; "
-            f"run the same command again to finish"
-        )
-        return INTERRUPTED_EXIT
-    return 0
+    return _interrupted(app, summary.interrupted, f"{summary.encoded} vectors")
 
 
 def _print_reembed(app: App, s: ReembedReport) -> None:
