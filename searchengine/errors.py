@@ -29,6 +29,10 @@ class SearchEngineError(Exception):
 class ConfigError(SearchEngineError):
     """A bad option, model spec or path given by the user."""
 
+    def __init__(self, message: str, parameter: str | None = None):
+        super().__init__(message)
+        self.parameter = parameter  # the library parameter at fault, e.g. "after"
+
 
 class ModelUnavailableError(SearchEngineError):
     """A model cannot be loaded on this machine."""

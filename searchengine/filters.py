@@ -69,7 +69,8 @@ def make_filters(
     after: str | None = None,
     before: str | None = None,
 ) -> Filters:
-    """Filters from user input (CLI flags); bad values raise ConfigError."""
+    """Filters from user input (command-line flags, HTTP parameters); bad values raise
+    ConfigError naming the parameter (`after`, `before`)."""
     roots = tuple(
         path_key(os.path.abspath(os.path.expanduser(p))).rstrip("/") or "/" for p in under
     )
@@ -84,10 +85,12 @@ def make_filters(
             if name not in FILE_KINDS:
                 raise ConfigError(f"unknown file kind {name!r}: use one of {', '.join(FILE_KINDS)}")
             wanted.append(name)
-    lo = parse_when(after, "--after") if after else None
-    hi = parse_when(before, "--before") if before else None
+    lo = parse_when(after, "after") if after else None
+    hi = parse_when(before, "before") if before else None
     if lo is not None and hi is not None and lo >= hi:
-        raise ConfigError("--after must be earlier than --before")
+        raise ConfigError(
+            f"after {after!r} is not earlier than before {before!r}", parameter="after"
+        )
     return Filters(
         under=roots,
         globs=tuple(g for g in globs if g),
@@ -97,7 +100,7 @@ def make_filters(
     )
 
 
-def parse_when(value: str, flag: str) -> float:
+def parse_when(value: str, name: str) -> float:
     """A moment from `2024-05-01`, `2024-05-01T13:00` (local time) or `7d`/`2w`/`3m`/`1y` ago."""
     value = value.strip()
     rel = _RELATIVE.match(value.lower())
@@ -108,5 +111,6 @@ def parse_when(value: str, flag: str) -> float:
         return datetime.fromisoformat(value).timestamp()
     except ValueError:
         raise ConfigError(
-            f"{flag} {value!r}: give a date like 2024-05-01 (local time) or an age like 7d, 2w, 3m"
+            f"{name} {value!r}: give a date like 2024-05-01 (local time) or an age like 7d, 2w, 3m",
+            parameter=name,
         ) from None

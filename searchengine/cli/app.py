@@ -53,6 +53,8 @@ def message(exc: SearchEngineError, args: argparse.Namespace) -> str:
         text += " (run `semsearch index FOLDER` first)"
     elif isinstance(exc, ModelMismatchError):
         text += " (pick another folder with --index)"
+    elif isinstance(exc, ConfigError) and exc.parameter and text.startswith(exc.parameter):
+        text = "--" + exc.parameter.replace("_", "-") + text[len(exc.parameter) :]
     return text
 
 
