@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from searchengine.catalog import NewItem
 from searchengine.config import Settings
 from searchengine.errors import ConfigError, ExtractionError, ModelUnavailableError
 from searchengine.models.spaces import IMAGE, TEXT, Spaces
-from searchengine.records import Passage
+from searchengine.records import Passage, Tag
 from searchengine.store import Store
 
 from .changes import StopRequested, plan_changes
@@ -267,9 +267,11 @@ class _Run:
             self.summary.chunks += len(flat)
         if images:
             ienc = self.spaces.image()
-            vectors = ienc.encode_images([p.image for p in images if p.image is not None])
+            vectors, tags = ienc.encode_and_tag([p.image for p in images if p.image is not None])
             fingerprints[IMAGE] = ienc.fingerprint
-            items.extend(self._item(p, IMAGE, vectors[i : i + 1]) for i, p in enumerate(images))
+            items.extend(
+                self._item(p, IMAGE, vectors[i : i + 1], tags[i]) for i, p in enumerate(images)
+            )
             self._encoded(len(images))
             self.summary.images += len(images)
         records = {name: self.spaces.record(name) for name in fingerprints}
@@ -293,9 +295,11 @@ class _Run:
         self.pending_units = 0
         self.store.save_if_due(self.settings.index_save_seconds)
 
-    def _item(self, p: _Pending, space: str, vectors: np.ndarray) -> NewItem:
+    def _item(
+        self, p: _Pending, space: str, vectors: np.ndarray, tags: Sequence[Tag] = ()
+    ) -> NewItem:
         f = p.found
-        return NewItem(f.path, f.kind, f.size, f.mtime_ns, p.sha256, space, p.chunks, vectors)
+        return NewItem(f.path, f.kind, f.size, f.mtime_ns, p.sha256, space, p.chunks, vectors, tags)
 
     def _encoded(self, n: int) -> None:
         self.summary.encoded += n

@@ -160,9 +160,11 @@ def _embed_images(
 
     def flush() -> None:
         if batch:
-            vectors = encoder.encode_images([im for _, im in batch])
+            vectors, tags = encoder.encode_and_tag([im for _, im in batch])
             owners = [(file_id, None) for file_id, _ in batch]
             store.catalog.add_vectors(staging, encoder.fingerprint, owners, vectors)
+            # the new model's labels; searches show them before the switch, a harmless lead
+            store.catalog.set_tags({fid: t for (fid, _), t in zip(batch, tags, strict=True)})
             summary.encoded += len(batch)
             progress("encode", summary.encoded, len(files))
             batch.clear()

@@ -35,6 +35,23 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class Tag:
+    """A confident label of an image, in English and Korean, with its probability."""
+
+    en: str
+    ko: str
+    score: float
+
+    @property
+    def words(self) -> str:
+        """What the lexical index holds of it."""
+        return f"{self.ko} {self.en}"
+
+    def to_json(self) -> dict[str, object]:
+        return {"en": self.en, "ko": self.ko, "score": round(self.score, 4)}
+
+
+@dataclass(frozen=True)
 class Hit:
     """One search result."""
 
@@ -49,6 +66,7 @@ class Hit:
     file_id: int = 0
     highlights: tuple[tuple[int, int], ...] = ()  # spans of query terms within `snippet`
     good: bool | None = None  # above the model's calibrated good-match level (None: unknown)
+    tags: tuple[Tag, ...] = ()  # an image's confident labels, best first
     extra: dict[str, object] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
@@ -64,6 +82,8 @@ class Hit:
             "highlights": [list(h) for h in self.highlights],
             "good_match": self.good,
         }
+        if self.kind == "image":
+            out["tags"] = [t.to_json() for t in self.tags]
         out.update(self.extra)
         return out
 

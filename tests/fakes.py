@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from searchengine.models.encoders import TextRole
-from searchengine.records import Vectors
+from searchengine.records import Tag, Vectors
 
 DIM = 48
 SYNONYMS = (
@@ -25,6 +25,7 @@ SYNONYMS = (
     {"banana", "fruit", "바나나"},
 )
 COLOURS = {"red": (220, 20, 20), "blue": (20, 20, 220), "green": (20, 200, 20)}
+COLOUR_KO = {"red": "빨간색", "blue": "파란색", "green": "초록색"}
 _WORD = re.compile(r"\w+")
 
 
@@ -74,7 +75,8 @@ class FakeTextEncoder:
 
 
 class FakeImageEncoder:
-    """A picture is its mean colour; a text query is the colours it names."""
+    """A picture is its mean colour; a text query is the colours it names; its tag is
+    the nearest named colour, in English and Korean."""
 
     def __init__(self, name: str = "fake-image", version: str = "1"):
         self.name = name
@@ -92,6 +94,18 @@ class FakeImageEncoder:
         rows = [np.asarray(im.convert("RGB"), dtype=np.float64).reshape(-1, 3) for im in images]
         # distance from white, so a white background does not drown the shape's colour
         return _normalise(np.array([(255.0 - r).mean(axis=0) for r in rows]).reshape(-1, 3))
+
+    def encode_and_tag(self, images: Sequence[Image.Image]) -> tuple[Vectors, list[tuple]]:
+        """The vectors, and each picture's nearest colour as its one tag."""
+        vectors = self.encode_images(images)
+        names = list(COLOURS)
+        colours = self.encode_texts(names)
+        tags = []
+        for v in vectors:
+            sims = colours @ v
+            best = int(np.argmax(sims))
+            tags.append((Tag(names[best], COLOUR_KO[names[best]], float(sims[best])),))
+        return vectors, tags
 
     def encode_texts(self, texts: Sequence[str]) -> Vectors:
         rows = np.zeros((len(texts), 3))

@@ -62,7 +62,7 @@ def test_results_json_is_the_cli_shape(index: Index) -> None:
 
 def test_notes_belong_to_one_call(index: Index) -> None:
     noted = index.search("banana", kinds={"image"}, mode="lexical")
-    assert noted.notes and "no words" in noted.notes[0]
+    assert noted.notes and "no image is tagged" in noted.notes[0]
     assert index.search("banana", mode="lexical").notes == ()
     assert index.search("banana", kinds={"image"}, mode="dense").notes == ()
 

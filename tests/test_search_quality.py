@@ -252,6 +252,9 @@ def test_an_older_catalog_gets_its_lexical_index_on_open(
     run_index(root, fake_settings, encoders)
     with sqlite3.connect(fake_settings.index_dir / "catalog.sqlite") as conn:
         # the catalog as migration 0007 left it
+        conn.execute("DROP TRIGGER tag_terms_follow_delete")
+        conn.execute("DROP TABLE tag_terms")
+        conn.execute("DROP TABLE image_tags")
         conn.execute("DROP TRIGGER chunk_terms_follow_delete")
         conn.execute("DROP TABLE chunk_terms")
         conn.execute("UPDATE alembic_version SET version_num = '0007_add_skip_limits'")

@@ -37,9 +37,11 @@ from searchengine.catalog.rows import (
     stack_vectors,
     staging_name,
     valid_vectors_of,
+    write_tags,
 )
 from searchengine.catalog.schema import Chunk, File, Space, Vector
 from searchengine.catalog.search import CatalogSearch
+from searchengine.catalog.tags import CatalogTags
 from searchengine.catalog.upkeep import CatalogUpkeep
 from searchengine.errors import CatalogError, ModelMismatchError, NoIndexError
 from searchengine.files import path_key
@@ -72,7 +74,7 @@ def _pragmas(durable: bool):  # type: ignore[no-untyped-def]
     return on_connect
 
 
-class Catalog(CatalogUpkeep, CatalogSearch):
+class Catalog(CatalogUpkeep, CatalogSearch, CatalogTags):
     """Files, chunks, vectors and per-space model records in one SQLite file."""
 
     def __init__(self, path: Path, *, create: bool = True, durable: bool = True):
@@ -235,10 +237,11 @@ class Catalog(CatalogUpkeep, CatalogSearch):
         now = time.time()
         # analysed before the write transaction opens, so it holds the lock briefly
         terms = [[index_text(c.text) for c in item.chunks] for item in items]
+        tag_terms = [index_text(" ".join(t.words for t in item.tags)) for item in items]
         with self.session() as s:
             for name in {item.space for item in items}:
                 _check_fingerprint(s, name, fingerprints[name])
-            for item, item_terms in zip(items, terms, strict=True):
+            for item, item_terms, item_tag_terms in zip(items, terms, tag_terms, strict=True):
                 old = s.scalar(select(File).where(File.path_key == path_key(item.path)))
                 if old is not None:
                     for space, label in drop_file(s, old):
@@ -275,6 +278,8 @@ class Catalog(CatalogUpkeep, CatalogSearch):
                             for row, t in zip(chunk_rows, item_terms, strict=True)
                         ],
                     )
+                if item.tags:
+                    write_tags(s, f.id, item.tags, item_tag_terms)
                 fp = fingerprints[item.space]
                 vec_rows = [
                     Vector(

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 
 import numpy as np
 from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 
-from searchengine.catalog.schema import Chunk, File, Space, Vector
+from searchengine.catalog.schema import Chunk, File, ImageTag, Space, Vector
 from searchengine.records import Chunk as ChunkRecord
-from searchengine.records import FileStamp, Vectors
+from searchengine.records import FileStamp, Tag, Vectors
 
 IN_BATCH = 500  # ids per `IN (...)`, well under SQLite's variable limit
 STAGING_SUFFIX = ".next"  # a space being re-embedded with another model: "text.next"
@@ -71,6 +72,7 @@ class NewItem:
     space: str
     chunks: Sequence[ChunkRecord]  # empty for images
     vectors: Vectors  # one row per chunk, or one row for an image
+    tags: Sequence[Tag] = ()  # an image's confident labels, best first
 
 
 def valid_vectors_of(space: str) -> tuple[ColumnElement[bool], ...]:
@@ -131,5 +133,22 @@ def drop_file(s: Session, row: File) -> list[tuple[str, int]]:
     ]
     s.execute(delete(Vector).where(Vector.file_id == row.id))
     s.execute(delete(Chunk).where(Chunk.file_id == row.id))
-    s.execute(delete(File).where(File.id == row.id))
+    s.execute(delete(ImageTag).where(ImageTag.file_id == row.id))
+    s.execute(delete(File).where(File.id == row.id))  # its tag_terms row goes by trigger
     return pairs
+
+
+def write_tags(s: Session, file_id: int, tags: Sequence[Tag], terms: str) -> None:
+    """Replace an image's tags and their words in the lexical index."""
+    s.execute(delete(ImageTag).where(ImageTag.file_id == file_id))
+    s.execute(sql_text("DELETE FROM tag_terms WHERE rowid = :id"), {"id": file_id})
+    if not tags:
+        return
+    s.add_all(
+        ImageTag(file_id=file_id, rank=n, en=t.en, ko=t.ko, score=float(t.score))
+        for n, t in enumerate(tags)
+    )
+    s.execute(
+        sql_text("INSERT INTO tag_terms(rowid, terms) VALUES (:id, :terms)"),
+        {"id": file_id, "terms": terms},
+    )

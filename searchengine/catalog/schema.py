@@ -86,3 +86,16 @@ class Vector(Base):
     )
     fingerprint: Mapped[str] = mapped_column(String)
     data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ImageTag(Base):
+    """One confident label of an image (ImageNet classes, English and Korean)."""
+
+    __tablename__ = "image_tags"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    file_id: Mapped[int] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"), index=True)
+    rank: Mapped[int]  # 0: the most confident
+    en: Mapped[str] = mapped_column(String)
+    ko: Mapped[str] = mapped_column(String)
+    score: Mapped[float]

@@ -14,7 +14,7 @@ from typing import Literal, Protocol
 
 from PIL import Image
 
-from searchengine.records import Vectors
+from searchengine.records import Tag, Vectors
 
 TextRole = Literal["query", "passage"]
 
@@ -52,6 +52,13 @@ class ImageEncoding(Protocol):
     def fingerprint(self) -> str: ...
 
     def encode_images(self, images: Sequence[Image.Image]) -> Vectors: ...
+
+    def encode_and_tag(
+        self, images: Sequence[Image.Image]
+    ) -> tuple[Vectors, list[tuple[Tag, ...]]]:
+        """Vectors and, in the same pass, each image's confident labels (none if the
+        model has no classifier)."""
+        ...
 
     def encode_texts(self, texts: Sequence[str]) -> Vectors: ...
 

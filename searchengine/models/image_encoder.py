@@ -12,8 +12,9 @@ from PIL import Image
 
 from searchengine.errors import ModelUnavailableError
 from searchengine.models.sources import ImageSource
+from searchengine.models.tags import Tagger
 from searchengine.models.text_encoder import weights_fingerprint
-from searchengine.records import Vectors
+from searchengine.records import Tag, Vectors
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ class ImageEncoder:
         self._dim = 0
         self._fingerprint = ""
         self._encoding = threading.Lock()  # one forward pass at a time, from any thread
+        self._tagger: Tagger | None = None
+        self._pooled: list[np.ndarray] = []  # pooled features of the pass under way
 
     def _load(self) -> None:
         if self._model is not None:
@@ -61,6 +64,8 @@ class ImageEncoder:
                 probe = torch.zeros(1, 3, *_image_size(model), device=device)
                 self._dim = int(model.encode_image(probe).shape[-1])
             self._fingerprint = weights_fingerprint(model, self.source.text_prefix)
+            if self.source.tagger_file is not None:
+                self._tagger = self._load_tagger(model)
             self._model = model
             log.info("loaded image model %s (%s)", self.name, self.source.where)
 
@@ -92,6 +97,41 @@ class ImageEncoder:
                 feats = self._model.encode_image(pixels.to(self._device))
                 feats = torch.nn.functional.normalize(feats.float(), dim=-1)
             out[start : start + len(batch)] = feats.cpu().numpy()
+
+    def encode_and_tag(
+        self, images: Sequence[Image.Image]
+    ) -> tuple[Vectors, list[tuple[Tag, ...]]]:
+        """Vectors and each image's confident labels, from one forward pass."""
+        self._load()
+        out = np.zeros((len(images), self._dim), dtype=np.float32)
+        if self._tagger is None:
+            with self._encoding:
+                self._encode_images(images, out)
+            return out, [() for _ in images]
+        with self._encoding:
+            self._pooled.clear()
+            self._encode_images(images, out)
+            features = np.concatenate(self._pooled) if self._pooled else np.zeros((0, 0))
+            self._pooled.clear()
+        return out, self._tagger.tags(features)
+
+    def _load_tagger(self, model: Any) -> Tagger:
+        """The classification layer, fed by a hook on the input of the tower's head."""
+        from safetensors.numpy import load_file
+
+        assert self.source.tagger_file is not None
+        head = getattr(model.visual, "head", None)
+        if head is None:
+            raise ModelUnavailableError(
+                f"image model {self.name!r} has tags but no `visual.head` to read them from"
+            )
+        layer = load_file(self.source.tagger_file)
+
+        def keep_pooled(module: Any, inputs: tuple[Any, ...]) -> None:
+            self._pooled.append(inputs[0].detach().float().cpu().numpy())
+
+        head.register_forward_pre_hook(keep_pooled)
+        return Tagger(layer["weight"], layer["bias"], self.source.tag_threshold)
 
     def encode_texts(self, texts: Sequence[str]) -> Vectors:
         """Encode text queries with the CLIP text tower."""

@@ -25,3 +25,7 @@ class ImageSource:
     pretrained: str | None  # a tag, a checkpoint file, or None for a local-dir model
     where: str
     text_prefix: str = ""  # prepended to text queries (an e5 text tower wants "query: ")
+    # a classification layer (safetensors: weight, bias) over the pooled features that
+    # enter the tower's `visual.head`, for image tags; None: the model gives no tags
+    tagger_file: str | None = None
+    tag_threshold: float = 1.0

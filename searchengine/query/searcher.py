@@ -37,7 +37,7 @@ from searchengine.query.fusion import (
     merge_by_rank,
     reference_background,
 )
-from searchengine.records import Hit, Kind, Results, Vectors
+from searchengine.records import Hit, Kind, Results, Tag, Vectors
 from searchengine.store import Store
 
 log = logging.getLogger(__name__)
@@ -114,15 +114,16 @@ class Searcher:
 
         if self._wanted(TEXT, kinds):
             vec = None if mode == "lexical" else text_query_vector()
-            lists.append(self.rank_text(query, vec, need, mode, filters))
+            lists.append(self._rank(TEXT, query, vec, need, mode, filters))
         if self._wanted(IMAGE, kinds):
-            if mode == "lexical":
-                if kinds is not None:  # asked for images alone; else documents answer quietly
-                    notes.append("images have no words to match: search them in dense mode")
-            else:
-                vec = self._image_query(query, text_query_vector, notes)
-                if vec is not None:
-                    lists.append(self._rank_vectors(self._records[IMAGE], vec, need, filters))
+            # images have words too: their tags, in the lexical index
+            vec = None if mode == "lexical" else self._image_query(query, text_query_vector, notes)
+            if vec is not None or mode != "dense":
+                images = self._rank(IMAGE, query, vec, need, mode, filters)
+                if images or kinds is None:
+                    lists.append(images)
+                elif mode == "lexical":  # asked for images alone; else documents answer quietly
+                    notes.append("no image is tagged with these words: search images in dense mode")
         hits = self._page(lists, query, offset, k)
         return Results(query, mode, tuple(hits), offset, k, tuple(notes))
 
@@ -187,11 +188,14 @@ class Searcher:
             notes.append(f"images not searched: {exc}")
             return None
 
-    def rank_text(
-        self, query: str, vec: Vectors | None, need: int, mode: Mode, filters: Filters
+    def _rank(
+        self, name: str, query: str, vec: Vectors | None, need: int, mode: Mode, filters: Filters
     ) -> list[Scored]:
-        """The text space's pool for `query`, best first, each file scored on every signal."""
-        space = self._records[TEXT]
+        """A space's pool for `query`, best first, each file scored on every signal.
+
+        Words are matched in the text of chunks for documents, in the tags of images.
+        """
+        space = self._records[name]
         pool: dict[int, Scored] = {}
         searched = 0
         if vec is not None:
@@ -199,9 +203,11 @@ class Searcher:
             pool.update((fid, Scored(fid)) for fid in files)
         expr = lexical.match_expression(query) if mode != "dense" else None
         if expr is not None:
-            for m in self.catalog.lexical_matches(expr, filters, need):
+            words = self.catalog.lexical_matches if name == TEXT else self.catalog.tag_matches
+            for m in words(expr, filters, need):
                 s = pool.setdefault(m.file_id, Scored(m.file_id))
-                s.lexical, s.lexical_chunk = m.score, m.chunk_id
+                s.lexical = m.score
+                s.lexical_chunk = m.chunk_id if m.chunk_id >= 0 else None
         if vec is not None:
             self._score_dense(space, vec, list(pool.values()))
         if mode == "lexical":
@@ -292,11 +298,12 @@ class Searcher:
         page = ordered[offset : offset + k]
         chunks = self.catalog.chunk_info([s.chunk for s in page if s.chunk is not None])
         files = self.catalog.file_infos([s.file_id for s in page if s.chunk is None])
+        tags = self.catalog.tags_of([s.file_id for s in page if s.chunk is None])
         hits = []
         for s in page:
             info = chunks.get(s.chunk) if s.chunk is not None else files.get(s.file_id)
             if info is not None:  # else removed since the pool was drawn
-                hits.append(_hit(info, query, s))
+                hits.append(_hit(info, query, s, tags.get(s.file_id, ())))
         return hits
 
     def _background(self, space: SpaceInfo) -> Background:
@@ -335,7 +342,7 @@ def _check_page(k: int, offset: int) -> None:
         raise ConfigError("the offset must be 0 or more")
 
 
-def _hit(info: ChunkInfo, query: str, s: Scored) -> Hit:
+def _hit(info: ChunkInfo, query: str, s: Scored, tags: tuple[Tag, ...] = ()) -> Hit:
     kind: Kind = "image" if info.kind == "image" else "text"
     space = IMAGE if kind == "image" else TEXT
     extra: dict[str, object] = {}
@@ -347,7 +354,16 @@ def _hit(info: ChunkInfo, query: str, s: Scored) -> Hit:
     if s.good is not None and not s.calibrated:
         extra["good_match_uncalibrated"] = True
     if info.text is None:
-        return Hit(info.path, kind, s.fused, space, file_id=info.file_id, good=s.good, extra=extra)
+        return Hit(
+            info.path,
+            kind,
+            s.fused,
+            space,
+            file_id=info.file_id,
+            good=s.good,
+            tags=tags,
+            extra=extra,
+        )
     snip = snippets.snippet(info.text, query)
     base = info.start or 0
     return Hit(
