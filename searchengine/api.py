@@ -29,9 +29,13 @@ from indexer.pipeline import IndexSummary as IndexReport
 from indexer.pipeline import index_folder
 from indexer.reembed import ReembedSummary as ReembedReport
 from indexer.reembed import reembed
-from searchengine.catalog import Catalog
+from searchengine.catalog import Catalog, browse
+from searchengine.catalog.browse import Item
 from searchengine.config import DEFAULT_K, Settings
 from searchengine.errors import ConfigError
+from searchengine.explore import CollectionMap, OutlierReport, compute_map, find_outliers
+from searchengine.explore.layout import Method as MapMethod
+from searchengine.explore.outliers import DEFAULT_NEIGHBOURS
 from searchengine.filters import Filters
 from searchengine.models.encoders import Encoders
 from searchengine.models.spaces import IMAGE, TEXT, Spaces
@@ -185,7 +189,7 @@ class Index:
             raise ConfigError("give a text query or an image, one of them")
         if image is not None:
             return self._reader().search_image(
-                Path(image).expanduser(), k, offset=offset, filters=filters
+                Path(image).expanduser(), k, kinds, offset=offset, filters=filters
             )
         assert query is not None
         return self._reader().search(query, k, kinds, offset=offset, mode=mode, filters=filters)
@@ -342,3 +346,17 @@ class Index:
     def _keep_encoders(self, spaces: Spaces) -> None:
         """Remember the models `spaces` loaded, so this index loads each once."""
         self._loaded = spaces.loaded()
+
+    # browsing (the web page and `semsearch map` / `outliers`)
+
+    def item(self, file_id: int) -> Item | None:
+        """The indexed file with this catalog id (`Hit.file_id`), or None."""
+        return browse.item(self._read_store().catalog, file_id)
+
+    def map(self, method: MapMethod = "pca", *, cached_only: bool = False) -> CollectionMap:
+        """Every item on a plane: PCA, or t-SNE cached per index generation in the folder."""
+        return compute_map(self._read_store().catalog, self.path, method, cached_only=cached_only)
+
+    def outliers(self, *, k: int = DEFAULT_NEIGHBOURS, limit: int = 50) -> OutlierReport:
+        """The items least like their k nearest neighbours, per space; near-duplicate groups."""
+        return find_outliers(self._read_store().catalog, k=k, limit=limit)

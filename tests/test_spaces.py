@@ -56,8 +56,11 @@ def test_a_shared_text_tower_is_detected_and_used(
         assert image_loads == []  # the CLIP was never loaded for a text query
 
         by_example = index.search(image=corpus / "red.png", k=10)
+        pictures_only = index.search(image=corpus / "red.png", k=10, kinds={"image"})
     assert by_example[0].path == str(corpus / "red.png")
-    assert {h.kind for h in by_example} == {"image"}
+    # the image tower lives in the text model's space: its vector finds documents too
+    assert {h.kind for h in by_example} == {"image", "text"}
+    assert {h.kind for h in pictures_only} == {"image"}
 
 
 def test_a_separate_text_tower_is_not_mistaken_for_the_text_model(
@@ -70,5 +73,6 @@ def test_a_separate_text_tower_is_not_mistaken_for_the_text_model(
         hits = index.search("red", k=10, kinds={"image"})
         assert image_loads == [settings.image_model] and len(hits) == 2
         by_example = index.search(image=corpus / "red.png", k=10)
+    # another space and no tags: nothing to find documents with, so pictures only
     assert {h.kind for h in by_example} == {"image"}
     assert paths(by_example)[0] == "red.png"

@@ -144,6 +144,8 @@ def _print_hits(app: App, hits: Sequence[Hit], offset: int) -> None:
         print(f"{n:2}. {hit.score:.3f}  {hit.kind:5}  {app.show_path(hit.path)}{where}{weak}")
         if hit.snippet:
             print(f"      {_marked(hit)}")
+        if hit.tags:
+            print("      tags: " + ", ".join(f"{t.ko} ({t.en}) {t.score:.2f}" for t in hit.tags))
 
 
 def cmd_search(app: App) -> int:

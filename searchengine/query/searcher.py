@@ -128,25 +128,46 @@ class Searcher:
         return Results(query, mode, tuple(hits), offset, k, tuple(notes))
 
     def search_image(
-        self, path: Path, k: int = 10, *, offset: int = 0, filters: Filters | None = None
+        self,
+        path: Path,
+        k: int = 10,
+        kinds: set[Kind] | None = None,
+        *,
+        offset: int = 0,
+        filters: Filters | None = None,
     ) -> Results:
-        """Indexed images that look like the image at `path`."""
+        """Indexed images that look like the image at `path`, and documents about it."""
         if not path.is_file():
             raise ConfigError(f"no such image: {path}")
         _check_page(k, offset)
+        filters = filters or Filters()
         self._refresh()
         query = os.path.abspath(path)
         if IMAGE not in self._records:
             return Results(query, "image", (), offset, k, ("this index holds no images",))
         image = load_image(path, self.spaces.settings.max_image_side)
-        vec = self.spaces.image().encode_images([image])
-        # Documents are not searched with the image vector, even when the CLIP's
-        # text tower is the text model: the shipped tower was trained against
-        # short caption vectors, not passages, and a car picture ranked a recipe
-        # above the car guide. That needs a clip-text space (ARCHITECTURE.md).
+        vec, tags = self.spaces.image().encode_and_tag([image])
         need = max(POOL, offset + k)
-        ranked = self._rank_vectors(self._records[IMAGE], vec, need, filters or Filters())
-        return Results(query, "image", tuple(self._page([ranked], "", offset, k)), offset, k)
+        lists, words = [], ""
+        if self._wanted(IMAGE, kinds):
+            lists.append(self._rank_vectors(self._records[IMAGE], vec, need, filters))
+        if self._wanted(TEXT, kinds):
+            words = " ".join(t.words for t in tags[0])
+            lists.append(self._documents_about(vec, words, need, filters))
+        return Results(query, "image", tuple(self._page(lists, words, offset, k)), offset, k)
+
+    def _documents_about(
+        self, vec: Vectors, words: str, need: int, filters: Filters
+    ) -> list[Scored]:
+        """Documents about what a picture shows: through its tags, or its vector where
+        the image tower lives in the text model's space (`Settings.image_to_documents`)."""
+        via = self.spaces.settings.image_to_documents
+        if via == "vector" and self.spaces.image_query_from_text():
+            return self._rank(TEXT, "", vec, need, "dense", filters)
+        if via in ("vector", "tags") and words:
+            text_vec = self.spaces.text().encode([words], "query")
+            return self._rank(TEXT, words, text_vec, need, "hybrid", filters)
+        return []
 
     def similar(
         self, path: Path, k: int = 10, *, offset: int = 0, filters: Filters | None = None
