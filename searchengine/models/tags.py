@@ -24,7 +24,7 @@ MAX_TAGS = 3
 @lru_cache(maxsize=1)
 def class_names() -> tuple[tuple[str, str], ...]:
     """(English, Korean) name of each ImageNet-1k class, by class index."""
-    rows = []
+    rows: list[tuple[str, str]] = []
     for line in CLASS_NAMES.read_text(encoding="utf-8").splitlines():
         if not line or line.startswith("#") or line.startswith("index\t"):
             continue
