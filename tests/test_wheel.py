@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import site
 import subprocess
 import sys
@@ -23,6 +24,13 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parent.parent
+# what a copy of the source leaves out: environments, caches, build and training outputs
+NOT_SOURCE = {".git", ".venv", "build", "dist", "__pycache__", ".pytest_cache", ".mypy_cache"}
+NOT_SOURCE |= {".ruff_cache", ".cache", ".semsearch-demo", "runs", "training"}
+
+
+def _not_source(folder: str, names: list[str]) -> set[str]:
+    return {n for n in names if n in NOT_SOURCE or n.endswith(".egg-info")}
 
 
 def _run(*cmd: str | Path, **kw) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
@@ -34,9 +42,12 @@ def _run(*cmd: str | Path, **kw) -> subprocess.CompletedProcess[str]:  # type: i
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
+    # built from a copy: setuptools leaves build/ and *.egg-info in the tree it builds
+    source = tmp_path_factory.mktemp("source") / "semsearch"
+    shutil.copytree(REPO, source, ignore=_not_source, symlinks=True)
     proc = _run(
         sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-        "--wheel-dir", out, REPO,
+        "--wheel-dir", out, source,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (found,) = out.glob("semsearch-*.whl")
