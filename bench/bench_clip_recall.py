@@ -124,6 +124,9 @@ def add_common_args(ap: argparse.ArgumentParser) -> None:
     )
     ap.add_argument("--clipart-root", type=Path, default=CLIPART_ROOT)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--image-model", default="semsearch-clip", help="a shipped image model preset"
+    )
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument(
         "--smoke",
@@ -178,12 +181,12 @@ def text_to_image(
     return res
 
 
-def make_encoder(model_cache: Path):  # type: ignore[no-untyped-def]
+def make_encoder(model_cache: Path, model: str = "semsearch-clip"):  # type: ignore[no-untyped-def]
     """The product's semsearch-clip encoder, resolved as the image space resolves it."""
     from searchengine.models.image_encoder import ImageEncoder
     from searchengine.models.presets import resolve_image_model
 
-    src = resolve_image_model("semsearch-clip", model_cache)
+    src = resolve_image_model(model, model_cache)
     return ImageEncoder(src, batch_size=64), src
 
 
@@ -204,7 +207,7 @@ def encode_heldout(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     held = [r for r in rows if r["split"] == "heldout"]
 
     t0 = time.time()
-    encoder, src = make_encoder(args.model_cache)
+    encoder, src = make_encoder(args.model_cache, args.image_model)
     gallery = encoder.encode_images([load_image(r, args.data, args.clipart_root) for r in held])
     seconds = time.time() - t0
 
