@@ -20,7 +20,7 @@ DEFAULT_CHUNK_OVERLAP_TOKENS = 32
 DEFAULT_TEXT_BATCH = 32
 DEFAULT_IMAGE_BATCH = 32
 DEFAULT_K = 10
-DEFAULT_IMAGE_TO_DOCUMENTS = "vector"  # measured: bench/bench_image_to_docs.py
+DEFAULT_IMAGE_TO_DOCUMENTS = "auto"  # the way measured best for the image model, if any
 DEFAULT_MAX_IMAGE_SIDE = 1024  # images are decoded at most this large before the model sees them
 DEFAULT_MAX_IMAGE_PIXELS = 200_000_000  # refuse decompression bombs past this
 DEFAULT_MAX_FILE_BYTES = 512 * 1024 * 1024
@@ -79,8 +79,9 @@ class Settings:
     index_save_seconds: float = DEFAULT_INDEX_SAVE_SECONDS
     fsync: bool = True  # False trades power-loss safety for speed (benchmarks only)
     lock_wait_s: float = 0.0  # how long a writer waits for another one; 0: fail at once
-    # how search by example finds documents: "vector" (the image's vector in the text
-    # space, when its tower was trained there; else its tags), "tags", or "off"
+    # how search by example finds documents: "auto" (the way measured for the image
+    # model, bench/bench_image_to_docs.py; none if unmeasured), "vector" (the image's
+    # vector in the text space, when its tower was trained there), "tags", or "off"
     image_to_documents: str = DEFAULT_IMAGE_TO_DOCUMENTS
     include_hidden: bool = False
     exclude: tuple[str, ...] = ()

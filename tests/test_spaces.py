@@ -55,10 +55,14 @@ def test_a_shared_text_tower_is_detected_and_used(
         assert {h.kind for h in hits} == {"image"} and len(hits) == 2
         assert image_loads == []  # the CLIP was never loaded for a text query
 
+        unmeasured = index.search(image=corpus / "red.png", k=10)
+    # a model nobody measured for it finds no documents from a picture ("auto")...
+    assert {h.kind for h in unmeasured} == {"image"}
+    with Index.open(settings=replace(settings, image_to_documents="vector")) as index:
         by_example = index.search(image=corpus / "red.png", k=10)
         pictures_only = index.search(image=corpus / "red.png", k=10, kinds={"image"})
     assert by_example[0].path == str(corpus / "red.png")
-    # the image tower lives in the text model's space: its vector finds documents too
+    # ...asked to, a tower that lives in the text model's space finds them by its vector
     assert {h.kind for h in by_example} == {"image", "text"}
     assert {h.kind for h in pictures_only} == {"image"}
 

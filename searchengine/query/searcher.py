@@ -28,6 +28,7 @@ from searchengine.models.spaces import IMAGE, TEXT, Spaces
 from searchengine.query import snippets
 from searchengine.query.fusion import (
     BACKGROUND_SIZE,
+    IMAGE_TO_DOCUMENTS,
     Background,
     Scored,
     fuse_hybrid,
@@ -160,8 +161,11 @@ class Searcher:
         self, vec: Vectors, words: str, need: int, filters: Filters
     ) -> list[Scored]:
         """Documents about what a picture shows: through its tags, or its vector where
-        the image tower lives in the text model's space (`Settings.image_to_documents`)."""
+        the image tower lives in the text model's space (`Settings.image_to_documents`;
+        by default the way measured for the image model, else none)."""
         via = self.spaces.settings.image_to_documents
+        if via == "auto":
+            via = IMAGE_TO_DOCUMENTS.get(self._records[IMAGE].model, "off")
         if via == "vector" and self.spaces.image_query_from_text():
             return self._rank(TEXT, "", vec, need, "dense", filters)
         if via in ("vector", "tags") and words:
