@@ -60,6 +60,9 @@ def test_the_wheel_carries_what_a_catalog_and_the_models_need(wheel: Path) -> No
     assert "searchengine/migrations/script.py.mako" in names
     assert "searchengine/migrations/versions/0001_initial.py" in names
     assert "searchengine/weights/semsearch-clip-visual.safetensors" in names
+    assert "searchengine/weights/semsearch-clip-lite0-visual.safetensors" in names
+    assert "searchengine/model_configs/semsearch-clip-lite0.json" in names
+    assert "searchengine/data/imagenet_classes.tsv" in names
     assert "searchengine/data/background.txt" in names
     assert not any(n.startswith(("tests/", "bench/", "alembic/")) for n in names)
 
