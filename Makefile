@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_INDEX ?= .semsearch-demo
 
-.PHONY: setup demo test test-fast lint bench clean
+.PHONY: setup browser demo serve screenshot test test-fast lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -15,6 +15,14 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -c "import searchengine.cli, torch, open_clip, transformers"
 	touch $@
 
+# The browser tests use Debian's chromium (never `playwright install`, which downloads)
+# and fonts-noto-cjk, so Korean is not drawn as boxes. Installed once, as root (CI).
+browser:
+	@if command -v chromium >/dev/null && fc-list 2>/dev/null | grep -q "Noto Sans CJK"; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk; \
+	else echo "browser tests: install chromium and fonts-noto-cjk (apt-get, as root)"; fi
+
 demo: setup
 	$(BIN)/semsearch --index $(DEMO_INDEX) index sample_corpus
 	$(BIN)/semsearch --index $(DEMO_INDEX) search 승용차 -k 5
@@ -22,10 +30,18 @@ demo: setup
 	$(BIN)/semsearch --index $(DEMO_INDEX) search --image tests/data/query_images/car_query_skoda.png -k 3
 	$(BIN)/semsearch --index $(DEMO_INDEX) status
 
-test: setup
+serve: setup
+	$(BIN)/semsearch --index $(DEMO_INDEX) index sample_corpus
+	$(BIN)/semsearch --index $(DEMO_INDEX) serve
+
+# the README's picture of the page, taken by the browser test with the real models
+screenshot: setup browser
+	SEMSEARCH_SCREENSHOT=docs/screenshot.png $(BIN)/python -m pytest -q tests/test_browser_e2e.py
+
+test: setup browser
 	$(BIN)/python -m pytest -q
 
-test-fast: setup
+test-fast: setup browser
 	$(BIN)/python -m pytest -q -m "not e2e"
 
 lint: setup

@@ -190,3 +190,8 @@ def test_one_model_load_per_index(tmp_path: Path, corpus: Path, tiny_bert_dir: P
             index.close()
             index.search("dog", k=2)  # reopened after close: the model stays loaded
     assert loads == [str(tiny_bert_dir)]
+
+
+def test_far_dates_are_not_an_overflow(index: Index) -> None:
+    assert len(index.search("car", filters=make_filters(after="2999-01-01"))) == 0
+    assert len(index.search("car", filters=make_filters(before="2999-01-01"))) > 0

@@ -34,8 +34,15 @@ SMOKES = [
         marks=pytest.mark.e2e,
     ),
     pytest.param(
+        "bench_server.py",
+        ["warm search latency", "HTTP overhead", "map compute"],
+        marks=pytest.mark.e2e,
+    ),
+    pytest.param(
         "calibrate_image_match.py", ["z* (grid optimum)", "z current"], marks=pytest.mark.e2e
     ),
+    pytest.param("bench_image_to_docs.py", ["vector", "MRR"], marks=pytest.mark.e2e),
+    pytest.param("calibrate_tags.py", ["precision", "lowest threshold"], marks=pytest.mark.e2e),
 ]
 
 

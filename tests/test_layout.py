@@ -19,10 +19,10 @@ LAYERS: list[tuple[str, ...]] = [
     ("searchengine.catalog",),
     ("searchengine.store",),
     ("searchengine.models",),
-    ("searchengine.query",),
+    ("searchengine.query", "searchengine.explore"),
     ("indexer",),
     ("searchengine.api",),
-    ("searchengine.cli", "searchengine.__main__"),
+    ("searchengine.cli", "searchengine.__main__", "searchengine.server"),
 ]
 
 

@@ -49,6 +49,13 @@ class ChunkInfo:
     end: int | None
 
 
+_MAX_NS = 2**63 - 1  # SQLite's INTEGER; a date past 2262 is "never" anyway
+
+
+def _ns(seconds: float) -> int:
+    return max(-_MAX_NS, min(_MAX_NS, int(seconds * 1e9)))
+
+
 def file_conditions(filters: Filters) -> list[ColumnElement[bool]]:
     """Where-conditions on `File` for the filters (empty when none are set)."""
     out: list[ColumnElement[bool]] = [File.skip_reason.is_(None)]
@@ -74,9 +81,9 @@ def file_conditions(filters: Filters) -> list[ColumnElement[bool]]:
         alternatives += [func.lower(File.path_key).like(f"%{e}") for e in filters.extensions()]
         out.append(or_(*alternatives))
     if filters.modified_after is not None:
-        out.append(File.mtime_ns >= int(filters.modified_after * 1e9))
+        out.append(File.mtime_ns >= _ns(filters.modified_after))
     if filters.modified_before is not None:
-        out.append(File.mtime_ns < int(filters.modified_before * 1e9))
+        out.append(File.mtime_ns < _ns(filters.modified_before))
     return out
 
 

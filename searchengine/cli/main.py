@@ -9,6 +9,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
+from searchengine.cli import explore as explore_commands
 from searchengine.cli import index as index_commands
 from searchengine.cli import manage as manage_commands
 from searchengine.cli import search as search_commands
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     search_commands.register(sub, common)
     manage_commands.register(sub, common)
     index_commands.register(sub, common)
+    explore_commands.register(sub, common)
     return parser
 
 

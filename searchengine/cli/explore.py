@@ -1,0 +1,103 @@
+"""The commands that look at the whole collection: `serve`, `map` and `outliers`."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+from pathlib import Path
+from typing import Any
+
+from searchengine.cli.app import App, usage
+
+DEFAULT_PORT = 8765
+KIND_COLOURS = {"text": "#2455c3", "image": "#d9572b"}
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("serve", parents=[common], help="the web page and HTTP API of an index")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"(default: {DEFAULT_PORT})")
+    p.add_argument("--token", help="a secret every request must carry; needed off this machine")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("map", parents=[common], help="draw a 2-D map of the collection")
+    p.add_argument("--png", metavar="FILE", required=True, help="write the map as a PNG picture")
+    p.add_argument("--method", choices=("tsne", "pca"), default="tsne", help="(default: tsne)")
+    p.set_defaults(func=cmd_map)
+
+    p = sub.add_parser("outliers", parents=[common], help="the most unusual items, per space")
+    p.add_argument("-k", type=int, default=5, help="neighbours an item is compared with")
+    p.add_argument("-n", "--limit", type=int, default=20, help="items listed per space")
+    p.set_defaults(func=cmd_outliers)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def cmd_serve(app: App) -> int:
+    import uvicorn
+
+    from searchengine.server.app import create_app
+
+    args = app.args
+    if not _loopback(args.host) and not args.token:
+        raise usage(f"--host {args.host} lets other machines in: give --token as well")
+    with app.open_index() as index:
+        asgi = create_app(index, token=args.token, bind=args.host)
+        shown = f"[{args.host}]" if ":" in args.host else args.host
+        suffix = f"/?token={args.token}" if args.token else "/"
+        app.status_line(f"serving {index.path} on http://{shown}:{args.port}{suffix}")
+        uvicorn.run(asgi, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def cmd_map(app: App) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with app.open_index() as index:
+        layout = index.map(app.args.method)
+    fig, ax = plt.subplots(figsize=(10, 6), dpi=120)
+    for kind, colour in KIND_COLOURS.items():
+        rows = [i for i, k in enumerate(layout.kinds) if k == kind]
+        if rows:
+            label = "documents" if kind == "text" else "images"
+            ax.scatter(layout.xy[rows, 0], layout.xy[rows, 1], s=8, c=colour, label=label)
+    ax.set_axis_off()
+    ax.set_title(f"{len(layout)} items ({'t-SNE' if layout.method == 'tsne' else 'PCA'})")
+    if len(layout):
+        ax.legend(loc="lower right")
+    out = Path(app.args.png).expanduser()
+    fig.savefig(out, bbox_inches="tight")
+    plt.close(fig)
+    app.emit(
+        {"png": str(out.resolve()), "items": len(layout), "method": layout.method},
+        lambda: print(f"wrote {out}: {len(layout)} items ({layout.method})"),
+    )
+    return 0
+
+
+def cmd_outliers(app: App) -> int:
+    with app.open_index() as index:
+        report = index.outliers(k=app.args.k, limit=app.args.limit)
+
+    def human() -> None:
+        if not report.spaces:
+            print("too few items to tell")
+        for space, items in report.spaces.items():
+            print(f"most unusual in {space} (mean distance to {report.neighbours} nearest):")
+            for n, o in enumerate(items, 1):
+                print(f"{n:3}. {o.score:.3f}  z {o.z:5.1f}  {app.show_path(o.path)}")
+        for group in report.duplicates:
+            print("near-duplicates: " + "  ≈  ".join(app.show_path(str(m["path"])) for m in group))
+
+    app.emit(report.to_json(), human)
+    return 0

@@ -1,0 +1,376 @@
+// The semsearch page: plain JavaScript, no build step, nothing fetched from elsewhere.
+// Data from the index never becomes HTML: every name, path and snippet goes in
+// through textContent, and highlights are built as <mark> elements from spans.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const FIELDS = ["q", "mode", "type", "kind", "folder", "glob", "after", "before"];
+let current = null; // {kind: "text"|"image"|"similar", next, ...}
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (key === "text") node.textContent = value;
+    else if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) node.append(child);
+  return node;
+}
+
+function notice(text) { $("notice").textContent = text || ""; }
+function baseName(path) { return path.split(/[\\/]/).pop(); }
+
+async function getJSON(url, options) {
+  const res = await fetch(url, options);
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(body.error || `${res.status} ${res.statusText}`);
+  return body;
+}
+
+// the query lives in the URL, so a search can be bookmarked
+
+function readURL() {
+  const params = new URLSearchParams(location.search);
+  for (const f of FIELDS) if (params.has(f)) $(f).value = params.get(f);
+  return params;
+}
+
+function writeURL(extra = {}) {
+  const params = new URLSearchParams();
+  for (const f of FIELDS) if ($(f).value) params.set(f, $(f).value);
+  for (const [k, v] of Object.entries(extra)) if (v) params.set(k, v);
+  history.replaceState(null, "", params.toString() ? `?${params}` : location.pathname);
+}
+
+function searchParams() {
+  const params = new URLSearchParams({ q: $("q").value.trim(), mode: $("mode").value, k: "10" });
+  if ($("type").value) params.set("type", $("type").value);
+  for (const f of ["kind", "folder", "glob"]) {
+    for (const v of $(f).value.split(/\s*;\s*/)) if (v.trim()) params.append(f, v.trim());
+  }
+  for (const f of ["after", "before"]) if ($(f).value.trim()) params.set(f, $(f).value.trim());
+  return params;
+}
+
+// results
+
+function snippetNode(text, spans) {
+  const chars = Array.from(text); // spans count code points, as Python does
+  const node = el("p", { class: "snippet" });
+  let at = 0;
+  for (const [start, end] of spans || []) {
+    if (start < at || end <= start) continue;
+    node.append(chars.slice(at, start).join(""));
+    node.append(el("mark", { text: chars.slice(start, end).join("") }));
+    at = end;
+  }
+  node.append(chars.slice(at).join(""));
+  return node;
+}
+
+function hitNode(hit, rank) {
+  const name = baseName(hit.path);
+  const ext = (name.includes(".") ? name.split(".").pop() : hit.kind).slice(0, 5);
+  const picture = hit.thumb_url
+    ? el("img", { class: "thumb", src: `${hit.thumb_url}?size=128`, alt: "", loading: "lazy" })
+    : el("div", { class: "badge", text: ext });
+  const meta = el("div", { class: "meta" },
+    `${rank}. ${hit.kind} · score ${Number(hit.score).toFixed(3)}${hit.page ? ` · page ${hit.page}` : ""} · `,
+    hit.good_match === false ? el("span", { class: "weak", text: "weak match" })
+      : el("span", { class: "good", text: "good match" }));
+  const copy = el("button", { class: "copy", text: "copy path", type: "button",
+    onclick: () => copyPath(hit.path) });
+  const body = el("div", { class: "body" },
+    el("div", { class: "title", text: name, onclick: () => openItem(hit.id) }),
+    meta,
+    el("div", { class: "path" }, el("span", { text: hit.path }), " ", copy));
+  if (hit.snippet) body.append(snippetNode(hit.snippet, hit.highlights));
+  if (hit.tags && hit.tags.length) {
+    body.append(el("div", { class: "tags", text: hit.tags.map((t) => `${t.ko} ${t.en}`).join(" · ") }));
+  }
+  body.append(el("div", { class: "actions" },
+    el("button", { class: "more-like-this", type: "button", text: "more like this",
+      onclick: () => similar(hit.id, name) }),
+    el("a", { href: hit.file_url, target: "_blank", rel: "noopener noreferrer", text: "open" })));
+  return el("li", { class: `hit${hit.good_match === false ? " weak" : ""}`, "data-id": String(hit.id) },
+    picture, body);
+}
+
+function show(body, append) {
+  if (current.reveal) showView("results");
+  if (!append) $("hits").replaceChildren();
+  const start = $("hits").children.length;
+  body.hits.forEach((hit, i) => $("hits").append(hitNode(hit, start + i + 1)));
+  const notes = [...(body.notes || [])];
+  if (!append && body.hits.length && !body.good_matches) notes.unshift("no good match");
+  if (!append && !body.hits.length) notes.unshift("nothing found");
+  notice(`${notes.join(" · ")}${notes.length ? " · " : ""}${body.took_ms} ms`);
+  current.next = body.next;
+  $("more").hidden = !body.next;
+  lightUp(body.hits.map((h) => h.id), append);
+}
+
+async function run(append = false) {
+  try {
+    let body;
+    if (current.kind === "text") {
+      const params = new URLSearchParams(current.params);
+      if (append && current.next) params.set("next", current.next);
+      body = await getJSON(`/api/search?${params}`);
+    } else if (current.kind === "image") {
+      const form = new FormData();
+      form.append("image", current.file, current.file.name || "pasted.png");
+      form.append("k", "10");
+      for (const [key, value] of searchParams()) {
+        if (!["q", "mode", "k", "type"].includes(key)) form.append(key, value);
+      }
+      if (append && current.next) form.append("next", current.next);
+      body = await getJSON("/api/search/image", { method: "POST", body: form });
+    } else {
+      const params = new URLSearchParams({ k: "10" });
+      if (append && current.next) params.set("next", current.next);
+      body = await getJSON(`/api/items/${current.id}/similar?${params}`);
+    }
+    show(body, append);
+  } catch (err) {
+    notice(`error: ${err.message}`);
+  }
+}
+
+function textSearch(reveal = true) {
+  if (!$("q").value.trim()) return;
+  current = { kind: "text", params: searchParams().toString(), reveal };
+  writeURL();
+  run();
+}
+
+function imageSearch(file) {
+  if (!file || !file.type.startsWith("image/")) { notice("that is not an image"); return; }
+  current = { kind: "image", file, reveal: true };
+  notice(`searching for pictures like ${file.name || "the pasted image"}…`);
+  run();
+}
+
+function similar(id, name, reveal = true) {
+  current = { kind: "similar", id, reveal };
+  $("q").value = "";
+  writeURL({ similar: String(id) });
+  closeItem();
+  notice(`more like ${name || id}…`);
+  run();
+}
+
+async function copyPath(path) {
+  try { await navigator.clipboard.writeText(path); notice(`copied ${path}`); }
+  catch { notice(path); }
+}
+
+// one item
+
+async function openItem(id) {
+  try {
+    const item = await getJSON(`/api/items/${id}`);
+    $("item-name").textContent = item.name;
+    $("item-path").textContent = item.path;
+    $("item-copy").onclick = () => copyPath(item.path);
+    $("item-thumb").hidden = !item.thumb_url;
+    if (item.thumb_url) $("item-thumb").src = `${item.thumb_url}?size=512`;
+    $("item-preview").textContent = item.preview || "";
+    $("item-preview").hidden = !item.preview;
+    $("item-open").href = item.file_url;
+    $("item-similar").onclick = () => similar(item.id, item.name);
+    $("item").dataset.id = String(item.id);
+    $("item").hidden = false;
+  } catch (err) {
+    notice(`error: ${err.message}`);
+  }
+}
+
+function closeItem() { $("item").hidden = true; }
+
+// views
+
+function showView(name) {
+  for (const view of document.querySelectorAll(".view")) view.hidden = view.id !== name;
+  for (const tab of document.querySelectorAll(".tab")) tab.classList.toggle("active", tab.dataset.view === name);
+  if (name === "map") loadMap();
+  if (name === "outliers") loadOutliers();
+}
+
+// the map: one point per item, drawn on a canvas
+
+const COLOURS = { text: "#2455c3", image: "#d9572b" };
+const PALETTE = ["#2455c3", "#d9572b", "#1f8a4c", "#8e44ad", "#c0392b", "#16a085", "#b7950b",
+  "#2c3e50", "#d35400", "#7f8c8d"];
+const map = { data: null, lit: new Set(), odd: new Set(), timer: null };
+
+async function loadMap() {
+  try {
+    map.data = await getJSON("/api/map");
+    fitMap();
+    const d = map.data;
+    $("map-info").textContent = `${d.count} items · ${d.method === "tsne" ? "t-SNE" : "PCA"}` +
+      (d.pending ? " (t-SNE on its way…)" : "") +
+      ($("map-colour").value === "kind" ? " · blue: documents, orange: images" : "");
+    drawMap();
+    clearTimeout(map.timer);
+    if (d.pending) map.timer = setTimeout(loadMap, 3000);
+  } catch (err) {
+    $("map-info").textContent = `error: ${err.message}`;
+  }
+}
+
+function fitMap() {
+  // once per layout: the scale that fits every square (100k points: no per-point max)
+  const canvas = $("map-canvas");
+  const maxX = map.data.x.reduce((a, b) => (b > a ? b : a), 1);
+  map.pad = 14;
+  map.scale = Math.min((canvas.width - 2 * map.pad) / maxX, canvas.height - 2 * map.pad);
+}
+
+function screenPoint(i) {
+  const d = map.data;
+  return [map.pad + d.x[i] * map.scale, map.pad + (1 - d.y[i]) * map.scale];
+}
+
+function drawMap() {
+  const canvas = $("map-canvas");
+  const ctx = canvas.getContext("2d");
+  const d = map.data;
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  canvas.dataset.points = String(d.count);
+  const radius = d.count > 20000 ? 1.5 : d.count > 2000 ? 2.5 : 4;
+  for (let i = 0; i < d.count; i++) {
+    const [x, y] = screenPoint(i);
+    ctx.fillStyle = colourOf(i);
+    ctx.globalAlpha = map.lit.size && !map.lit.has(d.ids[i]) ? 0.25 : 0.85;
+    ctx.fillRect(x - radius, y - radius, radius * 2, radius * 2);
+    if (map.lit.has(d.ids[i]) || map.odd.has(d.ids[i])) {
+      ctx.globalAlpha = 1;
+      ctx.strokeStyle = map.odd.has(d.ids[i]) ? "#c0392b" : "#111";
+      ctx.beginPath(); ctx.arc(x, y, radius + 4, 0, 2 * Math.PI); ctx.stroke();
+    }
+  }
+  ctx.globalAlpha = 1;
+}
+
+function colourOf(i) {
+  if ($("map-colour").value === "kind") return COLOURS[map.data.kinds[i]] || "#666";
+  const path = map.data.paths[i];
+  const folder = path.slice(0, path.search(/[\\/][^\\/]*$/));
+  let hash = 0;
+  for (const ch of folder) hash = (hash * 31 + ch.codePointAt(0)) >>> 0;
+  return PALETTE[hash % PALETTE.length];
+}
+
+function nearestPoint(event) {
+  if (!map.data) return -1;
+  const canvas = $("map-canvas");
+  const box = canvas.getBoundingClientRect();
+  const mx = (event.clientX - box.left) * (canvas.width / box.width);
+  const my = (event.clientY - box.top) * (canvas.height / box.height);
+  let best = -1, bestDist = 100; // within 10 px
+  for (let i = 0; i < map.data.count; i++) {
+    const [x, y] = screenPoint(i);
+    const dist = (x - mx) ** 2 + (y - my) ** 2;
+    if (dist < bestDist) { best = i; bestDist = dist; }
+  }
+  return best;
+}
+
+function lightUp(ids, append) {
+  if (!append) map.lit.clear();
+  for (const id of ids) map.lit.add(id);
+}
+
+// outliers
+
+async function loadOutliers() {
+  try {
+    const body = await getJSON("/api/outliers");
+    const lists = [];
+    map.odd.clear();
+    for (const [space, items] of Object.entries(body.spaces)) {
+      const list = el("ol", { class: "outliers", "data-space": space });
+      items.forEach((o, rank) => {
+        if (rank < 5) map.odd.add(o.id);
+        list.append(el("li", { "data-id": String(o.id), onclick: () => openItem(o.id) },
+          el("span", { class: "name", text: baseName(o.path) }),
+          el("span", { class: "meta", text: `  distance ${o.score.toFixed(3)} · z ${o.z.toFixed(1)}` })));
+      });
+      lists.push(el("h3", { text: `Most unusual ${space === "image" ? "images" : "documents"}` }), list);
+    }
+    if (body.duplicates.length) {
+      const dup = el("ul", { class: "duplicates" });
+      for (const group of body.duplicates) {
+        dup.append(el("li", { text: group.map((m) => baseName(m.path)).join("  ≈  ") }));
+      }
+      lists.push(el("h3", { text: "Near-duplicates" }), dup);
+    }
+    if (!lists.length) lists.push(el("p", { text: "too few items to tell" }));
+    $("outlier-lists").replaceChildren(...lists);
+  } catch (err) {
+    notice(`error: ${err.message}`);
+  }
+}
+
+// wiring
+
+function wire() {
+  $("search").addEventListener("submit", (e) => { e.preventDefault(); textSearch(); });
+  $("more").addEventListener("click", () => run(true));
+  $("pick").addEventListener("change", (e) => imageSearch(e.target.files[0]));
+  $("item-close").addEventListener("click", closeItem);
+  for (const tab of document.querySelectorAll(".tab")) {
+    tab.addEventListener("click", () => { showView(tab.dataset.view); writeURL({ view: tab.dataset.view === "results" ? "" : tab.dataset.view }); });
+  }
+  let depth = 0;
+  window.addEventListener("dragenter", (e) => { e.preventDefault(); depth++; $("drop").hidden = false; });
+  window.addEventListener("dragleave", () => { if (--depth <= 0) { depth = 0; $("drop").hidden = true; } });
+  window.addEventListener("dragover", (e) => e.preventDefault());
+  window.addEventListener("drop", (e) => {
+    e.preventDefault(); depth = 0; $("drop").hidden = true;
+    const file = e.dataTransfer && e.dataTransfer.files[0];
+    if (file) imageSearch(file);
+  });
+  document.addEventListener("paste", (e) => {
+    const file = [...(e.clipboardData ? e.clipboardData.files : [])].find((f) => f.type.startsWith("image/"));
+    if (file) { e.preventDefault(); imageSearch(file); }
+  });
+  const canvas = $("map-canvas");
+  canvas.addEventListener("mousemove", (e) => {
+    const i = nearestPoint(e);
+    const tip = $("map-tip");
+    if (i < 0) { tip.hidden = true; return; }
+    const children = [el("span", { text: baseName(map.data.paths[i]) })];
+    if (map.data.kinds[i] === "image") children.unshift(el("img", { src: `/api/thumbs/${map.data.ids[i]}?size=128`, alt: "" }));
+    tip.replaceChildren(...children);
+    tip.style.left = `${e.offsetX + 14}px`;
+    tip.style.top = `${e.offsetY + 40}px`;
+    tip.hidden = false;
+  });
+  canvas.addEventListener("mouseleave", () => { $("map-tip").hidden = true; });
+  $("map-colour").addEventListener("change", () => { if (map.data) loadMap(); });
+  canvas.addEventListener("click", (e) => { const i = nearestPoint(e); if (i >= 0) openItem(map.data.ids[i]); });
+}
+
+// for tests and the curious: where the map drew each item
+window.semsearchMap = {
+  count: () => (map.data ? map.data.count : 0),
+  ids: () => (map.data ? map.data.ids.slice() : []),
+  clientPoint: (i) => {
+    const canvas = $("map-canvas");
+    const box = canvas.getBoundingClientRect();
+    const [x, y] = screenPoint(i);
+    return [box.left + x * (box.width / canvas.width), box.top + y * (box.height / canvas.height)];
+  },
+};
+
+wire();
+const start = readURL();
+const view = start.get("view");
+if (start.get("similar")) similar(Number(start.get("similar")), "", !view);
+else if ($("q").value.trim()) textSearch(!view);
+if (view) showView(view);

@@ -1,0 +1,289 @@
+"""The HTTP API over an index built by the real pipeline (fake encoders for the logic).
+
+Every endpoint, its error statuses, and the paging cursor; hostile requests
+are in test_server_hostile.py.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from helpers import draw_image
+from PIL import Image
+
+from searchengine import Encoders, Index, Settings
+from searchengine.errors import ConfigError, ExtractionError, LockedError, SearchEngineError
+from searchengine.server.app import HTTP_STATUS, create_app, fastapi_app, http_status
+
+BASE = "http://127.0.0.1:8000"
+
+
+@pytest.fixture
+def index(fake_settings: Settings, encoders: Encoders, corpus: Path):
+    with Index.open(settings=fake_settings, encoders=encoders) as idx:
+        idx.add(corpus)
+        yield idx
+
+
+@pytest.fixture
+def client(index: Index):
+    app = create_app(index)
+    with TestClient(app, base_url=BASE) as c:
+        yield c
+    fastapi_app(app).state.map_worker.join(300)  # a t-SNE in flight
+
+
+def names(body: dict) -> list[str]:
+    return [Path(h["path"]).name for h in body["hits"]]
+
+
+def test_search_returns_the_cli_shape_plus_ids(client: TestClient, index: Index) -> None:
+    res = client.get("/api/search", params={"q": "승용차", "type": "text", "k": 2})
+    assert res.status_code == 200, res.text
+    body = res.json()
+    library = index.search("승용차", k=2, kinds={"text"}).to_json()
+    assert names(body) == [Path(h["path"]).name for h in library["hits"]]  # type: ignore[index]
+    assert names(body)[0] == "korean.txt"
+    hit = body["hits"][0]
+    assert {"path", "kind", "score", "snippet", "highlights", "good_match", "id"} <= set(hit)
+    assert hit["thumb_url"] is None and hit["file_url"] == f"/api/files/{hit['id']}"
+    assert body["took_ms"] >= 0 and body["query"] == "승용차"
+
+
+def test_post_search_takes_a_json_body(client: TestClient) -> None:
+    res = client.post("/api/search", json={"q": "red", "type": "image", "k": 1})
+    assert res.status_code == 200, res.text
+    assert names(res.json()) == ["red.png"]
+    assert res.json()["hits"][0]["thumb_url"].startswith("/api/thumbs/")
+
+
+def test_paging_with_the_cursor_never_repeats_or_skips(client: TestClient) -> None:
+    everything = names(client.get("/api/search", params={"q": "the car", "k": 20}).json())
+    seen: list[str] = []
+    params: dict = {"q": "the car", "k": 4}
+    for _ in range(5):
+        body = client.get("/api/search", params=params).json()
+        seen += names(body)
+        if not body["next"]:
+            break
+        params["next"] = body["next"]
+    assert seen == everything and len(everything) == 6
+
+
+def test_a_cursor_from_another_query_is_refused(client: TestClient) -> None:
+    cursor = client.get("/api/search", params={"q": "the car", "k": 1}).json()["next"]
+    res = client.get("/api/search", params={"q": "banana", "k": 1, "next": cursor})
+    assert res.status_code == 400 and res.json()["parameter"] == "next"
+    assert client.get("/api/search", params={"q": "x", "next": "garbage!"}).status_code == 400
+
+
+def test_filters(client: TestClient, corpus: Path) -> None:
+    under = client.get(
+        "/api/search", params={"q": "the car", "k": 20, "folder": str(corpus / "sub")}
+    )
+    assert sorted(names(under.json())) == ["banana.html", "blue.jpg"]
+    md = client.get("/api/search", params={"q": "the car", "k": 20, "kind": "md"})
+    assert names(md.json()) == ["dog.md"]
+    globbed = client.get("/api/search", params=[("q", "car"), ("glob", "*.png"), ("glob", "*.md")])
+    assert sorted(names(globbed.json())) == ["dog.md", "red.png"]
+    future = client.get("/api/search", params={"q": "car", "after": "2100-01-01"})
+    assert future.json()["hits"] == []
+    bad = client.get("/api/search", params={"q": "car", "after": "yesterday-ish"})
+    assert bad.status_code == 400 and bad.json()["parameter"] == "after"
+    assert client.get("/api/search", params={"q": "car", "kind": "exe"}).status_code == 400
+    assert client.get("/api/search", params={"q": "car", "mode": "psychic"}).status_code == 422
+    assert client.get("/api/search", params={"q": "car", "k": 0}).status_code == 422
+    assert client.get("/api/search").status_code == 422
+
+
+def png_bytes(color: tuple[int, int, int]) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 30), color).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_search_by_uploaded_image(client: TestClient) -> None:
+    files = {"image": ("query.png", png_bytes((200, 10, 10)), "image/png")}
+    res = client.post("/api/search/image", files=files, data={"k": "1"})
+    assert res.status_code == 200, res.text
+    body = res.json()
+    assert names(body) == ["red.png"] and body["mode"] == "image"
+    assert body["query"] == "query.png"  # never the server's temporary path
+    files = {"image": ("query.png", png_bytes((200, 10, 10)), "image/png")}
+    nxt = client.post("/api/search/image", files=files, data={"k": "1", "next": body["next"]})
+    assert names(nxt.json()) == ["blue.jpg"]
+    files = {"image": ("query.png", png_bytes((200, 10, 10)), "image/png")}
+    jpg = client.post("/api/search/image", files=files, data={"kind": "jpg"})
+    assert names(jpg.json()) == ["blue.jpg"]
+
+
+def test_items_similar_thumbs_and_files(client: TestClient, corpus: Path) -> None:
+    hits = client.get("/api/search", params={"q": "red", "type": "image", "k": 1}).json()["hits"]
+    image_id = hits[0]["id"]
+    item = client.get(f"/api/items/{image_id}").json()
+    assert item["name"] == "red.png" and item["kind"] == "image"
+    thumb = client.get(item["thumb_url"], params={"size": 64})
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+    assert "max-age" in thumb.headers["cache-control"]
+    assert max(Image.open(io.BytesIO(thumb.content)).size) <= 64
+    original = client.get(f"/api/files/{image_id}")
+    assert original.content == (corpus / "red.png").read_bytes()
+    assert "sandbox" in original.headers["content-security-policy"]
+    similar = client.get(f"/api/items/{image_id}/similar", params={"k": 3}).json()
+    assert "red.png" not in names(similar) and names(similar)[0] == "blue.jpg"
+    dog = client.get("/api/search", params={"q": "puppy", "type": "text", "k": 1}).json()["hits"][0]
+    text_item = client.get(f"/api/items/{dog['id']}").json()
+    assert "walk the puppy" in text_item["preview"] and text_item["thumb_url"] is None
+    assert client.get(f"/api/thumbs/{dog['id']}").status_code == 404
+    assert client.get("/api/items/999999").status_code == 404
+    assert client.get("/api/items/999999/similar").status_code == 404
+    assert client.get("/api/files/999999").status_code == 404
+
+
+def test_thumbnail_is_cached_and_remade_when_the_file_changes(
+    client: TestClient, index: Index, corpus: Path
+) -> None:
+    hit = client.get("/api/search", params={"q": "red", "type": "image", "k": 1}).json()["hits"][0]
+    first = client.get(hit["thumb_url"]).content
+    cached = list((index.path / "thumbs").iterdir())
+    assert len(cached) == 1 and client.get(hit["thumb_url"]).content == first
+    time.sleep(0.01)
+    draw_image(corpus / "red.png", (20, 200, 20))  # same file, new picture
+    second = client.get(hit["thumb_url"]).content
+    assert second != first and len(list((index.path / "thumbs").iterdir())) == 1
+    (corpus / "red.png").unlink()
+    assert client.get(hit["thumb_url"]).status_code == 404
+    assert client.get(hit["file_url"]).status_code == 404
+
+
+def test_status_map_and_outliers(client: TestClient) -> None:
+    status = client.get("/api/status").json()
+    assert status["counts"] and {s["name"] for s in status["spaces"]} >= {"text", "image"}
+    layout = client.get("/api/map", params={"method": "pca"}).json()
+    assert layout["count"] == 6 and len(layout["x"]) == len(layout["ids"]) == 6
+    assert sorted(layout["kinds"]) == ["image"] * 2 + ["text"] * 4
+    auto = client.get("/api/map").json()
+    assert auto["count"] == 6
+    out = client.get("/api/outliers").json()
+    assert set(out["spaces"]) == {"text"}  # two images are too few to stand out from
+    assert len(out["spaces"]["text"]) == 4
+
+
+def test_openapi_and_page(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert {"/api/search", "/api/search/image", "/api/items/{item_id}", "/api/map"} <= set(
+        spec["paths"]
+    )
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "cdn" not in docs.text  # works offline
+    assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
+    page = client.get("/")
+    assert (
+        page.status_code == 200 and "script-src 'self'" in page.headers["content-security-policy"]
+    )
+    assert client.get("/static/app.js").status_code == 200
+
+
+def test_errors_map_to_statuses() -> None:
+    assert http_status(LockedError(Path("/x"), "pid 1")) == 503
+    assert http_status(ConfigError("bad")) == 400
+    assert http_status(ExtractionError("not a readable image")) == 422
+    assert HTTP_STATUS[-1][0] is SearchEngineError
+
+
+def test_no_index_is_a_503(fake_settings: Settings, encoders: Encoders) -> None:
+    with Index.open(settings=fake_settings, encoders=encoders) as idx:
+        with TestClient(create_app(idx), base_url=BASE) as c:
+            res = c.get("/api/search", params={"q": "car"})
+            assert res.status_code == 503 and "no index" in res.json()["error"]
+
+
+def test_new_files_from_another_writer_are_found(
+    client: TestClient, fake_settings: Settings, encoders: Encoders, corpus: Path
+) -> None:
+    assert "bananas.txt" not in names(client.get("/api/search", params={"q": "banana"}).json())
+    (corpus / "bananas.txt").write_text("banana banana fruit", encoding="utf-8")
+    with Index.open(settings=fake_settings, encoders=encoders) as writer:  # as `semsearch index`
+        writer.add(corpus)
+    body = client.get("/api/search", params={"q": "banana", "type": "text", "k": 1}).json()
+    assert names(body) == ["bananas.txt"]
+
+
+def test_map_worker_caches_tsne(client: TestClient, index: Index) -> None:
+    worker = fastapi_app(client.app).state.map_worker  # type: ignore[arg-type]
+    worker.start()
+    worker.join(60)
+    assert worker.error is None
+
+
+def test_semsearch_serve_answers(tmp_path: Path) -> None:
+    """`semsearch serve` in a subprocess, as a user starts it (no index there yet: 503)."""
+    import json
+    import os
+    import socket
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "SEMSEARCH_HOME": str(tmp_path / "home")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "searchengine", "serve", "--port", str(port)],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=5)
+            except urllib.error.HTTPError as exc:
+                assert exc.code == 503 and "no index" in json.loads(exc.read())["error"]
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "serve did not start"
+                time.sleep(0.2)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert f"http://127.0.0.1:{port}/" in err
+
+
+def test_searches_go_on_while_another_writer_indexes(
+    client: TestClient, fake_settings: Settings, encoders: Encoders, corpus: Path
+) -> None:
+    import threading
+
+    from fakes import FakeImageEncoder, FakeTextEncoder
+
+    for n in range(150):
+        (corpus / "more" / f"note{n}.txt").parent.mkdir(exist_ok=True)
+        (corpus / "more" / f"note{n}.txt").write_text(f"the car note number {n}", encoding="utf-8")
+    writer_encoders = Encoders(text=FakeTextEncoder(), image=FakeImageEncoder())
+    done = threading.Event()
+
+    def write() -> None:
+        try:
+            with Index.open(settings=fake_settings, encoders=writer_encoders) as writer:
+                writer.add(corpus)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    statuses = []
+    while not done.is_set() or not statuses:
+        statuses.append(client.get("/api/search", params={"q": "the car", "k": 5}).status_code)
+    thread.join(60)
+    assert set(statuses) == {200}
+    assert client.get("/api/status").json()["counts"]["files_text"] == 154
+    last = client.get("/api/search", params={"q": "number 149", "mode": "lexical", "k": 1})
+    assert names(last.json()) == ["note149.txt"]
