@@ -124,9 +124,7 @@ def add_common_args(ap: argparse.ArgumentParser) -> None:
     )
     ap.add_argument("--clipart-root", type=Path, default=CLIPART_ROOT)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument(
-        "--image-model", default="semsearch-clip", help="a shipped image model preset"
-    )
+    ap.add_argument("--image-model", default="semsearch-clip", help="a shipped image model preset")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument(
         "--smoke",
