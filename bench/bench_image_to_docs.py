@@ -1,7 +1,7 @@
 """Search by example's documents: which way finds the document about a picture?
 
 Indexes `sample_corpus/` once and asks each labelled picture of
-`evalsets/image-to-docs/qrels.tsv` for documents (`kinds={"text"}`), with
+`evalsets/image-to-docs/pictures.tsv` for documents (`kinds={"text"}`), with
 `Settings.image_to_documents` set to each way:
 
 - `vector`: the picture's vector searched in the text space (the shipped image
@@ -28,7 +28,7 @@ from searchengine.config import DEFAULT_IMAGE_MODEL, DEFAULT_TEXT_MODEL
 from searchengine.models.spaces import load_image_encoder, load_text_encoder
 
 REPO = Path(__file__).resolve().parent.parent
-QRELS = REPO / "evalsets" / "image-to-docs" / "qrels.tsv"
+QRELS = REPO / "evalsets" / "image-to-docs" / "pictures.tsv"
 WAYS = ("vector", "tags")
 
 
