@@ -41,7 +41,7 @@ from searchengine.models.encoders import Encoders
 from searchengine.models.spaces import IMAGE, TEXT, Spaces
 from searchengine.query.evaluate import Qrels, evaluate, read_qrels
 from searchengine.query.fusion import reference_background
-from searchengine.query.searcher import MODES, Mode, Searcher
+from searchengine.query.searcher import MODES, Mode, Searcher, Sort
 from searchengine.records import Kind, Results
 from searchengine.store import Store
 from searchengine.store.verify import Report, repair_folder, verify_folder
@@ -178,12 +178,14 @@ class Index:
         kinds: set[Kind] | None = None,
         filters: Filters | None = None,
         offset: int = 0,
+        sort: Sort = "relevance",
     ) -> Results:
         """Documents and images by meaning and words (`query`), or images like `image`.
 
         `mode` is hybrid (meaning and words), dense (meaning) or lexical (words);
         `kinds` keeps only text or image hits; `offset` pages through the results
-        without repeating or skipping a hit.
+        without repeating or skipping a hit; `sort="date"` lists the good matches
+        newest first.
         """
         if (query is None) == (image is None):
             raise ConfigError("give a text query or an image, one of them")
@@ -192,7 +194,9 @@ class Index:
                 Path(image).expanduser(), k, kinds, offset=offset, filters=filters
             )
         assert query is not None
-        return self._reader().search(query, k, kinds, offset=offset, mode=mode, filters=filters)
+        return self._reader().search(
+            query, k, kinds, offset=offset, mode=mode, filters=filters, sort=sort
+        )
 
     def similar(
         self,

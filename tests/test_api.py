@@ -195,3 +195,23 @@ def test_one_model_load_per_index(tmp_path: Path, corpus: Path, tiny_bert_dir: P
 def test_far_dates_are_not_an_overflow(index: Index) -> None:
     assert len(index.search("car", filters=make_filters(after="2999-01-01"))) == 0
     assert len(index.search("car", filters=make_filters(before="2999-01-01"))) > 0
+
+
+def test_sort_by_date_lists_the_same_matches_newest_first(index: Index, corpus: Path) -> None:
+    import os
+
+    files = sorted(p for p in corpus.rglob("*") if p.is_file())
+    for age, path in enumerate(files):  # each file a day older than the one before
+        os.utime(path, (1.7e9 - age * 86400, 1.7e9 - age * 86400))
+    index.add(corpus)  # the new times reach the catalog
+    by_relevance = index.search("the car", k=20)
+    by_date = index.search("the car", k=20, sort="date")
+    good = [h.path for h in by_relevance if h.good] or [h.path for h in by_relevance]
+    assert sorted(h.path for h in by_date) == sorted(good)
+    times = [os.stat(h.path).st_mtime for h in by_date]
+    assert times == sorted(times, reverse=True)
+    pages = index.search("the car", k=2, sort="date").hits
+    pages += index.search("the car", k=20, offset=2, sort="date").hits
+    assert [h.path for h in pages] == [h.path for h in by_date]
+    with pytest.raises(ConfigError):
+        index.search("the car", sort="size")  # type: ignore[arg-type]

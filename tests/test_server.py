@@ -287,3 +287,9 @@ def test_searches_go_on_while_another_writer_indexes(
     assert client.get("/api/status").json()["counts"]["files_text"] == 154
     last = client.get("/api/search", params={"q": "number 149", "mode": "lexical", "k": 1})
     assert names(last.json()) == ["note149.txt"]
+
+
+def test_search_sorts_by_date(client) -> None:  # type: ignore[no-untyped-def]
+    by_date = client.get("/api/search", params={"q": "the car", "k": 20, "sort": "date"})
+    assert by_date.status_code == 200 and by_date.json()["hits"]
+    assert client.get("/api/search", params={"q": "car", "sort": "size"}).status_code == 422

@@ -183,6 +183,15 @@ class CatalogSearch:
                     out[int(label)] = (int(fid), None if cid is None else int(cid))
         return out
 
+    def modified(self, file_ids: Sequence[int]) -> dict[int, int]:
+        """Each file's modification time (ns)."""
+        out: dict[int, int] = {}
+        with self.session() as s:
+            for part in id_batches([int(x) for x in file_ids]):
+                rows = s.execute(select(File.id, File.mtime_ns).where(File.id.in_(part))).all()
+                out.update((int(fid), int(mtime)) for fid, mtime in rows)
+        return out
+
     def file_infos(self, file_ids: Sequence[int]) -> dict[int, ChunkInfo]:
         """Path and kind of files that have no chunk (images)."""
         out: dict[int, ChunkInfo] = {}

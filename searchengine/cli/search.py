@@ -31,6 +31,12 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         help="hybrid: meaning and words (default); dense: meaning only; lexical: words only",
     )
     p.add_argument("--type", choices=["text", "image"], help="only documents or only images")
+    p.add_argument(
+        "--sort",
+        choices=["relevance", "date"],
+        default="relevance",
+        help="relevance (default), or date: the good matches, newest first",
+    )
     _filter_options(p)
     p.add_argument("--text-model", help=argparse.SUPPRESS)
     p.add_argument("--image-model", help=argparse.SUPPRESS)
@@ -164,6 +170,7 @@ def cmd_search(app: App) -> int:
             kinds={args.type} if args.type else None,
             filters=filters,
             offset=args.offset,
+            sort=args.sort,
         )
     _notes(app, results.notes)
     app.emit(results.to_json(), lambda: _print_hits(app, results.hits, args.offset))

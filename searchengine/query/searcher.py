@@ -44,6 +44,8 @@ from searchengine.store import Store
 log = logging.getLogger(__name__)
 
 Mode = Literal["hybrid", "dense", "lexical"]
+Sort = Literal["relevance", "date"]
+SORTS: tuple[Sort, ...] = ("relevance", "date")
 MODES: tuple[Mode, ...] = ("hybrid", "dense", "lexical")
 POOL = 50  # candidate files per space; deeper pages widen it
 OVERFETCH = 5  # chunks fetched per wanted file, so grouping by file still fills the pool
@@ -93,8 +95,12 @@ class Searcher:
         offset: int = 0,
         mode: Mode = "hybrid",
         filters: Filters | None = None,
+        sort: Sort = "relevance",
     ) -> Results:
-        """Documents and images matching `query`: by meaning, by its words, or both."""
+        """Documents and images matching `query`: by meaning, by its words, or both.
+
+        `sort="date"` lists the good matches (every result if none is good), newest first.
+        """
         if not query.strip():
             raise ConfigError("the query is empty")
         if mode not in MODES:
@@ -125,7 +131,9 @@ class Searcher:
                     lists.append(images)
                 elif mode == "lexical":  # asked for images alone; else documents answer quietly
                     notes.append("no image is tagged with these words: search images in dense mode")
-        hits = self._page(lists, query, offset, k)
+        if sort not in SORTS:
+            raise ConfigError(f"unknown sort {sort!r}: use one of {', '.join(SORTS)}", "sort")
+        hits = self._page(lists, query, offset, k, by_date=sort == "date")
         return Results(query, mode, tuple(hits), offset, k, tuple(notes))
 
     def search_image(
@@ -307,7 +315,15 @@ class Searcher:
             s.good = None if s.dense_z is None else s.dense_z >= threshold
         return pool
 
-    def _page(self, ranked: list[list[Scored]], query: str, offset: int, k: int) -> list[Hit]:
+    def _page(
+        self,
+        ranked: list[list[Scored]],
+        query: str,
+        offset: int,
+        k: int,
+        *,
+        by_date: bool = False,
+    ) -> list[Hit]:
         """Merge the spaces by rank, weak tails last, and make one page of hits.
 
         Only the page's hits are looked up and get snippets: a pool is deeper than a page.
@@ -320,6 +336,11 @@ class Searcher:
             heads.append(items[:cut])
             tails.append(items[cut:])
         ordered: list[Scored] = merge_by_rank(heads) + merge_by_rank(tails)  # type: ignore[assignment]
+        if by_date:
+            good = [s for s in ordered if s.good]
+            ordered = good or ordered
+            mtime = self.catalog.modified([s.file_id for s in ordered])
+            ordered.sort(key=lambda s: (-mtime.get(s.file_id, 0), s.file_id))
         page = ordered[offset : offset + k]
         chunks = self.catalog.chunk_info([s.chunk for s in page if s.chunk is not None])
         files = self.catalog.file_infos([s.file_id for s in page if s.chunk is None])

@@ -54,7 +54,9 @@ class SearchRequest(BaseModel):
     glob: list[str] = Field(default_factory=list, description="patterns on the name or path")
     after: str | None = Field(None, description="modified on or after: 2024-05-01 or 30d")
     before: str | None = Field(None, description="modified before")
-    sort: Literal["relevance"] = "relevance"
+    sort: Literal["relevance", "date"] = Field(
+        "relevance", description="relevance, or date: the good matches, newest first"
+    )
     next: str | None = Field(None, description="the cursor of the previous page")
 
 
@@ -124,6 +126,7 @@ def run_search(index: Index, req: SearchRequest) -> dict[str, Any]:
         kinds=kinds,
         filters=filters_of(req.kind, req.folder, req.glob, req.after, req.before),
         offset=offset,
+        sort=req.sort,
     )
     return page(results, params, started)
 
@@ -140,7 +143,7 @@ def search_get(
     glob: Annotated[list[str] | None, Query()] = None,
     after: str | None = None,
     before: str | None = None,
-    sort: Literal["relevance"] = "relevance",
+    sort: Literal["relevance", "date"] = "relevance",
     next: str | None = None,
 ) -> dict[str, Any]:
     req = SearchRequest(

@@ -4,7 +4,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const FIELDS = ["q", "mode", "type", "kind", "folder", "glob", "after", "before"];
+const FIELDS = ["q", "mode", "type", "sort", "kind", "folder", "glob", "after", "before"];
 let current = null; // {kind: "text"|"image"|"similar", next, ...}
 
 function el(tag, props = {}, ...children) {
@@ -47,6 +47,7 @@ function writeURL(extra = {}) {
 function searchParams() {
   const params = new URLSearchParams({ q: $("q").value.trim(), mode: $("mode").value, k: "10" });
   if ($("type").value) params.set("type", $("type").value);
+  if ($("sort").value === "date") params.set("sort", "date");
   for (const f of ["kind", "folder", "glob"]) {
     for (const v of $(f).value.split(/\s*;\s*/)) if (v.trim()) params.append(f, v.trim());
   }
@@ -124,7 +125,7 @@ async function run(append = false) {
       form.append("image", current.file, current.file.name || "pasted.png");
       form.append("k", "10");
       for (const [key, value] of searchParams()) {
-        if (!["q", "mode", "k", "type"].includes(key)) form.append(key, value);
+        if (!["q", "mode", "k", "type", "sort"].includes(key)) form.append(key, value);
       }
       if (append && current.next) form.append("next", current.next);
       body = await getJSON("/api/search/image", { method: "POST", body: form });
