@@ -20,12 +20,10 @@ import numpy as np
 
 from searchengine import lexical
 from searchengine.catalog import SpaceInfo
-from searchengine.catalog.search import ChunkInfo
 from searchengine.errors import ConfigError, ModelUnavailableError
 from searchengine.filters import Filters
 from searchengine.models.images import load_image
 from searchengine.models.spaces import IMAGE, TEXT, Spaces
-from searchengine.query import snippets
 from searchengine.query.fusion import (
     BACKGROUND_SIZE,
     IMAGE_TO_DOCUMENTS,
@@ -38,7 +36,8 @@ from searchengine.query.fusion import (
     merge_by_rank,
     reference_background,
 )
-from searchengine.records import Hit, Kind, Results, Tag, Vectors
+from searchengine.query.hits import check_page, make_hit
+from searchengine.records import Hit, Kind, Results, Vectors
 from searchengine.store import Store
 
 log = logging.getLogger(__name__)
@@ -105,7 +104,7 @@ class Searcher:
             raise ConfigError("the query is empty")
         if mode not in MODES:
             raise ConfigError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
-        _check_page(k, offset)
+        check_page(k, offset)
         filters = filters or Filters()
         self._refresh()
         need = max(POOL, offset + k)
@@ -148,7 +147,7 @@ class Searcher:
         """Indexed images that look like the image at `path`, and documents about it."""
         if not path.is_file():
             raise ConfigError(f"no such image: {path}")
-        _check_page(k, offset)
+        check_page(k, offset)
         filters = filters or Filters()
         self._refresh()
         query = os.path.abspath(path)
@@ -186,7 +185,7 @@ class Searcher:
     ) -> Results:
         """Items like an already indexed file, the file itself left out."""
         absolute = os.path.abspath(path.expanduser())
-        _check_page(k, offset)
+        check_page(k, offset)
         self._refresh()
         state = self.catalog.file_by_path(absolute)  # NFC or NFD, either finds it
         if state is None or state.skip_reason:
@@ -349,7 +348,7 @@ class Searcher:
         for s in page:
             info = chunks.get(s.chunk) if s.chunk is not None else files.get(s.file_id)
             if info is not None:  # else removed since the pool was drawn
-                hits.append(_hit(info, query, s, tags.get(s.file_id, ())))
+                hits.append(make_hit(info, query, s, tags.get(s.file_id, ())))
         return hits
 
     def _background(self, space: SpaceInfo) -> Background:
@@ -379,50 +378,3 @@ class Searcher:
             )
             cached = self._backgrounds[TEXT] = (0, background)
         return cached[1]
-
-
-def _check_page(k: int, offset: int) -> None:
-    if k < 1:
-        raise ConfigError("k, the number of results, must be at least 1")
-    if offset < 0:
-        raise ConfigError("the offset must be 0 or more")
-
-
-def _hit(info: ChunkInfo, query: str, s: Scored, tags: tuple[Tag, ...] = ()) -> Hit:
-    kind: Kind = "image" if info.kind == "image" else "text"
-    space = IMAGE if kind == "image" else TEXT
-    extra: dict[str, object] = {}
-    if s.cosine is not None:
-        extra["cosine"] = round(s.cosine, 6)
-        extra["z"] = round(s.dense_z or 0.0, 3)
-    if s.lexical:
-        extra["bm25"] = round(s.lexical, 4)
-    if s.good is not None and not s.calibrated:
-        extra["good_match_uncalibrated"] = True
-    if info.text is None:
-        return Hit(
-            info.path,
-            kind,
-            s.fused,
-            space,
-            file_id=info.file_id,
-            good=s.good,
-            tags=tags,
-            extra=extra,
-        )
-    snip = snippets.snippet(info.text, query)
-    base = info.start or 0
-    return Hit(
-        path=info.path,
-        kind=kind,
-        score=s.fused,
-        space=space,
-        snippet=snip.text,
-        page=info.page,
-        start=base + snip.start,
-        end=base + snip.end,
-        file_id=info.file_id,
-        highlights=snip.highlights,
-        good=s.good,
-        extra=extra,
-    )
