@@ -123,6 +123,17 @@ def encoders():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
+def index(fake_settings: Settings, encoders, corpus: Path):  # type: ignore[no-untyped-def]
+    """The test corpus indexed through `Index` with the fake encoders (a test file may
+    define its own `index`)."""
+    from searchengine import Index
+
+    with Index.open(settings=fake_settings, encoders=encoders) as idx:
+        idx.add(corpus)
+        yield idx
+
+
+@pytest.fixture
 def corpus(tmp_path: Path) -> Path:
     return make_corpus(tmp_path / "docs")
 

@@ -23,13 +23,6 @@ BASE = "http://127.0.0.1:8000"
 
 
 @pytest.fixture
-def index(fake_settings: Settings, encoders: Encoders, corpus: Path):
-    with Index.open(settings=fake_settings, encoders=encoders) as idx:
-        idx.add(corpus)
-        yield idx
-
-
-@pytest.fixture
 def client(index: Index):
     app = create_app(index)
     with TestClient(app, base_url=BASE) as c:

@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from searchengine import Encoders, Index, Settings
+from searchengine import Index
 from searchengine.server.app import create_app
 
 BASE = "http://127.0.0.1:8000"
-
-
-@pytest.fixture
-def index(fake_settings: Settings, encoders: Encoders, corpus: Path):
-    with Index.open(settings=fake_settings, encoders=encoders) as idx:
-        idx.add(corpus)
-        yield idx
 
 
 @pytest.fixture

@@ -15,13 +15,6 @@ def names(results) -> list[str]:
     return [Path(h.path).name for h in results]
 
 
-@pytest.fixture
-def index(fake_settings, encoders, corpus: Path):
-    with Index.open(settings=fake_settings, encoders=encoders) as idx:
-        idx.add(corpus)
-        yield idx
-
-
 def test_image_hits_carry_their_tags(index: Index) -> None:
     hits = {Path(h.path).name: h for h in index.search("red", k=10, kinds={"image"})}
     assert [t.en for t in hits["red.png"].tags] == ["red"]
