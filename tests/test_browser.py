@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -238,6 +239,7 @@ def test_the_map_stays_fluid_at_100k_points(page, live) -> None:
         "y": np.round(xy[:, 1], 4).tolist(),
         "kinds": ["text", "image"] * (n // 2),
         "paths": [f"/data/item{i}.txt" for i in range(n)],
+        "thumbs": [False, True] * (n // 2),
         "pending": False,
         "error": None,
     }
@@ -260,3 +262,32 @@ def test_the_map_stays_fluid_at_100k_points(page, live) -> None:
     )
     assert took < 100, f"a hover took {took:.0f} ms at 100k points"
     assert page.text_content("#map-tip").endswith(".txt")
+
+
+def test_open_folder_hands_the_path_to_the_file_manager(
+    page, live, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = tmp_path / "opened.txt"
+    opener = tmp_path / "opener.py"
+    opener.write_text(f"import sys, pathlib; pathlib.Path({str(record)!r}).write_text(sys.argv[1])")
+    monkeypatch.setenv("SEMSEARCH_OPENER", f"{sys.executable} {opener}")
+    search(page, live, "승용차 구입")
+    first = page.locator(".hit").first
+    first.locator(".open-folder").click()
+    page.wait_for_function("document.querySelector('#notice').textContent.startsWith('opened')")
+    deadline = time.monotonic() + 10
+    while not (record.exists() and record.read_text()):
+        assert time.monotonic() < deadline, "the opener never ran"
+        time.sleep(0.05)
+    assert Path(record.read_text()).name == "korean.txt"
+    first.locator(".title").click()
+    page.wait_for_selector("#item:not([hidden])")
+    assert page.locator("#item-folder").is_visible()
+
+
+def test_no_open_folder_button_where_the_server_cannot(page, live, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("SEMSEARCH_OPENER", raising=False)
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    search(page, live, "승용차 구입")
+    assert page.locator(".hit .copy").count() > 0 and page.locator(".open-folder").count() == 0

@@ -7,12 +7,13 @@ are in test_server_hostile.py.
 from __future__ import annotations
 
 import io
+import sys
 import time
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from helpers import draw_image
+from helpers import draw_image, minimal_pdf
 from PIL import Image
 
 from searchengine import Encoders, Index, Settings
@@ -286,3 +287,57 @@ def test_search_sorts_by_date(client) -> None:  # type: ignore[no-untyped-def]
     by_date = client.get("/api/search", params={"q": "the car", "k": 20, "sort": "date"})
     assert by_date.status_code == 200 and by_date.json()["hits"]
     assert client.get("/api/search", params={"q": "car", "sort": "size"}).status_code == 422
+
+
+def test_a_pdf_gets_its_first_page_as_thumbnail(
+    client: TestClient, index: Index, corpus: Path
+) -> None:
+    (corpus / "manual.pdf").write_bytes(minimal_pdf(["the car manual, page one", "page two"]))
+    index.add(corpus)
+    hit = client.get("/api/search", params={"q": "car manual", "kind": "pdf", "k": 1}).json()
+    (pdf,) = hit["hits"]
+    assert pdf["thumb_url"] == f"/api/thumbs/{pdf['id']}"
+    assert client.get(f"/api/items/{pdf['id']}").json()["thumb_url"] == pdf["thumb_url"]
+    thumb = client.get(pdf["thumb_url"], params={"size": 128})
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+    picture = Image.open(io.BytesIO(thumb.content))
+    assert max(picture.size) == 128  # the page, fitted to the size asked
+    layout = client.get("/api/map", params={"method": "pca"}).json()
+    shown = dict(zip(layout["paths"], layout["thumbs"], strict=True))
+    assert shown[str(corpus / "manual.pdf")] is True and shown[str(corpus / "car.txt")] is False
+    (corpus / "manual.pdf").write_bytes(b"%PDF-1.4 broken beyond repair")  # changed, unreadable
+    assert client.get(pdf["thumb_url"]).status_code == 422
+
+
+def test_open_folder_runs_the_opener_with_the_catalog_path(
+    client: TestClient, index: Index, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = tmp_path / "opened.txt"
+    opener = tmp_path / "opener.py"
+    opener.write_text(
+        f"import sys, pathlib; pathlib.Path({str(record)!r}).write_text(sys.argv[1])\n"
+    )
+    monkeypatch.setenv("SEMSEARCH_OPENER", f"{sys.executable} {opener}")
+    assert client.get("/api/status").json()["can_open_folder"] is True
+    hit = client.get("/api/search", params={"q": "puppy", "type": "text", "k": 1}).json()["hits"][0]
+    answer = client.post(f"/api/items/{hit['id']}/open-folder")
+    assert answer.status_code == 200 and answer.json()["opened"] == str(Path(hit["path"]).parent)
+    for _ in range(100):  # the opener runs on its own
+        if record.exists() and record.read_text():
+            break
+        time.sleep(0.05)
+    assert record.read_text() == hit["path"]
+    assert client.post("/api/items/999999/open-folder").status_code == 404
+    assert client.get(f"/api/items/{hit['id']}/open-folder").status_code == 405
+
+
+def test_open_folder_is_refused_off_this_machine(
+    index: Index, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SEMSEARCH_OPENER", "true")
+    app = create_app(index, token="s3cret", bind="0.0.0.0")
+    auth = {"Authorization": "Bearer s3cret"}
+    with TestClient(app, base_url="http://192.0.2.7:8000") as c:
+        assert c.get("/api/status", headers=auth).json()["can_open_folder"] is False
+        hit = c.get("/api/search", params={"q": "puppy", "k": 1}, headers=auth).json()["hits"][0]
+        assert c.post(f"/api/items/{hit['id']}/open-folder", headers=auth).status_code == 403

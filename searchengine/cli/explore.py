@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 from pathlib import Path
 from typing import Any
 
@@ -31,22 +30,14 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_outliers)
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def cmd_serve(app: App) -> int:
     import uvicorn
 
     from searchengine.server.app import create_app
+    from searchengine.server.security import is_loopback
 
     args = app.args
-    if not _loopback(args.host) and not args.token:
+    if not is_loopback(args.host) and not args.token:
         raise usage(f"--host {args.host} lets other machines in: give --token as well")
     with app.open_index() as index:
         asgi = create_app(index, token=args.token, bind=args.host)

@@ -34,8 +34,9 @@ from searchengine.errors import (
 )
 from searchengine.files import format_of
 from searchengine.server import search as search_routes
-from searchengine.server.security import LOOPBACK_HOSTS, Guard
-from searchengine.server.thumbs import thumb_size, thumbnail
+from searchengine.server.reveal import can_reveal, reveal
+from searchengine.server.security import LOOPBACK_HOSTS, Guard, is_loopback
+from searchengine.server.thumbs import has_thumbnail, thumb_size, thumbnail
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,9 @@ def _index(request: Request) -> Index:
 
 @api.get("/status", summary="What the index holds, with which models, how big")
 def status(request: Request) -> dict[str, Any]:
-    return _index(request).status().to_json()
+    out = _index(request).status().to_json()
+    out["can_open_folder"] = can_reveal(request.app.state.loopback)
+    return out
 
 
 @api.get("/items/{item_id}", summary="One indexed file, by catalog id")
@@ -125,19 +128,36 @@ def item(request: Request, item_id: int) -> dict[str, Any]:
         raise HTTPException(404, f"no item {item_id}")
     out = found.to_json()
     out["name"] = Path(found.path).name
-    out["thumb_url"] = f"/api/thumbs/{found.id}" if found.kind == "image" else None
+    out["thumb_url"] = f"/api/thumbs/{found.id}" if has_thumbnail(found.kind, found.path) else None
     out["file_url"] = f"/api/files/{found.id}"
     return out
 
 
-@api.get("/thumbs/{item_id}", summary="A JPEG thumbnail of an indexed image")
+@api.post("/items/{item_id}/open-folder", summary="Show the file in the desktop's file manager")
+def open_folder(request: Request, item_id: int) -> dict[str, Any]:
+    if not can_reveal(request.app.state.loopback):
+        raise HTTPException(403, "this server cannot open folders (not on this desktop)")
+    found = _index(request).item(item_id)
+    if found is None:
+        raise HTTPException(404, f"no item {item_id}")
+    path = Path(found.path)
+    if not path.parent.is_dir():
+        raise HTTPException(404, f"the folder of item {item_id} is no longer on disk")
+    try:
+        reveal(path)
+    except OSError as exc:
+        raise HTTPException(503, f"cannot open the folder: {exc}") from None
+    return {"opened": str(path.parent)}
+
+
+@api.get("/thumbs/{item_id}", summary="A JPEG thumbnail of an image or a PDF's first page")
 def thumb(
     request: Request, item_id: int, size: Annotated[int | None, Query(ge=16, le=2048)] = None
 ) -> FileResponse:
     index = _index(request)
     found = index.item(item_id)
-    if found is None or found.kind != "image":
-        raise HTTPException(404, f"no image {item_id}")
+    if found is None or not has_thumbnail(found.kind, found.path):
+        raise HTTPException(404, f"no image or PDF {item_id}")
     try:
         path = thumbnail(
             index.path,
@@ -187,6 +207,7 @@ def collection_map(
     else:
         layout = index.map(method)
     out = layout.to_json()
+    out["thumbs"] = [has_thumbnail(k, p) for k, p in zip(layout.kinds, layout.paths, strict=True)]
     out["pending"] = layout.method != "tsne" and worker.busy
     out["error"] = worker.error
     return out
@@ -218,6 +239,7 @@ def create_app(
     )
     app.state.index = index
     app.state.max_upload = max_upload
+    app.state.loopback = is_loopback(bind)
     app.state.map_worker = MapWorker(index)
     app.include_router(search_routes.router)
     app.include_router(api)

@@ -24,6 +24,7 @@ from searchengine.errors import ConfigError
 from searchengine.files import FORMATS
 from searchengine.filters import Filters, make_filters
 from searchengine.records import Kind, Results
+from searchengine.server.thumbs import has_thumbnail
 
 MAX_K = 100
 DEFAULT_UPLOAD_BYTES = 20 * 1024 * 1024
@@ -105,7 +106,9 @@ def page(results: Results, params: dict[str, Any], started: float) -> dict[str, 
     out = results.to_json()
     for hit, shown in zip(results.hits, out["hits"], strict=True):  # type: ignore[call-overload]
         shown["id"] = hit.file_id
-        shown["thumb_url"] = f"/api/thumbs/{hit.file_id}" if hit.kind == "image" else None
+        shown["thumb_url"] = (
+            f"/api/thumbs/{hit.file_id}" if has_thumbnail(hit.kind, hit.path) else None
+        )
         shown["file_url"] = f"/api/files/{hit.file_id}"
     full = len(results.hits) == results.k
     out["next"] = make_cursor(results.offset + results.k, params) if full else None

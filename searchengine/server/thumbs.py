@@ -1,22 +1,38 @@
-"""Thumbnails of indexed images, made once and cached in the index folder.
+"""Thumbnails of indexed images and of PDFs' first pages, made once and cached
+in the index folder.
 
 A cached thumbnail is named for the file's id, the size, and the file's size
 and mtime on disk, so a changed file gets a new one (the old is removed).
-Decoding goes through `load_image`, with the same decompression-bomb limit as
-indexing. Documents have no thumbnail (the page shows their kind instead).
+Images are decoded through `load_image`, with the same decompression-bomb limit
+as indexing. A PDF's first page is rendered by PDFium straight at the thumbnail
+size, so a page of any declared size costs the same few pixels. Other documents
+have no thumbnail (the page shows their kind instead).
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from pathlib import Path
 
+from PIL import Image
+
+from searchengine.errors import ExtractionError
+from searchengine.files import format_of
 from searchengine.models.images import load_image
 
 THUMB_SIZES = (64, 128, 256, 512)
 DEFAULT_THUMB_SIZE = 256
 CACHE_FOLDER = "thumbs"
+
+
+_PDFIUM = threading.Lock()  # PDFium is not thread-safe; the server renders on a thread pool
+
+
+def has_thumbnail(kind: str, path: str) -> bool:
+    """Whether `thumbnail` can draw this item: images, and PDFs by their first page."""
+    return kind == "image" or format_of(path) == "pdf"
 
 
 def thumb_size(asked: int | None) -> int:
@@ -38,7 +54,9 @@ def thumbnail(index_dir: Path, file_id: int, source: Path, size: int, max_pixels
     path = folder / name
     if path.is_file():
         return path
-    image = load_image(source, size, max_pixels)
+    image = first_page(source, size) if format_of(source.name) == "pdf" else None
+    if image is None:
+        image = load_image(source, size, max_pixels)
     folder.mkdir(exist_ok=True)
     for old in folder.glob(f"{file_id}-{size}-*.thumb"):
         old.unlink(missing_ok=True)
@@ -51,3 +69,28 @@ def thumbnail(index_dir: Path, file_id: int, source: Path, size: int, max_pixels
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def first_page(source: Path, size: int) -> Image.Image:
+    """The first page of a PDF, rendered to fit in `size` x `size` pixels, on white."""
+    import pypdfium2 as pdfium  # only when a PDF thumbnail is asked for
+
+    with _PDFIUM:
+        try:
+            doc = pdfium.PdfDocument(source)
+        except pdfium.PdfiumError as exc:
+            raise ExtractionError(f"{source.name}: not a readable PDF ({exc})") from None
+        try:
+            if len(doc) == 0:
+                raise ExtractionError(f"{source.name}: the PDF has no pages")
+            page = doc[0]
+            width, height = page.get_size()
+            if width <= 0 or height <= 0:
+                raise ExtractionError(f"{source.name}: the first page has no area")
+            scale = size / max(width, height)
+            rendered = page.render(scale=scale, may_draw_forms=False)
+            return rendered.to_pil().convert("RGB")
+        except pdfium.PdfiumError as exc:
+            raise ExtractionError(f"{source.name}: cannot render its first page ({exc})") from None
+        finally:
+            doc.close()

@@ -6,6 +6,7 @@
 const $ = (id) => document.getElementById(id);
 const FIELDS = ["q", "mode", "type", "sort", "kind", "folder", "glob", "after", "before"];
 let current = null; // {kind: "text"|"image"|"similar", next, ...}
+let canOpenFolder = false; // the server sits on this desktop and has a file manager to call
 
 function el(tag, props = {}, ...children) {
   const node = document.createElement(tag);
@@ -83,10 +84,15 @@ function hitNode(hit, rank) {
       : el("span", { class: "good", text: "good match" }));
   const copy = el("button", { class: "copy", text: "copy path", type: "button",
     onclick: () => copyPath(hit.path) });
+  const path = el("div", { class: "path" }, el("span", { text: hit.path }), " ", copy);
+  if (canOpenFolder) {
+    path.append(" ", el("button", { class: "open-folder", text: "open folder", type: "button",
+      onclick: () => openFolder(hit.id) }));
+  }
   const body = el("div", { class: "body" },
     el("div", { class: "title", text: name, onclick: () => openItem(hit.id) }),
     meta,
-    el("div", { class: "path" }, el("span", { text: hit.path }), " ", copy));
+    path);
   if (hit.snippet) body.append(snippetNode(hit.snippet, hit.highlights));
   if (hit.tags && hit.tags.length) {
     body.append(el("div", { class: "tags", text: hit.tags.map((t) => `${t.ko} ${t.en}`).join(" · ") }));
@@ -168,6 +174,15 @@ async function copyPath(path) {
   catch { notice(path); }
 }
 
+async function openFolder(id) {
+  try {
+    const body = await getJSON(`/api/items/${id}/open-folder`, { method: "POST" });
+    notice(`opened ${body.opened}`);
+  } catch (err) {
+    notice(`error: ${err.message}`);
+  }
+}
+
 // one item
 
 async function openItem(id) {
@@ -176,6 +191,8 @@ async function openItem(id) {
     $("item-name").textContent = item.name;
     $("item-path").textContent = item.path;
     $("item-copy").onclick = () => copyPath(item.path);
+    $("item-folder").hidden = !canOpenFolder;
+    $("item-folder").onclick = () => openFolder(item.id);
     $("item-thumb").hidden = !item.thumb_url;
     if (item.thumb_url) $("item-thumb").src = `${item.thumb_url}?size=512`;
     $("item-preview").textContent = item.preview || "";
@@ -346,7 +363,7 @@ function wire() {
     const tip = $("map-tip");
     if (i < 0) { tip.hidden = true; return; }
     const children = [el("span", { text: baseName(map.data.paths[i]) })];
-    if (map.data.kinds[i] === "image") children.unshift(el("img", { src: `/api/thumbs/${map.data.ids[i]}?size=128`, alt: "" }));
+    if (map.data.thumbs[i]) children.unshift(el("img", { src: `/api/thumbs/${map.data.ids[i]}?size=128`, alt: "" }));
     tip.replaceChildren(...children);
     tip.style.left = `${e.offsetX + 14}px`;
     tip.style.top = `${e.offsetY + 40}px`;
@@ -369,9 +386,15 @@ window.semsearchMap = {
   },
 };
 
-wire();
-const start = readURL();
-const view = start.get("view");
-if (start.get("similar")) similar(Number(start.get("similar")), "", !view);
-else if ($("q").value.trim()) textSearch(!view);
-if (view) showView(view);
+async function boot() {
+  wire();
+  try { canOpenFolder = Boolean((await getJSON("/api/status")).can_open_folder); }
+  catch { canOpenFolder = false; }
+  const start = readURL();
+  const view = start.get("view");
+  if (start.get("similar")) similar(Number(start.get("similar")), "", !view);
+  else if ($("q").value.trim()) textSearch(!view);
+  if (view) showView(view);
+}
+
+boot();
