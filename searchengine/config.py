@@ -18,6 +18,7 @@ DEFAULT_TEXT_MODEL = "e5-small"
 DEFAULT_IMAGE_MODEL = "semsearch-clip"
 DEFAULT_CHUNK_OVERLAP_TOKENS = 32
 DEFAULT_TEXT_BATCH = 32
+DEFAULT_TEXT_ENGINE = "auto"
 DEFAULT_IMAGE_BATCH = 32
 DEFAULT_K = 10
 DEFAULT_IMAGE_TO_DOCUMENTS = "auto"  # the way measured best for the image model, if any
@@ -61,6 +62,10 @@ class Settings:
     chunk_overlap_tokens: int = DEFAULT_CHUNK_OVERLAP_TOKENS
     chunk_tokens: int | None = None  # None: the text model's own maximum
     text_batch: int = DEFAULT_TEXT_BATCH
+    # what runs the text model: "auto" (ONNX Runtime, exported once into the model cache,
+    # else torch), "onnx" or "torch"
+    text_engine: str = DEFAULT_TEXT_ENGINE
+    encode_threads: int = 0  # threads per forward pass; 0: one per core
     image_batch: int = DEFAULT_IMAGE_BATCH
     max_image_side: int = DEFAULT_MAX_IMAGE_SIDE
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES

@@ -175,7 +175,7 @@ def test_one_model_load_per_index(tmp_path: Path, corpus: Path, tiny_bert_dir: P
     real_load = text_encoder.TextEncoder._load
 
     def counting(self):  # type: ignore[no-untyped-def]
-        if self._model is None:
+        if not self.loaded:
             loads.append(self.name)
         real_load(self)
 

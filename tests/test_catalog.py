@@ -74,3 +74,17 @@ def test_a_garbage_catalog_is_a_clear_error(tmp_path: Path) -> None:
     db.write_bytes(b"this is not a database" * 100)
     with pytest.raises(CatalogError, match="cannot read the catalog"):
         Catalog(db)
+
+
+def test_the_fast_path_knows_alembics_head(tmp_path: Path) -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from searchengine.catalog.migrate import HEAD_REVISION, current_revision, migrations_dir
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir()))
+    assert ScriptDirectory.from_config(cfg).get_current_head() == HEAD_REVISION
+    catalog = Catalog(tmp_path / "catalog.db")
+    assert current_revision(catalog.engine) == HEAD_REVISION
+    catalog.close()

@@ -85,7 +85,7 @@ def test_second_run_over_unchanged_folder_encodes_nothing(
         real_load = cls._load
 
         def counting(self, real_load=real_load):  # type: ignore[no-untyped-def]
-            if self._model is None:
+            if not self.loaded:
                 loads.append(self.name)
             real_load(self)
 

@@ -24,7 +24,7 @@ def image_loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     real_load = ImageEncoder._load
 
     def counting(self):  # type: ignore[no-untyped-def]
-        if self._model is None:
+        if not self.loaded:
             loads.append(self.name)
         real_load(self)
 

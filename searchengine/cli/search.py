@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -112,13 +113,11 @@ def _check_paging(args: argparse.Namespace) -> None:
         raise usage("--offset must be 0 or more")
 
 
-def _searching() -> None:
-    """One query at a time gains nothing from a second torch thread; it loses a lot when
+def _searching(app: App) -> None:
+    """One query at a time gains nothing from a second thread; it loses a lot when
     another process keeps a core busy (torch's pool spins: 25 ms became ~1 s,
     bench/bench_query_modes.py). A search command encodes one query, so it runs on one."""
-    import torch
-
-    torch.set_num_threads(1)
+    app.settings = replace(app.settings, encode_threads=1)
 
 
 def _notes(app: App, notes: Sequence[str]) -> None:
@@ -160,7 +159,7 @@ def cmd_search(app: App) -> int:
         raise usage("give a query or --image PATH (one of them)")
     _check_paging(args)
     filters = _filters(args)
-    _searching()
+    _searching(app)
     with app.open_index() as index:
         results = index.search(
             args.query,
@@ -181,7 +180,7 @@ def cmd_similar(app: App) -> int:
     args = app.args
     _check_paging(args)
     filters = _filters(args)
-    _searching()
+    _searching(app)
     with app.open_index() as index:
         results = index.similar(args.path, k=args.k, offset=args.offset, filters=filters)
     _notes(app, results.notes)

@@ -22,8 +22,16 @@ log = logging.getLogger(__name__)
 class ImageEncoder:
     """L2-normalised CLIP vectors for images, and for text queries into the same space."""
 
-    def __init__(self, source: ImageSource, batch_size: int = 32, device: str | None = None):
+    def __init__(
+        self,
+        source: ImageSource,
+        batch_size: int = 32,
+        device: str | None = None,
+        *,
+        threads: int = 0,
+    ):
         self.source = source
+        self._threads = threads  # torch's threads, set once at load; 0: torch's default
         self.name = source.name
         self.batch_size = batch_size
         self._device = device
@@ -46,6 +54,8 @@ class ImageEncoder:
             import open_clip
             import torch
 
+            if self._threads > 0:
+                torch.set_num_threads(self._threads)
             try:
                 model, _, preprocess = open_clip.create_model_and_transforms(
                     self.source.arch, pretrained=self.source.pretrained
@@ -68,6 +78,10 @@ class ImageEncoder:
                 self._tagger = self._load_tagger(model)
             self._model = model
             log.info("loaded image model %s (%s)", self.name, self.source.where)
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
 
     @property
     def dim(self) -> int:

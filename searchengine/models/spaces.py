@@ -30,12 +30,22 @@ def load_text_encoder(
 ) -> TextEncoder:
     """The text encoder a model spec names (loaded lazily, on first encode)."""
     src = resolve_text_model(model, settings.model_cache, on_status)
-    return TextEncoder(src, batch_size=settings.text_batch)
+    return TextEncoder(
+        src,
+        batch_size=settings.text_batch,
+        engine=settings.text_engine,  # type: ignore[arg-type]  # checked by TextEncoder
+        model_cache=settings.model_cache,
+        threads=settings.encode_threads,
+    )
 
 
 def load_image_encoder(model: str, settings: Settings) -> ImageEncoder:
     """The image encoder a model spec names (loaded lazily, on first encode)."""
-    return ImageEncoder(resolve_image_model(model, settings.model_cache), settings.image_batch)
+    return ImageEncoder(
+        resolve_image_model(model, settings.model_cache),
+        settings.image_batch,
+        threads=settings.encode_threads,
+    )
 
 
 def shared_text_tower(text: TextEncoding, image: ImageEncoding) -> str | None:

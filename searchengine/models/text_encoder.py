@@ -2,92 +2,121 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
+import shutil
 import threading
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 
-from searchengine.errors import ModelUnavailableError
+from searchengine.errors import ConfigError, ModelUnavailableError
 from searchengine.models.encoders import TextRole
 from searchengine.models.sources import TextSource
+from searchengine.models.text_backends import (
+    OnnxBackend,
+    TorchBackend,
+    load_onnx,
+    weights_fingerprint,
+)
 from searchengine.records import Vectors
+
+__all__ = ["TextEncoder", "weights_fingerprint"]
 
 log = logging.getLogger(__name__)
 
-
-def weights_fingerprint(model: Any, extra: str = "") -> str:
-    """A short hash of a model's parameters, cheap enough to take at every load.
-
-    Names, shapes and the first values of every tensor tell apart two checkpoints
-    of one architecture (say a 4-bit rebuild and the full-precision original)
-    without hashing hundreds of megabytes.
-    """
-    h = hashlib.sha256(extra.encode())
-    for name, tensor in sorted(model.state_dict().items()):
-        flat = tensor.detach().reshape(-1)[:64].to("cpu").float().numpy()
-        h.update(name.encode())
-        h.update(str(tuple(tensor.shape)).encode())
-        h.update(flat.tobytes())
-    return h.hexdigest()[:16]
+Engine = Literal["auto", "onnx", "torch"]
+ENGINES = ("auto", "onnx", "torch")
 
 
 class TextEncoder:
     """Mean-pooled, L2-normalised sentence vectors from a BERT-family model.
 
     The model's own conventions (e5's ``query: ``/``passage: `` prefixes) are
-    applied here, so callers pass plain text. The model loads on first use.
+    applied here, so callers pass plain text. The model loads on first use,
+    on ONNX Runtime where it can (`engine="auto"`, the default; see
+    text_backends), else on torch. Texts are sorted by length before batching,
+    so a batch pads to its own longest text rather than to the longest of all.
     """
 
-    def __init__(self, source: TextSource, batch_size: int = 32, device: str | None = None):
+    def __init__(
+        self,
+        source: TextSource,
+        batch_size: int = 32,
+        device: str | None = None,
+        *,
+        engine: Engine = "auto",
+        model_cache: Path | None = None,
+        threads: int = 0,
+    ):
+        if engine not in ENGINES:
+            raise ConfigError(
+                f"unknown text engine {engine!r}: use one of {', '.join(ENGINES)}",
+                parameter="text_engine",
+            )
         self.source = source
         self.name = source.name
         self.batch_size = batch_size
+        self.engine: str = engine
         self._device = device
+        self._model_cache = model_cache
+        self._threads = threads
         self._lock = threading.Lock()
-        self._model: Any = None
+        self._backend: OnnxBackend | TorchBackend | None = None
         self._tokenizer: Any = None
         self._dim = 0
         self._max_tokens = 0
-        self._fingerprint = ""
         # a fast tokenizer refuses to be used by two threads at once ("Already borrowed")
         self._encoding = threading.Lock()
 
     def _load(self) -> None:
-        if self._model is not None:
+        if self._backend is not None:
             return
         with self._lock:
-            if self._model is not None:
+            if self._backend is not None:
                 return
-            import torch
-            from transformers import AutoModel, AutoTokenizer
-            from transformers.utils import logging as hf_logging
-
-            hf_logging.disable_progress_bar()  # the library never draws on the terminal
             try:
-                tokenizer = AutoTokenizer.from_pretrained(self.source.location)
-                model = AutoModel.from_pretrained(self.source.location)
+                tokenizer = _load_tokenizer(self.source.location)
+                backend = self._load_backend()
             except (OSError, ValueError) as exc:
                 raise ModelUnavailableError(
                     f"cannot load text model {self.name!r} from {self.source.location}: {exc}"
                 ) from exc
-            device = self._device or ("cuda" if torch.cuda.is_available() else "cpu")
-            model.eval().to(device)
-            self._device = device
+            config = backend.config
             self._tokenizer = tokenizer
-            self._dim = int(model.config.hidden_size)
-            limit = int(getattr(model.config, "max_position_embeddings", 512))
+            self._dim = int(config["hidden_size"])
+            limit = int(config["max_position_embeddings"])
             # XLM-R style position ids start after the padding index.
-            if getattr(model.config, "pad_token_id", None) == 1 and limit == 514:
+            if config["pad_token_id"] == 1 and limit == 514:
                 limit = 512
             self._max_tokens = min(limit, int(tokenizer.model_max_length or limit))
-            self._fingerprint = weights_fingerprint(
-                model, f"{self.source.query_prefix}|{self.source.passage_prefix}"
+            self.engine = backend.engine
+            self._backend = backend
+            log.info(
+                "loaded text model %s from %s on %s", self.name, self.source.where, backend.engine
             )
-            self._model = model
-            log.info("loaded text model %s from %s", self.name, self.source.where)
+
+    def _load_backend(self) -> OnnxBackend | TorchBackend:
+        on_cpu = self._device in (None, "cpu")
+        if self.engine != "torch" and self._model_cache is not None and on_cpu:
+            if self._device is None and _cuda():
+                pass  # a GPU runs torch faster than ONNX Runtime's CPU provider
+            else:
+                backend = load_onnx(self.source, self._model_cache, self._threads)
+                if backend is not None:
+                    return backend
+                if self.engine == "onnx":
+                    raise ModelUnavailableError(
+                        f"text model {self.name!r} cannot run on ONNX Runtime (see the log)"
+                    )
+        elif self.engine == "onnx":
+            raise ModelUnavailableError("the ONNX engine needs a model cache folder and the CPU")
+        return TorchBackend(self.source, self._device, self._threads)
+
+    @property
+    def loaded(self) -> bool:
+        return self._backend is not None
 
     @property
     def dim(self) -> int:
@@ -103,7 +132,8 @@ class TextEncoder:
     @property
     def fingerprint(self) -> str:
         self._load()
-        return self._fingerprint
+        assert self._backend is not None
+        return self._backend.fingerprint
 
     @property
     def tokenizer(self) -> Any:
@@ -134,20 +164,37 @@ class TextEncoder:
         return out
 
     def _encode_batches(self, texts: Sequence[str], prefix: str, out: Vectors) -> None:
-        import torch
-
-        for start in range(0, len(texts), self.batch_size):
-            batch = [prefix + t for t in texts[start : start + self.batch_size]]
+        assert self._backend is not None
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
             enc = self._tokenizer(
-                batch,
+                [prefix + texts[i] for i in rows],
                 padding=True,
                 truncation=True,
                 max_length=self._max_tokens,
-                return_tensors="pt",
-            ).to(self._device)
-            with torch.inference_mode():
-                hidden = self._model(**enc).last_hidden_state
-                mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                pooled = torch.nn.functional.normalize(pooled, dim=-1)
-            out[start : start + len(batch)] = pooled.float().cpu().numpy()
+                return_tensors="np",
+            )
+            out[rows] = self._backend.run(enc["input_ids"], enc["attention_mask"])
+
+
+def _load_tokenizer(location: str) -> Any:
+    """The model's fast tokenizer; straight from tokenizer.json when there is one, which
+    spares `AutoTokenizer`'s import of torch (seconds of a one-shot search)."""
+    if (Path(location) / "tokenizer.json").is_file():
+        from transformers import PreTrainedTokenizerFast
+
+        return PreTrainedTokenizerFast.from_pretrained(location)
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(location)
+
+
+def _cuda() -> bool:
+    """Whether torch would run on a GPU here; asked of torch only where an NVIDIA driver
+    is present, so a CPU-only search never imports it."""
+    if not (Path("/proc/driver/nvidia/version").exists() or shutil.which("nvidia-smi")):
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())

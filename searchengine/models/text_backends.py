@@ -1,0 +1,286 @@
+"""What runs a BERT-family text model: ONNX Runtime by default, torch as the fallback.
+
+Both take token ids and an attention mask and give mean-pooled, L2-normalised
+vectors. The ONNX graph is exported once from the torch model into the model
+cache (`<model_cache>/onnx/`), checked against torch on Korean and English
+text (cosine >= 0.9999, else it is thrown away and torch is used), and stamped
+with the torch weights' fingerprint, so an index built with either engine
+accepts the other. A later run loads the graph alone: no torch import, a
+session shared by every thread (ONNX Runtime sessions are thread-safe), its
+thread count fixed when it is made.
+
+The export wraps the model's own embeddings and encoder with an explicit
+attention mask, because tracing `BertModel.forward` bakes the mask logic of
+the example batch into the graph (vectors of padded rows then differ).
+
+The word-embedding table stays out of the graph, in `embeddings.npy`, read
+through a memory map: in a multilingual model it is most of the weights (e5-small:
+250k x 384 floats, 384 of its 470 MB), yet a query touches a dozen rows. The
+graph takes those rows (`inputs_embeds`) and adds the position and type
+embeddings itself, so the vectors are the same, and a session loads in a
+fraction of the time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from searchengine.models.sources import TextSource
+
+log = logging.getLogger(__name__)
+
+EXPORT_VERSION = "1"  # bump when the exported graph changes shape or meaning
+MIN_COSINE = 0.9999  # an exported graph must give the torch vectors to within this
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+CHECK_TEXTS = (
+    "query: 승용차를 사려면 무엇을 확인해야 하나요?",
+    "passage: 자동차 구입 가이드: 예산부터 보험까지, 처음 차를 살 때 드는 비용.",
+    "query: walking my puppy in the park",
+    "passage: " + "The quick brown fox jumps over the lazy dog. " * 12,
+    "x",
+)
+
+
+def weights_fingerprint(model: Any, extra: str = "") -> str:
+    """A short hash of a model's parameters, cheap enough to take at every load.
+
+    Names, shapes and the first values of every tensor tell apart two checkpoints
+    of one architecture (say a 4-bit rebuild and the full-precision original)
+    without hashing hundreds of megabytes.
+    """
+    h = hashlib.sha256(extra.encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        flat = tensor.detach().reshape(-1)[:64].to("cpu").float().numpy()
+        h.update(name.encode())
+        h.update(str(tuple(tensor.shape)).encode())
+        h.update(flat.tobytes())
+    return h.hexdigest()[:16]
+
+
+def model_config(config: Any) -> dict[str, Any]:
+    """What the encoder needs to know of a model's config."""
+    return {
+        "hidden_size": int(config.hidden_size),
+        "max_position_embeddings": int(getattr(config, "max_position_embeddings", 512) or 512),
+        "pad_token_id": getattr(config, "pad_token_id", None),
+    }
+
+
+def pooled(hidden: Any, mask: Any) -> Any:
+    """Mean over the unmasked tokens, L2-normalised (torch tensors)."""
+    import torch
+
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    mean = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+    return torch.nn.functional.normalize(mean, dim=-1)
+
+
+class TorchBackend:
+    """The model as `transformers` loads it."""
+
+    engine = "torch"
+
+    def __init__(self, source: TextSource, device: str | None = None, threads: int = 0):
+        import torch
+        from transformers import AutoModel
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # the library never draws on the terminal
+        self.model = AutoModel.from_pretrained(source.location)
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.model.eval().to(self.device)
+        self.config = model_config(self.model.config)
+        self.fingerprint = weights_fingerprint(
+            self.model, f"{source.query_prefix}|{source.passage_prefix}"
+        )
+        if threads > 0:
+            torch.set_num_threads(threads)
+
+    def run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        import torch
+
+        t_ids = torch.from_numpy(ids).to(self.device)
+        t_mask = torch.from_numpy(mask).to(self.device)
+        with torch.inference_mode():
+            hidden = self.model(input_ids=t_ids, attention_mask=t_mask).last_hidden_state
+            out = pooled(hidden, t_mask)
+        return np.asarray(out.float().cpu().numpy(), dtype=np.float32)
+
+
+class OnnxBackend:
+    """The exported graph in an ONNX Runtime session."""
+
+    engine = "onnx"
+
+    def __init__(self, folder: Path, meta: dict[str, Any], threads: int = 0):
+        import onnxruntime as ort
+
+        self.table = np.load(folder / "embeddings.npy", mmap_mode="r")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = max(0, threads)  # 0: one per physical core
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(
+            str(folder / "model.onnx"), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        self.fingerprint = str(meta["fingerprint"])
+        self.config = meta["config"]
+
+    def run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        feeds = {"inputs_embeds": self.table[ids], "attention_mask": mask.astype(np.int64)}
+        (out,) = self.session.run(["embedding"], feeds)
+        return np.asarray(out, dtype=np.float32)
+
+
+def onnx_folder(source: TextSource, model_cache: Path) -> Path:
+    """Where this model's graph is kept: named for the weights it was exported from."""
+    location = Path(source.location)
+    h = hashlib.sha256(
+        f"{EXPORT_VERSION}|{location.resolve()}|{source.query_prefix}|{source.passage_prefix}".encode()
+    )
+    for name in WEIGHT_FILES:
+        weights = location / name
+        if weights.is_file():
+            stat = weights.stat()
+            h.update(f"{name}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in location.name)[:60]
+    return model_cache / "onnx" / f"{slug}-{h.hexdigest()[:16]}"
+
+
+def load_onnx(source: TextSource, model_cache: Path, threads: int = 0) -> OnnxBackend | None:
+    """The model's ONNX backend, exporting it first if needed; None where it cannot be."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        log.info("onnxruntime is not installed: the text model runs on torch")
+        return None
+    if not Path(source.location).is_dir():
+        return None
+    folder = onnx_folder(source, model_cache)
+    meta_path = folder / "meta.json"
+    if not meta_path.is_file():
+        try:
+            export(source, folder)
+        except Exception as exc:  # any failure: torch still works
+            log.warning("cannot run %s on ONNX Runtime (%s); using torch", source.name, exc)
+            return None
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    if not meta.get("ok"):
+        log.info("%s: %s; using torch", source.name, meta.get("reason", "no ONNX graph"))
+        return None
+    return OnnxBackend(folder, meta, threads)
+
+
+def export(source: TextSource, folder: Path) -> None:
+    """Export the torch model to `folder`, check it, and record the outcome in meta.json.
+
+    A graph that fails the check is deleted and the reason kept, so the next
+    run goes straight to torch instead of exporting again.
+    """
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # the library never draws on the terminal
+    model = AutoModel.from_pretrained(source.location, attn_implementation="eager").eval()
+    tokenizer = AutoTokenizer.from_pretrained(source.location)
+    fingerprint = weights_fingerprint(model, f"{source.query_prefix}|{source.passage_prefix}")
+    wrapped = _pooled_module(model).eval()
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".export-"))
+    try:
+        table = model.get_input_embeddings().weight.detach().float().numpy()
+        np.save(tmp / "embeddings.npy", table)
+        example = tokenizer(list(CHECK_TEXTS[:2]), padding=True, return_tensors="pt")
+        with torch.no_grad():
+            torch.onnx.export(
+                wrapped,
+                (torch.from_numpy(table[example["input_ids"].numpy()]), example["attention_mask"]),
+                str(tmp / "model.onnx"),
+                input_names=["inputs_embeds", "attention_mask"],
+                output_names=["embedding"],
+                dynamic_axes={
+                    "inputs_embeds": {0: "batch", 1: "tokens"},
+                    "attention_mask": {0: "batch", 1: "tokens"},
+                    "embedding": {0: "batch"},
+                },
+                opset_version=17,
+                dynamo=False,
+            )
+        cosine = _check(model, tokenizer, tmp, table)
+        meta: dict[str, Any] = {
+            "ok": cosine >= MIN_COSINE,
+            "fingerprint": fingerprint,
+            "min_cosine": cosine,
+            "config": model_config(model.config),
+            "torch": torch.__version__,
+            "export_version": EXPORT_VERSION,
+        }
+        if not meta["ok"]:
+            meta["reason"] = f"the ONNX graph gives cosine {cosine:.6f} to torch (< {MIN_COSINE})"
+            for name in ("model.onnx", "embeddings.npy"):
+                (tmp / name).unlink()
+        for name in ("embeddings.npy", "model.onnx", "model.onnx.data"):
+            if (tmp / name).exists():
+                os.replace(tmp / name, folder / name)
+        _write_json(folder / "meta.json", meta)  # last: its presence means done
+        log.info("exported %s to ONNX (cosine to torch %.6f)", source.name, cosine)
+    finally:
+        for leftover in tmp.iterdir():
+            leftover.unlink()
+        tmp.rmdir()
+
+
+def _pooled_module(model: Any) -> Any:
+    """The model's embeddings and encoder with an explicit mask, then pooling."""
+    import torch
+
+    class Pooled(torch.nn.Module):
+        def __init__(self, inner: Any):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, inputs_embeds: Any, attention_mask: Any) -> Any:
+            emb = self.inner.embeddings(
+                inputs_embeds=inputs_embeds, token_type_ids=torch.zeros_like(attention_mask)
+            )
+            m = attention_mask.to(emb.dtype)
+            additive = (1.0 - m[:, None, None, :]) * torch.finfo(emb.dtype).min
+            hidden = self.inner.encoder(emb, attention_mask=additive).last_hidden_state
+            return pooled(hidden, attention_mask)
+
+    return Pooled(model)
+
+
+def _check(model: Any, tokenizer: Any, folder: Path, table: np.ndarray) -> float:
+    """The lowest cosine between torch's and the graph's vectors for CHECK_TEXTS, padded."""
+    import onnxruntime as ort
+    import torch
+
+    enc = tokenizer(list(CHECK_TEXTS), padding=True, truncation=True, return_tensors="pt")
+    with torch.inference_mode():
+        hidden = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
+        ref = pooled(hidden.last_hidden_state, enc["attention_mask"]).numpy()
+    session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+    feeds = {
+        "inputs_embeds": table[enc["input_ids"].numpy()],
+        "attention_mask": enc["attention_mask"].numpy().astype(np.int64),
+    }
+    (got,) = session.run(["embedding"], feeds)
+    return float(np.min(np.sum(np.asarray(got) * ref, axis=1)))
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=1)
+    os.chmod(tmp, 0o644)  # a model cache may be shared, like the files beside it
+    os.replace(tmp, path)

@@ -1,0 +1,126 @@
+"""The text model on ONNX Runtime gives torch's vectors, and falls back to torch.
+
+The tiny real BERT runs everywhere; the real e5-small runs in the e2e set.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from searchengine.errors import ConfigError, ModelUnavailableError
+from searchengine.models import text_backends
+from searchengine.models.presets import resolve_text_model
+from searchengine.models.sources import TextSource
+from searchengine.models.text_encoder import TextEncoder
+
+TEXTS = [
+    "승용차를 사려면 무엇을 확인해야 하나요?",
+    "자동차 구입 비용 보고서",
+    "walking my puppy in the park",
+    "the car engine and the road tax " * 20,  # long: others in its batch get padded
+    "x",
+    "강아지 산책",
+]
+
+
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.asarray(np.sum(a * b, axis=1))
+
+
+def source(folder: Path) -> TextSource:
+    return TextSource("tiny", str(folder), "test", "query: ", "passage: ")
+
+
+def test_onnx_gives_the_torch_vectors(tiny_bert_dir: Path, tmp_path: Path) -> None:
+    onnx = TextEncoder(source(tiny_bert_dir), batch_size=4, model_cache=tmp_path)
+    torch_ = TextEncoder(source(tiny_bert_dir), batch_size=4, engine="torch")
+    for role in ("query", "passage"):
+        a, b = onnx.encode(TEXTS, role), torch_.encode(TEXTS, role)  # type: ignore[arg-type]
+        assert onnx.engine == "onnx" and torch_.engine == "torch"
+        assert cosines(a, b).min() >= 0.9999
+    assert onnx.fingerprint == torch_.fingerprint  # an index built by one accepts the other
+    assert (onnx.dim, onnx.max_tokens) == (torch_.dim, torch_.max_tokens)
+
+
+def test_batches_sorted_by_length_keep_each_row_in_place(tiny_bert_dir: Path, tmp_path) -> None:
+    encoder = TextEncoder(source(tiny_bert_dir), batch_size=2, model_cache=tmp_path)
+    together = encoder.encode(TEXTS)
+    alone = np.vstack([encoder.encode([t]) for t in TEXTS])
+    assert cosines(together, alone).min() >= 0.9999
+
+
+def test_the_graph_is_exported_once(tiny_bert_dir: Path, tmp_path: Path) -> None:
+    TextEncoder(source(tiny_bert_dir), model_cache=tmp_path).encode(["warm"])
+    (folder,) = (tmp_path / "onnx").iterdir()
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["ok"] and meta["min_cosine"] >= 0.9999
+    stamp = (folder / "model.onnx").stat().st_mtime_ns
+    again = TextEncoder(source(tiny_bert_dir), model_cache=tmp_path)
+    again.encode(["warm"])
+    assert again.engine == "onnx" and (folder / "model.onnx").stat().st_mtime_ns == stamp
+
+
+def test_a_query_on_onnx_never_imports_torch(tiny_bert_dir: Path, tmp_path: Path) -> None:
+    TextEncoder(source(tiny_bert_dir), model_cache=tmp_path).encode(["warm"])  # exported
+    code = (
+        "import sys\nfrom pathlib import Path\n"
+        "from searchengine.models.sources import TextSource\n"
+        "from searchengine.models.text_encoder import TextEncoder\n"
+        f"src = TextSource('tiny', {str(tiny_bert_dir)!r}, 'test', 'query: ', 'passage: ')\n"
+        f"e = TextEncoder(src, model_cache=Path({str(tmp_path)!r}), threads=1)\n"
+        "e.encode(['자동차'], 'query')\n"
+        "print(e.engine, 'torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["onnx", "False"]
+
+
+def test_a_graph_that_fails_the_check_falls_back_to_torch(
+    tiny_bert_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(text_backends, "MIN_COSINE", 1.5)  # no graph can pass
+    encoder = TextEncoder(source(tiny_bert_dir), model_cache=tmp_path)
+    vectors = encoder.encode(TEXTS)
+    assert encoder.engine == "torch" and vectors.shape == (len(TEXTS), encoder.dim)
+    (folder,) = (tmp_path / "onnx").iterdir()
+    meta = json.loads((folder / "meta.json").read_text())
+    assert not meta["ok"] and "cosine" in meta["reason"]
+    assert not (folder / "model.onnx").exists()  # nothing half-made is kept
+    again = TextEncoder(source(tiny_bert_dir), model_cache=tmp_path)
+    again.encode(["warm"])  # the failure is remembered: torch at once, no new export
+    assert again.engine == "torch"
+    with pytest.raises(ModelUnavailableError):
+        TextEncoder(source(tiny_bert_dir), model_cache=tmp_path, engine="onnx").encode(["x"])
+
+
+def test_no_onnxruntime_means_torch(
+    tiny_bert_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails
+    encoder = TextEncoder(source(tiny_bert_dir), model_cache=tmp_path)
+    encoder.encode(["x"])
+    assert encoder.engine == "torch"
+
+
+def test_an_unknown_engine_is_a_config_error(tiny_bert_dir: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        TextEncoder(source(tiny_bert_dir), engine="tpu")  # type: ignore[arg-type]
+    assert err.value.parameter == "text_engine"
+
+
+@pytest.mark.e2e
+def test_e5_small_on_onnx_gives_the_torch_vectors(real_home: Path) -> None:
+    cache = real_home / "models"
+    src = resolve_text_model("e5-small", cache)
+    onnx = TextEncoder(src, model_cache=cache)
+    torch_ = TextEncoder(src, engine="torch")
+    for role in ("query", "passage"):
+        a, b = onnx.encode(TEXTS, role), torch_.encode(TEXTS, role)  # type: ignore[arg-type]
+        assert onnx.engine == "onnx" and cosines(a, b).min() >= 0.9999
+    assert onnx.fingerprint == torch_.fingerprint
