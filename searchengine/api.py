@@ -31,7 +31,7 @@ from indexer.reembed import ReembedSummary as ReembedReport
 from indexer.reembed import reembed
 from searchengine.catalog import Catalog, browse
 from searchengine.catalog.browse import Item
-from searchengine.config import DEFAULT_K, Settings
+from searchengine.config import DEFAULT_EXPAND, DEFAULT_K, Settings
 from searchengine.errors import ConfigError
 from searchengine.explore import CollectionMap, OutlierReport, compute_map, find_outliers
 from searchengine.explore.layout import Method as MapMethod
@@ -39,12 +39,17 @@ from searchengine.explore.outliers import DEFAULT_NEIGHBOURS
 from searchengine.filters import Filters
 from searchengine.models.encoders import Encoders
 from searchengine.models.spaces import IMAGE, TEXT, Spaces
-from searchengine.query.evaluate import Qrels, evaluate, read_qrels
+from searchengine.query.evaluate import Qrels, Ranker, evaluate, read_qrels
 from searchengine.query.fusion import reference_background
 from searchengine.query.searcher import MODES, Mode, Searcher, Sort
 from searchengine.records import Kind, Results
 from searchengine.store import Store
 from searchengine.store.verify import Report, repair_folder, verify_folder
+from searchengine.vocab import Method, RelatedWords, WordMap, load_vectors, related_words, word_map
+from searchengine.vocab.baseline import WordVectorRanker
+from searchengine.vocab.store import METHODS as WORD_VECTOR_METHODS
+from searchengine.vocab.store import vocab_dir
+from searchengine.vocab.train import train_vocab
 
 log = logging.getLogger(__name__)
 
@@ -179,13 +184,14 @@ class Index:
         filters: Filters | None = None,
         offset: int = 0,
         sort: Sort = "relevance",
+        expand: bool = DEFAULT_EXPAND,
     ) -> Results:
         """Documents and images by meaning and words (`query`), or images like `image`.
 
         `mode` is hybrid (meaning and words), dense (meaning) or lexical (words);
         `kinds` keeps only text or image hits; `offset` pages through the results
         without repeating or skipping a hit; `sort="date"` lists the good matches
-        newest first.
+        newest first; `expand` adds the collection's related words, weaker, to the words.
         """
         if (query is None) == (image is None):
             raise ConfigError("give a text query or an image, one of them")
@@ -195,7 +201,7 @@ class Index:
             )
         assert query is not None
         return self._reader().search(
-            query, k, kinds, offset=offset, mode=mode, filters=filters, sort=sort
+            query, k, kinds, offset=offset, mode=mode, filters=filters, sort=sort, expand=expand
         )
 
     def similar(
@@ -233,10 +239,15 @@ class Index:
         qrels_path: str | os.PathLike[str],
         *,
         folder: str | os.PathLike[str] | None = None,
-        modes: Sequence[Mode] = MODES,
+        modes: Sequence[str] = MODES,
         on_progress: Callable[[str, int, int], None] | None = None,
+        expand: bool = DEFAULT_EXPAND,
     ) -> EvalReport:
-        """recall@1/5/10, MRR@10 and nDCG@10 per mode on a qrels file's labelled queries."""
+        """recall@1/5/10, MRR@10 and nDCG@10 per mode on a qrels file's labelled queries.
+
+        A mode may also be a word-vector method (word2vec, cbow, glove): the baseline
+        that ranks files by their averaged word vectors (vocab/baseline.py).
+        """
         qrels = read_qrels(
             Path(qrels_path).expanduser(), Path(folder).expanduser() if folder else None
         )
@@ -245,7 +256,16 @@ class Index:
         missing = sorted(p for p in wanted if searcher.catalog.file_by_path(p) is None)
         if len(missing) == len(wanted):
             raise ConfigError(f"none of the relevant files is indexed: index {qrels.folder}")
-        metrics = evaluate(searcher, qrels, modes, on_progress)
+        rankers: dict[str, Ranker] = {
+            m: WordVectorRanker(
+                searcher.catalog,
+                load_vectors(vocab_dir(self.path), m),
+                Filters(under=(qrels.folder,)),
+            ).rank
+            for m in modes
+            if m in WORD_VECTOR_METHODS
+        }
+        metrics = evaluate(searcher, qrels, modes, on_progress, rankers=rankers, expand=expand)
         return EvalReport(qrels, metrics, missing, len(wanted))
 
     def verify(self, *, check_sources: bool = True) -> Report:
@@ -291,6 +311,9 @@ class Index:
                     self.settings.model_cache,
                 )
             self._keep_encoders(spaces)
+            if self.settings.word_vectors and not report.interrupted:
+                # after the run's commits, under its lock; readers load the last complete model
+                train_vocab(store.catalog, self.path, self.settings.word_vectors_min_tokens)
         return report
 
     def reembed(
@@ -319,6 +342,21 @@ class Index:
             self.path, check_sources=check_sources, wait=self._wait(), on_wait=self.on_status
         )
         return RepairReport(done, after)
+
+    # the collection's own vocabulary (searchengine/vocab/)
+
+    def related(
+        self, word: str, *, k: int = DEFAULT_K, method: Method = "word2vec"
+    ) -> RelatedWords:
+        """The words nearest to `word` in this collection's text, or to `a - b + c`.
+
+        `word` is analysed as a query is (`자동차를` asks about `자동차`).
+        """
+        return related_words(load_vectors(vocab_dir(self.path), method), word, k)
+
+    def related_map(self, word: str, *, k: int = 30, method: Method = "word2vec") -> WordMap:
+        """`word`, or `a - b + c`, and its `k` nearest words on a plane (t-SNE)."""
+        return word_map(load_vectors(vocab_dir(self.path), method), word, k)
 
     # plumbing
 

@@ -41,6 +41,8 @@ DEFAULT_HNSW_EF_SEARCH = 64  # candidates a search keeps (at least k)
 # step over every vector the filter rejects, and never short of results.
 DEFAULT_EXACT_SCAN_MAX = 20_000
 DEFAULT_EXACT_SCAN_SHARE = 0.05
+DEFAULT_WORD_VECTORS_MIN_TOKENS = 5_000  # less indexed text than this: no word vectors
+DEFAULT_EXPAND = False  # related words in lexical queries (measured in README "Related words")
 
 
 def data_home() -> Path:
@@ -89,4 +91,6 @@ class Settings:
     # vector in the text space, when its tower was trained there), "tags", or "off"
     image_to_documents: str = DEFAULT_IMAGE_TO_DOCUMENTS
     include_hidden: bool = False
+    word_vectors: bool = True  # train Word2Vec and GloVe on the indexed terms after each run
+    word_vectors_min_tokens: int = DEFAULT_WORD_VECTORS_MIN_TOKENS
     exclude: tuple[str, ...] = ()

@@ -10,7 +10,10 @@ SearchEngineError                  base of every error raised on purpose
 ├── IndexCorruptError              an index file does not match the catalog
 ├── ExtractionError                one file could not be read (the run goes on)
 │   └── FileChangedError           it changed or vanished while being read (retried next run)
-└── LockedError                    another process is writing to the index
+├── LockedError                    another process is writing to the index
+└── VocabularyError                the collection's word vectors cannot answer
+    ├── NoWordVectorsError         none were trained (too little text, or turned off)
+    └── UnknownWordError           a word does not occur (often enough) in the collection
 
 The library only raises; each front end maps these to its own vocabulary
 (the CLI's exit codes are a table in `searchengine/cli/app.py`). Errors carry
@@ -77,3 +80,24 @@ class LockedError(SearchEngineError):
         super().__init__(f"{index_dir} is being written by {holder}; wait for it to finish")
         self.index_dir = index_dir
         self.holder = holder
+
+
+class VocabularyError(SearchEngineError):
+    """The collection's word vectors cannot answer this question."""
+
+
+class NoWordVectorsError(VocabularyError):
+    """No word vectors were trained for this collection (too little text, or turned off)."""
+
+
+class UnknownWordError(VocabularyError):
+    """A word does not occur, or too rarely, in the collection's text."""
+
+    def __init__(self, word: str, method: str, asked: str | None = None):
+        said = f"{word!r}" + (f" (from {asked!r})" if asked and asked != word else "")
+        super().__init__(
+            f"{said} does not occur often enough in this collection to have a {method} vector"
+        )
+        self.word = word
+        self.method = method
+        self.asked = asked or word

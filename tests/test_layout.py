@@ -19,7 +19,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("searchengine.catalog",),
     ("searchengine.store",),
     ("searchengine.models",),
-    ("searchengine.query", "searchengine.explore"),
+    ("searchengine.query", "searchengine.explore", "searchengine.vocab"),
     ("indexer",),
     ("searchengine.api",),
     ("searchengine.cli", "searchengine.__main__", "searchengine.server"),

@@ -26,6 +26,7 @@ from searchengine.errors import (
     ModelUnavailableError,
     NoIndexError,
     SearchEngineError,
+    VocabularyError,
 )
 
 # The CLI's vocabulary for the library's errors: the first class that matches wins.
@@ -35,6 +36,7 @@ EXIT_CODES: tuple[tuple[type[SearchEngineError], int], ...] = (
     (IndexCorruptError, 4),
     (ModelUnavailableError, 3),
     (ConfigError, 2),
+    (VocabularyError, 6),
     (SearchEngineError, 1),
 )
 INTERRUPTED_EXIT = 130

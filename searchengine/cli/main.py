@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from searchengine.cli import explore as explore_commands
 from searchengine.cli import index as index_commands
 from searchengine.cli import manage as manage_commands
+from searchengine.cli import related as related_commands
 from searchengine.cli import search as search_commands
 from searchengine.cli.app import INTERRUPTED_EXIT, App, exit_code, message
 from searchengine.config import data_home
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     manage_commands.register(sub, common)
     index_commands.register(sub, common)
     explore_commands.register(sub, common)
+    related_commands.register(sub, common)
     return parser
 
 

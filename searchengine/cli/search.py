@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from searchengine.cli.app import App, usage
-from searchengine.config import DEFAULT_K
+from searchengine.config import DEFAULT_EXPAND, DEFAULT_K
 from searchengine.filters import FILE_KINDS, Filters, make_filters
 from searchengine.records import Hit
+from searchengine.vocab import METHODS
 
 _BOLD, _PLAIN = "\x1b[1;33m", "\x1b[0m"
 
@@ -38,6 +39,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         default="relevance",
         help="relevance (default), or date: the good matches, newest first",
     )
+    _expand_option(p)
     _filter_options(p)
     p.add_argument("--text-model", help=argparse.SUPPRESS)
     p.add_argument("--image-model", help=argparse.SUPPRESS)
@@ -62,10 +64,22 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--mode",
         action="append",
-        choices=["hybrid", "dense", "lexical"],
-        help="evaluate only this mode (repeatable; default: all three)",
+        choices=["hybrid", "dense", "lexical", *METHODS],
+        help="evaluate only this mode (repeatable; default: the three search modes); "
+        f"{', '.join(METHODS)}: the baseline that ranks by averaged word vectors",
     )
+    _expand_option(p)
     p.set_defaults(func=cmd_eval)
+
+
+def _expand_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--expand",
+        action=argparse.BooleanOptionalAction,
+        default=DEFAULT_EXPAND,
+        help="add the collection's related words (word2vec) to the words searched, weaker "
+        f"(default: {'on' if DEFAULT_EXPAND else 'off'}; see `semsearch related`)",
+    )
 
 
 def _paging(p: argparse.ArgumentParser) -> None:
@@ -170,6 +184,7 @@ def cmd_search(app: App) -> int:
             filters=filters,
             offset=args.offset,
             sort=args.sort,
+            expand=args.expand,
         )
     _notes(app, results.notes)
     app.emit(results.to_json(), lambda: _print_hits(app, results.hits, args.offset))
@@ -198,6 +213,7 @@ def cmd_eval(app: App) -> int:
                 folder=args.folder,
                 modes=modes,
                 on_progress=lambda m, d, t: app.progress(f"eval {m}", d, t),
+                expand=args.expand,
             )
     finally:
         app.close_bars()

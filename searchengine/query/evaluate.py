@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from searchengine.errors import ConfigError
 from searchengine.files import path_key
@@ -21,6 +22,9 @@ from searchengine.query.searcher import MODES, Mode, Searcher
 
 CUTOFFS = (1, 5, 10)
 DEPTH = 10
+
+Ranker = Callable[[str, int], list[str]]
+"""ranker(query, depth): the best files' path keys, best first: a baseline beside the modes."""
 
 
 @dataclass(frozen=True)
@@ -91,17 +95,28 @@ def read_qrels(path: Path, folder: Path | None = None) -> Qrels:
 def evaluate(
     searcher: Searcher,
     qrels: Qrels,
-    modes: Sequence[Mode] = MODES,
+    modes: Sequence[str] = MODES,
     on_progress: Callable[[str, int, int], None] | None = None,
+    *,
+    rankers: Mapping[str, Ranker] | None = None,
+    expand: bool = False,
 ) -> dict[str, dict[str, dict[str, float | int]]]:
-    """Metrics per mode, overall (`all`) and per query kind."""
+    """Metrics per mode (or ranker: `rankers` rank the files under the qrels folder),
+    overall (`all`) and per query kind."""
     filters = Filters(under=(qrels.folder,))
+    rankers = rankers or {}
     out: dict[str, dict[str, dict[str, float | int]]] = {}
     for mode in modes:
         per_kind: dict[str, Metrics] = {"all": Metrics()}
         for n, (query, relevant) in enumerate(qrels.relevant.items(), start=1):
-            hits = searcher.search(query, DEPTH, mode=mode, filters=filters)
-            ranked = [path_key(h.path) for h in hits]
+            if mode in rankers:
+                ranked = rankers[mode](query, DEPTH)
+            else:
+                search_mode = cast(Mode, mode)
+                hits = searcher.search(
+                    query, DEPTH, mode=search_mode, filters=filters, expand=expand
+                )
+                ranked = [path_key(h.path) for h in hits]
             per_kind["all"].add(ranked, relevant)
             kind = qrels.kinds[query]
             if kind != "all":

@@ -39,6 +39,7 @@ from searchengine.query.fusion import (
 from searchengine.query.hits import check_page, make_hit
 from searchengine.records import Hit, Kind, Results, Vectors
 from searchengine.store import Store
+from searchengine.vocab.expand import expand_matches
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +96,12 @@ class Searcher:
         mode: Mode = "hybrid",
         filters: Filters | None = None,
         sort: Sort = "relevance",
+        expand: bool = False,
     ) -> Results:
         """Documents and images matching `query`: by meaning, by its words, or both.
 
-        `sort="date"` lists the good matches (every result if none is good), newest first.
+        `sort="date"` lists the good matches (every result if none is good), newest first;
+        `expand` adds the collection's related words to the lexical query (vocab/expand.py).
         """
         if not query.strip():
             raise ConfigError("the query is empty")
@@ -120,7 +123,7 @@ class Searcher:
 
         if self._wanted(TEXT, kinds):
             vec = None if mode == "lexical" else text_query_vector()
-            lists.append(self._rank(TEXT, query, vec, need, mode, filters))
+            lists.append(self._rank(TEXT, query, vec, need, mode, filters, expand))
         if self._wanted(IMAGE, kinds):
             # images have words too: their tags, in the lexical index
             vec = None if mode == "lexical" else self._image_query(query, text_query_vector, notes)
@@ -221,7 +224,14 @@ class Searcher:
             return None
 
     def _rank(
-        self, name: str, query: str, vec: Vectors | None, need: int, mode: Mode, filters: Filters
+        self,
+        name: str,
+        query: str,
+        vec: Vectors | None,
+        need: int,
+        mode: Mode,
+        filters: Filters,
+        expand: bool = False,
     ) -> list[Scored]:
         """A space's pool for `query`, best first, each file scored on every signal.
 
@@ -236,7 +246,12 @@ class Searcher:
         expr = lexical.match_expression(query) if mode != "dense" else None
         if expr is not None:
             words = self.catalog.lexical_matches if name == TEXT else self.catalog.tag_matches
-            for m in words(expr, filters, need):
+            matches = words(expr, filters, need)
+            if expand and name == TEXT:
+                matches = expand_matches(
+                    self.catalog, self.store.index_dir, query, filters, need, matches
+                )
+            for m in matches:
                 s = pool.setdefault(m.file_id, Scored(m.file_id))
                 s.lexical = m.score
                 s.lexical_chunk = m.chunk_id if m.chunk_id >= 0 else None
