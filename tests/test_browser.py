@@ -291,3 +291,25 @@ def test_no_open_folder_button_where_the_server_cannot(page, live, monkeypatch) 
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     search(page, live, "승용차 구입")
     assert page.locator(".hit .copy").count() > 0 and page.locator(".open-folder").count() == 0
+
+
+def test_related_words_show_under_the_search_box(  # type: ignore[no-untyped-def]
+    page, fake_settings: Settings, encoders: Encoders, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    from test_vocab import CAR_TERMS, write_topic_docs
+
+    settings = replace(fake_settings, word_vectors_min_tokens=1000)
+    with Index.open(settings=settings, encoders=encoders) as index:
+        index.add(write_topic_docs(tmp_path / "topics"))
+        with serve(index) as server:
+            search(page, server, "engine")
+            page.wait_for_selector("#related .word")
+            words = page.locator("#related .word").all_text_contents()
+            assert len(words) == 8 and set(words) <= set(CAR_TERMS) - {"engin"}
+            page.locator("#related .word").first.click()
+            page.wait_for_function(f"document.querySelector('#q').value === {words[0]!r}")
+            assert f"q={words[0]}" in page.url
+            search(page, server, "zeppelin")  # a word the collection never uses: nothing shown
+            assert page.locator("#related").is_hidden()

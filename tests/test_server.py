@@ -341,3 +341,30 @@ def test_open_folder_is_refused_off_this_machine(
         assert c.get("/api/status", headers=auth).json()["can_open_folder"] is False
         hit = c.get("/api/search", params={"q": "puppy", "k": 1}, headers=auth).json()["hits"][0]
         assert c.post(f"/api/items/{hit['id']}/open-folder", headers=auth).status_code == 403
+
+
+def test_related_words_of_the_collection(
+    tmp_path: Path, fake_settings: Settings, encoders: Encoders, client: TestClient
+) -> None:
+    from dataclasses import replace
+
+    from test_vocab import BAKING_TERMS, CAR_TERMS, write_topic_docs
+
+    # the small fixture corpus has too little text for word vectors: 404, with the reason
+    missing = client.get("/api/related", params={"word": "car"})
+    assert missing.status_code == 404 and "word vectors" in missing.json()["error"]
+    settings = replace(
+        fake_settings, index_dir=tmp_path / "topics-index", word_vectors_min_tokens=1000
+    )
+    with Index.open(settings=settings, encoders=encoders) as index:
+        index.add(write_topic_docs(tmp_path / "topics"))
+        with TestClient(create_app(index), base_url=BASE) as c:
+            body = c.get("/api/related", params={"word": "engine", "k": 5}).json()
+            words = [n["word"] for n in body["neighbours"]]
+            assert len(words) == 5 and set(words) <= set(CAR_TERMS) - {"engin"}
+            assert not set(words) & set(BAKING_TERMS)
+            unknown = c.get("/api/related", params={"word": "zeppelin"})
+            assert unknown.status_code == 404
+            assert (
+                c.get("/api/related", params={"word": "car", "method": "bert"}).status_code == 422
+            )

@@ -31,6 +31,7 @@ from searchengine.errors import (
     ModelUnavailableError,
     NoIndexError,
     SearchEngineError,
+    VocabularyError,
 )
 from searchengine.files import format_of
 from searchengine.server import search as search_routes
@@ -52,6 +53,7 @@ HTTP_STATUS: tuple[tuple[type[SearchEngineError], int], ...] = (
     (IndexCorruptError, 500),
     (ModelUnavailableError, 503),
     (ExtractionError, 422),
+    (VocabularyError, 404),  # no word vectors, or a word the collection does not use
     (ConfigError, 400),
     (SearchEngineError, 500),
 )
@@ -211,6 +213,16 @@ def collection_map(
     out["pending"] = layout.method != "tsne" and worker.busy
     out["error"] = worker.error
     return out
+
+
+@api.get("/related", summary="The collection's own words nearest to a word (its word vectors)")
+def related(
+    request: Request,
+    word: Annotated[str, Query(min_length=1, max_length=200)],
+    k: Annotated[int, Query(ge=1, le=50)] = 8,
+    method: Literal["word2vec", "cbow", "glove"] = "word2vec",
+) -> dict[str, Any]:
+    return _index(request).related(word, k=k, method=method).to_json()
 
 
 @api.get("/outliers", summary="The items least like the rest, per space; near-duplicates")

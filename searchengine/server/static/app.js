@@ -151,9 +151,29 @@ function textSearch(reveal = true) {
   current = { kind: "text", params: searchParams().toString(), reveal };
   writeURL();
   run();
+  showRelated($("q").value.trim());
+}
+
+// the collection's own words near the query (its Word2Vec), under the search box
+async function showRelated(query) {
+  const box = $("related");
+  box.replaceChildren();
+  box.hidden = true;
+  try {
+    const body = await getJSON(`/api/related?${new URLSearchParams({ word: query, k: "8" })}`);
+    if (!body.neighbours.length || $("q").value.trim() !== query) return;
+    box.append(el("span", { text: "related words: " }));
+    for (const n of body.neighbours) {
+      box.append(el("button", { type: "button", class: "word", text: n.word,
+        title: `cosine ${n.score.toFixed(2)}, used ${n.count}×`,
+        onclick: () => { $("q").value = n.word; textSearch(); } }), " ");
+    }
+    box.hidden = false;
+  } catch { /* no word vectors, or a word the collection does not use: nothing to show */ }
 }
 
 function imageSearch(file) {
+  $("related").hidden = true;
   if (!file || !file.type.startsWith("image/")) { notice("that is not an image"); return; }
   current = { kind: "image", file, reveal: true };
   notice(`searching for pictures like ${file.name || "the pasted image"}…`);
