@@ -123,8 +123,31 @@ def match_expression(query: str) -> str | None:
             units[" ".join(t.term for t in group)] = None
     if not units:
         return None
+    kept = [u for u in units if u not in _stop_terms()]
+    if kept:  # a query of stop words alone ("The Who") still matches them
+        units = dict.fromkeys(kept)
     # terms are letters and digits only, so a quote can never end up inside one
     return " OR ".join(f'"{unit}"' for unit in list(units)[:MAX_QUERY_UNITS])
+
+
+# English function words, dropped from a query that has other words: each matches most
+# chunks, so FTS5 would score nearly every row for a term whose idf is ~0 anyway.
+STOP_WORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for
+    from further had has have having he her here hers herself him himself his how i if in
+    into is it its itself just me more most my myself no nor not now of off on once only or
+    other our ours ourselves out over own same she should so some such than that the their
+    theirs them themselves then there these they this those through to too under until up
+    very was we were what when where which while who whom why will with would you your yours
+    yourself yourselves""".split()
+)
+
+
+@functools.cache
+def _stop_terms() -> frozenset[str]:
+    """STOP_WORDS as the analyser writes them (`does` -> `doe`), so they meet query terms."""
+    return frozenset(_normalize(w) for w in STOP_WORDS)
 
 
 # --- terms outside Hangul ---------------------------------------------------------------

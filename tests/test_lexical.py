@@ -253,6 +253,10 @@ def test_han_and_kana_are_one_term_per_character() -> None:
         ("東京", '"東 京"'),
         ("東京都", '"東 京" OR "京 都"'),
         ("iPhoneを買う", '"iphon を" OR "を 買" OR "買 う"'),
+        ("how do I install the package", '"instal" OR "packag"'),
+        ("The Who", '"the" OR "who"'),  # stop words alone are still searched
+        ("to be or not to be", '"to" OR "be" OR "or" OR "not"'),
+        ("the os.path of it", '"os path"'),
     ],
 )
 def test_match_expressions(query: str, expression: str) -> None:

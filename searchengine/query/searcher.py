@@ -37,6 +37,7 @@ from searchengine.query.fusion import (
     reference_background,
 )
 from searchengine.query.hits import check_page, make_hit
+from searchengine.query.threads import blas_limited
 from searchengine.records import Hit, Kind, Results, Vectors
 from searchengine.store import Store
 from searchengine.vocab.expand import expand_matches
@@ -86,6 +87,7 @@ class Searcher:
 
     # queries
 
+    @blas_limited
     def search(
         self,
         query: str,
@@ -138,6 +140,7 @@ class Searcher:
         hits = self._page(lists, query, offset, k, by_date=sort == "date")
         return Results(query, mode, tuple(hits), offset, k, tuple(notes))
 
+    @blas_limited
     def search_image(
         self,
         path: Path,
@@ -183,6 +186,7 @@ class Searcher:
             return self._rank(TEXT, words, text_vec, need, "hybrid", filters)
         return []
 
+    @blas_limited
     def similar(
         self, path: Path, k: int = 10, *, offset: int = 0, filters: Filters | None = None
     ) -> Results:
