@@ -203,6 +203,7 @@ def time_churn(tmp: Path, n: int, dim: int, rounds: int) -> dict[str, Any]:
 def fill_catalog(index_dir: Path, n: int, dim: int) -> None:
     """n vectors (one file and chunk each) written into a catalog with plain SQL."""
     from searchengine.catalog import Catalog
+    from searchengine.catalog.rows import vector_blob
     from searchengine.store import CATALOG_NAME
 
     catalog = Catalog(index_dir / CATALOG_NAME)
@@ -229,7 +230,7 @@ def fill_catalog(index_dir: Path, n: int, dim: int) -> None:
             conn.executemany(
                 "INSERT INTO vectors (space, file_id, chunk_id, fingerprint, data)"
                 " VALUES ('text', ?, ?, 'fp', ?)",
-                ((i, i, v[i - start - at].tobytes()) for i in ids),
+                ((i, i, vector_blob(v[i - start - at])) for i in ids),
             )
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from searchengine.catalog import NewItem
+from searchengine.catalog import NewItem, as_stored
 from searchengine.config import Settings
 from searchengine.errors import ConfigError, ExtractionError, ModelUnavailableError
 from searchengine.models.spaces import IMAGE, TEXT, Spaces
@@ -256,7 +256,7 @@ class _Run:
         if texts:
             enc = self.spaces.text()
             flat = [c.text for p in texts for c in p.chunks]
-            vectors = enc.encode(flat, "passage")
+            vectors = as_stored(enc.encode(flat, "passage"))
             fingerprints[TEXT] = enc.fingerprint
             at = 0
             for p in texts:
@@ -268,6 +268,7 @@ class _Run:
         if images:
             ienc = self.spaces.image()
             vectors, tags = ienc.encode_and_tag([p.image for p in images if p.image is not None])
+            vectors = as_stored(vectors)
             fingerprints[IMAGE] = ienc.fingerprint
             items.extend(
                 self._item(p, IMAGE, vectors[i : i + 1], tags[i]) for i, p in enumerate(images)

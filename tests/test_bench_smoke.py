@@ -44,6 +44,7 @@ SMOKES = [
     pytest.param("bench_image_to_docs.py", ["vector", "MRR"], marks=pytest.mark.e2e),
     pytest.param("calibrate_tags.py", ["precision", "lowest threshold"], marks=pytest.mark.e2e),
     pytest.param("bench_vocab.py", ["train s", "size MB", "glove"]),
+    pytest.param("bench_storage.py", ["bare hnswlib", "ratio: time"]),
 ]
 
 

@@ -88,3 +88,40 @@ def test_the_fast_path_knows_alembics_head(tmp_path: Path) -> None:
     catalog = Catalog(tmp_path / "catalog.db")
     assert current_revision(catalog.engine) == HEAD_REVISION
     catalog.close()
+
+
+def test_float32_vectors_become_float16(tmp_path: Path) -> None:
+    import numpy as np
+
+    db = tmp_path / "catalog.sqlite"
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir()))
+    engine = create_engine(f"sqlite:///{db}")
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0009_add_image_tags")
+    engine.dispose()
+    rng = np.random.default_rng(0)
+    old = rng.standard_normal((3, 4)).astype(np.float32)
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "INSERT INTO spaces (name, model, fingerprint, dim, metric, index_generation, "
+            "index_count) VALUES ('text', 'm', 'fp', 4, 'cosine', 0, 0)"
+        )
+        conn.execute(
+            "INSERT INTO files (id, path, kind, size, mtime_ns, sha256, indexed_at) "
+            "VALUES (1, '/x/a.txt', 'text', 1, 1, 'h', 0)"
+        )
+        for i, v in enumerate(old):
+            conn.execute(
+                "INSERT INTO vectors (id, space, file_id, fingerprint, data) "
+                "VALUES (?, 'text', 1, 'fp', ?)",
+                (i + 1, v.tobytes()),
+            )
+    catalog = Catalog(db)
+    labels, vectors = catalog.vectors_for("text", [1, 2, 3])
+    catalog.close()
+    assert labels.tolist() == [1, 2, 3]
+    np.testing.assert_allclose(vectors, old, rtol=1e-3, atol=1e-4)
+    with sqlite3.connect(db) as conn:
+        assert {r[0] for r in conn.execute("SELECT length(data) FROM vectors")} == {8}

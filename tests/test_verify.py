@@ -16,6 +16,7 @@ from helpers import make_corpus, paths, run_index, search
 
 from searchengine import Encoders, Index
 from searchengine.catalog import Catalog, NewItem
+from searchengine.catalog.rows import vector_blob
 from searchengine.cli.main import main
 from searchengine.config import Settings
 from searchengine.records import Chunk, FileStamp
@@ -125,7 +126,7 @@ def _other_vectors(corpus, settings) -> None:
     with _catalog(settings) as catalog:
         labels = catalog.live_labels("text")
         _, vecs = catalog.vectors_for("text", [int(labels[0])])
-    data = (-vecs[0]).astype(np.float32).tobytes()
+    data = vector_blob(-vecs[0])
     with sqlite3.connect(settings.index_dir / CATALOG_NAME) as conn:
         conn.execute("UPDATE vectors SET data = ? WHERE id = ?", (data, int(labels[0])))
 

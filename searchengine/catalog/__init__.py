@@ -10,9 +10,19 @@ from searchengine.catalog.rows import (
     FileState,
     NewItem,
     SpaceInfo,
+    as_stored,
     is_staging,
     staging_name,
 )
 from searchengine.files import path_key
 
-__all__ = ["Catalog", "FileState", "NewItem", "SpaceInfo", "is_staging", "path_key", "staging_name"]
+__all__ = [
+    "Catalog",
+    "FileState",
+    "NewItem",
+    "SpaceInfo",
+    "as_stored",
+    "is_staging",
+    "path_key",
+    "staging_name",
+]

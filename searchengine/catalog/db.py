@@ -37,6 +37,7 @@ from searchengine.catalog.rows import (
     stack_vectors,
     staging_name,
     valid_vectors_of,
+    vector_blob,
     write_tags,
 )
 from searchengine.catalog.schema import Chunk, File, Space, Vector
@@ -287,7 +288,7 @@ class Catalog(CatalogUpkeep, CatalogSearch, CatalogTags):
                         file_id=f.id,
                         chunk_id=chunk_rows[i].id if chunk_rows else None,
                         fingerprint=fp,
-                        data=np.ascontiguousarray(item.vectors[i], dtype=np.float32).tobytes(),
+                        data=vector_blob(item.vectors[i]),
                     )
                     for i in range(len(item.vectors))
                 ]

@@ -15,6 +15,12 @@ from searchengine.records import Chunk as ChunkRecord
 from searchengine.records import FileStamp, Tag, Vectors
 
 IN_BATCH = 500  # ids per `IN (...)`, well under SQLite's variable limit
+# Vectors are kept as float16 (migration 0010): half the catalog, and a search's
+# cosines move by ~1e-4. Every vector is rounded to that precision before it is
+# written anywhere (`as_stored`), so an index rebuilt from the catalog holds the
+# very vectors the incremental one did.
+STORED_DTYPE = np.float16
+STORED_BYTES = np.dtype(STORED_DTYPE).itemsize
 STAGING_SUFFIX = ".next"  # a space being re-embedded with another model: "text.next"
 
 
@@ -80,7 +86,7 @@ def valid_vectors_of(space: str) -> tuple[ColumnElement[bool], ...]:
     return (
         Vector.space == space,
         Vector.fingerprint == Space.fingerprint,
-        func.length(Vector.data) == Space.dim * 4,
+        func.length(Vector.data) == Space.dim * STORED_BYTES,
     )
 
 
@@ -90,11 +96,22 @@ def id_batches(ids: list[int]) -> Iterator[list[int]]:
         yield ids[at : at + IN_BATCH]
 
 
+def as_stored(vectors: Vectors) -> Vectors:
+    """`vectors` rounded to the catalog's precision, as float32 (what hnswlib and numpy take)."""
+    return np.asarray(vectors, dtype=np.float32).astype(STORED_DTYPE).astype(np.float32)
+
+
+def vector_blob(vector: Vectors) -> bytes:
+    """One vector as the catalog stores it."""
+    return np.ascontiguousarray(vector, dtype=STORED_DTYPE).tobytes()
+
+
 def stack_vectors(blobs: Iterable[bytes]) -> Vectors:
     blobs = list(blobs)
     if not blobs:
         return np.zeros((0, 0), dtype=np.float32)
-    return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), -1)
+    stored = np.frombuffer(b"".join(blobs), dtype=STORED_DTYPE)
+    return stored.astype(np.float32).reshape(len(blobs), -1)
 
 
 def space_info(row: Space) -> SpaceInfo:

@@ -9,17 +9,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 
-import numpy as np
 from sqlalchemy import Engine, delete, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from searchengine.catalog.rows import (
+    STORED_BYTES,
     FileState,
     SpaceInfo,
     drop_file,
     file_state,
     is_staging,
     space_info,
+    vector_blob,
 )
 from searchengine.catalog.schema import Chunk, File, Space, Vector
 from searchengine.errors import CatalogError, ModelMismatchError
@@ -91,7 +92,7 @@ class CatalogUpkeep:
                 .join(File, File.id == Vector.file_id)
                 .where(
                     (Vector.fingerprint != Space.fingerprint)
-                    | (func.length(Vector.data) != Space.dim * 4)
+                    | (func.length(Vector.data) != Space.dim * STORED_BYTES)
                 )
                 .order_by(Vector.id)
             ).all()
@@ -229,7 +230,7 @@ class CatalogUpkeep:
                     file_id=file_id,
                     chunk_id=chunk_id,
                     fingerprint=fingerprint,
-                    data=np.ascontiguousarray(vectors[i], dtype=np.float32).tobytes(),
+                    data=vector_blob(vectors[i]),
                 )
                 for i, (file_id, chunk_id) in enumerate(owners)
             ]
