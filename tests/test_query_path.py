@@ -47,3 +47,34 @@ def test_an_index_rebuilt_from_the_catalog_gives_the_same_results(
     with Index.open(settings=fake_settings, encoders=encoders) as index:
         after = [index.search(q, k=20).to_json() for q in queries]
     assert after == before
+
+
+def test_label_map_owners_and_files() -> None:
+    import numpy as np
+
+    from searchengine.query.labels import LabelMap
+
+    labels = np.array([3, 5, 9, 12, 20])
+    files = np.array([7, 2, 7, 2, 4])
+    chunks = np.array([30, 50, 90, -1, 200])
+    m = LabelMap(labels, files, chunks, np.lexsort((labels, files)))
+    known, f, c = m.owners(np.array([9, 4, 20, 99]))
+    assert known.tolist() == [True, False, True, False]
+    assert f[known].tolist() == [7, 4] and c[known].tolist() == [90, 200]
+    got, missing = m.of_files([2, 7, 8])
+    assert got.tolist() == [3, 5, 9, 12] and missing == {8}
+    empty = LabelMap(*(np.zeros(0, np.int64) for _ in range(4)))
+    assert empty.owners(np.array([1]))[0].tolist() == [False]
+    assert empty.of_files([1])[1] == {1}
+
+
+def test_the_label_map_follows_the_catalog(index: Index, corpus) -> None:  # type: ignore[no-untyped-def]
+    """A file added after the first search is found and scored on the next one."""
+    first = index.search("car engine", k=20)
+    (corpus / "new-car.txt").write_text("car engine car engine road", encoding="utf-8")
+    index.add(corpus)
+    again = index.search("car engine", k=20)
+    names = [h.path.rsplit("/", 1)[-1] for h in again.hits]
+    assert "new-car.txt" in names and "new-car.txt" not in [h.path for h in first.hits]
+    hit = next(h for h in again.hits if h.path.endswith("new-car.txt"))
+    assert hit.score > 0 and hit.good is not None  # scored densely, not by words alone

@@ -12,6 +12,8 @@ disk (`path`) is kept to open and show it.
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -90,9 +92,24 @@ class Catalog(CatalogUpkeep, CatalogSearch, CatalogTags):
         except (DatabaseError, OperationalError) as exc:
             raise CatalogError(f"cannot read the catalog {path}: {exc.orig}") from exc
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._stamp_conn: sqlite3.Connection | None = None
+        self._stamp_lock = threading.Lock()
 
     def close(self) -> None:
         self.engine.dispose()
+        with self._stamp_lock:
+            if self._stamp_conn is not None:
+                self._stamp_conn.close()
+                self._stamp_conn = None
+
+    def change_stamp(self) -> int:
+        """A number that changes whenever any connection, in any process, commits to the
+        catalog (SQLite's data_version, read on a connection kept for the purpose): what a
+        cache of catalog rows is keyed on. A few microseconds."""
+        with self._stamp_lock:
+            if self._stamp_conn is None:
+                self._stamp_conn = sqlite3.connect(self.path, check_same_thread=False)
+            return int(self._stamp_conn.execute("PRAGMA data_version").fetchone()[0])
 
     @contextmanager
     def session(self) -> Iterator[Session]:

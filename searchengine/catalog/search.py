@@ -107,6 +107,18 @@ class CatalogSearch:
             )
             return np.fromiter(ids, dtype=np.int64)
 
+    def label_owners(self, space: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every vector the space's index may hold: (labels sorted, file ids, chunk ids or -1)."""
+        with self.session() as s:
+            rows = s.execute(
+                select(Vector.id, Vector.file_id, func.coalesce(Vector.chunk_id, -1))
+                .join(Space, Space.name == Vector.space)
+                .where(*valid_vectors_of(space))
+                .order_by(Vector.id)
+            ).all()
+        table = np.asarray(rows, dtype=np.int64).reshape(-1, 3)
+        return table[:, 0].copy(), table[:, 1].copy(), table[:, 2].copy()
+
     def lexical_matches(self, match: str, filters: Filters, limit: int) -> list[LexicalMatch]:
         """The best `limit` files for an FTS5 MATCH expression, each with its best chunk.
 

@@ -37,6 +37,7 @@ from searchengine.query.fusion import (
     reference_background,
 )
 from searchengine.query.hits import check_page, make_hit
+from searchengine.query.labels import LabelMaps
 from searchengine.query.threads import blas_limited
 from searchengine.records import Hit, Kind, Results, Vectors
 from searchengine.store import Store
@@ -66,6 +67,7 @@ class Searcher:
         self._records = {s.name: s for s in self.catalog.spaces()}
         self._backgrounds: dict[str, tuple[int, Background]] = {}
         self._refreshing = threading.Lock()
+        self._labels = LabelMaps(self.catalog)
 
     def _refresh(self) -> None:
         # A long-lived searcher outlives a model switch (`semsearch reembed`):
@@ -291,23 +293,19 @@ class Searcher:
         index = self.store.index(space)
         allowed = self.catalog.filtered_labels(space.name, filters) if filters.active else None
         labels, _ = index.search(vec, need * OVERFETCH, allowed)
-        owners = self.catalog.label_chunks([int(x) for x in labels])
+        known, owners, _ = self._labels.get(space.name).owners(labels)
         files: dict[int, None] = {}
-        for label in labels:
-            owner = owners.get(int(label))
-            if owner is not None:
-                files.setdefault(owner[0], None)
-                if len(files) == need:
-                    break
+        for owner in owners[known].tolist():  # nearest first; unknown: deleted since
+            files.setdefault(owner, None)
+            if len(files) == need:
+                break
         return list(files), index.live_count if allowed is None else len(allowed)
 
     def _score_dense(self, space: SpaceInfo, vec: Vectors, pool: list[Scored]) -> None:
         """Each file's best chunk by cosine, over all its chunks, and its z-score."""
         if not pool:
             return
-        file_ids, chunk_ids, vectors = self.catalog.chunk_vectors(
-            space.name, [s.file_id for s in pool]
-        )
+        file_ids, chunk_ids, vectors = self._chunk_vectors(space, [s.file_id for s in pool])
         if len(vectors) == 0:
             return
         cos = vectors @ vec[0]
@@ -318,6 +316,23 @@ class Searcher:
             if s.cosine is None or c > s.cosine:
                 s.cosine, s.dense_z = float(c), float(zz)
                 s.dense_chunk = None if cid < 0 else int(cid)
+
+    def _chunk_vectors(
+        self, space: SpaceInfo, file_ids: list[int]
+    ) -> tuple[np.ndarray, np.ndarray, Vectors]:
+        """(file ids, chunk ids or -1, vectors) of every chunk of these files: the labels
+        from memory, the vectors by label; files newer than the map straight from SQL."""
+        label_map = self._labels.get(space.name)
+        labels, newer = label_map.of_files(file_ids)
+        found, vectors = self.catalog.vectors_for(space.name, labels.tolist())
+        _, files, chunks = label_map.owners(found)
+        if newer:
+            more = self.catalog.chunk_vectors(space.name, sorted(newer))
+            if len(more[2]):
+                files = np.concatenate([files, more[0]])
+                chunks = np.concatenate([chunks, more[1]])
+                vectors = more[2] if not len(vectors) else np.vstack([vectors, more[2]])
+        return files, chunks, vectors
 
     def _rank_vectors(
         self, space: SpaceInfo, vec: Vectors, need: int, filters: Filters

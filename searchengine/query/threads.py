@@ -4,12 +4,13 @@ A search's matrix products are small (a query against a few thousand chunk
 vectors). OpenBLAS splits them over every core all the same, and its threads
 then spin for a while: the next query's encoding, on the same cores, ran about
 twice as slow (bench/bench_query_modes.py). Limiting BLAS to one thread for the
-call costs ~10 us (the controller finds the libraries once).
+call costs ~10 us (the controller finds the libraries once, and after new imports).
 """
 
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -17,11 +18,19 @@ from typing import Any, TypeVar
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-@functools.cache
-def _controller() -> Any:
-    from threadpoolctl import ThreadpoolController
+_held: tuple[int, Any] | None = None
 
-    return ThreadpoolController()
+
+def _controller() -> Any:
+    """A controller of the BLAS libraries loaded now; found again after new imports
+    (scipy, say, brings its own OpenBLAS), which is when a library can appear."""
+    global _held
+    modules = len(sys.modules)
+    if _held is None or _held[0] != modules:
+        from threadpoolctl import ThreadpoolController
+
+        _held = (modules, ThreadpoolController())
+    return _held[1]
 
 
 @contextmanager
