@@ -45,6 +45,13 @@ SMOKES = [
     pytest.param("calibrate_tags.py", ["precision", "lowest threshold"], marks=pytest.mark.e2e),
     pytest.param("bench_vocab.py", ["train s", "size MB", "glove"]),
     pytest.param("bench_storage.py", ["bare hnswlib", "ratio: time"]),
+    pytest.param("bench_lookup.py", ["dense lookup", "first search ms"]),
+    pytest.param("int8_variants.py", ["chunks/s", "cos min/med", "verdict", "static-qdq-pct"]),
+    pytest.param(
+        "compare_peers.py",
+        ["ingest chunks/s", "cold one-shot search", "peers skipped"],
+        marks=pytest.mark.e2e,
+    ),
 ]
 
 

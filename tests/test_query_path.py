@@ -57,15 +57,15 @@ def test_label_map_owners_and_files() -> None:
     labels = np.array([3, 5, 9, 12, 20])
     files = np.array([7, 2, 7, 2, 4])
     chunks = np.array([30, 50, 90, -1, 200])
-    m = LabelMap(labels, files, chunks, np.lexsort((labels, files)))
+    m = LabelMap.of(labels, files, chunks)
     known, f, c = m.owners(np.array([9, 4, 20, 99]))
     assert known.tolist() == [True, False, True, False]
     assert f[known].tolist() == [7, 4] and c[known].tolist() == [90, 200]
-    got, missing = m.of_files([2, 7, 8])
-    assert got.tolist() == [3, 5, 9, 12] and missing == {8}
-    empty = LabelMap(*(np.zeros(0, np.int64) for _ in range(4)))
+    rows, missing = m.rows_of_files([2, 7, 8])
+    assert labels[rows].tolist() == [3, 5, 9, 12] and missing == {8}
+    empty = LabelMap.of(*(np.zeros(0, np.int64) for _ in range(3)))
     assert empty.owners(np.array([1]))[0].tolist() == [False]
-    assert empty.of_files([1])[1] == {1}
+    assert empty.rows_of_files([1])[1] == {1}
 
 
 def test_the_label_map_follows_the_catalog(index: Index, corpus) -> None:  # type: ignore[no-untyped-def]
@@ -78,3 +78,25 @@ def test_the_label_map_follows_the_catalog(index: Index, corpus) -> None:  # typ
     assert "new-car.txt" in names and "new-car.txt" not in [h.path for h in first.hits]
     hit = next(h for h in again.hits if h.path.endswith("new-car.txt"))
     assert hit.score > 0 and hit.good is not None  # scored densely, not by words alone
+
+
+def test_kept_vectors_follow_additions_and_removals(index: Index, corpus) -> None:  # type: ignore[no-untyped-def]
+    maps = index._reader()._labels
+    first = index.search("car engine", k=20).to_json()  # pool vectors read by label
+    assert maps._held["text"].map.vectors is None
+    second = index.search("car engine", k=20).to_json()  # a second search keeps them
+    held = maps._held["text"]
+    assert held.map.vectors is not None and second == first
+    before = len(held.map)
+    (corpus / "new-car.txt").write_text("car engine car engine road", encoding="utf-8")
+    index.add(corpus)
+    names = [h.path.rsplit("/", 1)[-1] for h in index.search("car engine", k=20).hits]
+    held = maps._held["text"]
+    assert "new-car.txt" in names
+    assert len(held.map) > before and held.map.vectors is not None  # extended, still kept
+    assert len(held.map.vectors) == len(held.map)
+    (corpus / "car.txt").unlink()
+    index.add(corpus)
+    names = [h.path.rsplit("/", 1)[-1] for h in index.search("car engine", k=20).hits]
+    assert "car.txt" not in names and "new-car.txt" in names
+    assert maps._held["text"].map.vectors is None  # read again from scratch

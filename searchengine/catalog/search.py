@@ -19,7 +19,12 @@ from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnClause
 
-from searchengine.catalog.rows import id_batches, stack_vectors, valid_vectors_of
+from searchengine.catalog.rows import (
+    STORED_DTYPE,
+    id_batches,
+    stack_vectors,
+    valid_vectors_of,
+)
 from searchengine.catalog.schema import Chunk, File, Space, Vector
 from searchengine.filters import Filters
 
@@ -95,29 +100,45 @@ class CatalogSearch:
     def session(self) -> AbstractContextManager[Session]:
         raise NotImplementedError
 
-    def filtered_labels(self, space: str, filters: Filters) -> np.ndarray:
-        """Labels of the space's vectors whose files pass the filters, sorted."""
-        with self.session() as s:
-            ids = s.scalars(
-                select(Vector.id)
-                .join(Space, Space.name == Vector.space)
-                .join(File, File.id == Vector.file_id)
-                .where(*valid_vectors_of(space), *file_conditions(filters))
-                .order_by(Vector.id)
-            )
-            return np.fromiter(ids, dtype=np.int64)
-
-    def label_owners(self, space: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Every vector the space's index may hold: (labels sorted, file ids, chunk ids or -1)."""
+    def label_owners(
+        self, space: str, *, after: int = 0, vectors: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """The space's vectors with labels above `after`, in label order: (labels, file ids,
+        chunk ids or -1, and with `vectors` their float16 data as one matrix)."""
+        columns: list[Any] = [Vector.id, Vector.file_id, func.coalesce(Vector.chunk_id, -1)]
+        if vectors:
+            columns.append(Vector.data)
         with self.session() as s:
             rows = s.execute(
-                select(Vector.id, Vector.file_id, func.coalesce(Vector.chunk_id, -1))
+                select(*columns)
                 .join(Space, Space.name == Vector.space)
-                .where(*valid_vectors_of(space))
+                .where(*valid_vectors_of(space), Vector.id > after)
                 .order_by(Vector.id)
             ).all()
-        table = np.asarray(rows, dtype=np.int64).reshape(-1, 3)
-        return table[:, 0].copy(), table[:, 1].copy(), table[:, 2].copy()
+        table = np.asarray([r[:3] for r in rows], dtype=np.int64).reshape(-1, 3)
+        data = None
+        if vectors:
+            data = np.frombuffer(b"".join(bytes(r[3]) for r in rows), dtype=STORED_DTYPE)
+            data = data.reshape(len(rows), -1) if rows else data.reshape(0, 0)
+        return table[:, 0].copy(), table[:, 1].copy(), table[:, 2].copy(), data
+
+    def vector_count(self, space: str) -> int:
+        """How many vectors the space's index may hold (cheap: an index count)."""
+        with self.session() as s:
+            return int(
+                s.scalar(
+                    select(func.count())
+                    .select_from(Vector)
+                    .join(Space, Space.name == Vector.space)
+                    .where(*valid_vectors_of(space))
+                )
+                or 0
+            )
+
+    def filtered_files(self, filters: Filters) -> list[int]:
+        """Ids of the files that pass the filters (the files table alone)."""
+        with self.session() as s:
+            return [int(i) for i in s.scalars(select(File.id).where(*file_conditions(filters)))]
 
     def lexical_matches(self, match: str, filters: Filters, limit: int) -> list[LexicalMatch]:
         """The best `limit` files for an FTS5 MATCH expression, each with its best chunk.
@@ -180,19 +201,6 @@ class CatalogSearch:
                 ).all()
                 for cid, fid, path, kind, text, page, start, end in rows:
                     out[int(cid)] = ChunkInfo(fid, path, kind, text, page, start, end)
-        return out
-
-    def label_chunks(self, labels: Sequence[int]) -> dict[int, tuple[int, int | None]]:
-        """(file id, chunk id) behind each vector label."""
-        out: dict[int, tuple[int, int | None]] = {}
-        wanted = [int(x) for x in labels]
-        with self.session() as s:
-            for part in id_batches(wanted):
-                rows = s.execute(
-                    select(Vector.id, Vector.file_id, Vector.chunk_id).where(Vector.id.in_(part))
-                ).all()
-                for label, fid, cid in rows:
-                    out[int(label)] = (int(fid), None if cid is None else int(cid))
         return out
 
     def modified(self, file_ids: Sequence[int]) -> dict[int, int]:

@@ -1,12 +1,21 @@
 """Which file and chunk each vector label belongs to, held in memory between searches.
 
 A search turns the nearest labels into files, and scores every chunk of each
-file in its pool. Asking the catalog for both on every query was most of the
-dense lookup (issue 15: 5.9 ms of it at 1,200 chunks, and growing with the
-corpus). The owners of every label are three integer arrays (24 bytes a
-vector), read in one query and kept until the catalog changes
-(`Catalog.change_stamp`); a pooled file's chunk vectors are then read by
-label, the primary key.
+file in its pool (a pooled manual of 50 chunks is 50 vectors). Asking the
+catalog for both on every query was most of the lookup (issue 15: 5.9 ms of it
+at 1,200 chunks, ~30 ms at 11,000, growing with the corpus). So:
+
+- the owners of every label are three integer arrays (24 bytes a vector), read
+  in one query;
+- a process that searches a second time also keeps the vectors themselves, as
+  float16 (what the catalog stores: 768 bytes per e5-small vector), so scoring
+  a pool is a numpy gather. A one-shot search never pays for that read; it
+  reads its pool's vectors by label, the primary key.
+
+Both are kept until the catalog changes (`Catalog.change_stamp`). Labels are
+never reused and only grow, so a change that only added vectors (an indexing
+run adding files) is read as the rows above the last label; anything else
+reads the space again.
 """
 
 from __future__ import annotations
@@ -17,21 +26,33 @@ from dataclasses import dataclass
 import numpy as np
 
 from searchengine.catalog import Catalog
+from searchengine.records import Vectors
+
+KEEP_VECTORS_AFTER = 2  # pools scored with one map before its vectors are kept in memory
 
 
 @dataclass(frozen=True)
 class LabelMap:
-    """The owners of a space's labels: sorted labels, and by file."""
+    """The owners of a space's labels (sorted), by label and by file; maybe the vectors."""
 
-    labels: np.ndarray  # sorted
-    files: np.ndarray  # the file of each label
-    chunks: np.ndarray  # the chunk of each label, -1 for an image
+    labels: np.ndarray
+    files: np.ndarray
+    chunks: np.ndarray  # -1: an image
     by_file: np.ndarray  # positions into `labels`, sorted by (file, label)
+    vectors: np.ndarray | None = None  # float16, one row per label
 
     @classmethod
-    def read(cls, catalog: Catalog, space: str) -> LabelMap:
-        labels, files, chunks = catalog.label_owners(space)
-        return cls(labels, files, chunks, np.lexsort((labels, files)))
+    def of(
+        cls,
+        labels: np.ndarray,
+        files: np.ndarray,
+        chunks: np.ndarray,
+        vectors: np.ndarray | None = None,
+    ) -> LabelMap:
+        return cls(labels, files, chunks, np.lexsort((labels, files)), vectors)
+
+    def __len__(self) -> int:
+        return len(self.labels)
 
     def owners(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(known, file ids, chunk ids) of `labels`; `known` marks those in the map."""
@@ -42,8 +63,8 @@ class LabelMap:
         at = np.minimum(np.searchsorted(self.labels, labels), len(self.labels) - 1)
         return self.labels[at] == labels, self.files[at], self.chunks[at]
 
-    def of_files(self, file_ids: list[int]) -> tuple[np.ndarray, set[int]]:
-        """The labels of these files, and the files the map does not know."""
+    def rows_of_files(self, file_ids: list[int]) -> tuple[np.ndarray, set[int]]:
+        """Positions (in label order) of these files' vectors, and the files not in the map."""
         files = self.files[self.by_file]
         wanted = np.asarray(file_ids, dtype=np.int64)
         start = np.searchsorted(files, wanted, side="left")
@@ -52,24 +73,72 @@ class LabelMap:
         if not len(wanted):
             return np.zeros(0, dtype=np.int64), missing
         rows = np.concatenate([self.by_file[a:b] for a, b in zip(start, end, strict=True)])
-        return self.labels[np.sort(rows)], missing
+        return np.sort(rows), missing
+
+    def extended(self, more: LabelMap) -> LabelMap:
+        vectors = None
+        if self.vectors is not None and more.vectors is not None:
+            vectors = np.concatenate([self.vectors, more.vectors]) if len(more) else self.vectors
+        return LabelMap.of(
+            np.concatenate([self.labels, more.labels]),
+            np.concatenate([self.files, more.files]),
+            np.concatenate([self.chunks, more.chunks]),
+            vectors,
+        )
+
+
+@dataclass
+class _Held:
+    stamp: int
+    map: LabelMap
+    uses: int = 0
 
 
 class LabelMaps:
-    """One LabelMap per space, read again when the catalog has changed."""
+    """One LabelMap per space, kept in step with the catalog."""
 
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
-        self._maps: dict[str, tuple[int, LabelMap]] = {}
-        self._lock = threading.Lock()
+        self._held: dict[str, _Held] = {}
+        self._lock = threading.Lock()  # one reader of the catalog at a time per space map
 
-    def get(self, space: str) -> LabelMap:
+    def get(self, space: str, *, scoring: bool = False) -> LabelMap:
+        """The space's map; `scoring`: to score a pool, which counts towards keeping the
+        vectors in memory."""
         stamp = self.catalog.change_stamp()
         with self._lock:
-            held = self._maps.get(space)
-            if held is not None and held[0] == stamp:
-                return held[1]
-        fresh = LabelMap.read(self.catalog, space)
-        with self._lock:
-            self._maps[space] = (stamp, fresh)
-        return fresh
+            held = self._held.get(space)
+            if held is None or held.stamp != stamp:
+                held = _Held(stamp, self._read(space, held))
+                self._held[space] = held
+            held.uses += scoring
+            if held.map.vectors is None and held.uses >= KEEP_VECTORS_AFTER:
+                held.map = self._load(space, vectors=True)
+            return held.map
+
+    def vectors(self, space: str, dim: int, label_map: LabelMap, rows: np.ndarray) -> Vectors:
+        """The vectors at these positions of the map: from memory, or by label from SQL."""
+        if label_map.vectors is not None:
+            return np.asarray(label_map.vectors[rows], dtype=np.float32)
+        labels = label_map.labels[rows]
+        found, vectors = self.catalog.vectors_for(space, labels.tolist())
+        if len(found) == len(labels):
+            return vectors
+        # deleted since the map was read: keep rows aligned, as zero vectors (cosine 0)
+        out = np.zeros((len(labels), dim), dtype=np.float32)
+        if len(found):
+            out[np.searchsorted(labels, found)] = vectors
+        return out
+
+    def _read(self, space: str, held: _Held | None) -> LabelMap:
+        if held is None or not len(held.map):
+            return self._load(space, vectors=False)
+        last = int(held.map.labels[-1])
+        more = self._load(space, vectors=held.map.vectors is not None, after=last)
+        if self.catalog.vector_count(space) != len(held.map) + len(more):
+            return self._load(space, vectors=False)  # some went away: read it all again
+        return held.map.extended(more)
+
+    def _load(self, space: str, *, vectors: bool, after: int = 0) -> LabelMap:
+        labels, files, chunks, data = self.catalog.label_owners(space, after=after, vectors=vectors)
+        return LabelMap.of(labels, files, chunks, data)

@@ -291,9 +291,13 @@ class Searcher:
         """The files of the `need` nearest chunks' files, nearest first; and how many
         vectors the search covered (the filter's, or the whole index)."""
         index = self.store.index(space)
-        allowed = self.catalog.filtered_labels(space.name, filters) if filters.active else None
+        label_map = self._labels.get(space.name)
+        allowed = None
+        if filters.active:  # the files that pass, then their labels from memory
+            rows, _ = label_map.rows_of_files(self.catalog.filtered_files(filters))
+            allowed = label_map.labels[rows]
         labels, _ = index.search(vec, need * OVERFETCH, allowed)
-        known, owners, _ = self._labels.get(space.name).owners(labels)
+        known, owners, _ = label_map.owners(labels)
         files: dict[int, None] = {}
         for owner in owners[known].tolist():  # nearest first; unknown: deleted since
             files.setdefault(owner, None)
@@ -322,10 +326,10 @@ class Searcher:
     ) -> tuple[np.ndarray, np.ndarray, Vectors]:
         """(file ids, chunk ids or -1, vectors) of every chunk of these files: the labels
         from memory, the vectors by label; files newer than the map straight from SQL."""
-        label_map = self._labels.get(space.name)
-        labels, newer = label_map.of_files(file_ids)
-        found, vectors = self.catalog.vectors_for(space.name, labels.tolist())
-        _, files, chunks = label_map.owners(found)
+        label_map = self._labels.get(space.name, scoring=True)
+        rows, newer = label_map.rows_of_files(file_ids)
+        vectors = self._labels.vectors(space.name, space.dim, label_map, rows)
+        files, chunks = label_map.files[rows], label_map.chunks[rows]
         if newer:
             more = self.catalog.chunk_vectors(space.name, sorted(newer))
             if len(more[2]):
