@@ -180,24 +180,18 @@ class CatalogSearch:
         return [LexicalMatch(int(f), int(c), -float(b)) for f, c, b in rows]
 
     def chunk_info(self, chunk_ids: Sequence[int]) -> dict[int, ChunkInfo]:
-        """The file and text behind each chunk id."""
+        """The file and text behind each chunk id (plain SQL: this runs for every page)."""
         out: dict[int, ChunkInfo] = {}
         wanted = [int(x) for x in chunk_ids]
-        with self.session() as s:
+        if not wanted:
+            return out
+        with self.engine.connect() as conn:
             for part in id_batches(wanted):
-                rows = s.execute(
-                    select(
-                        Chunk.id,
-                        File.id,
-                        File.path,
-                        File.kind,
-                        Chunk.text,
-                        Chunk.page,
-                        Chunk.start,
-                        Chunk.end,
-                    )
-                    .join(File, File.id == Chunk.file_id)
-                    .where(Chunk.id.in_(part))
+                rows = conn.exec_driver_sql(
+                    "SELECT c.id, f.id, f.path, f.kind, c.text, c.page, c.start, c.end "
+                    "FROM chunks c JOIN files f ON f.id = c.file_id "
+                    f"WHERE c.id IN ({', '.join('?' * len(part))})",
+                    tuple(part),
                 ).all()
                 for cid, fid, path, kind, text, page, start, end in rows:
                     out[int(cid)] = ChunkInfo(fid, path, kind, text, page, start, end)
@@ -206,6 +200,8 @@ class CatalogSearch:
     def modified(self, file_ids: Sequence[int]) -> dict[int, int]:
         """Each file's modification time (ns)."""
         out: dict[int, int] = {}
+        if not file_ids:
+            return out
         with self.session() as s:
             for part in id_batches([int(x) for x in file_ids]):
                 rows = s.execute(select(File.id, File.mtime_ns).where(File.id.in_(part))).all()
@@ -216,6 +212,8 @@ class CatalogSearch:
         """Path and kind of files that have no chunk (images)."""
         out: dict[int, ChunkInfo] = {}
         wanted = [int(x) for x in file_ids]
+        if not wanted:
+            return out
         with self.session() as s:
             for part in id_batches(wanted):
                 rows = s.execute(

@@ -59,6 +59,8 @@ class CatalogTags:
     def tags_of(self, file_ids: Sequence[int]) -> dict[int, tuple[Tag, ...]]:
         """Each image's tags, best first (files without tags are left out)."""
         out: dict[int, list[Tag]] = {}
+        if not file_ids:
+            return {}
         with self.session() as s:
             for part in id_batches([int(x) for x in file_ids]):
                 rows = s.execute(

@@ -68,11 +68,16 @@ class Searcher:
         self._backgrounds: dict[str, tuple[int, Background]] = {}
         self._refreshing = threading.Lock()
         self._labels = LabelMaps(self.catalog)
+        self._stamp: int | None = None  # the catalog's change stamp at the last refresh
 
     def _refresh(self) -> None:
         # A long-lived searcher outlives a model switch (`semsearch reembed`):
         # queries must then be encoded by the new model.
         with self._refreshing:
+            stamp = self.catalog.change_stamp()
+            if stamp == self._stamp:
+                return  # nothing was committed since the last search
+            self._stamp = stamp
             records = {s.name: s for s in self.catalog.spaces()}
             if any(
                 self._records.get(name) is None or self._records[name].fingerprint != r.fingerprint

@@ -66,6 +66,7 @@ class _Loaded:
     index: HnswIndex
     generation: int
     fingerprint: str
+    stamp: int | None = None  # the catalog's change stamp when last checked (readers)
 
 
 class Store:
@@ -163,12 +164,16 @@ class Store:
             loaded = self._indexes.get(space.name)
             if loaded is not None and self.writer:
                 return loaded.index
+            stamp = self.catalog.change_stamp()
+            if loaded is not None and loaded.stamp == stamp:
+                return loaded.index  # nothing was committed since the last check
             record = self.catalog.space(space.name) or space
             if loaded is not None:
                 if (loaded.generation, loaded.fingerprint) == (
                     record.index_generation,
                     record.fingerprint,
                 ):
+                    loaded.stamp = stamp
                     return loaded.index
                 log.info(
                     "index %s is at generation %d now; reloading it",
