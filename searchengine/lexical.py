@@ -273,6 +273,13 @@ def _get_kiwi() -> Any:
     return _kiwi
 
 
+def warm_up(text: str) -> None:
+    """Start loading kiwi in the background if `text` will need it (a Korean query):
+    its ~1 s of model loading then overlaps the text model's, in a one-shot search."""
+    if _kiwi is None and _HAS_HANGUL_RE.search(text):
+        threading.Thread(target=_get_kiwi, name="kiwi-load", daemon=True).start()
+
+
 def _korean_terms(text: str, words: re.Pattern[str]) -> list[Term]:
     view, starts, ends = _kiwi_view(text, words)
     terms = []

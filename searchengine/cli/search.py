@@ -174,6 +174,10 @@ def cmd_search(app: App) -> int:
     _check_paging(args)
     filters = _filters(args)
     _searching(app)
+    if args.query and args.mode != "dense":
+        from searchengine import lexical
+
+        lexical.warm_up(args.query)
     with app.open_index() as index:
         results = index.search(
             args.query,

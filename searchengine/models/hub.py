@@ -14,7 +14,6 @@ import logging
 import os
 import socket
 import threading
-import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -79,6 +78,8 @@ def cached_snapshot(
     it is a dangling link, every shard named by a ``*.index.json`` is present,
     and so is every name in `required`.
     """
+    if not (_cache_root(cache_dir) / f"models--{repo_id.replace('/', '--')}").is_dir():
+        return None  # not cached: said without importing huggingface_hub (~0.5 s)
     try:
         from huggingface_hub import snapshot_download
 
@@ -91,6 +92,19 @@ def cached_snapshot(
         log.info("cached snapshot of %s is incomplete: %s", repo_id, problem)
         return None
     return folder
+
+
+def _cache_root(cache_dir: Path | None) -> Path:
+    """Where huggingface_hub keeps its cache, by its own environment variables."""
+    if cache_dir is not None:
+        return Path(cache_dir)
+    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        if os.environ.get(var):
+            return Path(os.environ[var]).expanduser()
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "huggingface" / "hub"
 
 
 def download_snapshot(
@@ -147,6 +161,8 @@ def _probe_target() -> tuple[str, int] | None:
     if not host:
         return None
     port = parts.port or (443 if scheme == "https" else 80)
+    import urllib.request  # only for a probe: it costs a one-shot search a tenth of a second
+
     try:
         proxies = urllib.request.getproxies_environment()
         proxy = proxies.get(scheme)
