@@ -181,6 +181,21 @@ def test_english_text_never_loads_kiwi() -> None:
     assert out.stdout.strip() == "False"
 
 
+def test_warm_up_loads_kiwi_in_the_background_for_korean_only() -> None:
+    code = (
+        "import sys, time; from searchengine import lexical\n"
+        "lexical.warm_up('walking my puppy'); time.sleep(0.3)\n"
+        "english = 'kiwipiepy' in sys.modules\n"
+        "lexical.warm_up('승용차를 사려면')\n"
+        "for _ in range(300):\n"
+        "    if lexical._kiwi is not None: break\n"
+        "    time.sleep(0.1)\n"
+        "print(english, lexical._kiwi is not None)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]
+
+
 def test_kiwi_loads_once_across_threads() -> None:
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(index_text, ["자동차를 샀다"] * 8))
