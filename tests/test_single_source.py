@@ -17,7 +17,7 @@ import pytest
 
 from indexer.changes import ChangePlan
 from indexer.walk import FoundFile, walk
-from searchengine.catalog import Catalog, NewItem
+from searchengine.catalog import Catalog, NewItem, as_stored
 from searchengine.catalog.rows import IN_BATCH
 from searchengine.files import (
     FORMATS,
@@ -98,7 +98,7 @@ def test_vectors_for_reads_more_labels_than_one_in_batch(tmp_path: Path) -> None
     labels = catalog.write_items(items, {"text": "fp"})[0]["text"]
     found, stored = catalog.vectors_for("text", [*labels, max(labels) + 1])
     catalog.close()
-    assert found.tolist() == labels and np.array_equal(stored, vecs)
+    assert found.tolist() == labels and np.array_equal(stored, as_stored(vecs))
 
 
 @pytest.mark.parametrize(
