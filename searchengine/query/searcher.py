@@ -319,12 +319,16 @@ class Searcher:
             return
         cos = vectors @ vec[0]
         z = self._background(space).zscore(vec, cos)
+        # each file's best chunk: sorted by file, then best cosine first (a stable sort,
+        # so a tie goes to the first chunk), and the first row of each file
+        order = np.lexsort((-cos, file_ids))
+        ordered = file_ids[order]
+        best = order[np.r_[True, ordered[1:] != ordered[:-1]]]
         by_file = {s.file_id: s for s in pool}
-        for fid, cid, c, zz in zip(file_ids, chunk_ids, cos, z, strict=True):
-            s = by_file[int(fid)]
-            if s.cosine is None or c > s.cosine:
-                s.cosine, s.dense_z = float(c), float(zz)
-                s.dense_chunk = None if cid < 0 else int(cid)
+        for i in best.tolist():
+            s = by_file[int(file_ids[i])]
+            s.cosine, s.dense_z = float(cos[i]), float(z[i])
+            s.dense_chunk = None if chunk_ids[i] < 0 else int(chunk_ids[i])
 
     def _chunk_vectors(
         self, space: SpaceInfo, file_ids: list[int]
