@@ -48,6 +48,18 @@ def test_onnx_gives_the_torch_vectors(tiny_bert_dir: Path, tmp_path: Path) -> No
     assert (onnx.dim, onnx.max_tokens) == (torch_.dim, torch_.max_tokens)
 
 
+def test_auto_encodes_big_passage_batches_on_torch(tiny_bert_dir: Path, tmp_path: Path) -> None:
+    many = [f"{t} {i}" for i in range(3) for t in TEXTS]  # 18 passages: a real batch
+    auto = TextEncoder(source(tiny_bert_dir), batch_size=4, model_cache=tmp_path)
+    onnx = TextEncoder(source(tiny_bert_dir), batch_size=4, model_cache=tmp_path, engine="onnx")
+    auto.encode(["one query"], "query")
+    assert (auto.engine, auto.batch_engine) == ("onnx", "onnx")  # queries: no torch load
+    a, b = auto.encode(many), onnx.encode(many)
+    assert (auto.engine, auto.batch_engine) == ("onnx", "torch")
+    assert onnx.batch_engine == "onnx" and cosines(a, b).min() >= 0.9999
+    assert auto.fingerprint == onnx.fingerprint
+
+
 def test_batches_sorted_by_length_keep_each_row_in_place(tiny_bert_dir: Path, tmp_path) -> None:
     encoder = TextEncoder(source(tiny_bert_dir), batch_size=2, model_cache=tmp_path)
     together = encoder.encode(TEXTS)

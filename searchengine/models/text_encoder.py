@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 Engine = Literal["auto", "onnx", "torch"]
 ENGINES = ("auto", "onnx", "torch")
+BATCH_ON_TORCH = 16  # passages in one call from which "auto" encodes them on torch
 
 
 class TextEncoder:
@@ -38,6 +39,13 @@ class TextEncoder:
     on ONNX Runtime where it can (`engine="auto"`, the default; see
     text_backends), else on torch. Texts are sorted by length before batching,
     so a batch pads to its own longest text rather than to the longest of all.
+
+    With `engine="auto"`, big batches of passages (indexing) go to torch when it
+    is installed: measured here, ONNX Runtime encodes a query in 7.8 ms against
+    torch's 11.2 (11.3 against 21.0 on one thread) and spares a search the torch
+    import, but a batch of 32 chunks runs at 23-25 chunks/s against torch's
+    27-29. Both give the same vectors (the export is checked at cosine >= 0.9999)
+    and the same fingerprint.
     """
 
     def __init__(
@@ -59,11 +67,13 @@ class TextEncoder:
         self.name = source.name
         self.batch_size = batch_size
         self.engine: str = engine
+        self._requested: str = engine
         self._device = device
         self._model_cache = model_cache
         self._threads = threads
         self._lock = threading.Lock()
         self._backend: OnnxBackend | TorchBackend | None = None
+        self._batch_backend: TorchBackend | None = None  # "auto": big passage batches
         self._tokenizer: Any = None
         self._dim = 0
         self._max_tokens = 0
@@ -164,7 +174,10 @@ class TextEncoder:
         return out
 
     def _encode_batches(self, texts: Sequence[str], prefix: str, out: Vectors) -> None:
-        assert self._backend is not None
+        backend = self._backend
+        assert backend is not None
+        if len(texts) >= BATCH_ON_TORCH and prefix == self.source.passage_prefix:
+            backend = self._for_batches() or backend
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         for start in range(0, len(order), self.batch_size):
             rows = order[start : start + self.batch_size]
@@ -175,7 +188,28 @@ class TextEncoder:
                 max_length=self._max_tokens,
                 return_tensors="np",
             )
-            out[rows] = self._backend.run(enc["input_ids"], enc["attention_mask"])
+            out[rows] = backend.run(enc["input_ids"], enc["attention_mask"])
+
+    @property
+    def batch_engine(self) -> str:
+        """What encodes big batches of passages: "torch" once auto has moved them there."""
+        return "torch" if self._batch_backend is not None else self.engine
+
+    def _for_batches(self) -> TorchBackend | None:
+        """The torch model for indexing batches, when `engine="auto"` runs queries on ONNX."""
+        if self.engine != "onnx" or self._requested != "auto":
+            return None
+        if self._batch_backend is None:
+            try:
+                batch = TorchBackend(self.source, self._device, self._threads)
+            except ImportError:
+                self._requested = "onnx"  # no torch here: ONNX Runtime does it all
+                return None
+            if batch.fingerprint != self.fingerprint:  # weights changed under the export
+                self._requested = "onnx"
+                return None
+            self._batch_backend = batch
+        return self._batch_backend
 
 
 def _load_tokenizer(location: str) -> Any:
