@@ -18,6 +18,19 @@ from searchengine.config import Settings
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_data_home(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The suite's own data folder: what a test writes into the default model cache
+    (ONNX exports of the tiny BERT, reference backgrounds) never lands in the user's."""
+    before = os.environ.get("SEMSEARCH_HOME")
+    os.environ["SEMSEARCH_HOME"] = str(tmp_path_factory.mktemp("data-home"))
+    yield
+    if before is None:
+        os.environ.pop("SEMSEARCH_HOME", None)
+    else:
+        os.environ["SEMSEARCH_HOME"] = before
+
 # Words the tiny BERT knows whole; everything else falls back to characters.
 TINY_WORDS = """
 the a of and to in is for on with car cars engine road drive price buy dog dogs puppy
