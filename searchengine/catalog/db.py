@@ -20,8 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import create_engine, event, insert, select, update
-from sqlalchemy import text as sql_text
+from sqlalchemy import create_engine, event, select, update
 from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -39,13 +38,12 @@ from searchengine.catalog.rows import (
     stack_vectors,
     staging_name,
     valid_vectors_of,
-    vector_blob,
-    write_tags,
 )
-from searchengine.catalog.schema import Chunk, File, Space, Vector
+from searchengine.catalog.schema import File, Space, Vector
 from searchengine.catalog.search import CatalogSearch
 from searchengine.catalog.tags import CatalogTags
 from searchengine.catalog.upkeep import CatalogUpkeep
+from searchengine.catalog.writes import write_run
 from searchengine.errors import CatalogError, ModelMismatchError, NoIndexError
 from searchengine.files import path_key
 from searchengine.lexical import index_text
@@ -266,7 +264,7 @@ class Catalog(CatalogUpkeep, CatalogSearch, CatalogTags):
                 while end < len(items) and path_key(items[end].path) not in seen:
                     seen.add(path_key(items[end].path))
                     end += 1
-                self._write_run(
+                write_run(
                     s,
                     items[at:end],
                     terms[at:end],
@@ -278,92 +276,6 @@ class Catalog(CatalogUpkeep, CatalogSearch, CatalogTags):
                 )
                 at = end
         return added, removed
-
-    @staticmethod
-    def _write_run(
-        s: Session,
-        items: Sequence[NewItem],
-        terms: list[list[str]],
-        tag_terms: list[str],
-        fingerprints: dict[str, str],
-        now: float,
-        added: dict[str, list[int]],
-        removed: dict[str, list[int]],
-    ) -> None:
-        """Write files with distinct paths: a few multi-row INSERT ... RETURNING statements
-        instead of one ORM object per row (a bulk insert of 100k vectors was 1.6x bare
-        hnswlib's build, most of it here; bench/bench_storage.py)."""
-        for item in items:
-            old = s.scalar(select(File).where(File.path_key == path_key(item.path)))
-            if old is not None:
-                for space, label in drop_file(s, old):
-                    removed.setdefault(space, []).append(label)
-        s.flush()
-        file_ids = s.scalars(
-            insert(File).returning(File.id, sort_by_parameter_order=True),
-            [
-                {
-                    "path": item.path,
-                    "path_key": path_key(item.path),
-                    "kind": item.kind,
-                    "size": item.size,
-                    "mtime_ns": item.mtime_ns,
-                    "sha256": item.sha256,
-                    "indexed_at": now,
-                }
-                for item in items
-            ],
-        ).all()
-        chunk_params = [
-            {
-                "file_id": fid,
-                "ordinal": c.ordinal,
-                "page": c.page,
-                "start": c.start,
-                "end": c.end,
-                "text": c.text,
-            }
-            for item, fid in zip(items, file_ids, strict=True)
-            for c in item.chunks
-        ]
-        chunk_ids: list[int] = []
-        if chunk_params:
-            chunk_ids = list(
-                s.scalars(
-                    insert(Chunk).returning(Chunk.id, sort_by_parameter_order=True), chunk_params
-                ).all()
-            )
-            s.execute(
-                sql_text("INSERT INTO chunk_terms(rowid, terms) VALUES (:id, :terms)"),
-                [
-                    {"id": cid, "terms": t}
-                    for cid, t in zip(chunk_ids, (t for ts in terms for t in ts), strict=True)
-                ],
-            )
-        vector_params, spaces = [], []
-        next_chunk = 0
-        for item, fid, item_tag_terms in zip(items, file_ids, tag_terms, strict=True):
-            if item.tags:
-                write_tags(s, fid, item.tags, item_tag_terms)
-            owned = chunk_ids[next_chunk : next_chunk + len(item.chunks)]
-            next_chunk += len(item.chunks)
-            for i in range(len(item.vectors)):
-                vector_params.append(
-                    {
-                        "space": item.space,
-                        "file_id": fid,
-                        "chunk_id": owned[i] if owned else None,
-                        "fingerprint": fingerprints[item.space],
-                        "data": vector_blob(item.vectors[i]),
-                    }
-                )
-                spaces.append(item.space)
-        if vector_params:
-            labels = s.scalars(
-                insert(Vector).returning(Vector.id, sort_by_parameter_order=True), vector_params
-            ).all()
-            for space, label in zip(spaces, labels, strict=True):
-                added.setdefault(space, []).append(int(label))
 
     # vectors
 

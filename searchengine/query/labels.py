@@ -116,6 +116,24 @@ class LabelMaps:
                 held.map = self._load(space, vectors=True)
             return held.map
 
+    def chunk_vectors(
+        self, space: str, dim: int, file_ids: list[int]
+    ) -> tuple[np.ndarray, np.ndarray, Vectors]:
+        """(file ids, chunk ids or -1, vectors) of every chunk of these files, to score a
+        pool: owners from memory, vectors from memory or by label; files newer than the
+        map (committed since it was read) straight from the catalog."""
+        label_map = self.get(space, scoring=True)
+        rows, newer = label_map.rows_of_files(file_ids)
+        vectors = self.vectors(space, dim, label_map, rows)
+        files, chunks = label_map.files[rows], label_map.chunks[rows]
+        if newer:
+            more = self.catalog.chunk_vectors(space, sorted(newer))
+            if len(more[2]):
+                files = np.concatenate([files, more[0]])
+                chunks = np.concatenate([chunks, more[1]])
+                vectors = more[2] if not len(vectors) else np.vstack([vectors, more[2]])
+        return files, chunks, vectors
+
     def vectors(self, space: str, dim: int, label_map: LabelMap, rows: np.ndarray) -> Vectors:
         """The vectors at these positions of the map: from memory, or by label from SQL."""
         if label_map.vectors is not None:

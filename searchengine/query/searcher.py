@@ -314,7 +314,9 @@ class Searcher:
         """Each file's best chunk by cosine, over all its chunks, and its z-score."""
         if not pool:
             return
-        file_ids, chunk_ids, vectors = self._chunk_vectors(space, [s.file_id for s in pool])
+        file_ids, chunk_ids, vectors = self._labels.chunk_vectors(
+            space.name, space.dim, [s.file_id for s in pool]
+        )
         if len(vectors) == 0:
             return
         cos = vectors @ vec[0]
@@ -329,23 +331,6 @@ class Searcher:
             s = by_file[int(file_ids[i])]
             s.cosine, s.dense_z = float(cos[i]), float(z[i])
             s.dense_chunk = None if chunk_ids[i] < 0 else int(chunk_ids[i])
-
-    def _chunk_vectors(
-        self, space: SpaceInfo, file_ids: list[int]
-    ) -> tuple[np.ndarray, np.ndarray, Vectors]:
-        """(file ids, chunk ids or -1, vectors) of every chunk of these files: the labels
-        from memory, the vectors by label; files newer than the map straight from SQL."""
-        label_map = self._labels.get(space.name, scoring=True)
-        rows, newer = label_map.rows_of_files(file_ids)
-        vectors = self._labels.vectors(space.name, space.dim, label_map, rows)
-        files, chunks = label_map.files[rows], label_map.chunks[rows]
-        if newer:
-            more = self.catalog.chunk_vectors(space.name, sorted(newer))
-            if len(more[2]):
-                files = np.concatenate([files, more[0]])
-                chunks = np.concatenate([chunks, more[1]])
-                vectors = more[2] if not len(vectors) else np.vstack([vectors, more[2]])
-        return files, chunks, vectors
 
     def _rank_vectors(
         self, space: SpaceInfo, vec: Vectors, need: int, filters: Filters
