@@ -68,14 +68,17 @@ def test_batches_sorted_by_length_keep_each_row_in_place(tiny_bert_dir: Path, tm
 
 
 def test_the_graph_is_exported_once(tiny_bert_dir: Path, tmp_path: Path) -> None:
-    TextEncoder(source(tiny_bert_dir), model_cache=tmp_path).encode(["warm"])
+    said: list[str] = []
+    TextEncoder(source(tiny_bert_dir), model_cache=tmp_path, on_status=said.append).encode(["w"])
+    assert len(said) == 1 and "one time" in said[0]  # the user is told what the wait is
     (folder,) = (tmp_path / "onnx").iterdir()
     meta = json.loads((folder / "meta.json").read_text())
     assert meta["ok"] and meta["min_cosine"] >= 0.9999
     stamp = (folder / "model.onnx").stat().st_mtime_ns
-    again = TextEncoder(source(tiny_bert_dir), model_cache=tmp_path)
+    again = TextEncoder(source(tiny_bert_dir), model_cache=tmp_path, on_status=said.append)
     again.encode(["warm"])
     assert again.engine == "onnx" and (folder / "model.onnx").stat().st_mtime_ns == stamp
+    assert len(said) == 1
 
 
 def test_a_query_on_onnx_never_imports_torch(tiny_bert_dir: Path, tmp_path: Path) -> None:

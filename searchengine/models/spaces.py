@@ -36,6 +36,7 @@ def load_text_encoder(
         engine=settings.text_engine,  # type: ignore[arg-type]  # checked by TextEncoder
         model_cache=settings.model_cache,
         threads=settings.encode_threads,
+        on_status=on_status,
     )
 
 

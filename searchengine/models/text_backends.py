@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -158,7 +159,12 @@ def onnx_folder(source: TextSource, model_cache: Path) -> Path:
     return model_cache / "onnx" / f"{slug}-{h.hexdigest()[:16]}"
 
 
-def load_onnx(source: TextSource, model_cache: Path, threads: int = 0) -> OnnxBackend | None:
+def load_onnx(
+    source: TextSource,
+    model_cache: Path,
+    threads: int = 0,
+    on_status: Callable[[str], None] | None = None,
+) -> OnnxBackend | None:
     """The model's ONNX backend, exporting it first if needed; None where it cannot be."""
     try:
         import onnxruntime  # noqa: F401
@@ -170,6 +176,8 @@ def load_onnx(source: TextSource, model_cache: Path, threads: int = 0) -> OnnxBa
     folder = onnx_folder(source, model_cache)
     meta_path = folder / "meta.json"
     if not meta_path.is_file():
+        if on_status is not None:
+            on_status(f"preparing {source.name} for ONNX Runtime (one time, ~10 s)")
         try:
             export(source, folder)
         except Exception as exc:  # any failure: torch still works

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -57,6 +57,7 @@ class TextEncoder:
         engine: Engine = "auto",
         model_cache: Path | None = None,
         threads: int = 0,
+        on_status: Callable[[str], None] | None = None,
     ):
         if engine not in ENGINES:
             raise ConfigError(
@@ -71,6 +72,7 @@ class TextEncoder:
         self._device = device
         self._model_cache = model_cache
         self._threads = threads
+        self._on_status = on_status  # one-time work the user waits for (the ONNX export)
         self._lock = threading.Lock()
         self._backend: OnnxBackend | TorchBackend | None = None
         self._batch_backend: TorchBackend | None = None  # "auto": big passage batches
@@ -113,7 +115,7 @@ class TextEncoder:
             if self._device is None and _cuda():
                 pass  # a GPU runs torch faster than ONNX Runtime's CPU provider
             else:
-                backend = load_onnx(self.source, self._model_cache, self._threads)
+                backend = load_onnx(self.source, self._model_cache, self._threads, self._on_status)
                 if backend is not None:
                     return backend
                 if self.engine == "onnx":
