@@ -31,6 +31,7 @@ def _private_data_home(tmp_path_factory: pytest.TempPathFactory):  # type: ignor
     else:
         os.environ["SEMSEARCH_HOME"] = before
 
+
 # Words the tiny BERT knows whole; everything else falls back to characters.
 TINY_WORDS = """
 the a of and to in is for on with car cars engine road drive price buy dog dogs puppy
