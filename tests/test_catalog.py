@@ -24,15 +24,20 @@ def _columns(db: Path, table: str) -> set[str]:
         return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
 
 
-def test_a_catalog_at_the_first_migration_upgrades_to_head(tmp_path: Path) -> None:
-    db = tmp_path / "catalog.sqlite"
+def _catalog_at(db: Path, revision: str) -> Path:
+    """A catalog file whose schema stops at `revision`, as an older semsearch left it."""
     cfg = Config()
     cfg.set_main_option("script_location", str(migrations_dir()))
     engine = create_engine(f"sqlite:///{db}")
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0001_initial")
+        command.upgrade(cfg, revision)
     engine.dispose()
+    return db
+
+
+def test_a_catalog_at_the_first_migration_upgrades_to_head(tmp_path: Path) -> None:
+    db = _catalog_at(tmp_path / "catalog.sqlite", "0001_initial")
     with sqlite3.connect(db) as conn:
         conn.execute(
             "INSERT INTO files (path, kind, size, mtime_ns, sha256, indexed_at) "
@@ -93,14 +98,7 @@ def test_the_fast_path_knows_alembics_head(tmp_path: Path) -> None:
 def test_float32_vectors_become_float16(tmp_path: Path) -> None:
     import numpy as np
 
-    db = tmp_path / "catalog.sqlite"
-    cfg = Config()
-    cfg.set_main_option("script_location", str(migrations_dir()))
-    engine = create_engine(f"sqlite:///{db}")
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0009_add_image_tags")
-    engine.dispose()
+    db = _catalog_at(tmp_path / "catalog.sqlite", "0009_add_image_tags")
     rng = np.random.default_rng(0)
     old = rng.standard_normal((3, 4)).astype(np.float32)
     with sqlite3.connect(db) as conn:

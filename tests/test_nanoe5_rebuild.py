@@ -14,6 +14,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -578,6 +579,24 @@ def test_cached_snapshot_found_offline(tmp_path: Path) -> None:
     snap = _fake_hf_cache(tmp_path, "org/model", {"config.json": "{}", "model.safetensors": "x"})
     assert hub.cached_snapshot("org/model", cache_dir=tmp_path) == snap
     assert hub.cached_snapshot("org/other", cache_dir=tmp_path) is None
+
+
+def test_a_model_missing_from_the_cache_is_told_without_loading_the_hub_client(
+    tmp_path: Path,
+) -> None:
+    """A one-shot search asks this of the default e5: the answer must not cost the import
+    of huggingface_hub's download machinery."""
+    snap = _fake_hf_cache(tmp_path, "org/model", {"config.json": "{}"})
+    code = (
+        "import sys; from searchengine.models import hub\n"
+        "print(hub.cached_snapshot('org/other'), 'huggingface_hub.file_download' in sys.modules)\n"
+        "print(hub.cached_snapshot('org/model'))\n"
+    )
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["None", "False", str(snap)]
 
 
 def test_incomplete_snapshot_is_not_used(tmp_path: Path) -> None:

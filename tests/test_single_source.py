@@ -144,3 +144,19 @@ def test_every_module_keys_a_path_alike(tmp_path: Path) -> None:
     qrels.write_text(f"query\trelevant\nmemo\t{nfd}\n", encoding="utf-8")
     assert read_qrels(qrels).relevant == {"memo": frozenset({found.key})}
     assert extension(nfd) == ".txt"
+
+
+def test_a_path_twice_in_one_write_keeps_the_later_one(tmp_path: Path) -> None:
+    catalog = Catalog(tmp_path / "catalog.sqlite", durable=False)
+    catalog.ensure_space("text", "m", "fp", 4)
+    vecs = np.eye(4, dtype=np.float32)
+    items = [
+        NewItem("/c/a.txt", "text", 1, 1, "old", "text", [Chunk("x", 0, 1)], vecs[0:1]),
+        NewItem("/c/b.txt", "text", 1, 1, "b", "text", [Chunk("y", 0, 1)], vecs[1:2]),
+        NewItem("/c/a.txt", "text", 2, 2, "new", "text", [Chunk("z", 0, 1)], vecs[2:3]),
+    ]
+    added, removed = catalog.write_items(items, {"text": "fp"})
+    state = catalog.file_by_path("/c/a.txt")
+    catalog.close()
+    assert len(added["text"]) == 3 and removed["text"] == [added["text"][0]]
+    assert state is not None and state.sha256 == "new"

@@ -114,6 +114,20 @@ def test_a_graph_that_fails_the_check_falls_back_to_torch(
         TextEncoder(source(tiny_bert_dir), model_cache=tmp_path, engine="onnx").encode(["x"])
 
 
+@pytest.mark.parametrize("damage", ["model.onnx", "embeddings.npy"])
+def test_a_damaged_graph_falls_back_to_torch_then_is_exported_again(
+    tiny_bert_dir: Path, tmp_path: Path, damage: str
+) -> None:
+    first = TextEncoder(source(tiny_bert_dir), model_cache=tmp_path)
+    expected = first.encode(TEXTS)
+    (folder,) = (tmp_path / "onnx").iterdir()
+    (folder / damage).write_bytes(b"cut short")
+    hurt = TextEncoder(source(tiny_bert_dir), model_cache=tmp_path)
+    assert cosines(hurt.encode(TEXTS), expected).min() >= 0.9999 and hurt.engine == "torch"
+    healed = TextEncoder(source(tiny_bert_dir), model_cache=tmp_path)
+    assert cosines(healed.encode(TEXTS), expected).min() >= 0.9999 and healed.engine == "onnx"
+
+
 def test_no_onnxruntime_means_torch(
     tiny_bert_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

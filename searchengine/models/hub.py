@@ -95,16 +95,12 @@ def cached_snapshot(
 
 
 def _cache_root(cache_dir: Path | None) -> Path:
-    """Where huggingface_hub keeps its cache, by its own environment variables."""
+    """Where huggingface_hub keeps its cache (its constants module alone: ~3 ms)."""
     if cache_dir is not None:
         return Path(cache_dir)
-    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
-        if os.environ.get(var):
-            return Path(os.environ[var]).expanduser()
-    if os.environ.get("HF_HOME"):
-        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "huggingface" / "hub"
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HUB_CACHE)
 
 
 def download_snapshot(

@@ -187,7 +187,12 @@ def load_onnx(
     if not meta.get("ok"):
         log.info("%s: %s; using torch", source.name, meta.get("reason", "no ONNX graph"))
         return None
-    return OnnxBackend(folder, meta, threads)
+    try:
+        return OnnxBackend(folder, meta, threads)
+    except Exception as exc:  # a damaged cache (a file cut short, deleted): export again
+        log.warning("the ONNX graph in %s cannot be loaded (%s); using torch", folder, exc)
+        meta_path.unlink(missing_ok=True)  # the next run exports it anew
+        return None
 
 
 def export(source: TextSource, folder: Path) -> None:
