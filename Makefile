@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_INDEX ?= .semsearch-demo
 
-.PHONY: setup browser demo serve screenshot test test-fast lint bench clean
+.PHONY: setup browser postgres demo serve screenshot test test-fast lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -23,6 +23,15 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk; \
 	else echo "browser tests: install chromium and fonts-noto-cjk (apt-get, as root)"; fi
 
+# The suite runs twice: on SQLite catalogs, then on a PostgreSQL server that the tests
+# start themselves (tests/pg_server.py: initdb + pg_ctl on a free port) from Debian's
+# package. Installed once, as root (CI).
+postgres:
+	@if command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
+	else echo "PostgreSQL tests: install postgresql (apt-get, as root)"; fi
+
 demo: setup
 	$(BIN)/semsearch --index $(DEMO_INDEX) index sample_corpus
 	$(BIN)/semsearch --index $(DEMO_INDEX) search 승용차 -k 5
@@ -38,10 +47,11 @@ serve: setup
 screenshot: setup browser
 	SEMSEARCH_SCREENSHOT=docs/screenshot.png $(BIN)/python -m pytest -q tests/test_browser_e2e.py
 
-test: setup browser
+test: setup browser postgres
 	$(BIN)/python -m pytest -q
+	SEMSEARCH_TEST_CATALOG=postgres $(BIN)/python -m pytest -q -m "not sqlite_only"
 
-test-fast: setup browser
+test-fast: setup browser postgres
 	$(BIN)/python -m pytest -q -m "not e2e"
 
 lint: setup

@@ -1,7 +1,8 @@
 """One settings object with named defaults.
 
 Defaults are overridden by CLI flags; one environment variable, ``SEMSEARCH_HOME``,
-moves the whole data folder (default index and model cache).
+moves the whole data folder (default index and model cache), and
+``SEMSEARCH_CATALOG`` puts the catalog on a database server.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 import platformdirs
 
 ENV_HOME = "SEMSEARCH_HOME"
+ENV_CATALOG = "SEMSEARCH_CATALOG"  # a catalog URL (PostgreSQL), for --catalog
 
 DEFAULT_TEXT_MODEL = "e5-small"
 DEFAULT_IMAGE_MODEL = "semsearch-clip"
@@ -58,6 +60,10 @@ class Settings:
     """Everything a run can be told; each field has a named default."""
 
     index_dir: Path = field(default_factory=lambda: data_home() / "index")
+    # where the catalog lives: None, the SQLite file in the index folder (or what
+    # $SEMSEARCH_CATALOG says); a URL such as postgresql+psycopg://host/db, a server
+    # shared by many writers and searchers, the index folder then holding caches
+    catalog: str | None = None
     model_cache: Path = field(default_factory=lambda: data_home() / "models")
     text_model: str | None = None  # None: what the index was built with, else the default
     image_model: str | None = None

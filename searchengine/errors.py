@@ -76,7 +76,7 @@ class FileChangedError(ExtractionError):
 class LockedError(SearchEngineError):
     """Another process holds the writer lock of this index."""
 
-    def __init__(self, index_dir: Path, holder: str):
+    def __init__(self, index_dir: Path | str, holder: str):
         super().__init__(f"{index_dir} is being written by {holder}; wait for it to finish")
         self.index_dir = index_dir
         self.holder = holder

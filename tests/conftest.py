@@ -6,6 +6,7 @@ disk and loaded through the same code paths as the default models.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from pathlib import Path
@@ -30,6 +31,66 @@ def _private_data_home(tmp_path_factory: pytest.TempPathFactory):  # type: ignor
         os.environ.pop("SEMSEARCH_HOME", None)
     else:
         os.environ["SEMSEARCH_HOME"] = before
+
+
+# The catalog matrix: `make test` runs the suite on SQLite, then again with
+# SEMSEARCH_TEST_CATALOG=postgres, each test's catalog a fresh database on a
+# PostgreSQL server this session starts (tests/pg_server.py). Tests of what only
+# SQLite has (its file, FTS5 internals, the folder lock) are marked sqlite_only.
+PG_MATRIX = os.environ.get("SEMSEARCH_TEST_CATALOG") == "postgres"
+_databases = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_server():  # type: ignore[no-untyped-def]
+    """A PostgreSQL server for the session, with a migrated template catalog."""
+    from pg_server import PgServer, binaries
+
+    from searchengine.catalog import Catalog
+
+    found = binaries()
+    if found is None:
+        if os.environ.get("SEMSEARCH_PG_REQUIRED") or PG_MATRIX:
+            pytest.fail("PostgreSQL is not installed; `make postgres` installs it")
+        pytest.skip("PostgreSQL is not installed (make postgres: apt-get install postgresql)")
+    server = PgServer(found).start()
+    # a migrated empty catalog that new databases are copied from (postgres.TEMPLATE)
+    Catalog(url=server.create_database("semsearch_template")).close()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_catalog(pg_server):  # type: ignore[no-untyped-def]
+    """A fresh, migrated PostgreSQL catalog (its SQLAlchemy URL), dropped afterwards."""
+    name = f"test_{os.getpid()}_{next(_databases)}"
+    url = pg_server.create_database(name, template="semsearch_template")
+    yield url
+    pg_server.drop_database(name)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _catalog_matrix(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """In the PostgreSQL pass, every index folder's catalog is a database of its own on the
+    session's server (`{index}` in $SEMSEARCH_CATALOG: made on first use from the migrated
+    template), as each folder has its own SQLite file; subprocesses inherit it."""
+    if not PG_MATRIX:
+        yield
+        return
+    server = request.getfixturevalue("pg_server")
+    before = os.environ.get("SEMSEARCH_CATALOG")
+    os.environ["SEMSEARCH_CATALOG"] = server.url("{index}")
+    yield
+    if before is None:
+        os.environ.pop("SEMSEARCH_CATALOG", None)
+    else:
+        os.environ["SEMSEARCH_CATALOG"] = before
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    marker = item.get_closest_marker("sqlite_only")
+    if PG_MATRIX and marker is not None:
+        pytest.skip(f"SQLite only: {marker.args[0] if marker.args else 'its own file'}")
 
 
 # Words the tiny BERT knows whole; everything else falls back to characters.

@@ -9,7 +9,9 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from searchengine import Encoders, Index, IndexReport, Settings
+from searchengine.catalog import Catalog
 from searchengine.records import Hit
+from searchengine.store import CATALOG_NAME
 
 
 def run_index(folder: Path, settings: Settings, encoders: Encoders | None = None) -> IndexReport:
@@ -103,3 +105,14 @@ def semsearch(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[st
         timeout=1800,
         check=False,
     )
+
+
+def open_catalog(index_dir: Path, *, create: bool = False) -> Catalog:
+    """The catalog of an index folder as a test's index sees it: the folder's SQLite file,
+    or, in the PostgreSQL pass of the matrix, the test's database ($SEMSEARCH_CATALOG)."""
+    from searchengine.store.shared import catalog_url
+
+    url = catalog_url(None, index_dir)
+    if url:
+        return Catalog(url=url)
+    return Catalog(index_dir / CATALOG_NAME, create=create)

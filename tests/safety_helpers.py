@@ -12,10 +12,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from conftest import TINY_WORDS
-from helpers import draw_image
+from helpers import draw_image, open_catalog
 
 from searchengine import Encoders, Index
-from searchengine.catalog import Catalog
 from searchengine.config import Settings
 from searchengine.store import CATALOG_NAME
 
@@ -149,7 +148,7 @@ def committed_hashes(index_dir: Path) -> set[str]:
     """Content hashes of the files the catalog holds with their vectors."""
     if not (index_dir / CATALOG_NAME).exists():
         return set()
-    catalog = Catalog(index_dir / CATALOG_NAME, create=False)
+    catalog = open_catalog(index_dir)
     try:
         return {f.sha256 for f in catalog.iter_files() if not f.skip_reason}
     finally:

@@ -118,6 +118,7 @@ def test_a_search_runs_while_another_thread_adds(tmp_path: Path, corpus: Path) -
         assert index.add(corpus).unchanged == 7
 
 
+@pytest.mark.sqlite_only("the writer lock file of the index folder")
 def test_lock_holder_is_data(tmp_path: Path) -> None:
     (tmp_path / "index").mkdir()
     held = WriterLock(tmp_path / "index", "testing")
@@ -130,6 +131,7 @@ def test_lock_holder_is_data(tmp_path: Path) -> None:
         held.release()
 
 
+@pytest.mark.sqlite_only("no catalog file in a folder that was never indexed")
 def test_errors_say_what_is_wrong(tmp_path: Path, corpus: Path) -> None:
     with pytest.raises(NoIndexError) as err:
         Index.open(tmp_path / "nothing", encoders=fakes()).search("car")

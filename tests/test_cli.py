@@ -121,11 +121,13 @@ def test_an_index_made_with_other_models_is_refused(indexed, tiny_bert_dir, caps
     assert len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.sqlite_only("an index folder that was never made")
 def test_searching_where_there_is_no_index(tmp_path: Path, capsys) -> None:
     code, _, err = _cli(capsys, "--index", str(tmp_path / "nothing"), "search", "car")
     assert code != 0 and "no index at" in err
 
 
+@pytest.mark.sqlite_only("a damaged catalog file")
 def test_an_unreadable_index_is_one_clear_line(tmp_path: Path, capsys) -> None:
     (tmp_path / "idx").mkdir()
     (tmp_path / "idx" / "catalog.sqlite").write_bytes(b"garbage" * 1000)

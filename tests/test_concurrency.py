@@ -11,13 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import paths, run_index
+from helpers import open_catalog, paths, run_index
 from safety_helpers import Corpus, Zygote, index_argv
 
 from searchengine import Index
-from searchengine.catalog import Catalog
 from searchengine.cli.main import main
-from searchengine.store import CATALOG_NAME
 from searchengine.store.hnsw import HnswIndex
 from searchengine.store.lock import WriterLock
 
@@ -28,6 +26,7 @@ def _cli(capsys, *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
+@pytest.mark.sqlite_only("the writer lock file of the index folder")
 def test_a_second_writer_is_told_who_holds_the_lock_or_waits(corpus: Path, settings, capsys):
     argv = index_argv(settings, corpus)
     settings.index_dir.mkdir(parents=True)
@@ -99,6 +98,9 @@ def test_searches_in_threads_while_another_thread_changes_the_index() -> None:
     assert idx.live_count == len(set(range(1, idx.element_count + 1)) - set(deleted_before))
 
 
+@pytest.mark.sqlite_only(
+    "index file generations saved by the one writer (test_postgres.py has the shared form)"
+)
 def test_a_searcher_picks_up_a_new_generation_without_reopening(
     corpus: Path, fake_settings, encoders, caplog
 ) -> None:
@@ -117,7 +119,7 @@ def test_a_searcher_picks_up_a_new_generation_without_reopening(
         assert f"is at generation {_generation(index)} now; reloading it" in caplog.text
 
         # a delete committed to the catalog, its index not saved yet: never returned
-        writer = Catalog(fake_settings.index_dir / CATALOG_NAME, create=False)
+        writer = open_catalog(fake_settings.index_dir)
         writer.remove_files([str(corpus / "new.txt")])
         writer.close()
         assert "new.txt" not in paths(index.search(query, kinds={"text"}))
@@ -199,7 +201,7 @@ def _last_before(snapshots: list[tuple[float, set[str]]], record: dict) -> float
 
 
 def _catalog_paths(index_dir: Path) -> set[str]:
-    catalog = Catalog(index_dir / CATALOG_NAME, create=False)
+    catalog = open_catalog(index_dir)
     try:
         return {f.path for f in catalog.iter_files()}
     finally:

@@ -58,6 +58,7 @@ def test_map_places_every_item_once(index: Index) -> None:
     assert text_x.max() <= 1.0 < image_x.min()  # each space in its own square
 
 
+@pytest.mark.sqlite_only("index generations saved by the one writer")
 def test_tsne_is_cached_per_generation(index: Index, tmp_path: Path) -> None:
     assert index.map("tsne", cached_only=True).method == "pca"  # nothing cached yet
     first = index.map("tsne")

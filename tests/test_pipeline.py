@@ -236,6 +236,7 @@ def test_long_text_is_chunked_with_offsets(tmp_path: Path, settings) -> None:
 
 
 @pytest.mark.parametrize("damage", ["delete", "truncate", "garbage"])
+@pytest.mark.sqlite_only("the one writer keeps the index files")
 def test_a_lost_or_damaged_index_file_is_rebuilt_from_the_catalog(
     corpus: Path, fake_settings, encoders, damage: str, caplog
 ) -> None:

@@ -9,14 +9,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from helpers import paths, run_index, search
+from helpers import open_catalog, paths, run_index, search
 
 import indexer.reembed
 from searchengine import Index
-from searchengine.catalog import Catalog
 from searchengine.cli.main import main
 from searchengine.errors import ModelMismatchError
-from searchengine.store import CATALOG_NAME, Store
+from searchengine.store import Store
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +97,7 @@ def test_switching_the_text_model_is_resumable_and_atomic(corpus, settings, othe
     assert _reembed(settings, "text", str(other_bert_dir)).already
 
 
+@pytest.mark.sqlite_only("the one writer keeps the index files")
 def test_a_switch_killed_between_commit_and_rename_is_finished_on_open(
     corpus, settings, other_bert_dir, monkeypatch, caplog
 ):
@@ -136,7 +136,7 @@ def test_switching_the_image_model_reads_images_again(
     assert [Path(d["path"]).name for d in doc["dropped"]] == ["blue.jpg"]
     spaces = _spaces(settings)
     assert spaces["image"]["model"] == str(tiny_shared_clip_dir)
-    catalog = Catalog(settings.index_dir / CATALOG_NAME, create=False)
+    catalog = open_catalog(settings.index_dir)
     try:  # its text tower is the text model: a catalog fact that status does not show
         assert catalog.space("image").query_fingerprint == spaces["text"]["fingerprint"]
     finally:

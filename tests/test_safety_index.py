@@ -26,6 +26,10 @@ from searchengine.store import CATALOG_NAME, Store
 from searchengine.store.hnsw import HnswIndex
 from searchengine.store.hnsw_file import scan_file
 
+# index files kept by the one writer of a SQLite catalog, their generations and damage;
+# beside a shared catalog they are searchers' caches (test_postgres.py)
+pytestmark = pytest.mark.sqlite_only("index files kept by the one writer")
+
 
 def _unit(n: int, dim: int, seed: int = 0) -> np.ndarray:
     v = np.random.default_rng(seed).normal(size=(n, dim)).astype(np.float32)

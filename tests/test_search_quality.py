@@ -239,6 +239,7 @@ def test_cli_eval_reports_every_mode(
     assert code != 0 and "header" in err
 
 
+@pytest.mark.sqlite_only("an old SQLite catalog, downgraded by hand")
 def test_an_older_catalog_gets_its_lexical_index_on_open(
     tmp_path: Path,
     fake_settings: Settings,

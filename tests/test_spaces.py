@@ -10,10 +10,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from helpers import paths, run_index
+from helpers import open_catalog, paths, run_index
 
 from searchengine import Index
-from searchengine.catalog import Catalog
 from searchengine.models.image_encoder import ImageEncoder
 
 
@@ -34,7 +33,7 @@ def image_loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def _shared_tower(index: Index) -> bool:
     """Whether the index records that its CLIP's text tower is the text model."""
-    catalog = Catalog(index.path / "catalog.sqlite", create=False)
+    catalog = open_catalog(index.path)
     try:
         image, text = catalog.space("image"), catalog.space("text")
     finally:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fakes import FakeImageEncoder, FakeTextEncoder
-from helpers import make_corpus, paths, run_index, search
+from helpers import make_corpus, open_catalog, paths, run_index, search
 
 from searchengine import Encoders, Index
 from searchengine.catalog import Catalog, NewItem
@@ -22,6 +22,10 @@ from searchengine.config import Settings
 from searchengine.records import Chunk, FileStamp
 from searchengine.store import CATALOG_NAME
 from searchengine.store.lock import WriterLock
+
+# a SQLite catalog and its index files, indexed once and copied per test, then damaged
+# by hand; a shared catalog's verify (index files as caches) is in test_postgres.py
+pytestmark = pytest.mark.sqlite_only("damage done to a copied SQLite index folder")
 
 
 def _cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -40,7 +44,7 @@ def _kinds(settings) -> set[str]:
 
 @contextmanager
 def _catalog(settings) -> Iterator[Catalog]:
-    catalog = Catalog(settings.index_dir / CATALOG_NAME, create=False)
+    catalog = open_catalog(settings.index_dir)
     try:
         yield catalog
     finally:
@@ -98,7 +102,7 @@ def _labels_without_rows(corpus, settings) -> None:
 
 
 def _rows_without_labels(corpus, settings) -> None:
-    catalog = Catalog(settings.index_dir / CATALOG_NAME)
+    catalog = open_catalog(settings.index_dir, create=True)
     space = catalog.space("text")
     vec = np.ones((1, space.dim), np.float32) / np.sqrt(space.dim)
     (corpus / "extra.txt").write_text("extra")

@@ -13,6 +13,10 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
+# 64-bit on PostgreSQL (mtime_ns, sizes past 2 GB, ids); exactly INTEGER on SQLite,
+# whose INTEGER is 64-bit already and whose INTEGER PRIMARY KEY is the rowid
+BIG = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
 
 def upgrade() -> None:
     op.create_table(
@@ -22,26 +26,24 @@ def upgrade() -> None:
         sa.Column("fingerprint", sa.String, nullable=False),
         sa.Column("dim", sa.Integer, nullable=False),
         sa.Column("metric", sa.String, nullable=False),
-        sa.Column("index_generation", sa.Integer, nullable=False),
-        sa.Column("index_count", sa.Integer, nullable=False),
+        sa.Column("index_generation", BIG, nullable=False),
+        sa.Column("index_count", BIG, nullable=False),
     )
     op.create_table(
         "files",
-        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("id", BIG, primary_key=True),
         sa.Column("path", sa.String, nullable=False, unique=True),
         sa.Column("kind", sa.String, nullable=False),
-        sa.Column("size", sa.Integer, nullable=False),
-        sa.Column("mtime_ns", sa.Integer, nullable=False),
+        sa.Column("size", BIG, nullable=False),
+        sa.Column("mtime_ns", BIG, nullable=False),
         sa.Column("sha256", sa.String, nullable=False),
         sa.Column("indexed_at", sa.Float, nullable=False),
     )
     op.create_index("ix_files_sha256", "files", ["sha256"])
     op.create_table(
         "chunks",
-        sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column(
-            "file_id", sa.Integer, sa.ForeignKey("files.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("id", BIG, primary_key=True),
+        sa.Column("file_id", BIG, sa.ForeignKey("files.id", ondelete="CASCADE"), nullable=False),
         sa.Column("ordinal", sa.Integer, nullable=False),
         sa.Column("page", sa.Integer, nullable=True),
         sa.Column("start", sa.Integer, nullable=False),
@@ -51,14 +53,10 @@ def upgrade() -> None:
     op.create_index("ix_chunks_file_id", "chunks", ["file_id"])
     op.create_table(
         "vectors",
-        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("id", BIG, primary_key=True),
         sa.Column("space", sa.String, sa.ForeignKey("spaces.name"), nullable=False),
-        sa.Column(
-            "file_id", sa.Integer, sa.ForeignKey("files.id", ondelete="CASCADE"), nullable=False
-        ),
-        sa.Column(
-            "chunk_id", sa.Integer, sa.ForeignKey("chunks.id", ondelete="CASCADE"), nullable=True
-        ),
+        sa.Column("file_id", BIG, sa.ForeignKey("files.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("chunk_id", BIG, sa.ForeignKey("chunks.id", ondelete="CASCADE"), nullable=True),
         sa.Column("fingerprint", sa.String, nullable=False),
         sa.Column("data", sa.LargeBinary, nullable=False),
     )

@@ -18,6 +18,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    if op.get_bind().dialect.name != "sqlite":
+        return  # a PostgreSQL sequence never hands out an id twice
     # Recreating is safe here: no table refers to vectors, so dropping the old
     # copy cascades nowhere. The copy keeps every id and seeds sqlite_sequence.
     with op.batch_alter_table(
@@ -27,6 +29,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name != "sqlite":
+        return
     with op.batch_alter_table(
         "vectors", recreate="always", table_kwargs={"sqlite_autoincrement": False}
     ):

@@ -17,14 +17,12 @@ down_revision = "0005_add_path_key"
 branch_labels = None
 depends_on = None
 
+BIG = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # as in 0001
+
 
 def upgrade() -> None:
-    op.add_column(
-        "spaces", sa.Column("index_deleted", sa.Integer, nullable=False, server_default="0")
-    )
-    op.add_column(
-        "spaces", sa.Column("index_bytes", sa.Integer, nullable=False, server_default="0")
-    )
+    op.add_column("spaces", sa.Column("index_deleted", BIG, nullable=False, server_default="0"))
+    op.add_column("spaces", sa.Column("index_bytes", BIG, nullable=False, server_default="0"))
 
 
 def downgrade() -> None:

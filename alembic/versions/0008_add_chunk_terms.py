@@ -24,16 +24,11 @@ _BATCH = 500
 
 
 def upgrade() -> None:
+    from searchengine.catalog.terms import create_terms_table, insert_terms
     from searchengine.lexical import index_text
 
-    op.execute(
-        "CREATE VIRTUAL TABLE chunk_terms USING fts5("
-        "terms, tokenize = 'unicode61 remove_diacritics 2')"
-    )
-    op.execute(
-        "CREATE TRIGGER chunk_terms_follow_delete AFTER DELETE ON chunks "
-        "BEGIN DELETE FROM chunk_terms WHERE rowid = old.id; END"
-    )
+    # FTS5 on SQLite, a tsvector column with a GIN index on PostgreSQL (catalog/terms.py)
+    create_terms_table(op.get_bind(), "chunk_terms", "chunks")
     conn = op.get_bind()
     last = 0
     while True:
@@ -43,13 +38,11 @@ def upgrade() -> None:
         ).all()
         if not rows:
             break
-        conn.execute(
-            sa.text("INSERT INTO chunk_terms(rowid, terms) VALUES (:id, :terms)"),
-            [{"id": r[0], "terms": index_text(r[1])} for r in rows],
-        )
+        insert_terms(conn, "chunk_terms", [(r[0], index_text(r[1])) for r in rows])
         last = rows[-1][0]
 
 
 def downgrade() -> None:
-    op.execute("DROP TRIGGER chunk_terms_follow_delete")
-    op.execute("DROP TABLE chunk_terms")
+    from searchengine.catalog.terms import drop_terms_table
+
+    drop_terms_table(op.get_bind(), "chunk_terms")

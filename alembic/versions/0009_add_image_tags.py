@@ -19,32 +19,28 @@ down_revision = "0008_add_chunk_terms"
 branch_labels = None
 depends_on = None
 
+BIG = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # as in 0001
+
 
 def upgrade() -> None:
     op.create_table(
         "image_tags",
-        sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column(
-            "file_id", sa.Integer, sa.ForeignKey("files.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("id", BIG, primary_key=True),
+        sa.Column("file_id", BIG, sa.ForeignKey("files.id", ondelete="CASCADE"), nullable=False),
         sa.Column("rank", sa.Integer, nullable=False),
         sa.Column("en", sa.String, nullable=False),
         sa.Column("ko", sa.String, nullable=False),
         sa.Column("score", sa.Float, nullable=False),
     )
     op.create_index("ix_image_tags_file_id", "image_tags", ["file_id"])
-    op.execute(
-        "CREATE VIRTUAL TABLE tag_terms USING fts5("
-        "terms, tokenize = 'unicode61 remove_diacritics 2')"
-    )
-    op.execute(
-        "CREATE TRIGGER tag_terms_follow_delete AFTER DELETE ON files "
-        "BEGIN DELETE FROM tag_terms WHERE rowid = old.id; END"
-    )
+    from searchengine.catalog.terms import create_terms_table
+
+    create_terms_table(op.get_bind(), "tag_terms", "files")
 
 
 def downgrade() -> None:
-    op.execute("DROP TRIGGER tag_terms_follow_delete")
-    op.execute("DROP TABLE tag_terms")
+    from searchengine.catalog.terms import drop_terms_table
+
+    drop_terms_table(op.get_bind(), "tag_terms")
     op.drop_index("ix_image_tags_file_id", "image_tags")
     op.drop_table("image_tags")

@@ -21,10 +21,12 @@ from pathlib import Path
 
 import numpy as np
 from sqlalchemy import create_engine, event, select, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from searchengine.catalog.migrate import upgrade_to_head
+from searchengine.catalog.postgres import ChangeListener, check_driver, is_postgres_url, redacted
 from searchengine.catalog.rows import (
     STAGING_SUFFIX,
     FileState,
@@ -76,25 +78,53 @@ def _pragmas(durable: bool):  # type: ignore[no-untyped-def]
 
 
 class Catalog(CatalogUpkeep, CatalogSearch, CatalogTags):
-    """Files, chunks, vectors and per-space model records in one SQLite file."""
+    """Files, chunks, vectors and per-space model records: one SQLite file, or a
+    PostgreSQL database shared by many processes and machines (`url`)."""
 
-    def __init__(self, path: Path, *, create: bool = True, durable: bool = True):
-        self.path = path
-        if not path.exists() and not create:
-            raise NoIndexError(path.parent)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.engine = create_engine(f"sqlite:///{path}")
-        event.listen(self.engine, "connect", _pragmas(durable))
+    def __init__(
+        self,
+        path: Path | None = None,
+        *,
+        url: str | None = None,
+        create: bool = True,
+        durable: bool = True,
+    ):
+        self.shared = is_postgres_url(url)
+        self._listener: ChangeListener | None = None
+        if self.shared:
+            assert url is not None
+            check_driver(url)
+            self.path = None
+            self.url = url
+            self.name = redacted(url)
+            self.engine = create_engine(url, pool_pre_ping=True)
+            self._listener = ChangeListener(url)
+        else:
+            if path is None:
+                path = Path(make_url(url).database or "") if url else None
+            if path is None or not str(path):
+                raise CatalogError(f"the catalog {url!r} names no SQLite file")
+            self.path = path
+            self.url = f"sqlite:///{path}"
+            self.name = str(path)
+            if not path.exists() and not create:
+                raise NoIndexError(path.parent)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.engine = create_engine(self.url)
+            event.listen(self.engine, "connect", _pragmas(durable))
         try:
             upgrade_to_head(self.engine)
         except (DatabaseError, OperationalError) as exc:
-            raise CatalogError(f"cannot read the catalog {path}: {exc.orig}") from exc
+            self.engine.dispose()
+            raise CatalogError(f"cannot read the catalog {self.name}: {exc.orig}") from exc
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._stamp_conn: sqlite3.Connection | None = None
         self._stamp_lock = threading.Lock()
 
     def close(self) -> None:
         self.engine.dispose()
+        if self._listener is not None:
+            self._listener.close()
         with self._stamp_lock:
             if self._stamp_conn is not None:
                 self._stamp_conn.close()
@@ -102,10 +132,14 @@ class Catalog(CatalogUpkeep, CatalogSearch, CatalogTags):
 
     def change_stamp(self) -> int:
         """A number that changes whenever any connection, in any process, commits to the
-        catalog (SQLite's data_version, read on a connection kept for the purpose): what a
-        cache of catalog rows is keyed on. A few microseconds."""
+        catalog (SQLite's data_version, read on a connection kept for the purpose; on
+        PostgreSQL the count of commit notifications): what a cache of catalog rows is
+        keyed on. A few microseconds."""
+        if self._listener is not None:
+            return self._listener.stamp()
         with self._stamp_lock:
             if self._stamp_conn is None:
+                assert self.path is not None
                 self._stamp_conn = sqlite3.connect(self.path, check_same_thread=False)
             return int(self._stamp_conn.execute("PRAGMA data_version").fetchone()[0])
 

@@ -31,7 +31,8 @@ def migrations_dir() -> Path:
 # The newest migration; a catalog already there opens without importing Alembic
 # (a tenth of a second of every one-shot search). tests/test_catalog.py checks that
 # this is Alembic's own head.
-HEAD_REVISION = "0010_float16_vectors"
+HEAD_REVISION = "0011_postgres_notify"
+_MIGRATING = "semsearch: migrating the catalog"
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -62,16 +63,23 @@ def upgrade_to_head(engine: Engine) -> None:
     except CommandError as exc:
         raise CatalogError(f"the catalog migrations cannot be read: {exc}") from exc
     head = script.get_current_head()
-    with engine.connect() as conn:
-        current = MigrationContext.configure(conn).get_current_revision()
-    if current == head:
-        return
-    if current is not None and current not in {r.revision for r in script.walk_revisions()}:
-        raise CatalogTooNewError(
-            f"the catalog is at schema {current!r}, newer than this semsearch knows "
-            f"(head {head!r}); upgrade semsearch"
-        )
     with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            # processes opening a new shared catalog at once: one migrates, the others
+            # wait here and then find it done (DDL is transactional on PostgreSQL)
+            from sqlalchemy import text
+
+            from searchengine.catalog.postgres import lock_key
+
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key(_MIGRATING)})
+        current = MigrationContext.configure(conn).get_current_revision()
+        if current == head:
+            return
+        if current is not None and current not in {r.revision for r in script.walk_revisions()}:
+            raise CatalogTooNewError(
+                f"the catalog is at schema {current!r}, newer than this semsearch knows "
+                f"(head {head!r}); upgrade semsearch"
+            )
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
     log.info("catalog schema upgraded from %s to %s", current, head)

@@ -11,6 +11,7 @@ from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 
 from searchengine.catalog.schema import Chunk, File, ImageTag, Space, Vector
+from searchengine.catalog.terms import insert_terms
 from searchengine.records import Chunk as ChunkRecord
 from searchengine.records import FileStamp, Tag, Vectors
 
@@ -165,7 +166,4 @@ def write_tags(s: Session, file_id: int, tags: Sequence[Tag], terms: str) -> Non
         ImageTag(file_id=file_id, rank=n, en=t.en, ko=t.ko, score=float(t.score))
         for n, t in enumerate(tags)
     )
-    s.execute(
-        sql_text("INSERT INTO tag_terms(rowid, terms) VALUES (:id, :terms)"),
-        {"id": file_id, "terms": terms},
-    )
+    insert_terms(s, "tag_terms", [(file_id, terms)])

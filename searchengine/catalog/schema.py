@@ -6,8 +6,11 @@ The schema itself is created and changed only by the Alembic migrations in
 
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# 64-bit on PostgreSQL (ids, sizes, mtime_ns), plain INTEGER (the rowid) on SQLite
+BIG = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class Base(DeclarativeBase):
@@ -24,10 +27,10 @@ class Space(Base):
     fingerprint: Mapped[str] = mapped_column(String)
     dim: Mapped[int]
     metric: Mapped[str] = mapped_column(String, default="cosine")
-    index_generation: Mapped[int] = mapped_column(default=0)
-    index_count: Mapped[int] = mapped_column(default=0)  # live vectors the saved file holds
-    index_deleted: Mapped[int] = mapped_column(default=0)  # deleted entries it still carries
-    index_bytes: Mapped[int] = mapped_column(default=0)  # its size: with the above, its stamp
+    index_generation: Mapped[int] = mapped_column(BIG, default=0)
+    index_count: Mapped[int] = mapped_column(BIG, default=0)  # live vectors the saved file holds
+    index_deleted: Mapped[int] = mapped_column(BIG, default=0)  # deleted entries it still carries
+    index_bytes: Mapped[int] = mapped_column(BIG, default=0)  # its size: with the above, its stamp
     # fingerprint of the text model whose query vectors are also this space's text queries
     query_fingerprint: Mapped[str | None] = mapped_column(String, default=None)
 
@@ -37,12 +40,12 @@ class File(Base):
 
     __tablename__ = "files"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(BIG, primary_key=True)
     path: Mapped[str] = mapped_column(String, unique=True)  # the name on disk
     path_key: Mapped[str] = mapped_column(String, unique=True)  # its NFC form: the identity
     kind: Mapped[str] = mapped_column(String)  # "text" | "image"
-    size: Mapped[int]
-    mtime_ns: Mapped[int]
+    size: Mapped[int] = mapped_column(BIG)
+    mtime_ns: Mapped[int] = mapped_column(BIG)
     sha256: Mapped[str] = mapped_column(String, index=True)
     indexed_at: Mapped[float]
     skip_reason: Mapped[str | None] = mapped_column(String, default=None)
@@ -58,8 +61,10 @@ class Chunk(Base):
 
     __tablename__ = "chunks"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    file_id: Mapped[int] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"), index=True)
+    id: Mapped[int] = mapped_column(BIG, primary_key=True)
+    file_id: Mapped[int] = mapped_column(
+        BIG, ForeignKey("files.id", ondelete="CASCADE"), index=True
+    )
     ordinal: Mapped[int]
     page: Mapped[int | None]
     start: Mapped[int]
@@ -78,11 +83,11 @@ class Vector(Base):
         {"sqlite_autoincrement": True},
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(BIG, primary_key=True)
     space: Mapped[str] = mapped_column(ForeignKey("spaces.name"))
-    file_id: Mapped[int] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"))
+    file_id: Mapped[int] = mapped_column(BIG, ForeignKey("files.id", ondelete="CASCADE"))
     chunk_id: Mapped[int | None] = mapped_column(
-        ForeignKey("chunks.id", ondelete="CASCADE"), default=None
+        BIG, ForeignKey("chunks.id", ondelete="CASCADE"), default=None
     )
     fingerprint: Mapped[str] = mapped_column(String)
     data: Mapped[bytes] = mapped_column(LargeBinary)
@@ -93,8 +98,10 @@ class ImageTag(Base):
 
     __tablename__ = "image_tags"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    file_id: Mapped[int] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"), index=True)
+    id: Mapped[int] = mapped_column(BIG, primary_key=True)
+    file_id: Mapped[int] = mapped_column(
+        BIG, ForeignKey("files.id", ondelete="CASCADE"), index=True
+    )
     rank: Mapped[int]  # 0: the most confident
     en: Mapped[str] = mapped_column(String)
     ko: Mapped[str] = mapped_column(String)

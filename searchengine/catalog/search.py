@@ -1,24 +1,41 @@
-"""The catalog's search-time SQL: filters as conditions, and the lexical (FTS5) index.
+"""The catalog's search-time SQL: filters as conditions, and the lexical index.
 
 A mixin of `Catalog`, like catalog_upkeep.py. `chunk_terms` is an FTS5 table
-made by migration 0008; it has no SQLAlchemy model, so it is named here with
-lightweight `table()`/`column()` constructs.
+made by migration 0008 (on PostgreSQL a table with a tsvector column); it has
+no SQLAlchemy model, so it is named here with lightweight `table()`/`column()`
+constructs.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, Engine, and_, func, literal_column, or_, select, table
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Engine,
+    and_,
+    cast,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    table,
+)
 from sqlalchemy import text as sql_text
+from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.exc import DatabaseError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnClause
 
+from searchengine.catalog.postgres import tsquery_text
 from searchengine.catalog.rows import (
     STORED_BYTES,
     STORED_DTYPE,
@@ -27,10 +44,8 @@ from searchengine.catalog.rows import (
     valid_vectors_of,
 )
 from searchengine.catalog.schema import Chunk, File, Space, Vector
+from searchengine.catalog.terms import insert_terms, is_postgres
 from searchengine.filters import Filters
-
-_FTS = table("chunk_terms", literal_column("rowid"))  # type: ignore[arg-type]
-_FTS_NAME: ColumnClause[Any] = literal_column("chunk_terms")
 
 
 @dataclass(frozen=True)
@@ -78,7 +93,7 @@ def file_conditions(filters: Filters) -> list[ColumnElement[bool]]:
             )
         )
     if filters.globs:
-        out.append(or_(*(File.path_key.op("GLOB")(g) for g in filters.glob_patterns())))
+        out.append(or_(*(glob_condition(File.path_key, g) for g in filters.glob_patterns())))
     if filters.kinds:
         alternatives: list[ColumnElement[bool]] = [
             File.kind == k for k in filters.kinds if k in ("text", "image")
@@ -91,6 +106,93 @@ def file_conditions(filters: Filters) -> list[ColumnElement[bool]]:
     if filters.modified_before is not None:
         out.append(File.mtime_ns < _ns(filters.modified_before))
     return out
+
+
+def driver_sql(engine: Engine, sql: str) -> str:
+    """Plain SQL written with `?` placeholders, in the driver's own style."""
+    return sql if engine.dialect.paramstyle == "qmark" else sql.replace("?", "%s")
+
+
+class Glob(ColumnElement[bool]):
+    """SQLite's GLOB (case-sensitive `*`, `?`, `[...]`); a regex match on PostgreSQL."""
+
+    type = Boolean()
+    inherit_cache = False
+
+    def __init__(self, column: Any, pattern: str):
+        self.column = column
+        self.pattern = pattern
+
+
+@compiles(Glob)
+def _glob_sqlite(element: Glob, compiler: Any, **kw: Any) -> str:
+    pattern = compiler.process(literal(element.pattern), **kw)
+    return f"{compiler.process(element.column, **kw)} GLOB {pattern}"
+
+
+@compiles(Glob, "postgresql")
+def _glob_postgres(element: Glob, compiler: Any, **kw: Any) -> str:
+    pattern = compiler.process(literal(glob_regex(element.pattern)), **kw)
+    return f"{compiler.process(element.column, **kw)} ~ {pattern}"
+
+
+def glob_regex(pattern: str) -> str:
+    """A GLOB pattern as an anchored regular expression."""
+    out = ["^"]
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "*":
+            out.append(".*")
+        elif c == "?":
+            out.append(".")
+        elif c == "[":
+            start = i + 1 + (pattern[i + 1 : i + 2] == "^")
+            end = pattern.find("]", start + 1)
+            if end < 0:
+                out.append(re.escape(c))
+            else:
+                inner = pattern[i + 1 : end].replace("\\", "\\\\")
+                out.append("[" + inner + "]")
+                i = end
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return "".join(out) + "$"
+
+
+def glob_condition(column: Any, pattern: str) -> ColumnElement[bool]:
+    return Glob(column, pattern)
+
+
+def matches_cte(engine: Engine, name: str, id_label: str, match: str) -> Any:
+    """(`id_label`, score: higher is better) of the rows of a lexical table matching an
+    FTS5 expression: BM25 on SQLite, ts_rank normalised by length on PostgreSQL."""
+    if engine.dialect.name == "postgresql":
+        terms = table(name, literal_column("rowid"), literal_column("tsv"))  # type: ignore[arg-type]
+        query = cast(literal(tsquery_text(match)), TSQUERY)
+        tsv: ColumnClause[Any] = literal_column(f"{name}.tsv")
+        return (
+            select(
+                literal_column(f"{name}.rowid").label(id_label),
+                func.ts_rank(tsv, query, 1).label("score"),
+            )
+            .select_from(terms)
+            .where(tsv.op("@@")(query))
+            .cte("matched")
+        )
+    fts = table(name, literal_column("rowid"))  # type: ignore[arg-type]
+    fts_name: ColumnClause[Any] = literal_column(name)
+    return (
+        select(
+            literal_column(f"{name}.rowid").label(id_label),
+            # SQLite's bm25() is negative, lower is better
+            (-func.bm25(fts_name)).label("score"),
+        )
+        .select_from(fts)
+        .where(fts_name.op("MATCH")(match))
+        .cte("matched")
+    )
 
 
 class CatalogSearch:
@@ -114,13 +216,15 @@ class CatalogSearch:
             "AND length(v.data) = s.dim * ? AND v.id > ? ORDER BY v.id"
         ).format(data=", v.data" if vectors else "")
         with self.engine.connect() as conn:
-            rows = conn.exec_driver_sql(sql, (space, STORED_BYTES, after)).all()
+            rows = conn.exec_driver_sql(
+                driver_sql(self.engine, sql), (space, STORED_BYTES, after)
+            ).all()
         table = np.fromiter(
             (x for r in rows for x in r[:3]), dtype=np.int64, count=3 * len(rows)
         ).reshape(-1, 3)
         data = None
         if vectors:
-            data = np.frombuffer(b"".join(r[3] for r in rows), dtype=STORED_DTYPE)
+            data = np.frombuffer(b"".join(bytes(r[3]) for r in rows), dtype=STORED_DTYPE)
             data = data.reshape(len(rows), -1) if rows else data.reshape(0, 0)
         return table[:, 0].copy(), table[:, 1].copy(), table[:, 2].copy(), data
 
@@ -143,26 +247,22 @@ class CatalogSearch:
             return [int(i) for i in s.scalars(select(File.id).where(*file_conditions(filters)))]
 
     def lexical_matches(self, match: str, filters: Filters, limit: int) -> list[LexicalMatch]:
-        """The best `limit` files for an FTS5 MATCH expression, each with its best chunk.
+        """The best `limit` files for an FTS5 MATCH expression (on PostgreSQL, the same
+        terms as a tsquery), each with its best chunk.
 
         Ties are broken by file id, so paging through results is stable.
         """
-        matched = (
-            select(
-                literal_column("chunk_terms.rowid").label("chunk_id"),
-                func.bm25(_FTS_NAME).label("bm25"),
-            )
-            .select_from(_FTS)
-            .where(_FTS_NAME.op("MATCH")(match))
-            .cte("matched")
-        )
+        matched = matches_cte(self.engine, "chunk_terms", "chunk_id", match)
         ranked = (
             select(
                 Chunk.file_id.label("file_id"),
                 matched.c.chunk_id,
-                matched.c.bm25,
+                matched.c.score,
                 func.row_number()
-                .over(partition_by=Chunk.file_id, order_by=(matched.c.bm25, matched.c.chunk_id))
+                .over(
+                    partition_by=Chunk.file_id,
+                    order_by=(matched.c.score.desc(), matched.c.chunk_id),
+                )
                 .label("rn"),
             )
             .join(Chunk, Chunk.id == matched.c.chunk_id)
@@ -171,15 +271,14 @@ class CatalogSearch:
             .subquery()
         )
         query = (
-            select(ranked.c.file_id, ranked.c.chunk_id, ranked.c.bm25)
+            select(ranked.c.file_id, ranked.c.chunk_id, ranked.c.score)
             .where(ranked.c.rn == 1)
-            .order_by(ranked.c.bm25, ranked.c.file_id)
+            .order_by(ranked.c.score.desc(), ranked.c.file_id)
             .limit(limit)
         )
         with self.session() as s:
             rows = s.execute(query).all()
-        # SQLite's bm25() is negated so that ascending order is best first
-        return [LexicalMatch(int(f), int(c), -float(b)) for f, c, b in rows]
+        return [LexicalMatch(int(f), int(c), float(b)) for f, c, b in rows]
 
     def chunk_info(self, chunk_ids: Sequence[int]) -> dict[int, ChunkInfo]:
         """The file and text behind each chunk id (plain SQL: this runs for every page)."""
@@ -190,9 +289,12 @@ class CatalogSearch:
         with self.engine.connect() as conn:
             for part in id_batches(wanted):
                 rows = conn.exec_driver_sql(
-                    "SELECT c.id, f.id, f.path, f.kind, c.text, c.page, c.start, c.end "
-                    "FROM chunks c JOIN files f ON f.id = c.file_id "
-                    f"WHERE c.id IN ({', '.join('?' * len(part))})",
+                    driver_sql(
+                        self.engine,
+                        'SELECT c.id, f.id, f.path, f.kind, c.text, c.page, c.start, c."end" '
+                        "FROM chunks c JOIN files f ON f.id = c.file_id "
+                        f"WHERE c.id IN ({', '.join('?' * len(part))})",
+                    ),
                     tuple(part),
                 ).all()
                 for cid, fid, path, kind, text, page, start, end in rows:
@@ -256,11 +358,12 @@ class CatalogSearch:
     def lexical_problems(self) -> tuple[str | None, int, int]:
         """(FTS5's own integrity complaint, chunks it lacks, rows whose chunk is gone)."""
         with self.session() as s:
+            damage = None
             try:
-                s.execute(
-                    sql_text("INSERT INTO chunk_terms(chunk_terms) VALUES ('integrity-check')")
-                )
-                damage = None
+                if not is_postgres(s):  # a plain table there, kept whole by the server
+                    s.execute(
+                        sql_text("INSERT INTO chunk_terms(chunk_terms) VALUES ('integrity-check')")
+                    )
             except DatabaseError as exc:
                 damage = str(exc.orig)
             missing = s.scalar(
@@ -296,9 +399,6 @@ class CatalogSearch:
                 ).all()
                 if not rows:
                     return written
-                s.execute(
-                    sql_text("INSERT INTO chunk_terms(rowid, terms) VALUES (:id, :terms)"),
-                    [{"id": r[0], "terms": analyse(r[1])} for r in rows],
-                )
+                insert_terms(s, "chunk_terms", [(r[0], analyse(r[1])) for r in rows])
                 written += len(rows)
                 last = rows[-1][0]

@@ -1,32 +1,30 @@
 """The catalog's image tags: each image's confident labels and their words (FTS5).
 
-A mixin of `Catalog`. `tag_terms` is an FTS5 table made by migration 0009
-(rowid: the image file's id); `image_tags` keeps the labels themselves.
+A mixin of `Catalog`. `tag_terms` is an FTS5 table made by migration 0009 (on
+PostgreSQL a table with a tsvector column; rowid: the image file's id);
+`image_tags` keeps the labels themselves.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import Any
 
-from sqlalchemy import and_, func, literal_column, select, table
+from sqlalchemy import Engine, and_, select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.expression import ColumnClause
 
 from searchengine.catalog.rows import id_batches, write_tags
 from searchengine.catalog.schema import File, ImageTag
-from searchengine.catalog.search import LexicalMatch, file_conditions
+from searchengine.catalog.search import LexicalMatch, file_conditions, matches_cte
 from searchengine.filters import Filters
 from searchengine.lexical import index_text
 from searchengine.records import Tag
 
-_TAGS = table("tag_terms", literal_column("rowid"))  # type: ignore[arg-type]
-_TAGS_NAME: ColumnClause[Any] = literal_column("tag_terms")
-
 
 class CatalogTags:
     """Reads and writes of image tags."""
+
+    engine: Engine
 
     def session(self) -> AbstractContextManager[Session]:
         raise NotImplementedError
@@ -36,25 +34,17 @@ class CatalogTags:
 
         `chunk_id` is -1: an image's words are its tags, not a chunk of text.
         """
-        matched = (
-            select(
-                literal_column("tag_terms.rowid").label("file_id"),
-                func.bm25(_TAGS_NAME).label("bm25"),
-            )
-            .select_from(_TAGS)
-            .where(_TAGS_NAME.op("MATCH")(match))
-            .cte("matched")
-        )
+        matched = matches_cte(self.engine, "tag_terms", "file_id", match)
         query = (
-            select(matched.c.file_id, matched.c.bm25)
+            select(matched.c.file_id, matched.c.score)
             .join(File, File.id == matched.c.file_id)
             .where(and_(*file_conditions(filters)))
-            .order_by(matched.c.bm25, matched.c.file_id)
+            .order_by(matched.c.score.desc(), matched.c.file_id)
             .limit(limit)
         )
         with self.session() as s:
             rows = s.execute(query).all()
-        return [LexicalMatch(int(f), -1, -float(b)) for f, b in rows]
+        return [LexicalMatch(int(f), -1, float(b)) for f, b in rows]
 
     def tags_of(self, file_ids: Sequence[int]) -> dict[int, tuple[Tag, ...]]:
         """Each image's tags, best first (files without tags are left out)."""

@@ -75,6 +75,8 @@ class CatalogUpkeep:
     def integrity_problems(self) -> list[str]:
         """What SQLite's own checks find: damaged pages, broken foreign keys."""
         problems: list[str] = []
+        if self.engine.dialect.name != "sqlite":
+            return problems  # a server checks its own pages and enforces foreign keys
         with self.engine.connect() as conn:
             for (row,) in conn.exec_driver_sql("PRAGMA quick_check").all():
                 if row != "ok":
@@ -153,22 +155,40 @@ class CatalogUpkeep:
             return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     def reindex(self) -> None:
-        """Rebuild SQLite's own indexes (what a damaged index page needs)."""
+        """Rebuild the database's own indexes (what a damaged index page needs)."""
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("REINDEX")
+            if self.engine.dialect.name == "sqlite":
+                conn.exec_driver_sql("REINDEX")
+            else:
+                for table in ("files", "chunks", "vectors", "chunk_terms", "tag_terms"):
+                    conn.exec_driver_sql(f"REINDEX TABLE {table}")
 
     def free_ratio(self) -> float:
-        """The share of the catalog file's pages that are free (what VACUUM would return)."""
+        """The share of the catalog file's pages that are free (what VACUUM would return);
+        0 on a server, whose autovacuum keeps its own tables."""
+        if self.engine.dialect.name != "sqlite":
+            return 0.0
         with self.engine.connect() as conn:
             pages = int(conn.exec_driver_sql("PRAGMA page_count").scalar() or 0)
             free = int(conn.exec_driver_sql("PRAGMA freelist_count").scalar() or 0)
         return free / pages if pages else 0.0
 
+    def server_bytes(self) -> int | None:
+        """The size of a shared catalog's database on its server (None for a SQLite file,
+        which the index folder's listing counts)."""
+        if self.engine.dialect.name != "postgresql":
+            return None
+        with self.engine.connect() as conn:
+            return int(
+                conn.exec_driver_sql("SELECT pg_database_size(current_database())").scalar() or 0
+            )
+
     def vacuum(self) -> None:
         """Rewrite the catalog compactly and shrink its write-ahead log."""
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM")
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            if self.engine.dialect.name == "sqlite":
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     # model switch: vectors of the new model go to a staging space, then one
     # transaction makes them the space's own

@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import insert, select
-from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 
 from searchengine.catalog.rows import NewItem, drop_file, vector_blob, write_tags
 from searchengine.catalog.schema import Chunk, File, Vector
+from searchengine.catalog.terms import insert_terms
 from searchengine.files import path_key
 
 
@@ -70,12 +70,10 @@ def write_run(
                 insert(Chunk).returning(Chunk.id, sort_by_parameter_order=True), chunk_params
             ).all()
         )
-        s.execute(
-            sql_text("INSERT INTO chunk_terms(rowid, terms) VALUES (:id, :terms)"),
-            [
-                {"id": cid, "terms": t}
-                for cid, t in zip(chunk_ids, (t for ts in terms for t in ts), strict=True)
-            ],
+        insert_terms(
+            s,
+            "chunk_terms",
+            list(zip(chunk_ids, (t for ts in terms for t in ts), strict=True)),
         )
     vector_params, spaces = [], []
     next_chunk = 0

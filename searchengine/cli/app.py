@@ -73,6 +73,8 @@ class App:
         settings = Settings()
         if args.index:
             settings = replace(settings, index_dir=Path(args.index).expanduser())
+        if getattr(args, "catalog", None):
+            settings = replace(settings, catalog=args.catalog)
         for name in ("text_model", "image_model"):
             value = getattr(args, name, None)
             if value:

@@ -28,6 +28,14 @@ def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
         help=f"index folder (default: {data_home() / 'index'}, or $SEMSEARCH_HOME/index)",
     )
     parser.add_argument(
+        "--catalog",
+        metavar="URL",
+        default=d,
+        help="keep the catalog in a database server shared by many indexers and searchers, "
+        "e.g. postgresql+psycopg://user@host/db (default: catalog.sqlite in the index "
+        "folder, or $SEMSEARCH_CATALOG); the index folder then holds this machine's caches",
+    )
+    parser.add_argument(
         "--json",
         action="store_true",
         default=d if suppress else False,

@@ -215,7 +215,12 @@ def _cached_tsne(items: SpaceItems, folder: Path) -> np.ndarray | None:
 def _placed(items: SpaceItems, folder: Path) -> np.ndarray | None:
     """The last cached layout of this space with the new items placed among their nearest
     old neighbours (openTSNE's median initialisation), when few items are new; else None."""
-    older = sorted((folder / CACHE_FOLDER).glob(f"tsne-{items.space}-*.npz"))
+    # the newest by time: names sort g10 before g9, and a shared catalog's writers
+    # save no index generations at all
+    older = sorted(
+        (folder / CACHE_FOLDER).glob(f"tsne-{items.space}-*.npz"),
+        key=lambda p: p.stat().st_mtime_ns,
+    )
     found = _load(older[-1]) if older else None
     if found is None:
         return None

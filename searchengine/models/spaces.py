@@ -100,7 +100,8 @@ class Spaces:
         if asked is not None and asked != rec.model:
             raise ModelMismatchError(
                 f"this index's {space} space was built with {rec.model!r}, not {asked!r}; "
-                f"open another index folder, or delete {self.catalog.path.parent} to rebuild"
+                "open another index folder, or delete "
+                f"{self.catalog.path.parent if self.catalog.path else self.catalog.name} to rebuild"
             )
         return rec.model
 

@@ -151,6 +151,14 @@ class LabelMaps:
     def _read(self, space: str, held: _Held | None) -> LabelMap:
         if held is None or not len(held.map):
             return self._load(space, vectors=False)
+        if self.catalog.shared:
+            # a shared catalog's writers commit in any order: a label below the last
+            # one read may be new, so its maps are read whole
+            fresh = self._load(space, vectors=held.map.vectors is not None)
+            if fresh.vectors is not None and not np.isin(held.map.labels, fresh.labels).all():
+                # some went away: as below, vectors are kept again from the next scoring
+                return LabelMap.of(fresh.labels, fresh.files, fresh.chunks)
+            return fresh
         last = int(held.map.labels[-1])
         more = self._load(space, vectors=held.map.vectors is not None, after=last)
         if self.catalog.vector_count(space) != len(held.map) + len(more):

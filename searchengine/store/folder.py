@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from searchengine.catalog import Catalog, SpaceInfo, is_staging
+from searchengine.catalog.postgres import AdvisoryLocks, is_postgres_url
 from searchengine.config import (
     DEFAULT_COMPACT_DELETED_RATIO,
     DEFAULT_COMPACT_MIN_DELETED,
@@ -32,9 +32,16 @@ from searchengine.config import (
 )
 from searchengine.errors import CatalogError, IndexCorruptError
 from searchengine.records import Vectors
-from searchengine.store.hnsw import DEFAULT_PARAMS, HnswIndex, HnswParams, fsync_dir
-from searchengine.store.hnsw_file import scan_file
+from searchengine.store.hnsw import DEFAULT_PARAMS, HnswIndex, HnswParams
+from searchengine.store.leftovers import clean_leftovers
 from searchengine.store.lock import LOCK_NAME, WriterLock, writer_active
+from searchengine.store.shared import (
+    catalog_locks,
+    catalog_url,
+    catch_up,
+    claim_folder,
+    save_caches,
+)
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +91,7 @@ class Store:
         compact_min_deleted: int = DEFAULT_COMPACT_MIN_DELETED,
         hnsw: HnswParams = DEFAULT_PARAMS,
         purpose: str = "indexing",
+        catalog: str | None = None,
     ):
         self.index_dir = index_dir
         self.writer = writer
@@ -91,14 +99,28 @@ class Store:
         self.compact_ratio = compact_ratio
         self.compact_min_deleted = compact_min_deleted
         self.hnsw = hnsw
+        self.catalog_url = catalog_url(catalog, index_dir)
+        # a catalog on a server, shared by writers and searchers on many machines: this
+        # folder holds only this machine's HNSW caches (see shared.py)
+        self.shared = is_postgres_url(self.catalog_url)
+        self._wait, self._on_wait = wait, on_wait
         self._lock = WriterLock(index_dir, purpose)
+        self._locks: AdvisoryLocks | None = None
         if index_dir.exists() and not index_dir.is_dir():
             raise CatalogError(f"the index folder {index_dir} is a file, not a folder")
         if writer:
             index_dir.mkdir(parents=True, exist_ok=True)
-            self._lock.acquire(wait, on_wait)
+            if not self.shared:
+                self._lock.acquire(wait, on_wait)
         try:
-            self.catalog = Catalog(index_dir / CATALOG_NAME, create=writer, durable=durable)
+            if self.shared:
+                self.catalog = Catalog(url=self.catalog_url, create=writer, durable=durable)
+                if writer:
+                    self._locks = catalog_locks(self.catalog, purpose, wait, on_wait)
+            elif self.catalog_url:
+                self.catalog = Catalog(url=self.catalog_url, create=writer, durable=durable)
+            else:
+                self.catalog = Catalog(index_dir / CATALOG_NAME, create=writer, durable=durable)
         except Exception:
             self._lock.release()
             raise
@@ -107,7 +129,7 @@ class Store:
         self._guard = threading.Lock()  # one thread opens or reloads an index at a time
         self._last_save = time.monotonic()
         if writer:
-            self._clean_leftovers()
+            clean_leftovers(self)
 
     @classmethod
     def for_settings(
@@ -129,15 +151,27 @@ class Store:
             compact_min_deleted=settings.compact_min_deleted,
             hnsw=HnswParams.from_settings(settings),
             purpose=purpose,
+            catalog=settings.catalog,
         )
+
+    def claim_folder(self, root: Path) -> None:
+        """Lock `root` for this writer's indexing run. On a shared catalog, writers index
+        disjoint folders at once and never the same one; here the folder lock held
+        since opening already excludes every other writer."""
+        if self._locks is not None:
+            claim_folder(self._locks, self.catalog, root, self._wait, self._on_wait)
 
     def close(self, save: bool = True) -> None:
         try:
             if self.writer and save:
                 self.save()
+            elif self.shared and save and self._dirty:
+                save_caches(self)
         finally:
             self.catalog.close()
             self._lock.release()
+            if self._locks is not None:
+                self._locks.close()
 
     def __enter__(self) -> Store:
         return self
@@ -168,6 +202,11 @@ class Store:
             if loaded is not None and loaded.stamp == stamp:
                 return loaded.index  # nothing was committed since the last check
             record = self.catalog.space(space.name) or space
+            if loaded is not None and self.shared and loaded.fingerprint == record.fingerprint:
+                # another machine's writer changed the catalog: no file of ours has it
+                loaded.index = catch_up(self, record, loaded.index)
+                loaded.stamp = stamp
+                return loaded.index
             if loaded is not None:
                 if (loaded.generation, loaded.fingerprint) == (
                     record.index_generation,
@@ -246,6 +285,13 @@ class Store:
         """Log and mark for saving what catching up an index with the catalog changed."""
         missing, extra = counts
         on_disk = idx.loaded_from.stamp if idx.loaded_from else None
+        if self.shared:
+            # a cache behind a shared catalog is the normal case, and the catalog's record
+            # of a saved file is some other machine's
+            if missing or extra:
+                log.info("index %s: caught up %d vectors, dropped %d", path.name, missing, extra)
+                self._mark_dirty(space.name)
+            return
         if missing or extra:
             log.warning(
                 "index %s was behind the catalog (generation %d); "
@@ -292,7 +338,7 @@ class Store:
             idx.add(found, vectors)
 
     def _mark_dirty(self, space: str) -> None:
-        if self.writer:
+        if self.writer or self.shared:  # a searcher of a shared catalog saves its cache
             self._dirty.add(space)
 
     # changes
@@ -303,6 +349,8 @@ class Store:
         """Mirror a committed catalog change into the space's index."""
         if is_staging(space.name):
             return  # a model switch in progress builds its index when it is done
+        if self.shared:
+            return  # searchers catch their caches up from the shared catalog
         labels = np.asarray(added, dtype=np.int64)
         opened = space.name not in self._indexes
         # Opened by this very change (committed just now), the index already
@@ -368,32 +416,3 @@ class Store:
         log.info("vacuuming the catalog: %.0f%% of it is free pages", ratio * 100)
         self.catalog.vacuum()
         return True
-
-    # leftovers of a killed writer
-
-    def _clean_leftovers(self) -> None:
-        for tmp in self.index_dir.glob(".*.tmp"):
-            log.info("removing %s, left by an interrupted save", tmp.name)
-            tmp.unlink(missing_ok=True)
-        staging = {s.name for s in self.catalog.spaces(include_staging=True)}
-        for pending in self.index_dir.glob("*.next.hnsw"):
-            name = pending.name.removesuffix(".hnsw")
-            if name in staging:
-                continue  # a model switch is still under way
-            space = self.catalog.space(name.removesuffix(".next"))
-            self._finish_swap(pending, space)
-
-    def _finish_swap(self, pending: Path, space: SpaceInfo | None) -> None:
-        # A model switch committed its catalog swap but was stopped before it
-        # renamed the new index file into place: finish it if the file is the one
-        # the catalog recorded, else the ordinary checks rebuild the index.
-        try:
-            matches = space is not None and scan_file(pending, space.dim).stamp == space.stamp
-        except IndexCorruptError:
-            matches = False
-        if matches and space is not None:
-            os.replace(pending, self.index_path(space.name))
-            fsync_dir(self.index_dir)
-            log.warning("finished the model switch of the %s space", space.name)
-        else:
-            pending.unlink(missing_ok=True)

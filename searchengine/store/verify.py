@@ -17,10 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from searchengine.catalog import Catalog, SpaceInfo, is_staging
+from searchengine.catalog.postgres import is_postgres_url
 from searchengine.errors import CatalogError, IndexCorruptError, NoIndexError
 from searchengine.store import CATALOG_NAME, Store
 from searchengine.store.hnsw import HnswIndex
 from searchengine.store.lock import WriterLock
+from searchengine.store.shared import catalog_url
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +78,20 @@ def verify_folder(
     check_sources: bool = True,
     wait: float = 0.0,
     on_wait: Callable[[str], None] | None = None,
+    catalog_at: str | None = None,
 ) -> Report:
     """Verify the index folder at `index_dir`, holding the writer lock while it does."""
+    if is_postgres_url(catalog_url(catalog_at, index_dir)):
+        # a shared catalog: its lock, taken exclusively, waits for every writer
+        with Store(
+            index_dir,
+            writer=True,
+            wait=wait,
+            on_wait=on_wait,
+            purpose="verifying",
+            catalog=catalog_at,
+        ) as store:
+            return verify(index_dir, store.catalog, check_sources=check_sources)
     catalog = Catalog(index_dir / CATALOG_NAME, create=False)
     lock = WriterLock(index_dir, "verifying")
     try:
@@ -94,11 +108,20 @@ def repair_folder(
     check_sources: bool = True,
     wait: float = 0.0,
     on_wait: Callable[[str], None] | None = None,
+    catalog_at: str | None = None,
 ) -> tuple[list[str], Report]:
     """Repair the index folder at `index_dir`; returns what was done and a verify after it."""
-    if not (index_dir / CATALOG_NAME).exists():
+    shared = is_postgres_url(catalog_url(catalog_at, index_dir))
+    if not shared and not (index_dir / CATALOG_NAME).exists():
         raise NoIndexError(index_dir)
-    with Store(index_dir, writer=True, wait=wait, on_wait=on_wait, purpose="repairing") as store:
+    with Store(
+        index_dir,
+        writer=True,
+        wait=wait,
+        on_wait=on_wait,
+        purpose="repairing",
+        catalog=catalog_at,
+    ) as store:
         done = repair(store, check_sources=check_sources)
         return done, verify(index_dir, store.catalog, check_sources=check_sources)
 
@@ -186,8 +209,11 @@ def _verify_space(index_dir: Path, catalog: Catalog, space: SpaceInfo, report: R
     live = catalog.live_labels(name)
     if space.metric != "cosine":
         report.add("wrong-metric", f"the {name} space says metric {space.metric!r}", name)
+    # beside a shared catalog an index file is this machine's cache: missing or behind
+    # is normal (a search catches it up), unreadable or foreign is not
+    cache = catalog.shared
     if not path.exists():
-        if len(live) or space.index_count:
+        if not cache and (len(live) or space.index_count):
             report.add(
                 "index-missing",
                 f"{path.name} is missing ({len(live)} vectors in the catalog)",
@@ -201,7 +227,7 @@ def _verify_space(index_dir: Path, catalog: Catalog, space: SpaceInfo, report: R
         return
     in_file = idx.labels()
     without_rows = np.setdiff1d(in_file, live, assume_unique=True)
-    if len(without_rows):
+    if len(without_rows) and not cache:
         report.add(
             "labels-without-rows",
             f"{path.name} holds {len(without_rows)} labels with no vector in the catalog",
@@ -209,7 +235,7 @@ def _verify_space(index_dir: Path, catalog: Catalog, space: SpaceInfo, report: R
             without_rows.tolist(),
         )
     without_labels = np.setdiff1d(live, in_file, assume_unique=True)
-    if len(without_labels):
+    if len(without_labels) and not cache:
         report.add(
             "rows-without-labels",
             f"{len(without_labels)} catalog vectors of the {name} space are not in {path.name} "
@@ -218,7 +244,7 @@ def _verify_space(index_dir: Path, catalog: Catalog, space: SpaceInfo, report: R
             without_labels.tolist(),
         )
     on_disk = idx.loaded_from.stamp if idx.loaded_from else None
-    if on_disk != space.stamp:
+    if on_disk != space.stamp and not cache:
         report.add(
             "wrong-counts",
             f"the catalog recorded generation {space.index_generation} of {path.name} with "

@@ -1,0 +1,142 @@
+"""An index folder beside a shared catalog (PostgreSQL): locks and HNSW caches.
+
+With the catalog on a server, many writers and searchers on many machines use
+it at once, and the folder holds only this machine's caches:
+
+- writers take database locks (catalog/postgres.py): the catalog in shared
+  mode for indexing, each indexed folder exclusively (and the folders above it
+  shared), so disjoint folders are indexed at once and one folder never twice;
+  an upkeep command (repair, a model switch) takes the catalog exclusively;
+- writers only commit to the catalog; each searcher keeps its HNSW index
+  caught up from the catalog whenever the change stamp moves, and saves it to
+  the folder on close, so the next process starts from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from searchengine.catalog import Catalog, SpaceInfo
+from searchengine.catalog.postgres import (
+    CATALOG_KEY,
+    AdvisoryLocks,
+    ensure_database,
+    folder_keys,
+)
+from searchengine.config import ENV_CATALOG
+from searchengine.files import path_key
+
+log = logging.getLogger(__name__)
+
+PER_FOLDER = "{index}"
+REBUILD_SHARE = 0.5  # catching up more than this share of an index: build it afresh
+
+
+def catalog_url(explicit: str | None, index_dir: Path | None = None) -> str | None:
+    """The catalog to open: the one given, else $SEMSEARCH_CATALOG, else None (the SQLite
+    file in the index folder). A PostgreSQL URL whose database is `{index}` means one
+    database per index folder, made on first use (as a SQLite catalog is per folder)."""
+    url = explicit or os.environ.get(ENV_CATALOG) or None
+    if url and PER_FOLDER in url and index_dir is not None:
+        digest = hashlib.sha1(str(index_dir.expanduser().resolve()).encode()).hexdigest()
+        url = url.replace(PER_FOLDER, f"semsearch_{digest[:16]}")
+        ensure_database(url)
+    return url
+
+
+def catalog_locks(
+    catalog: Catalog, purpose: str, wait: float, on_wait: Callable[[str], None] | None
+) -> AdvisoryLocks:
+    """A writer's hold on a shared catalog: shared for indexing, exclusive otherwise."""
+    locks = AdvisoryLocks(catalog.url, purpose)
+    try:
+        locks.acquire(
+            CATALOG_KEY,
+            exclusive=purpose != "indexing",
+            what=f"the catalog {catalog.name}",
+            wait=wait,
+            on_wait=on_wait,
+        )
+    except BaseException:
+        locks.close()
+        raise
+    return locks
+
+
+def claim_folder(
+    locks: AdvisoryLocks,
+    catalog: Catalog,
+    root: Path,
+    wait: float,
+    on_wait: Callable[[str], None] | None,
+) -> None:
+    for name, exclusive in folder_keys(path_key(str(root))):
+        locks.acquire(
+            name,
+            exclusive=exclusive,
+            what=f"{root} in the catalog {catalog.name}",
+            wait=wait,
+            on_wait=on_wait,
+        )
+
+
+def catch_up(store: Any, space: SpaceInfo, idx: Any) -> Any:
+    """Bring a loaded index level with the catalog (what other writers committed)."""
+    live = store.catalog.live_labels(space.name)
+    present = idx.labels()
+    missing = np.setdiff1d(live, present, assume_unique=True)
+    extra = np.setdiff1d(present, live, assume_unique=True)
+    if not len(missing) and not len(extra):
+        return idx
+    if len(missing) + len(extra) > REBUILD_SHARE * max(len(live), 1) and len(live) > 16:
+        idx = store.build(space)
+    else:
+        idx.delete(extra.tolist())
+        for at in range(0, len(missing), 10_000):
+            found, vectors = store.catalog.vectors_for(
+                space.name, missing[at : at + 10_000].tolist()
+            )
+            idx.add(found, vectors)
+    log.info("index %s: caught up %d vectors, dropped %d", space.name, len(missing), len(extra))
+    store._mark_dirty(space.name)
+    return idx
+
+
+def save_caches(store: Any) -> None:
+    """Save a searcher's changed indexes as this machine's caches (no catalog record:
+    a file in this folder says nothing to other machines)."""
+    store.index_dir.mkdir(parents=True, exist_ok=True)
+    for name in sorted(store._dirty):
+        loaded = store._indexes.get(name)
+        if loaded is None:
+            continue
+        try:
+            loaded.index.save(store.index_path(name), fsync=False)
+        except OSError as exc:
+            log.warning("could not save the index cache %s: %s", store.index_path(name), exc)
+    store._dirty.clear()
+
+
+_PID_RE = re.compile(r"\.(\d+)\.tmp$")
+
+
+def saver_alive(tmp: Path) -> bool:
+    """Whether the process that is writing this temporary file still runs."""
+    found = _PID_RE.search(tmp.name)
+    if not found:
+        return False
+    try:
+        os.kill(int(found.group(1)), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
