@@ -399,3 +399,12 @@ def _same_word(query: str, before: Term, after: Term) -> bool:
         return False  # Korean morphemes stay separate terms: kiwi may split differently
     gap = query[before.end : after.start]
     return not any(c.isspace() for c in gap) and not _HAS_HANGUL_RE.search(gap)
+
+
+def fold_term(term: str) -> str:
+    """What FTS5's unicode61 tokenizer (remove_diacritics 2) makes of an analysed term:
+    lower case, accents dropped (`café` meets `cafe`); Hangul decomposes and recomposes
+    unchanged. A PostgreSQL catalog folds its terms with this (catalog/postgres.py)."""
+    decomposed = unicodedata.normalize("NFKD", term)
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return unicodedata.normalize("NFC", bare).lower()

@@ -146,7 +146,7 @@ class Corpus:
 
 def committed_hashes(index_dir: Path) -> set[str]:
     """Content hashes of the files the catalog holds with their vectors."""
-    if not (index_dir / CATALOG_NAME).exists():
+    if not os.environ.get("SEMSEARCH_CATALOG") and not (index_dir / CATALOG_NAME).exists():
         return set()
     catalog = open_catalog(index_dir)
     try:

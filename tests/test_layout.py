@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("searchengine.models",),
     ("searchengine.query", "searchengine.explore", "searchengine.vocab"),
     ("indexer",),
-    ("searchengine.api",),
+    ("searchengine.api", "searchengine.reports"),
     ("searchengine.cli", "searchengine.__main__", "searchengine.server"),
 ]
 

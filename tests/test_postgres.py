@@ -182,20 +182,21 @@ def test_a_running_searcher_sees_what_another_machine_committed(
     with Index.open(settings=here) as idx:
         idx.add(cars)
     with Index.open(settings=replace(here, index_dir=tmp_path / "searcher")) as searcher:
-        before = paths(searcher.search("car report", k=50))
+        # dense: what the HNSW cache finds, so the cache itself must have caught up
+        before = paths(searcher.search("car report", k=50, mode="dense"))
         assert len(before) == 3
         bananas = _write_folder(tmp_path / "bananas", "banana", 2)
         writer = _cli(settings, pg_catalog, tmp_path / "elsewhere", *_index_args(settings, bananas))
         _, err = writer.communicate(timeout=300)
         assert writer.returncode == 0, err
-        after = paths(searcher.search("banana report", k=50))
+        after = paths(searcher.search("banana report", k=50, mode="dense"))
         assert len(after) == 5 and any("banana_001" in p for p in after)
         # and a removal, committed elsewhere, leaves this searcher's results too
         (bananas / "banana_001.txt").unlink()
         writer = _cli(settings, pg_catalog, tmp_path / "elsewhere", *_index_args(settings, bananas))
         _, err = writer.communicate(timeout=300)
         assert writer.returncode == 0, err
-        gone = paths(searcher.search("banana report", k=50))
+        gone = paths(searcher.search("banana report", k=50, mode="dense"))
         assert len(gone) == 4 and not any("banana_001" in p for p in gone)
         assert searcher.verify(check_sources=True).clean
 

@@ -99,6 +99,8 @@ class _Reloads(logging.Handler):
         message = record.getMessage()  # "index text.hnsw is at generation N now; reloading it"
         if message.startswith("index text.hnsw is at generation") and "reloading" in message:
             self.generation = int(message.split(" generation ")[1].split()[0])
+        elif message.startswith("index text.hnsw caught up with the shared catalog"):
+            self.generation += 1  # beside a shared catalog: each catch-up is a new state
 
 
 def job_search(job: dict) -> int:

@@ -27,13 +27,13 @@ import re
 import socket
 import threading
 import time
-import unicodedata
 from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.engine import make_url
 
 from searchengine.errors import CatalogError, ConfigError, LockedError
+from searchengine.lexical import fold_term
 
 CHANNEL = "semsearch_catalog"
 MAX_POSITION = 16383  # PostgreSQL's largest tsvector position
@@ -69,9 +69,9 @@ def libpq_conninfo(url: str) -> str:
 TEMPLATE = "semsearch_template"  # a migrated empty catalog, copied if the server has it
 
 
-def ensure_database(url: str) -> None:
+def ensure_database(url: str, *, create: bool = True) -> bool:
     """Create the database of `url` if the server lacks it (from `semsearch_template`
-    when there is one: no migrations to run)."""
+    when there is one: no migrations to run); says whether it exists now."""
     import psycopg
 
     target = make_url(url)
@@ -80,7 +80,9 @@ def ensure_database(url: str) -> None:
     try:
         with psycopg.connect(admin, autocommit=True) as conn:
             if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-                return
+                return True
+            if not create:
+                return False
             has_template = conn.execute(
                 "SELECT 1 FROM pg_database WHERE datname = %s", (TEMPLATE,)
             ).fetchone()
@@ -88,26 +90,19 @@ def ensure_database(url: str) -> None:
             for attempt in range(100):
                 try:
                     conn.execute(f'CREATE DATABASE "{name}"{suffix}')  # type: ignore[arg-type]
-                    return
+                    return True
                 except psycopg.errors.DuplicateDatabase:
-                    return  # another process made it meanwhile
+                    return True  # another process made it meanwhile
                 except psycopg.errors.ObjectInUse:
                     if attempt == 99:  # the template is being copied by someone else
                         raise
                     time.sleep(0.05)
     except psycopg.Error as exc:
         raise CatalogError(f"cannot make the catalog database {redacted(url)}: {exc}") from exc
+    return True
 
 
 # full-text terms
-
-
-def _fold(term: str) -> str:
-    # what FTS5's unicode61 tokenizer (remove_diacritics 2) does to a term: accents
-    # dropped, so `café` and `cafe` meet; Hangul decomposes and recomposes unchanged
-    decomposed = unicodedata.normalize("NFKD", term)
-    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return unicodedata.normalize("NFC", bare).lower()
 
 
 def _quote(lexeme: str) -> str:
@@ -119,7 +114,7 @@ def tsvector_text(terms: str) -> str:
     positions, so phrases match as in FTS5."""
     positions: dict[str, list[int]] = {}
     for at, raw in enumerate(terms.split(), start=1):
-        term = _fold(raw)
+        term = fold_term(raw)
         if term:
             positions.setdefault(term, []).append(min(at, MAX_POSITION))
     return " ".join(
@@ -136,7 +131,7 @@ def tsquery_text(match: str) -> str:
     `"a" OR "b c"` becomes `'a' | ('b' <-> 'c')`."""
     units = []
     for unit in _UNIT_RE.findall(match):
-        terms = [_quote(t) for t in (_fold(x) for x in unit.split()) if t]
+        terms = [_quote(t) for t in (fold_term(x) for x in unit.split()) if t]
         if terms:
             units.append(terms[0] if len(terms) == 1 else "(" + " <-> ".join(terms) + ")")
     return " | ".join(units)

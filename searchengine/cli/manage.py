@@ -1,4 +1,4 @@
-"""The upkeep commands: `status`, `models`, `verify` and `repair`."""
+"""The upkeep commands: `status`, `models`, `verify`, `repair` and `copy-catalog`."""
 
 from __future__ import annotations
 
@@ -32,6 +32,15 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     wait_option(p)
     p.set_defaults(func=cmd_repair)
+
+    p = sub.add_parser(
+        "copy-catalog",
+        parents=[common],
+        help="copy this index's catalog into a new database (a shared PostgreSQL server)",
+    )
+    p.add_argument("url", help="the empty catalog to fill, e.g. postgresql+psycopg://host/db")
+    wait_option(p)
+    p.set_defaults(func=cmd_copy_catalog)
 
 
 def cmd_status(app: App) -> int:
@@ -116,3 +125,22 @@ def _human_bytes(n: int) -> str:
             return f"{size:.1f} {unit}" if unit != "B" else f"{n} B"
         size /= 1024
     return f"{n} B"
+
+
+def cmd_copy_catalog(app: App) -> int:
+    from searchengine.catalog.postgres import redacted
+
+    with app.open_index() as index:
+        copied = index.copy_catalog(app.args.url, on_progress=app.progress)
+    app.close_bars()
+    target = redacted(app.args.url)
+
+    def human() -> None:
+        print(
+            f"copied {copied.get('files', 0)} files, {copied.get('chunks', 0)} chunks and "
+            f"{copied.get('vectors', 0)} vectors into {target}"
+        )
+        print(f"use it with --catalog {target} (or SEMSEARCH_CATALOG)")
+
+    app.emit({"catalog": target, "copied": copied}, human)
+    return 0

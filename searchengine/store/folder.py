@@ -99,7 +99,7 @@ class Store:
         self.compact_ratio = compact_ratio
         self.compact_min_deleted = compact_min_deleted
         self.hnsw = hnsw
-        self.catalog_url = catalog_url(catalog, index_dir)
+        self.catalog_url = catalog_url(catalog, index_dir, create=writer)
         # a catalog on a server, shared by writers and searchers on many machines: this
         # folder holds only this machine's HNSW caches (see shared.py)
         self.shared = is_postgres_url(self.catalog_url)
@@ -204,7 +204,8 @@ class Store:
             record = self.catalog.space(space.name) or space
             if loaded is not None and self.shared and loaded.fingerprint == record.fingerprint:
                 # another machine's writer changed the catalog: no file of ours has it
-                loaded.index = catch_up(self, record, loaded.index)
+                loaded.index, changed = catch_up(self, record, loaded.index)
+                loaded.generation += changed  # this process's own count of catch-ups
                 loaded.stamp = stamp
                 return loaded.index
             if loaded is not None:
@@ -270,7 +271,8 @@ class Store:
         surprising = idx.live_count - len(in_flight.added) if not path.exists() else 1
         if surprising > 0:
             # a search during a first long run finds no file yet: expected, not a warning
-            quiet = not self.writer and writer_active(self.index_dir)
+            # ...nor is a searcher's first cache of a shared catalog
+            quiet = self.shared or (not self.writer and writer_active(self.index_dir))
             log.log(
                 logging.INFO if quiet else logging.WARNING,
                 "%s; rebuilding it from %d vectors in the catalog",

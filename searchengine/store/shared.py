@@ -32,6 +32,7 @@ from searchengine.catalog.postgres import (
     folder_keys,
 )
 from searchengine.config import ENV_CATALOG
+from searchengine.errors import NoIndexError
 from searchengine.files import path_key
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,9 @@ PER_FOLDER = "{index}"
 REBUILD_SHARE = 0.5  # catching up more than this share of an index: build it afresh
 
 
-def catalog_url(explicit: str | None, index_dir: Path | None = None) -> str | None:
+def catalog_url(
+    explicit: str | None, index_dir: Path | None = None, *, create: bool = True
+) -> str | None:
     """The catalog to open: the one given, else $SEMSEARCH_CATALOG, else None (the SQLite
     file in the index folder). A PostgreSQL URL whose database is `{index}` means one
     database per index folder, made on first use (as a SQLite catalog is per folder)."""
@@ -48,7 +51,8 @@ def catalog_url(explicit: str | None, index_dir: Path | None = None) -> str | No
     if url and PER_FOLDER in url and index_dir is not None:
         digest = hashlib.sha1(str(index_dir.expanduser().resolve()).encode()).hexdigest()
         url = url.replace(PER_FOLDER, f"semsearch_{digest[:16]}")
-        ensure_database(url)
+        if not ensure_database(url, create=create):
+            raise NoIndexError(index_dir)
     return url
 
 
@@ -88,14 +92,15 @@ def claim_folder(
         )
 
 
-def catch_up(store: Any, space: SpaceInfo, idx: Any) -> Any:
-    """Bring a loaded index level with the catalog (what other writers committed)."""
+def catch_up(store: Any, space: SpaceInfo, idx: Any) -> tuple[Any, bool]:
+    """Bring a loaded index level with the catalog (what other writers committed);
+    returns the index and whether anything changed."""
     live = store.catalog.live_labels(space.name)
     present = idx.labels()
     missing = np.setdiff1d(live, present, assume_unique=True)
     extra = np.setdiff1d(present, live, assume_unique=True)
     if not len(missing) and not len(extra):
-        return idx
+        return idx, False
     if len(missing) + len(extra) > REBUILD_SHARE * max(len(live), 1) and len(live) > 16:
         idx = store.build(space)
     else:
@@ -105,9 +110,14 @@ def catch_up(store: Any, space: SpaceInfo, idx: Any) -> Any:
                 space.name, missing[at : at + 10_000].tolist()
             )
             idx.add(found, vectors)
-    log.info("index %s: caught up %d vectors, dropped %d", space.name, len(missing), len(extra))
+    log.info(
+        "index %s.hnsw caught up with the shared catalog: %d vectors added, %d dropped",
+        space.name,
+        len(missing),
+        len(extra),
+    )
     store._mark_dirty(space.name)
-    return idx
+    return idx, True
 
 
 def save_caches(store: Any) -> None:

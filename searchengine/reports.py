@@ -1,0 +1,61 @@
+"""What the upkeep methods of `Index` return: status, repair and evaluation reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from searchengine.query.evaluate import Qrels
+from searchengine.store.verify import Report
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    """What an index holds, with which models, and how big it is."""
+
+    index: str
+    counts: dict[str, int]
+    spaces: list[dict[str, object]]
+    bytes: dict[str, int]
+    skipped: list[tuple[str, str]]
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(self.bytes.values())
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "index": self.index,
+            "counts": self.counts,
+            "spaces": self.spaces,
+            "bytes": self.bytes,
+            "total_bytes": self.total_bytes,
+            "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
+        }
+
+
+@dataclass(frozen=True)
+class RepairReport:
+    """What `repair` did, and a verify run after it."""
+
+    done: list[str]
+    after: Report
+
+    @property
+    def clean(self) -> bool:
+        return self.after.clean
+
+    def to_json(self) -> dict[str, object]:
+        return {"done": self.done, "verify": self.after.to_json()}
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """Search quality on labelled queries: metrics per mode and per query kind."""
+
+    qrels: Qrels
+    modes: dict[str, dict[str, dict[str, float | int]]]
+    missing: list[str] = field(default_factory=list)  # relevant files not indexed
+    relevant: int = 0
+
+    def to_json(self, qrels_path: str) -> dict[str, object]:
+        return {"qrels": qrels_path, "folder": self.qrels.folder, "modes": self.modes}
