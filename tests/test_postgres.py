@@ -277,3 +277,17 @@ def test_a_laptop_index_moves_to_the_server_without_encoding_again(
             assert int(old.live_labels("text").max()) > last  # the server's ids go on
         finally:
             old.close()
+
+
+def test_a_catalog_url_that_is_none_or_unreachable_is_one_clear_line(tmp_path: Path, capsys):
+    from searchengine.cli.main import main
+
+    for url, says in (
+        ("mysql://x@y/z", "is not a catalog URL semsearch can use"),
+        ("garbage", "is not a catalog URL semsearch can use"),
+        ("postgresql+psycopg://nobody@127.0.0.1:1/x", "cannot read the catalog"),
+    ):
+        code = main(["--catalog", url, "--index", str(tmp_path / "i"), "status"])
+        err = capsys.readouterr().err
+        assert code != 0 and err.startswith("semsearch: error: ") and says in err
+        assert "Traceback" not in err

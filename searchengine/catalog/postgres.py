@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from searchengine.errors import CatalogError, ConfigError, LockedError
 from searchengine.lexical import fold_term
@@ -41,8 +42,23 @@ MAX_POSITIONS = 256  # ...and the most positions a lexeme keeps
 POLL_SECONDS = 0.1
 
 
+SUPPORTED = ("postgresql", "sqlite")
+
+
 def is_postgres_url(url: str | None) -> bool:
-    return bool(url) and make_url(str(url)).get_backend_name() == "postgresql"
+    """Whether `url` names a PostgreSQL catalog; a clear error for what is no catalog URL."""
+    if not url:
+        return False
+    try:
+        backend = make_url(str(url)).get_backend_name()
+    except ArgumentError:
+        backend = None
+    if backend not in SUPPORTED:
+        raise ConfigError(
+            f"{url!r} is not a catalog URL semsearch can use: give "
+            "postgresql+psycopg://user@host/database (or sqlite:///path/to/catalog.sqlite)"
+        )
+    return backend == "postgresql"
 
 
 def check_driver(url: str) -> None:
