@@ -22,8 +22,9 @@ from PIL import Image
 from searchengine.catalog import NewItem, as_stored
 from searchengine.config import Settings
 from searchengine.errors import ConfigError, ExtractionError, ModelUnavailableError
+from searchengine.models.encoders import TextEncoding
 from searchengine.models.spaces import IMAGE, TEXT, Spaces
-from searchengine.records import Passage, Tag
+from searchengine.records import Chunk, Passage, Tag
 from searchengine.store import Store
 
 from .changes import StopRequested, plan_changes
@@ -80,6 +81,9 @@ class IndexSummary:
         }
 
 
+Work = tuple[FoundFile, str, bool]  # a file to read, its content hash, whether it replaces one
+
+
 @dataclass
 class _Pending:
     found: FoundFile
@@ -87,6 +91,8 @@ class _Pending:
     is_update: bool
     chunks: list = field(default_factory=list)  # list[records.Chunk]
     image: Image.Image | None = None
+    vectors: np.ndarray | None = None  # encoded already (by a Ray worker, indexer.ray_index)
+    tags: tuple[Tag, ...] = ()
 
 
 class _Run:
@@ -101,6 +107,7 @@ class _Run:
     ):
         self.root = root
         self.store = store
+        store.claim_folder(root)  # a shared catalog: no other writer indexes it meanwhile
         self.catalog = store.catalog
         self.spaces = spaces
         self.settings = settings
@@ -152,9 +159,10 @@ class _Run:
             should_stop=self.should_stop,
         )
         self.summary.unchanged = plan.unchanged + len(plan.touched)
-        if plan.removed or plan.updated or plan.added or plan.too_large:
+        if (plan.removed or plan.updated or plan.added or plan.too_large) and not self.store.shared:
             # Load the indexes before the catalog changes under them, so that
-            # opening one does not take this run's own commits for a lag.
+            # opening one does not take this run's own commits for a lag (a shared
+            # catalog's writers keep no indexes: searchers catch theirs up).
             for space in self.catalog.spaces():
                 self.store.index(space)
 
@@ -172,13 +180,18 @@ class _Run:
         for f in plan.too_large:
             self._skip(f, f"larger than the {self.settings.max_file_bytes:,}-byte limit")
 
-        work = [(f, d, False) for f, d in plan.added] + [(f, d, True) for f, d, _ in plan.updated]
+        work: list[Work] = [(f, d, False) for f, d in plan.added]
+        work += [(f, d, True) for f, d, _ in plan.updated]
         self.to_write = len(work)
         if work:
             # start the clocks of the later phases now, so their rates are true
             self.progress("extract", 0, len(work))
             self.progress("encode", 0, 0)
             self.progress("write", 0, len(work))
+        self._process(work)
+
+    def _process(self, work: list[Work]) -> None:
+        """Read, chunk and encode each file, committing every few encoder batches."""
         for n, (f, digest, is_update) in enumerate(work, start=1):
             if self.should_stop():
                 raise StopRequested
@@ -202,9 +215,7 @@ class _Run:
                 return
         reply = self.reader.read(ReadRequest(f.path, f.kind, f.size, f.mtime_ns, digest))
         if reply.status == "changed":
-            # not remembered: the next run sees the new state and tries again
-            log.info("skipping %s: %s", f.path, reply.reason)
-            self.summary.skipped.append((f.path, reply.reason))
+            self._skip_for_now(f, reply.reason)
             return
         try:
             if reply.status == "skip":
@@ -222,15 +233,21 @@ class _Run:
         except ExtractionError as exc:
             self._skip(f, str(exc))
             return
+        self._pend(item, units)
+
+    def _pend(self, item: _Pending, units: int) -> None:
         self.pending.append(item)
         self.pending_units += units
         self.encode_total += units
         self.progress("encode", self.encode_done, self.encode_total)
 
     def _chunk(self, passages: list[Passage]) -> list:
-        enc = self.spaces.text()
-        budget = self.settings.chunk_tokens or (enc.max_tokens - enc.prefix_tokens("passage"))
-        return chunk_passages(passages, enc.token_spans, budget, self.settings.chunk_overlap_tokens)
+        return chunk_for(self.spaces.text(), passages, self.settings)
+
+    def _skip_for_now(self, f: FoundFile, reason: str) -> None:
+        # not remembered: the next run sees the new state and tries again
+        log.info("skipping %s: %s", f.path, reason)
+        self.summary.skipped.append((f.path, reason))
 
     def _skip(self, f: FoundFile, reason: str) -> None:
         log.info("skipping %s: %s", f.path, reason)
@@ -250,26 +267,22 @@ class _Run:
         if self.should_stop():
             raise StopRequested  # what is pending was not committed: the next run redoes it
         texts = [p for p in self.pending if p.chunks]
-        images = [p for p in self.pending if p.image is not None]
+        images = [p for p in self.pending if not p.chunks]
         items: list[NewItem] = []
         fingerprints: dict[str, str] = {}
         if texts:
-            enc = self.spaces.text()
-            flat = [c.text for p in texts for c in p.chunks]
-            vectors = as_stored(enc.encode(flat, "passage"))
-            fingerprints[TEXT] = enc.fingerprint
+            vectors, fingerprints[TEXT] = self._encode_texts(texts)
+            vectors = as_stored(vectors)
             at = 0
             for p in texts:
                 n = len(p.chunks)
                 items.append(self._item(p, TEXT, vectors[at : at + n]))
                 at += n
-            self._encoded(len(flat))
-            self.summary.chunks += len(flat)
+            self._encoded(at)
+            self.summary.chunks += at
         if images:
-            ienc = self.spaces.image()
-            vectors, tags = ienc.encode_and_tag([p.image for p in images if p.image is not None])
+            vectors, tags, fingerprints[IMAGE] = self._encode_images(images)
             vectors = as_stored(vectors)
-            fingerprints[IMAGE] = ienc.fingerprint
             items.extend(
                 self._item(p, IMAGE, vectors[i : i + 1], tags[i]) for i, p in enumerate(images)
             )
@@ -277,7 +290,8 @@ class _Run:
             self.summary.images += len(images)
         records = {name: self.spaces.record(name) for name in fingerprints}
         for space in records.values():
-            self.store.index(space)  # checked against the catalog before this write changes it
+            if not self.store.shared:
+                self.store.index(space)  # checked against the catalog before this write changes it
         added, removed = self.catalog.write_items(items, fingerprints)
         for name, space in records.items():
             stacked = np.concatenate([it.vectors for it in items if it.space == name])
@@ -296,6 +310,19 @@ class _Run:
         self.pending_units = 0
         self.store.save_if_due(self.settings.index_save_seconds)
 
+    def _encode_texts(self, texts: list[_Pending]) -> tuple[np.ndarray, str]:
+        """The vectors of the texts' chunks, in order, and the model's fingerprint."""
+        enc = self.spaces.text()
+        return enc.encode([c.text for p in texts for c in p.chunks], "passage"), enc.fingerprint
+
+    def _encode_images(
+        self, images: list[_Pending]
+    ) -> tuple[np.ndarray, Sequence[Sequence[Tag]], str]:
+        """The images' vectors and tags, in order, and the model's fingerprint."""
+        ienc = self.spaces.image()
+        vectors, tags = ienc.encode_and_tag([p.image for p in images if p.image is not None])
+        return vectors, tags, ienc.fingerprint
+
     def _item(
         self, p: _Pending, space: str, vectors: np.ndarray, tags: Sequence[Tag] = ()
     ) -> NewItem:
@@ -306,6 +333,22 @@ class _Run:
         self.summary.encoded += n
         self.encode_done += n
         self.progress("encode", self.encode_done, self.encode_total)
+
+
+def chunk_for(enc: TextEncoding, passages: list[Passage], settings: Settings) -> list[Chunk]:
+    """A document's chunks as `enc` reads them, sized by the settings."""
+    budget = settings.chunk_tokens or (enc.max_tokens - enc.prefix_tokens("passage"))
+    return chunk_passages(passages, enc.token_spans, budget, settings.chunk_overlap_tokens)
+
+
+def folder_root(root: Path) -> Path:
+    """The folder to index, absolute; a ConfigError if it is not a folder."""
+    root = root.expanduser()
+    if not root.exists():
+        raise ConfigError(f"no such folder: {root}")
+    if not root.is_dir():
+        raise ConfigError(f"not a folder: {root}")
+    return root.resolve()
 
 
 def index_folder(
@@ -321,9 +364,4 @@ def index_folder(
     `should_stop` is asked between files and batches; when it says yes the run
     stops at that boundary and returns a summary with `interrupted` set.
     """
-    root = root.expanduser()
-    if not root.exists():
-        raise ConfigError(f"no such folder: {root}")
-    if not root.is_dir():
-        raise ConfigError(f"not a folder: {root}")
-    return _Run(root.resolve(), store, spaces, settings, on_progress, should_stop).run()
+    return _Run(folder_root(root), store, spaces, settings, on_progress, should_stop).run()

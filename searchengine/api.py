@@ -22,11 +22,13 @@ import math
 import os
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 from indexer.pipeline import IndexSummary as IndexReport
 from indexer.pipeline import index_folder
+from indexer.ray_index import index_folder_on_ray
 from indexer.reembed import ReembedSummary as ReembedReport
 from indexer.reembed import reembed
 from searchengine.catalog import Catalog, browse
@@ -39,10 +41,11 @@ from searchengine.explore.outliers import DEFAULT_NEIGHBOURS
 from searchengine.filters import Filters
 from searchengine.models.encoders import Encoders
 from searchengine.models.spaces import IMAGE, TEXT, Spaces
-from searchengine.query.evaluate import Qrels, Ranker, evaluate, read_qrels
+from searchengine.query.evaluate import Ranker, evaluate, read_qrels
 from searchengine.query.fusion import reference_background
 from searchengine.query.searcher import MODES, Mode, Searcher, Sort
 from searchengine.records import Kind, Results
+from searchengine.reports import EvalReport, IndexStatus, RepairReport
 from searchengine.store import Store
 from searchengine.store.verify import Report, repair_folder, verify_folder
 from searchengine.vocab import Method, RelatedWords, WordMap, load_vectors, related_words, word_map
@@ -56,59 +59,6 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str, int, "int | None"], None]
 """on_progress(phase, done, total): phase is scan, extract, encode, write (or eval MODE)."""
 Status = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class IndexStatus:
-    """What an index holds, with which models, and how big it is."""
-
-    index: str
-    counts: dict[str, int]
-    spaces: list[dict[str, object]]
-    bytes: dict[str, int]
-    skipped: list[tuple[str, str]]
-
-    @property
-    def total_bytes(self) -> int:
-        return sum(self.bytes.values())
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "index": self.index,
-            "counts": self.counts,
-            "spaces": self.spaces,
-            "bytes": self.bytes,
-            "total_bytes": self.total_bytes,
-            "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
-        }
-
-
-@dataclass(frozen=True)
-class RepairReport:
-    """What `repair` did, and a verify run after it."""
-
-    done: list[str]
-    after: Report
-
-    @property
-    def clean(self) -> bool:
-        return self.after.clean
-
-    def to_json(self) -> dict[str, object]:
-        return {"done": self.done, "verify": self.after.to_json()}
-
-
-@dataclass(frozen=True)
-class EvalReport:
-    """Search quality on labelled queries: metrics per mode and per query kind."""
-
-    qrels: Qrels
-    modes: dict[str, dict[str, dict[str, float | int]]]
-    missing: list[str] = field(default_factory=list)  # relevant files not indexed
-    relevant: int = 0
-
-    def to_json(self, qrels_path: str) -> dict[str, object]:
-        return {"qrels": qrels_path, "folder": self.qrels.folder, "modes": self.modes}
 
 
 class Index:
@@ -230,8 +180,11 @@ class Index:
             }
             for s in catalog.spaces()
         ]
-        files = sorted(self.path.iterdir())
+        files = sorted(self.path.iterdir()) if self.path.is_dir() else []
         sizes = {f.name: f.stat().st_size for f in files if f.is_file()}
+        on_server = catalog.server_bytes()
+        if on_server is not None:
+            sizes["catalog database"] = on_server
         return IndexStatus(str(self.path.resolve()), counts, spaces, sizes, catalog.skipped())
 
     def evaluate(
@@ -274,7 +227,11 @@ class Index:
         Holds the writer lock while it reads, so that no run is halfway through.
         """
         return verify_folder(
-            self.path, check_sources=check_sources, wait=self._wait(), on_wait=self.on_status
+            self.path,
+            check_sources=check_sources,
+            wait=self._wait(),
+            on_wait=self.on_status,
+            catalog_at=self.settings.catalog,
         )
 
     # writing
@@ -285,19 +242,22 @@ class Index:
         *,
         on_progress: Progress | None = None,
         should_stop: Callable[[], bool] | None = None,
+        ray: str | bool | None = None,
     ) -> IndexReport:
         """Bring the index up to date with `folder`: only what changed is read and encoded.
 
         `should_stop` is asked between files and batches; a stopped run keeps what it
-        committed, and the next call finishes the job.
+        committed, and the next call finishes the job. `ray` reads and encodes on Ray
+        (semsearch[ray]): True starts it here, "auto" or "HOST:PORT" joins a cluster.
         """
         root = Path(folder).expanduser()
         if not root.is_dir():  # before the index folder is made for it
             raise ConfigError(f"{'not a folder' if root.exists() else 'no such folder'}: {root}")
         with self._writer("indexing") as store:
             spaces = self._spaces(store.catalog)
-            report = index_folder(root, store, spaces, self.settings, on_progress, should_stop)
-            if not report.interrupted:
+            run = partial(index_folder_on_ray, address=ray) if ray else index_folder
+            report = run(root, store, spaces, self.settings, on_progress, should_stop)
+            if not report.interrupted and not store.shared:
                 # A run killed before its save left index files behind the catalog;
                 # this run may have had nothing to encode: catch them up all the same.
                 for space in store.catalog.spaces():
@@ -336,10 +296,27 @@ class Index:
         with self._writer("re-embedding", settings) as store:
             return reembed(store, settings, space, model, on_progress, should_stop)
 
+    def copy_catalog(self, url: str, *, on_progress: Progress | None = None) -> dict[str, int]:
+        """Copy this index's catalog into the empty catalog at `url` (a PostgreSQL server,
+        to share it; or a new SQLite file), holding the writer lock meanwhile; nothing is
+        encoded again. Returns the rows copied per table."""
+        from searchengine.catalog.copy import copy_catalog
+
+        with self._writer("copying") as store:
+            target = Catalog(url=url)
+            try:
+                return copy_catalog(store.catalog, target, on_progress)
+            finally:
+                target.close()
+
     def repair(self, *, check_sources: bool = True) -> RepairReport:
         """Rebuild what `verify` finds wrong from the catalog; then verify again."""
         done, after = repair_folder(
-            self.path, check_sources=check_sources, wait=self._wait(), on_wait=self.on_status
+            self.path,
+            check_sources=check_sources,
+            wait=self._wait(),
+            on_wait=self.on_status,
+            catalog_at=self.settings.catalog,
         )
         return RepairReport(done, after)
 

@@ -16,6 +16,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
+# the benchmarks measure the default setup, a SQLite catalog (bench_scale.py starts its
+# own PostgreSQL server for the shared-catalog figures)
+pytestmark = pytest.mark.sqlite_only("benchmarks of the default SQLite catalog")
 
 # script -> lines its report must print; marked e2e where it loads the real models
 SMOKES = [
@@ -45,6 +48,8 @@ SMOKES = [
     pytest.param("calibrate_tags.py", ["precision", "lowest threshold"], marks=pytest.mark.e2e),
     pytest.param("bench_vocab.py", ["train s", "size MB", "glove"]),
     pytest.param("bench_storage.py", ["bare hnswlib", "ratio: time"]),
+    pytest.param("bench_scale.py", ["recall@10", "EXTRAPOLATED n=100,000,000", "iter_vectors s"]),
+    pytest.param("scale_sim.py", ["bulk fill writes what write_items writes: True", "rows/s"]),
     pytest.param("bench_lookup.py", ["dense lookup", "first search ms"]),
     pytest.param("int8_variants.py", ["chunks/s", "cos min/med", "verdict", "static-qdq-pct"]),
     pytest.param(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
+from contextlib import nullcontext, redirect_stdout
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -39,6 +41,14 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="skip a file whose reading takes longer than this (default 60; 0: no limit)",
     )
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const=True,
+        metavar="ADDRESS",
+        help="read and encode on a Ray cluster: alone, start one on this machine; "
+        "'auto' or HOST:PORT joins one (write it after the folder; needs semsearch[ray])",
+    )
     wait_option(p)
     p.set_defaults(func=cmd_index)
 
@@ -67,7 +77,11 @@ def _settings(app: App) -> Settings:
 def cmd_index(app: App) -> int:
     args = app.args
     settings = replace(_settings(app), exclude=tuple(args.exclude), include_hidden=args.hidden)
-    summary = _stoppable(app, settings, lambda index, **kw: index.add(args.folder, **kw))
+    # Ray prints its workers' troubles on stdout: they go with the other diagnostics
+    with redirect_stdout(sys.stderr) if args.ray else nullcontext():
+        summary = _stoppable(
+            app, settings, lambda index, **kw: index.add(args.folder, ray=args.ray, **kw)
+        )
     app.emit(summary.to_json(), lambda: _print_summary(app, summary))
     return _interrupted(app, summary.interrupted, f"{summary.committed} files")
 
