@@ -169,6 +169,12 @@ def test_searches_in_other_processes_while_a_process_indexes(
         )
         for i in range(3)
     ]
+    # every searcher has its index loaded before the runs start: on a busy machine a
+    # searcher's first search could otherwise come after all of them, with nothing to reload
+    deadline = time.monotonic() + 300
+    while not all((tmp_path / f"reader{i}.json.ready").exists() for i in range(3)):
+        assert time.monotonic() < deadline, "the searchers never searched"
+        time.sleep(0.1)
     for _ in range(4):
         corpus.add(6)
         corpus.edit(3)

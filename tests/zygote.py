@@ -145,6 +145,8 @@ def job_search(job: dict) -> int:
             }
         )
         n += 1
+        if n == 1:  # the first search is done: the index is loaded (the test waits for this)
+            Path(job["out"] + ".ready").touch()
     index.close()
     Path(job["out"]).write_text(json.dumps({"records": records, "errors": errors}))
     return 0
