@@ -330,7 +330,7 @@ def run_hnsw(args: argparse.Namespace) -> None:
 
 
 def run_catalog(args: argparse.Namespace) -> None:
-    where = "PostgreSQL" if args.target else "SQLite, durable=False (synchronous=OFF)"
+    where = "PostgreSQL" if "://" in str(args.target) else "SQLite, durable=False (synchronous=OFF)"
     say(
         f"catalog growth ({where}): one-chunk files, ~300-byte texts, {args.commit} files a "
         "write_items; rows/s: write_items alone (text analysis + SQL)"
@@ -387,7 +387,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--checkpoints", type=counts, default=counts("1M,2M,5M,10M"))
-    ap.add_argument("--target", help="catalog: an SQLAlchemy URL instead of a fresh SQLite file")
+    ap.add_argument("--target", help="catalog: a PostgreSQL URL, or a SQLite file to go on filling")
     ap.add_argument("--commit", type=int, default=256, help="files a write_items (indexer: 8x32)")
     ap.add_argument("--real-until", type=parse_count, help="catalog: bulk-fill beyond this")
     ap.add_argument("--window", type=parse_count, default=100_000, help="...but this many")

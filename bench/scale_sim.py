@@ -334,8 +334,8 @@ def grow_catalog(
     cat.ensure_space("text", "scale-bench", FP, DIM)
     texts, rng = Texts(), np.random.default_rng(1)
     rows: list[dict[str, Any]] = []
-    done, written_s, real_rows = 0, 0.0, 0
-    for point in checkpoints:
+    done, written_s, real_rows = cat.vector_count("text"), 0.0, 0  # a catalog filled before: on
+    for point in (p for p in checkpoints if p > done):
         if real_until is not None and point > real_until:
             bulk_to = max(done, real_until, point - window)
             t = time.perf_counter()
