@@ -46,9 +46,12 @@ LATENT = 48  # "latent" vectors lie near a 48-d subspace, as sentence embeddings
 NOISE_SHARE = 0.2  # ...with this share of their energy spread over all 384 dimensions
 FP = "scale-fp"
 VECTORS_READ_MAX = 2_000_000  # label_owners(vectors=True) needs 15 GB at 10M: this machine's limit
-
-
-# synthetic data
+ITER_MAX = 2_000_000  # beyond, iter_vectors is one batch timed x batches (each scans everything)
+ROWID_READ = (  # iter_vectors' query as SQLite runs it once told to walk the rowids
+    "SELECT v.id, v.data FROM vectors v NOT INDEXED JOIN spaces s ON s.name = v.space WHERE "
+    "v.space = 'text' AND v.fingerprint = s.fingerprint AND length(v.data) = s.dim * 2 AND "
+    "v.id > ? ORDER BY v.id LIMIT 10000"
+)
 
 
 def vector_block(block: int, kind: str = "latent", dim: int = DIM, seed: int = 0) -> np.ndarray:
@@ -81,7 +84,7 @@ def vocabulary(size: int = 50_000) -> list[str]:
     """Pseudo-words of 2-4 syllables (Latin letters: the analyser's cheap path)."""
     rng = np.random.default_rng(7)
     words: dict[str, None] = {}
-    while len(words) < size:
+    while len(words) < size:  # (the number of syllables is drawn first)
         n = int(rng.integers(2, 5))
         words["".join(_SYLLABLES[i] for i in rng.integers(0, len(_SYLLABLES), n))] = None
     return list(words)
@@ -117,9 +120,8 @@ class Texts:
 
 
 def formula_bytes(n: int, dim: int, m: int) -> float:
-    """hnswlib's own layout (hnswalg.h) for n elements: level 0 (vector, 2M links and
-    their count, label), the upper levels (1/(M-1) of them a vector on average, M links
-    each), and per element a level, a link-list pointer, a mutex and a label-map entry."""
+    """hnswlib's layout (hnswalg.h): level 0 (vector, 2M links, count, label), upper levels
+    (1/(M-1) a vector, M links each), a level, a pointer, a mutex, a label-map entry."""
     level0 = dim * 4 + (2 * m * 4 + 4) + 8
     upper = (m * 4 + 4) / (m - 1)
     bookkeeping = 4 + 8 + 40 + 40  # element level, pointer, std::mutex, unordered_map node
@@ -128,22 +130,14 @@ def formula_bytes(n: int, dim: int, m: int) -> float:
 
 def brute_top10(queries: np.ndarray, n: int, kind: str) -> np.ndarray:
     """The true 10 nearest labels (0-based) of each query among the first n vectors."""
-    best_s = np.full((len(queries), 10), -np.inf, dtype=np.float32)
-    best_i = np.zeros((len(queries), 10), dtype=np.int64)
+    top_s, top_i = [], []
     for b in range(0, n, BLOCK):
-        block = vector_block(b // BLOCK, kind)[: n - b]
-        s = queries @ block.T
-        s_all = np.concatenate([best_s, s], axis=1)
-        i_all = np.concatenate(
-            [best_i, np.arange(b, b + len(block))[None, :].repeat(len(queries), 0)], axis=1
-        )
-        top = np.argpartition(-s_all, 10, axis=1)[:, :10]
-        best_s = np.take_along_axis(s_all, top, 1)
-        best_i = np.take_along_axis(i_all, top, 1)
-    return best_i
-
-
-# the machine and the process
+        s = queries @ vector_block(b // BLOCK, kind)[: n - b].T
+        j = np.argpartition(-s, min(10, s.shape[1] - 1), axis=1)[:, :10]
+        top_s.append(np.take_along_axis(s, j, 1))
+        top_i.append(j + b)
+    s, i = np.concatenate(top_s, 1), np.concatenate(top_i, 1)
+    return np.take_along_axis(i, np.argsort(-s, axis=1)[:, :10], 1)
 
 
 def rss_bytes(field: str = "VmRSS") -> int:  # VmHWM: the peak since clear_refs was given 5
@@ -157,9 +151,6 @@ def machine() -> str:
     ram = int(Path("/proc/meminfo").read_text().split()[1]) / 2**20
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     return f"{platform.machine()}, {os.cpu_count()} cpus ({model}), {ram:.1f} GiB RAM, load {load}"
-
-
-# catalogs: a SQLite file or a PostgreSQL URL
 
 
 def open_catalog(target: str, *, durable: bool = False):  # type: ignore[no-untyped-def]
@@ -289,8 +280,7 @@ def write_range(
     return took, cpu
 
 
-def timed(fn: Callable[[], Any]) -> tuple[float, float]:
-    """Wall and CPU seconds of fn()."""
+def timed(fn: Callable[[], Any]) -> tuple[float, float]:  # wall and CPU seconds
     t, c = time.perf_counter(), time.process_time()
     fn()
     return time.perf_counter() - t, time.process_time() - c
@@ -302,9 +292,13 @@ def searcher_reads(cat: Any, n_files: int, rng: np.random.Generator) -> dict[str
     reads = {
         "live_labels_s": lambda: cat.live_labels("text"),
         "label_owners_s": lambda: cat.label_owners("text"),
-        "iter_vectors_s": lambda: sum(len(labels) for labels, _ in cat.iter_vectors("text")),
         "chunk_vectors_50_s": lambda: cat.chunk_vectors("text", files.tolist()),
+        "iter_vectors_s": (lambda: sum(len(x) for x, _ in cat.iter_vectors("text")))
+        if n_files <= ITER_MAX
+        else (lambda: next(cat.iter_vectors("text"))),  # SQLite sorts the space for each batch
     }
+    if cat.path is not None:
+        reads["rowid_read_s"] = lambda: rowid_read(str(cat.path))
     if n_files <= VECTORS_READ_MAX:  # its peak memory is ~2 x 768 B a vector (bytes, then array)
         reads["label_owners_vectors_s"] = lambda: cat.label_owners("text", vectors=True)
     out = {}
@@ -313,7 +307,20 @@ def searcher_reads(cat: Any, n_files: int, rng: np.random.Generator) -> dict[str
         base = rss_bytes()
         out[key], out[key + "_cpu"] = timed(read)
         out[key[:-2] + "_peak"] = rss_bytes("VmHWM") - base
+    if n_files > ITER_MAX:  # EXTRAPOLATED from one batch
+        out["iter_vectors_s"], out["iter_vectors_s_cpu"] = (
+            out[k] * -(-n_files // 10_000) for k in ("iter_vectors_s", "iter_vectors_s_cpu")
+        )
     return out
+
+
+def rowid_read(db: str) -> int:
+    con, last, n = sqlite3.connect(db), 0, 0
+    while rows := con.execute(ROWID_READ, (last,)).fetchall():
+        np.frombuffer(b"".join(r[1] for r in rows), np.float16).astype(np.float32)
+        last, n = rows[-1][0], n + len(rows)
+    con.close()
+    return n
 
 
 def grow_catalog(
@@ -324,17 +331,13 @@ def grow_catalog(
     real_until: int | None = None,
     window: int = 100_000,
 ) -> list[dict[str, Any]]:
-    """Fill a fresh catalog to each checkpoint in turn; one row of figures per checkpoint.
-
-    Every row goes through `write_items`, unless `real_until` is given (SQLite only): then
-    rows beyond it are bulk-filled (`bulk_fill`) up to `window` rows before each
-    checkpoint, and those last `window` rows go through `write_items` and give its rate.
-    """
+    """Fill a catalog to each checkpoint in turn (all through `write_items`, or beyond
+    `real_until` bulk-filled but for `window` rows); one row of figures per checkpoint."""
     cat = open_catalog(target)
     cat.ensure_space("text", "scale-bench", FP, DIM)
     texts, rng = Texts(), np.random.default_rng(1)
     rows: list[dict[str, Any]] = []
-    done, written_s, real_rows = cat.vector_count("text"), 0.0, 0  # a catalog filled before: on
+    done, real_rows = cat.vector_count("text"), 0  # a catalog filled before: on from there
     for point in (p for p in checkpoints if p > done):
         if real_until is not None and point > real_until:
             bulk_to = max(done, real_until, point - window)
@@ -343,25 +346,20 @@ def grow_catalog(
             log(f"  (bulk-filled {bulk_to - done:,} rows in {time.perf_counter() - t:.0f} s)")
             done = bulk_to
         took, cpu = write_range(cat, texts, done, point, commit, "/scale")
-        written_s += sum(took)
         real_rows += point - done
-        rate, rate_cpu = (point - done) / sum(took), (point - done) / cpu
-        done = point
         size = catalog_bytes(target)
         row = {
             "clock": "wall" if "://" in target else "cpu",
             "vectors": point,
             "via_write_items": real_rows,
-            "rows_per_s": rate,
-            "rows_per_cpu_s": rate_cpu,
-            "rate_over": len(took) * commit,
+            "rows_per_s": (point - done) / sum(took),
+            "rows_per_cpu_s": (point - done) / cpu,
             "commit_ms_p50": statistics.median(took) * 1e3,
-            "write_s": written_s,
             "bytes": size,
             "bytes_per_vector": size / point,
-            "rss": rss_bytes(),
             **searcher_reads(cat, point, rng),
         }
+        done = point
         rows.append(row)
         log(catalog_line(row))
     cat.close()
@@ -385,12 +383,14 @@ def table_bytes(db: str, n: int) -> str:
 CATALOG_HEADER = (  # reads: CPU seconds on SQLite (in-process), wall seconds on PostgreSQL
     f"{'vectors':>10} {'rows/s':>6} {'/CPU s':>6} {'commit ms':>9} {'GB':>6} {'B/vec':>5} "
     f"{'live_labels s':>13} {'label_owners s/peak GB':>22} {'+vectors s/peak GB':>18} "
-    f"{'iter_vectors s':>14} {'chunk_vectors(50) ms':>20}"
+    f"{'iter_vectors s/rowid walk s':>27} {'chunk_vectors(50) ms':>20}"
 )
 
 
 def catalog_line(r: dict[str, Any]) -> str:
     c = "_cpu" if r["clock"] == "cpu" else ""
+    walk = f"{'~' * (r['vectors'] > ITER_MAX)}{r['iter_vectors_s' + c]:.2f}/"
+    walk += f"{r.get('rowid_read_s' + c, np.nan):.2f}"  # ~: one batch timed, x batches
 
     def read(key: str) -> str:  # seconds/peak GB
         return f"{r.get(key + '_s' + c, np.nan):.2f}/{r.get(key + '_peak', np.nan) / 1e9:.2f}"
@@ -399,7 +399,7 @@ def catalog_line(r: dict[str, Any]) -> str:
         f"{r['vectors']:>10,} {r['rows_per_s']:>6.0f} {r['rows_per_cpu_s']:>6.0f} "
         f"{r['commit_ms_p50']:>9.1f} {r['bytes'] / 1e9:>6.2f} {r['bytes_per_vector']:>5.0f} "
         f"{r['live_labels_s' + c]:>13.2f} {read('label_owners'):>22} "
-        f"{read('label_owners_vectors'):>18} {r['iter_vectors_s' + c]:>14.2f} "
+        f"{read('label_owners_vectors'):>18} {walk:>27} "
         f"{r['chunk_vectors_50_s' + c] * 1e3:>20.1f}"
     )
 
