@@ -20,6 +20,7 @@ import re
 import threading
 import unicodedata
 import warnings
+from collections.abc import Set
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -83,7 +84,7 @@ def _analyze(text: str, korean_words: re.Pattern[str] | None) -> list[Term]:
     return terms
 
 
-def matching_terms(text: str, wanted: set[str]) -> list[Term]:
+def matching_terms(text: str, wanted: Set[str]) -> list[Term]:
     """The terms of `text` that are in `wanted`, with their offsets."""
     # kiwi is most of the cost of a Korean snippet: spare it words that cannot match
     return [t for t in _analyze(text, _could_match(wanted)) if t.term in wanted]
@@ -345,7 +346,7 @@ def _kiwi_view(text: str, words: re.Pattern[str]) -> tuple[str, list[int], list[
     return "".join(pieces), starts, ends
 
 
-def _could_match(terms: set[str]) -> re.Pattern[str] | None:
+def _could_match(terms: Set[str]) -> re.Pattern[str] | None:
     """What a Hangul word must contain to be analysed into one of `terms`; None: none can.
 
     A noun appears as itself. A conjugated predicate keeps the initial consonant

@@ -101,3 +101,26 @@ def test_kept_vectors_follow_additions_and_removals(index: Index, corpus) -> Non
     names = [h.path.rsplit("/", 1)[-1] for h in index.search("car engine", k=20).hits]
     assert "car.txt" not in names and "new-car.txt" in names
     assert maps._held["text"].map.vectors is None  # read again from scratch
+
+
+@pytest.mark.parametrize("budget", [0, 1 << 30], ids=["float16", "float32"])
+def test_kept_vectors_fit_a_memory_budget_without_changing_results(
+    index: Index, corpus, monkeypatch: pytest.MonkeyPatch, budget: int
+) -> None:  # type: ignore[no-untyped-def]
+    """Kept vectors are float32 within FLOAT32_BUDGET (no conversion per search), float16
+    beyond; an extension keeps the held type; scores are the same either way."""
+    import numpy as np
+
+    from searchengine.query import labels
+
+    monkeypatch.setattr(labels, "FLOAT32_BUDGET", budget)
+    maps = index._reader()._labels
+    by_label = index.search("car engine", k=20).to_json()  # pool vectors read by label
+    kept = index.search("car engine", k=20).to_json()
+    dtype = np.float32 if budget else np.float16
+    assert maps._held["text"].map.vectors.dtype == dtype and kept == by_label
+    (corpus / "new-car.txt").write_text("car engine car engine road", encoding="utf-8")
+    index.add(corpus)
+    after = index.search("car engine", k=20)
+    assert maps._held["text"].map.vectors.dtype == dtype  # extended in the held type
+    assert any(h.path.endswith("new-car.txt") for h in after.hits)

@@ -7,10 +7,13 @@ at 1,200 chunks, ~30 ms at 11,000, growing with the corpus). So:
 
 - the owners of every label are three integer arrays (24 bytes a vector), read
   in one query;
-- a process that searches a second time also keeps the vectors themselves, as
-  float16 (what the catalog stores: 768 bytes per e5-small vector), so scoring
-  a pool is a numpy gather. A one-shot search never pays for that read; it
-  reads its pool's vectors by label, the primary key.
+- a process that searches a second time also keeps the vectors themselves, so
+  scoring a pool is a numpy gather. They are kept as float32 while that takes at
+  most FLOAT32_BUDGET (about 170,000 e5-small vectors): turning a pool's float16
+  rows into float32 on every search was a third of the lookup at 1,200 chunks.
+  Beyond, as float16 (what the catalog stores: 768 bytes per e5-small vector).
+  A one-shot search never pays for that read; it reads its pool's vectors by
+  label, the primary key.
 
 Both are kept until the catalog changes (`Catalog.change_stamp`). Labels are
 never reused and only grow, so a change that only added vectors (an indexing
@@ -29,6 +32,7 @@ from searchengine.catalog import Catalog
 from searchengine.records import Vectors
 
 KEEP_VECTORS_AFTER = 2  # pools scored with one map before its vectors are kept in memory
+FLOAT32_BUDGET = 256 * 2**20  # bytes of kept vectors held as float32 (float16 above it)
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,8 @@ class LabelMap:
     def extended(self, more: LabelMap) -> LabelMap:
         vectors = None
         if self.vectors is not None and more.vectors is not None:
-            vectors = np.concatenate([self.vectors, more.vectors]) if len(more) else self.vectors
+            more_vectors = more.vectors.astype(self.vectors.dtype, copy=False)
+            vectors = np.concatenate([self.vectors, more_vectors]) if len(more) else self.vectors
         return LabelMap.of(
             np.concatenate([self.labels, more.labels]),
             np.concatenate([self.files, more.files]),
@@ -167,4 +172,6 @@ class LabelMaps:
 
     def _load(self, space: str, *, vectors: bool, after: int = 0) -> LabelMap:
         labels, files, chunks, data = self.catalog.label_owners(space, after=after, vectors=vectors)
+        if data is not None and data.size * 4 <= FLOAT32_BUDGET:
+            data = data.astype(np.float32)
         return LabelMap.of(labels, files, chunks, data)

@@ -6,6 +6,7 @@ The terms are found by the same analysis that feeds the lexical index
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from dataclasses import dataclass
 
@@ -35,11 +36,16 @@ def snippet(text: str, query: str, width: int = SNIPPET_WIDTH) -> Snippet:
 
     Without a match (a purely semantic hit) the snippet is the start of the text.
     """
-    matches = matching_terms(text, set(query_terms(query)))
+    matches = matching_terms(text, _wanted(query))
     core_start, core_end = _densest(matches, width) if matches else (0, 0)
     start, end = _frame(text, core_start, core_end, width)
     shown = [m for m in matches if start <= m.start and m.end <= end]
     return _render(text, start, end, shown)
+
+
+@functools.lru_cache(maxsize=64)
+def _wanted(query: str) -> frozenset[str]:  # a page's hits share one analysis of the query
+    return frozenset(query_terms(query))
 
 
 def _densest(matches: list[Term], width: int) -> tuple[int, int]:
