@@ -19,11 +19,12 @@ import logging
 import re
 import threading
 import unicodedata
-import warnings
 from collections.abc import Set
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
+
+from searchengine import korean
 
 log = logging.getLogger(__name__)
 
@@ -250,8 +251,16 @@ def _cvc(word: str) -> bool:
 
 # --- Hangul -----------------------------------------------------------------------------
 
-_kiwi: Any = None
+_kiwi: Any = None  # what analyses Hangul: a `_LocalKiwi`, or a `korean.KiwiProcess`
 _kiwi_lock = threading.Lock()
+
+
+class _LocalKiwi:
+    def __init__(self) -> None:
+        self.kiwi = korean.new_kiwi()
+
+    def tokenize(self, text: str) -> list[korean.Token]:
+        return korean.tokens(self.kiwi, text)
 
 
 def _get_kiwi() -> Any:
@@ -259,33 +268,26 @@ def _get_kiwi() -> Any:
     if _kiwi is None:
         with _kiwi_lock:
             if _kiwi is None:
-                from kiwipiepy import Kiwi
-
                 log.info("loading the Korean morphological analyser (kiwi)")
-                # the multi-word dictionary tags whole titles (`해리 포터와 마법사의 돌`)
-                # as one proper noun with spaces inside: not a term
-                with warnings.catch_warnings():
-                    # num_workers=0 (analyse in the calling thread) warns that it
-                    # meant "all cores" before kiwipiepy 0.21
-                    warnings.simplefilter("ignore", DeprecationWarning)
-                    kiwi = Kiwi(num_workers=0, load_multi_dict=False)
-                kiwi.tokenize("")  # kiwi loads its model on first use; do it under the lock
-                _kiwi = kiwi
+                _kiwi = _LocalKiwi()  # loaded under the lock: once per process
     return _kiwi
 
 
 def warm_up(text: str) -> None:
-    """Start loading kiwi in the background if `text` will need it (a Korean query):
-    its ~1 s of model loading then overlaps the text model's, in a one-shot search."""
-    if _kiwi is None and _HAS_HANGUL_RE.search(text):
-        threading.Thread(target=_get_kiwi, name="kiwi-load", daemon=True).start()
+    """For a one-shot search: if `text` will need kiwi (a Korean query), start loading
+    it now in a helper process (korean.py says why not on a thread), which then
+    analyses this process's Korean."""
+    global _kiwi
+    if _HAS_HANGUL_RE.search(text):
+        with _kiwi_lock:
+            if _kiwi is None:
+                _kiwi = korean.KiwiProcess()
 
 
 def _korean_terms(text: str, words: re.Pattern[str]) -> list[Term]:
     view, starts, ends = _kiwi_view(text, words)
     terms = []
-    # match_options=0: no URL/e-mail/hashtag/emoji tokens, which would swallow Hangul
-    for token in _get_kiwi().tokenize(view, match_options=0):
+    for token in _get_kiwi().tokenize(view):
         tag = token.tag.split("-")[0]  # VV-I, VA-R: irregular/regular conjugation
         if tag in _NOUN_TAGS or (tag == "MAG" and len(token.form) > 1):
             term = token.form

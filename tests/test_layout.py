@@ -15,7 +15,7 @@ MAX_LINES = 420
 # Lower layers never import higher ones; a layer may import itself and anything below.
 LAYERS: list[tuple[str, ...]] = [
     ("searchengine.config", "searchengine.errors", "searchengine.records"),
-    ("searchengine.files", "searchengine.filters", "searchengine.lexical"),
+    ("searchengine.files", "searchengine.filters", "searchengine.lexical", "searchengine.korean"),
     ("searchengine.catalog",),
     ("searchengine.store",),
     ("searchengine.models",),

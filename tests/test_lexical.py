@@ -181,19 +181,37 @@ def test_english_text_never_loads_kiwi() -> None:
     assert out.stdout.strip() == "False"
 
 
-def test_warm_up_loads_kiwi_in_the_background_for_korean_only() -> None:
+def test_warm_up_analyses_korean_in_a_helper_process_for_korean_only() -> None:
+    """A one-shot Korean search loads kiwi in a helper process (its load holds the GIL,
+    so a thread overlapped nothing); the helper's terms are the in-process ones."""
     code = (
-        "import sys, time; from searchengine import lexical\n"
-        "lexical.warm_up('walking my puppy'); time.sleep(0.3)\n"
-        "english = 'kiwipiepy' in sys.modules\n"
+        "import sys; from searchengine import lexical, korean\n"
+        "lexical.warm_up('walking my puppy')\n"
+        "english = lexical._kiwi is None and 'kiwipiepy' not in sys.modules\n"
         "lexical.warm_up('승용차를 사려면')\n"
-        "for _ in range(300):\n"
-        "    if lexical._kiwi is not None: break\n"
-        "    time.sleep(0.1)\n"
-        "print(english, lexical._kiwi is not None)"
+        "helper = isinstance(lexical._kiwi, korean.KiwiProcess)\n"
+        "terms = lexical.index_text('처음 자동차를 샀습니다. 강아지와 걸어요')\n"
+        "print(english, helper, 'kiwipiepy' not in sys.modules, terms, sep='|')"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False", "True"]
+    english, helper, not_here, terms = out.stdout.strip().split("|")
+    assert (english, helper, not_here) == ("True", "True", "True")
+    assert terms == index_text("처음 자동차를 샀습니다. 강아지와 걸어요")
+
+
+def test_a_helper_that_dies_leaves_the_analysis_to_this_process() -> None:
+    from searchengine import korean
+
+    helper = korean.KiwiProcess()
+    try:
+        assert helper._proc is not None
+        first = helper.tokenize("자동차를 샀다")
+        helper._proc.kill()
+        helper._proc.wait()
+        assert helper.tokenize("자동차를 샀다") == first  # now from kiwi in this process
+        assert helper._proc is None and helper._local is not None
+    finally:
+        helper.close()
 
 
 def test_kiwi_loads_once_across_threads() -> None:
