@@ -13,6 +13,7 @@ import numpy as np
 
 from searchengine.errors import ConfigError, ModelUnavailableError
 from searchengine.models.encoders import TextRole
+from searchengine.models.fast_tokenizer import TOKENIZER_FILE, FastTokenizer, Unsupported
 from searchengine.models.sources import TextSource
 from searchengine.models.text_backends import (
     OnnxBackend,
@@ -215,12 +216,18 @@ class TextEncoder:
 
 
 def _load_tokenizer(location: str) -> Any:
-    """The model's fast tokenizer; straight from tokenizer.json when there is one, which
-    spares `AutoTokenizer`'s import of torch (seconds of a one-shot search)."""
-    if (Path(location) / "tokenizer.json").is_file():
-        from transformers import PreTrainedTokenizerFast
+    """The model's tokenizer: its tokenizer.json run by `tokenizers` alone where there is
+    one (fast_tokenizer.py: transformers' import is half a second of a one-shot search),
+    else transformers' `AutoTokenizer`."""
+    folder = Path(location)
+    if (folder / TOKENIZER_FILE).is_file():
+        try:
+            return FastTokenizer(folder)
+        except Unsupported as exc:
+            log.info("tokenizer of %s through transformers: %s", location, exc)
+            from transformers import PreTrainedTokenizerFast
 
-        return PreTrainedTokenizerFast.from_pretrained(location)
+            return PreTrainedTokenizerFast.from_pretrained(location)
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(location)
