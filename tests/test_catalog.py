@@ -123,3 +123,45 @@ def test_float32_vectors_become_float16(tmp_path: Path) -> None:
     np.testing.assert_allclose(vectors, old, rtol=1e-3, atol=1e-4)
     with sqlite3.connect(db) as conn:
         assert {r[0] for r in conn.execute("SELECT length(data) FROM vectors")} == {8}
+
+
+def test_reading_a_space_walks_the_primary_key(tmp_path: Path) -> None:
+    """iter_vectors (index rebuilds) reads batch after batch from the last label: no batch
+    may sort the space (SQLite did, through the (space, file_id) index: quadratic)."""
+    import numpy as np
+    from sqlalchemy import event
+
+    from searchengine.catalog import NewItem
+    from searchengine.records import Chunk
+
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    catalog.ensure_space("text", "m", "fp", 4)
+    catalog.ensure_space("image", "m", "fp", 4)
+    items = [
+        NewItem(
+            f"/x/{i}.txt",
+            "text",
+            1,
+            1,
+            str(i),
+            "text",
+            [Chunk("t", 0, 1)] * 3,
+            np.eye(4, dtype=np.float32)[:3],
+        )
+        for i in range(7)
+    ]
+    added, _ = catalog.write_items(items, {"text": "fp"})
+    statements: list[tuple[str, object]] = []
+    event.listen(
+        catalog.engine,
+        "before_cursor_execute",
+        lambda conn, cursor, sql, params, *_: statements.append((sql, params)),
+    )
+    batches = list(catalog.iter_vectors("text", batch=5))
+    labels = np.concatenate([b[0] for b in batches]).tolist()
+    assert labels == sorted(added["text"]) and len(batches) == 5
+    sql, params = next((s, p) for s, p in statements if "FROM vectors" in s)
+    with sqlite3.connect(catalog.path) as conn:
+        plan = " ".join(r[-1] for r in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
+    catalog.close()
+    assert "PRIMARY KEY" in plan and "TEMP B-TREE" not in plan, plan
