@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from searchengine.models.fast_tokenizer import FastTokenizer, Unsupported
@@ -85,3 +86,98 @@ def test_a_damaged_tokenizer_file_is_a_clear_error(tiny_bert_dir: Path, tmp_path
     encoder = TextEncoder(TextSource("tiny", str(folder), "test", "", ""), engine="torch")
     with pytest.raises(ModelUnavailableError, match="tokenizer.json"):
         encoder.encode(["x"])
+
+
+# --- QueryTokenizer: a query's ids without building the Unigram model -------------------
+
+
+def _unigram_folder(tmp_path: Path, seed: int) -> Path:
+    """A small random Unigram tokenizer (pieces over a 5-letter alphabet, scores with many
+    ties, some repeated pieces), with e5's kind of normalizer, pre-tokenizer and template."""
+    import random
+
+    from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors
+    from tokenizers.models import Unigram
+
+    rng = random.Random(seed)
+    vocab = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
+    for _ in range(120):
+        piece = ("▁" if rng.random() < 0.3 else "") + "".join(
+            rng.choice("abcde") for _ in range(rng.randint(1, 4))
+        )
+        vocab.append((piece, float(rng.choice([-1, -2, -2.5, -3, -4, -7]))))
+    vocab += [("a", -1.0), ("b", -1.0), ("▁", -2.0)]  # "c", "d", "e" alone may be unknown
+    tk = Tokenizer(Unigram(vocab, unk_id=3, byte_fallback=False))
+    tk.add_special_tokens(["<s>", "<pad>", "</s>", "<unk>"])
+    tk.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Replace("  ", " ")])
+    tk.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    tk.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
+    )
+    folder = tmp_path / f"unigram{seed}"
+    folder.mkdir()
+    tk.save(str(folder / "tokenizer.json"))
+    (folder / "tokenizer_config.json").write_text('{"model_max_length": 64, "pad_token": "<pad>"}')
+    return folder
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_query_ids_match_the_unigram_model(tmp_path: Path, seed: int) -> None:
+    """Random pieces with tied scores, unknown characters (fused), repeated pieces: the
+    same ids as tokenizers' own Viterbi, or None (then the full tokenizer answers)."""
+    import random
+
+    from searchengine.models.query_tokenizer import QueryTokenizer
+
+    folder = _unigram_folder(tmp_path, seed)
+    ours, full = QueryTokenizer.load(folder, tmp_path / "cache"), FastTokenizer(folder)
+    assert ours is not None
+    rng = random.Random(seed)
+    for _ in range(400):
+        text = "".join(rng.choice("abcdexyz  ") for _ in range(rng.randint(0, 30)))
+        ids = ours.ids(text, 64)
+        expected = full(text)["input_ids"]
+        assert ids == (expected if len(expected) <= 64 else None), text
+    assert ours.ids("ab <s> cd", 64) is None  # an added token's text: the full tokenizer's
+    assert QueryTokenizer.load(folder, tmp_path / "cache") is not None  # from its cache now
+
+
+def test_a_wordpiece_tokenizer_has_no_query_tokenizer(tiny_bert_dir: Path, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from searchengine.models.query_tokenizer import QueryTokenizer
+
+    assert QueryTokenizer.load(tiny_bert_dir, tmp_path) is None
+    assert QueryTokenizer.load(tiny_bert_dir, tmp_path) is None  # remembered, still None
+
+
+@pytest.mark.e2e
+def test_e5_query_ids_match_on_the_shipped_queries(real_home: Path) -> None:
+    from searchengine.models.presets import resolve_text_model
+    from searchengine.models.query_tokenizer import QueryTokenizer
+
+    root = Path(__file__).resolve().parent.parent
+    texts = [*TEXTS]
+    for tsv in sorted((root / "evalsets").rglob("*.tsv")):
+        for line in tsv.read_text(encoding="utf-8").splitlines():
+            texts.extend(field for field in line.split("\t") if len(field) > 1)
+    assert len(texts) > 1000
+    folder = Path(resolve_text_model("e5-small", real_home / "models").location)
+    ours, full = QueryTokenizer.load(folder, real_home / "models"), FastTokenizer(folder)
+    assert ours is not None
+    for text in texts:
+        ids = ours.ids("query: " + text, 512)
+        expected = full("query: " + text)["input_ids"]
+        assert ids == (expected if len(expected) <= 512 and "<s>" not in text else None), text
+
+
+@pytest.mark.e2e
+def test_a_one_shot_query_never_builds_the_full_tokenizer(real_home: Path) -> None:
+    from searchengine.models.presets import resolve_text_model
+    from searchengine.models.text_encoder import TextEncoder
+
+    src = resolve_text_model("e5-small", real_home / "models")
+    light = TextEncoder(src, model_cache=real_home / "models")
+    query = light.encode(["승용차를 사려면"], "query")
+    assert light._tokenizer is None  # the query went through the QueryTokenizer
+    both = light.encode(["승용차를 사려면", "x"], "query")  # a batch: the full tokenizer
+    assert light._tokenizer is not None
+    assert np.allclose(query[0], both[0], atol=1e-6)

@@ -31,19 +31,15 @@ class FastTokenizer:
     def __init__(self, folder: Path):
         from tokenizers import Tokenizer
 
+        self.model_max_length = model_max_length(folder)
         try:
             self._tk = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
         except Exception as exc:  # tokenizers raises a bare Exception for a bad file
             raise ValueError(f"unreadable {folder / TOKENIZER_FILE}: {exc}") from exc
         config = _read_json(folder / "tokenizer_config.json")
         special = _read_json(folder / "special_tokens_map.json")
-        limit = config.get("model_max_length")
-        self.model_max_length: int | None = int(limit) if isinstance(limit, int | float) else None
         pad = _content(config.get("pad_token")) or _content(special.get("pad_token"))
         self._pad = (pad, self._tk.token_to_id(pad)) if pad else None
-        for side in ("padding_side", "truncation_side"):
-            if config.get(side, "right") != "right":
-                raise Unsupported(f"{side} {config[side]!r}")
         self._lock = threading.Lock()  # truncation and padding are settings of the one Tokenizer
 
     def __call__(
@@ -83,6 +79,17 @@ class FastTokenizer:
         if isinstance(text, str) and return_tensors is None:
             out = {k: v[0] for k, v in out.items()}
         return out
+
+
+def model_max_length(folder: Path) -> int | None:
+    """The longest input tokenizer_config.json allows (None: no limit of its own), as
+    `FastTokenizer` reads it; raises Unsupported for a setting it does not carry out."""
+    config = _read_json(folder / "tokenizer_config.json")
+    for side in ("padding_side", "truncation_side"):
+        if config.get(side, "right") != "right":
+            raise Unsupported(f"{side} {config[side]!r}")
+    limit = config.get("model_max_length")
+    return int(limit) if isinstance(limit, int | float) else None
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -13,7 +13,13 @@ import numpy as np
 
 from searchengine.errors import ConfigError, ModelUnavailableError
 from searchengine.models.encoders import TextRole
-from searchengine.models.fast_tokenizer import TOKENIZER_FILE, FastTokenizer, Unsupported
+from searchengine.models.fast_tokenizer import (
+    TOKENIZER_FILE,
+    FastTokenizer,
+    Unsupported,
+    model_max_length,
+)
+from searchengine.models.query_tokenizer import QueryTokenizer
 from searchengine.models.sources import TextSource
 from searchengine.models.text_backends import (
     OnnxBackend,
@@ -78,6 +84,7 @@ class TextEncoder:
         self._backend: OnnxBackend | TorchBackend | None = None
         self._batch_backend: TorchBackend | None = None  # "auto": big passage batches
         self._tokenizer: Any = None
+        self._query_tokenizer: QueryTokenizer | None = None  # a query's ids, cheaply
         self._dim = 0
         self._max_tokens = 0
         # a fast tokenizer refuses to be used by two threads at once ("Already borrowed")
@@ -90,12 +97,10 @@ class TextEncoder:
             if self._backend is not None:
                 return
             try:
-                tokenizer = _load_tokenizer(self.source.location)
                 backend = self._load_backend()
+                tokenizer, max_length = self._tokenizer_now()
             except (OSError, ValueError) as exc:
-                raise ModelUnavailableError(
-                    f"cannot load text model {self.name!r} from {self.source.location}: {exc}"
-                ) from exc
+                raise self._unavailable(exc) from exc
             config = backend.config
             self._tokenizer = tokenizer
             self._dim = int(config["hidden_size"])
@@ -103,12 +108,46 @@ class TextEncoder:
             # XLM-R style position ids start after the padding index.
             if config["pad_token_id"] == 1 and limit == 514:
                 limit = 512
-            self._max_tokens = min(limit, int(tokenizer.model_max_length or limit))
+            self._max_tokens = min(limit, int(max_length or limit))
             self.engine = backend.engine
             self._backend = backend
             log.info(
                 "loaded text model %s from %s on %s", self.name, self.source.where, backend.engine
             )
+
+    def _tokenizer_now(self) -> tuple[Any, int | None]:
+        """(the tokenizer, or None where a one-shot query may do without it, and the
+        longest input it allows). The full tokenizer of a model with a tokenizer.json
+        waits for its first use when a QueryTokenizer can answer queries meanwhile:
+        building it is the largest single cost of a one-shot search."""
+        folder = Path(self.source.location)
+        if (folder / TOKENIZER_FILE).is_file() and self._model_cache is not None:
+            try:
+                max_length = model_max_length(folder)
+            except Unsupported:
+                pass
+            else:
+                self._query_tokenizer = QueryTokenizer.load(folder, self._model_cache)
+                if self._query_tokenizer is not None:
+                    return None, max_length
+        tokenizer = _load_tokenizer(self.source.location)
+        return tokenizer, tokenizer.model_max_length
+
+    def _full_tokenizer(self) -> Any:
+        self._load()
+        if self._tokenizer is None:
+            with self._lock:
+                if self._tokenizer is None:
+                    try:
+                        self._tokenizer = _load_tokenizer(self.source.location)
+                    except (OSError, ValueError) as exc:
+                        raise self._unavailable(exc) from exc
+        return self._tokenizer
+
+    def _unavailable(self, exc: Exception) -> ModelUnavailableError:
+        return ModelUnavailableError(
+            f"cannot load text model {self.name!r} from {self.source.location}: {exc}"
+        )
 
     def _load_backend(self) -> OnnxBackend | TorchBackend:
         on_cpu = self._device in (None, "cpu")
@@ -150,8 +189,7 @@ class TextEncoder:
 
     @property
     def tokenizer(self) -> Any:
-        self._load()
-        return self._tokenizer
+        return self._full_tokenizer()
 
     def prefix_tokens(self, role: TextRole) -> int:
         """Tokens the role's prefix and the special tokens take from the budget."""
@@ -172,11 +210,22 @@ class TextEncoder:
         self._load()
         prefix = self.source.query_prefix if role == "query" else self.source.passage_prefix
         out = np.zeros((len(texts), self._dim), dtype=np.float32)
+        if len(texts) == 1 and role == "query" and self._query_tokenizer is not None:
+            ids = self._query_tokenizer.ids(prefix + texts[0], self._max_tokens)
+            if ids is not None:  # else a case for the full tokenizer
+                row = np.asarray([ids], dtype=np.int64)
+                assert self._backend is not None
+                with self._encoding:
+                    out[:] = self._backend.run(row, np.ones_like(row))
+                return out
+        tokenizer = self._full_tokenizer()
         with self._encoding:
-            self._encode_batches(texts, prefix, out)
+            self._encode_batches(tokenizer, texts, prefix, out)
         return out
 
-    def _encode_batches(self, texts: Sequence[str], prefix: str, out: Vectors) -> None:
+    def _encode_batches(
+        self, tokenizer: Any, texts: Sequence[str], prefix: str, out: Vectors
+    ) -> None:
         backend = self._backend
         assert backend is not None
         if len(texts) >= BATCH_ON_TORCH and prefix == self.source.passage_prefix:
@@ -184,7 +233,7 @@ class TextEncoder:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         for start in range(0, len(order), self.batch_size):
             rows = order[start : start + self.batch_size]
-            enc = self._tokenizer(
+            enc = tokenizer(
                 [prefix + texts[i] for i in rows],
                 padding=True,
                 truncation=True,
