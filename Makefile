@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
-	$(BIN)/python -c "import searchengine.cli, torch, open_clip, transformers"
+	$(BIN)/python -c "import searchengine.cli.main, torch, open_clip, transformers"
 	touch $@
 
 # The browser tests use Debian's chromium (never `playwright install`, which downloads)

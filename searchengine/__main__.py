@@ -1,5 +1,5 @@
 import sys
 
-from searchengine.cli.main import main
+from searchengine.cli.start import main
 
 sys.exit(main())

@@ -373,3 +373,18 @@ def test_fts5_agrees_with_our_terms_for_any_text(db: sqlite3.Connection, text: s
 def test_terms_are_letters_and_digits_only() -> None:
     for t in analyze(MIXED):
         assert t.term.isalnum() and t.term == t.term.casefold()
+
+
+@pytest.mark.parametrize(("query", "first"), [("승용차", True), ("used car", False)])
+def test_a_korean_search_starts_kiwi_before_the_command_lines_imports(
+    tmp_path, query: str, first: bool
+) -> None:  # type: ignore[no-untyped-def]
+    """`semsearch search 승용차` starts the Korean analyser (searchengine.korean) before it
+    imports the command line (SQLAlchemy and the rest, ~0.5 s); an English one does not."""
+    cmd = [sys.executable, "-X", "importtime", "-m", "searchengine"]
+    cmd += ["--index", str(tmp_path / "none"), "search", query]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode != 0  # no index there: the search itself fails, after the imports
+    order = [line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines() if "|" in line]
+    korean = order.index("searchengine.korean") if "searchengine.korean" in order else len(order)
+    assert (korean < order.index("sqlalchemy")) == first

@@ -331,7 +331,7 @@ def test_a_driver_killed_mid_run_loses_and_duplicates_nothing(
 
 
 def test_the_cli_indexes_on_ray(tmp_path: Path, tiny, ray_cluster, capsys, monkeypatch) -> None:
-    from searchengine.cli import main
+    from searchengine.cli.main import main
 
     folder = make_corpus(tmp_path / "docs")
     argv = ["--index", str(tmp_path / "cli"), "index", str(folder)]

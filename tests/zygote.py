@@ -82,7 +82,7 @@ def job_index(job: dict) -> int:
         image_batch=2,
         index_save_seconds=job.get("save_seconds", 0.0),
     )
-    return searchengine.cli.main(job["argv"])
+    return searchengine.cli.main.main(job["argv"])
 
 
 class _Reloads(logging.Handler):

@@ -1,5 +1,5 @@
-"""The `semsearch` command line: the only place that prints or picks exit codes."""
+"""The `semsearch` command line: the only place that prints or picks exit codes.
 
-from searchengine.cli.main import main
-
-__all__ = ["main"]
+The program starts in `start.main` (light: see why there); the parser and the
+commands are in `main`.
+"""

@@ -174,7 +174,7 @@ def cmd_search(app: App) -> int:
     _check_paging(args)
     filters = _filters(args)
     _searching(app)
-    if args.query and args.mode != "dense":
+    if args.query:  # a Korean query needs kiwi: for its terms, and for snippets in any mode
         from searchengine import lexical
 
         lexical.warm_up(args.query)
