@@ -142,6 +142,19 @@ def test_query_ids_match_the_unigram_model(tmp_path: Path, seed: int) -> None:
     assert QueryTokenizer.load(folder, tmp_path / "cache") is not None  # from its cache now
 
 
+def test_a_damaged_query_tokenizer_cache_is_made_again(tmp_path: Path) -> None:
+    from searchengine.models.query_tokenizer import QueryTokenizer
+
+    folder = _unigram_folder(tmp_path, 0)
+    expected = QueryTokenizer.load(folder, tmp_path / "cache")
+    assert expected is not None
+    (pieces,) = (tmp_path / "cache").rglob("pieces.txt")
+    pieces.write_text("\n".join(pieces.read_text(encoding="utf-8").split("\n")[:-5]))
+    again = QueryTokenizer.load(folder, tmp_path / "cache")  # cut short: read from the source
+    assert again is not None and again.ids("abcde ab", 64) == expected.ids("abcde ab", 64)
+    assert len(pieces.read_text(encoding="utf-8").split("\n")) == len(again._scores)  # mended
+
+
 def test_a_wordpiece_tokenizer_has_no_query_tokenizer(tiny_bert_dir: Path, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from searchengine.models.query_tokenizer import QueryTokenizer
 
@@ -181,3 +194,8 @@ def test_a_one_shot_query_never_builds_the_full_tokenizer(real_home: Path) -> No
     both = light.encode(["승용차를 사려면", "x"], "query")  # a batch: the full tokenizer
     assert light._tokenizer is not None
     assert np.allclose(query[0], both[0], atol=1e-6)
+    indexer = TextEncoder(src, model_cache=real_home / "models")
+    indexer.encode(["자동차 구입 가이드", "예산과 보험"])  # passages: the full tokenizer
+    again = indexer.encode(["승용차를 사려면"], "query")
+    assert not indexer._query_tried  # an indexing process never makes a QueryTokenizer
+    assert np.allclose(query, again, atol=1e-6)

@@ -14,12 +14,11 @@ import sys
 
 def main() -> int:
     args = sys.argv[1:]
-    if "search" in args:
-        hangul = next((a for a in args if any("\uac00" <= c <= "\ud7a3" for c in a)), None)
-        if hangul is not None:
-            from searchengine import lexical
+    if "search" in args and not all(arg.isascii() for arg in args):
+        from searchengine import lexical  # light; it starts kiwi only for Hangul
 
-            lexical.warm_up(hangul)
+        for arg in args:
+            lexical.warm_up(arg)
     from searchengine.cli.main import main as run
 
     return run()

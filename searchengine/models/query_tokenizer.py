@@ -67,15 +67,16 @@ class QueryTokenizer:
             pipeline = json.loads((cache / "pipeline.json").read_text(encoding="utf-8"))
             pieces = (cache / "pieces.txt").read_text(encoding="utf-8").split("\n")
             scores = np.load(cache / "scores.npy")
-        except (OSError, ValueError):
+            if pipeline.get("supported") and len(pieces) != len(scores):
+                raise ValueError("a damaged cache")
+        except (OSError, ValueError, AttributeError):
             made = _split(source)
             if made is None:
                 return None
             pipeline, pieces, scores = made
+            shutil.rmtree(cache, ignore_errors=True)  # a damaged one: made again
             _store(cache, pipeline, pieces, scores)
-        if not pipeline.get("supported") or len(pieces) != len(scores):
-            return None
-        return cls(pieces, scores, pipeline)
+        return cls(pieces, scores, pipeline) if pipeline.get("supported") else None
 
     def ids(self, text: str, max_length: int) -> list[int] | None:
         if any(a in text for a in self._added):

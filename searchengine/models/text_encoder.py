@@ -85,6 +85,7 @@ class TextEncoder:
         self._batch_backend: TorchBackend | None = None  # "auto": big passage batches
         self._tokenizer: Any = None
         self._query_tokenizer: QueryTokenizer | None = None  # a query's ids, cheaply
+        self._query_tried = False  # QueryTokenizer.load was asked (it may have said None)
         self._dim = 0
         self._max_tokens = 0
         # a fast tokenizer refuses to be used by two threads at once ("Already borrowed")
@@ -118,18 +119,14 @@ class TextEncoder:
     def _tokenizer_now(self) -> tuple[Any, int | None]:
         """(the tokenizer, or None where a one-shot query may do without it, and the
         longest input it allows). The full tokenizer of a model with a tokenizer.json
-        waits for its first use when a QueryTokenizer can answer queries meanwhile:
-        building it is the largest single cost of a one-shot search."""
+        waits for its first use, since a QueryTokenizer may answer single queries
+        meanwhile: building it is the largest single cost of a one-shot search."""
         folder = Path(self.source.location)
         if (folder / TOKENIZER_FILE).is_file() and self._model_cache is not None:
             try:
-                max_length = model_max_length(folder)
+                return None, model_max_length(folder)
             except Unsupported:
                 pass
-            else:
-                self._query_tokenizer = QueryTokenizer.load(folder, self._model_cache)
-                if self._query_tokenizer is not None:
-                    return None, max_length
         tokenizer = _load_tokenizer(self.source.location)
         return tokenizer, tokenizer.model_max_length
 
@@ -143,6 +140,19 @@ class TextEncoder:
                     except (OSError, ValueError) as exc:
                         raise self._unavailable(exc) from exc
         return self._tokenizer
+
+    def _query_ids(self, text: str) -> list[int] | None:
+        """A single query's ids from the QueryTokenizer, while the full tokenizer is not
+        loaded (an indexing process, which loads it for its passages, never makes one)."""
+        if self._tokenizer is not None or self._model_cache is None:
+            return None
+        with self._lock:
+            if not self._query_tried:
+                folder = Path(self.source.location)
+                self._query_tokenizer = QueryTokenizer.load(folder, self._model_cache)
+                self._query_tried = True
+        query_tokenizer = self._query_tokenizer
+        return query_tokenizer.ids(text, self._max_tokens) if query_tokenizer else None
 
     def _unavailable(self, exc: Exception) -> ModelUnavailableError:
         return ModelUnavailableError(
@@ -210,8 +220,8 @@ class TextEncoder:
         self._load()
         prefix = self.source.query_prefix if role == "query" else self.source.passage_prefix
         out = np.zeros((len(texts), self._dim), dtype=np.float32)
-        if len(texts) == 1 and role == "query" and self._query_tokenizer is not None:
-            ids = self._query_tokenizer.ids(prefix + texts[0], self._max_tokens)
+        if len(texts) == 1 and role == "query":
+            ids = self._query_ids(prefix + texts[0])
             if ids is not None:  # else a case for the full tokenizer
                 row = np.asarray([ids], dtype=np.int64)
                 assert self._backend is not None
