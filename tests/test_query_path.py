@@ -124,3 +124,65 @@ def test_kept_vectors_fit_a_memory_budget_without_changing_results(
     after = index.search("car engine", k=20)
     assert maps._held["text"].map.vectors.dtype == dtype  # extended in the held type
     assert any(h.path.endswith("new-car.txt") for h in after.hits)
+
+
+def test_a_small_space_kept_in_memory_is_scored_whole_with_the_same_results(
+    fake_settings, encoders, corpus, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Once its vectors are kept, a space of at most EXACT_SCAN_MAX vectors is scored with
+    one product instead of an HNSW walk: the same pages (with and without a filter, every
+    mode), while the graph is not asked."""
+    from helpers import draw_image
+
+    from searchengine.filters import Filters
+    from searchengine.query import labels
+    from searchengine.store.hnsw import HnswIndex
+
+    for i in range(30):
+        (corpus / f"note{i}.txt").write_text(f"note {i} about the car engine and road {i % 7}")
+        draw_image(corpus / f"pic{i}.png", (8 * i, 255 - 8 * i, 100))
+    asks = [
+        ("car engine", {}),
+        ("road 3", {"mode": "dense"}),
+        ("puppy", {"mode": "dense", "filters": Filters(globs=("note1*",))}),
+        ("red", {"k": 5, "offset": 5}),
+        ("자동차", {"filters": Filters(kinds=("image",))}),
+    ]
+
+    def pages(index: Index) -> list[dict]:
+        for _ in range(labels.KEEP_VECTORS_AFTER):
+            index.search("warm-up")  # keeps the vectors
+        return [index.search(q, **kw).to_json() for q, kw in asks]
+
+    with Index.open(settings=fake_settings, encoders=encoders) as index:
+        index.add(corpus)
+        monkeypatch.setattr(labels, "EXACT_SCAN_MAX", 0)
+        walked = pages(index)
+    walks: list[int] = []
+    real = HnswIndex.search
+
+    def counted(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        walks.append(1)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(labels, "EXACT_SCAN_MAX", 4096)
+    with Index.open(settings=fake_settings, encoders=encoders) as index:
+        pages(index)  # the warm-up's own searches may walk
+        monkeypatch.setattr(HnswIndex, "search", counted)
+        scanned = [index.search(q, **kw).to_json() for q, kw in asks]
+    assert scanned == walked and not walks
+
+
+def test_a_scan_breaks_ties_by_label() -> None:
+    import numpy as np
+
+    from searchengine.query.labels import LabelMap, Scan
+
+    m = LabelMap.of(np.array([2, 4, 6, 8]), np.array([10, 11, 12, 13]), np.array([0, 1, 2, 3]))
+    scan = Scan(m, np.arange(4), np.array([0.5, 0.9, 0.9, 0.1], dtype=np.float32))
+    assert scan.nearest_files(3).tolist() == [11, 12, 10]
+    assert scan.nearest_files(9).tolist() == [11, 12, 10, 13]
+    kept = LabelMap.of(m.labels, m.files, m.chunks, np.eye(4, dtype=np.float32))
+    some = kept.scan(np.array([0.5, 0.9, 0.9, 0.1]), np.array([0, 3]))
+    assert some is not None and some.nearest_files(5).tolist() == [10, 13]
+    assert m.scan(np.ones(4)) is None  # no vectors kept

@@ -15,6 +15,10 @@ at 1,200 chunks, ~30 ms at 11,000, growing with the corpus). So:
   A one-shot search never pays for that read; it reads its pool's vectors by
   label, the primary key.
 
+While the kept vectors are float32 and few (EXACT_SCAN_MAX), a search scores them
+all with one matrix-vector product instead of asking HNSW for its pool: exact, and
+at 1,200 e5-small vectors about as cheap as the graph walk.
+
 Both are kept until the catalog changes (`Catalog.change_stamp`). Labels are
 never reused and only grow, so a change that only added vectors (an indexing
 run adding files) is read as the rows above the last label; anything else
@@ -31,6 +35,7 @@ import numpy as np
 from searchengine.catalog import Catalog
 from searchengine.records import Vectors
 
+EXACT_SCAN_MAX = 4096  # a space this small, its vectors in memory, is scored whole
 KEEP_VECTORS_AFTER = 2  # pools scored with one map before its vectors are kept in memory
 FLOAT32_BUDGET = 256 * 2**20  # bytes of kept vectors held as float32 (float16 above it)
 
@@ -79,6 +84,16 @@ class LabelMap:
         rows = np.concatenate([self.by_file[a:b] for a, b in zip(start, end, strict=True)])
         return np.sort(rows), missing
 
+    def scan(self, query: np.ndarray, rows: np.ndarray | None = None) -> Scan | None:
+        """The kept vectors at `rows` (else all) scored against `query`, when they are in
+        memory as float32 and the space is small enough; else None."""
+        if self.vectors is None or self.vectors.dtype != np.float32 or len(self) > EXACT_SCAN_MAX:
+            return None
+        query = np.asarray(query, dtype=np.float32)
+        if rows is None:
+            return Scan(self, np.arange(len(self)), self.vectors @ query)
+        return Scan(self, rows, self.vectors[rows] @ query)
+
     def extended(self, more: LabelMap) -> LabelMap:
         vectors = None
         if self.vectors is not None and more.vectors is not None:
@@ -90,6 +105,24 @@ class LabelMap:
             np.concatenate([self.chunks, more.chunks]),
             vectors,
         )
+
+
+@dataclass(frozen=True)
+class Scan:
+    """A query's cosine to the vectors at `rows` of a map (all of them, or a filter's)."""
+
+    map: LabelMap
+    rows: np.ndarray
+    scores: np.ndarray
+
+    def nearest_files(self, k: int) -> np.ndarray:
+        """The owning files of the k best rows, best first (ties: the lower label)."""
+        rows, scores = self.rows, self.scores
+        if len(rows) > k:
+            keep = np.argpartition(-scores, k - 1)[:k]
+            rows, scores = rows[keep], scores[keep]
+        order = np.lexsort((self.map.labels[rows], -scores))
+        return self.map.files[rows[order]]
 
 
 @dataclass

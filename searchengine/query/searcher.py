@@ -297,21 +297,29 @@ class Searcher:
         vectors the search covered (the filter's, or the whole index)."""
         index = self.store.index(space)
         label_map = self._labels.get(space.name)
-        allowed = None
+        rows = None
         if filters.active:  # the files that pass, then their labels from memory
             rows, _ = label_map.rows_of_files(self.catalog.filtered_files(filters))
-            allowed = label_map.labels[rows]
-        labels, _ = index.search(vec, need * OVERFETCH, allowed)
-        known, owners, _ = label_map.owners(labels)
+        scan = label_map.scan(vec[0], rows)
+        if scan is not None:
+            owners = scan.nearest_files(need * OVERFETCH)
+        else:
+            allowed = None if rows is None else label_map.labels[rows]
+            labels, _ = index.search(vec, need * OVERFETCH, allowed)
+            known, owners, _ = label_map.owners(labels)
+            owners = owners[known]  # unknown: deleted since
         files: dict[int, None] = {}
-        for owner in owners[known].tolist():  # nearest first; unknown: deleted since
+        for owner in owners.tolist():  # nearest first
             files.setdefault(owner, None)
             if len(files) == need:
                 break
-        return list(files), index.live_count if allowed is None else len(allowed)
+        return list(files), index.live_count if rows is None else len(rows)
 
     def _score_dense(self, space: SpaceInfo, vec: Vectors, pool: list[Scored]) -> None:
-        """Each file's best chunk by cosine, over all its chunks, and its z-score."""
+        """Each file's best chunk by cosine, over all its chunks, and its z-score.
+
+        The pool's own rows are multiplied again, even after a whole-space scan: a product
+        over other rows can round the last bit otherwise, and break ties another way."""
         if not pool:
             return
         file_ids, chunk_ids, vectors = self._labels.chunk_vectors(
@@ -321,16 +329,15 @@ class Searcher:
             return
         cos = vectors @ vec[0]
         z = self._background(space).zscore(vec, cos)
-        # each file's best chunk: sorted by file, then best cosine first (a stable sort,
-        # so a tie goes to the first chunk), and the first row of each file
+        # each file's best chunk: by file, then best cosine first (stable: ties to the first)
         order = np.lexsort((-cos, file_ids))
         ordered = file_ids[order]
         best = order[np.r_[True, ordered[1:] != ordered[:-1]]]
         by_file = {s.file_id: s for s in pool}
-        for i in best.tolist():
-            s = by_file[int(file_ids[i])]
-            s.cosine, s.dense_z = float(cos[i]), float(z[i])
-            s.dense_chunk = None if chunk_ids[i] < 0 else int(chunk_ids[i])
+        rows = zip(*(a[best].tolist() for a in (file_ids, chunk_ids, cos, z)), strict=True)
+        for fid, cid, cosine, dense_z in rows:  # plain Python numbers: no numpy scalars
+            s = by_file[fid]
+            s.cosine, s.dense_z, s.dense_chunk = cosine, dense_z, None if cid < 0 else cid
 
     def _rank_vectors(
         self, space: SpaceInfo, vec: Vectors, need: int, filters: Filters
