@@ -41,6 +41,7 @@ Issue 15 ("faster than the peers on the same model"). Protocol:
   on a shared machine the figures are provisional.
 
     python bench/compare_peers.py [--chunks N] [--queries 100] [--cold 5] [--threads 1]
+    python bench/compare_peers.py --bf16   # semsearch indexes in bf16 (`index --bf16`)
     python bench/compare_peers.py --smoke   # semsearch only, a few chunks: a check
 """
 
@@ -313,7 +314,8 @@ def load_queries(n: int) -> list[str]:
 
 
 def run_semsearch(work: Path, chunks: list[str], queries: list[str], warm: list[str],
-                  threads: int, model_cache: Path) -> dict[str, Any]:  # fmt: skip
+                  threads: int, model_cache: Path,
+                  precision: str = "fp32") -> dict[str, Any]:  # fmt: skip
     import numpy as np
 
     from searchengine import Encoders, Index, Settings
@@ -325,13 +327,14 @@ def run_semsearch(work: Path, chunks: list[str], queries: list[str], warm: list[
         (corpus / f"chunk-{i:05d}.txt").write_text(text, encoding="utf-8")
     settings = Settings(
         index_dir=work / "semsearch-index", model_cache=model_cache, chunk_tokens=CHUNK_TOKENS,
-        encode_threads=threads, word_vectors=False,
+        encode_threads=threads, word_vectors=False, text_precision=precision,
     )  # fmt: skip
     t0 = time.perf_counter()
     encoder = load_text_encoder("e5-small", settings)
     encoder.encode(["warm"])  # model load, outside the ingest time (the peers' too)
     res: dict[str, Any] = {"system": "semsearch", "load_s": round(time.perf_counter() - t0, 2)}
     res["engine"] = encoder.engine
+    res["precision"] = precision
     with Index.open(settings=settings, encoders=Encoders(text=encoder)) as index:
         t0 = time.perf_counter()
         summary = index.add(corpus)
@@ -378,6 +381,9 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=100)
     ap.add_argument("--cold", type=int, default=5, help="cold one-shot runs per system")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--bf16", action="store_true", help="semsearch indexes in bf16 (`semsearch index --bf16`)"
+    )
     ap.add_argument("--peers-venv", type=Path, default=DEFAULT_VENV)
     ap.add_argument("--work", type=Path, help="work folder (default: a temporary one)")
     ap.add_argument("--json", action="store_true")
@@ -441,7 +447,8 @@ def run(args: argparse.Namespace) -> None:
     log(f"{len(chunks)} chunks, {len(queries)} queries, model {folder}, {args.threads} thread(s)")
     log("semsearch: ingest and warm queries ...")
     phase_load = {"semsearch": round(os.getloadavg()[0], 2)}
-    sem = run_semsearch(work, chunks, queries, warm, args.threads, model_cache)
+    precision = "bf16" if args.bf16 else "fp32"
+    sem = run_semsearch(work, chunks, queries, warm, args.threads, model_cache, precision)
     for system in PEERS if py is not None else ():
         log(f"{system}: ingest and warm queries ...")
         phase_load[system] = round(os.getloadavg()[0], 2)
@@ -523,7 +530,8 @@ def print_report(r: dict[str, Any]) -> None:
         print("  the machine was shared (load above half its cores): provisional figures")
     print(f"data: {r['chunks']} chunks (evalsets corpora, {CHUNK_TOKENS}-token chunks), "
           f"{r['queries']} queries, k={K}; model {r['model']}")  # fmt: skip
-    print(f"semsearch engine: {sem['engine']} ({sem['indexed_chunks']} chunks indexed); "
+    print(f"semsearch engine: {sem['engine']}, indexing in {sem.get('precision', 'fp32')} "
+          f"({sem['indexed_chunks']} chunks indexed); "
           "peers: transformers on torch, fp32")  # fmt: skip
     if r["peers_skipped"]:
         print(f"peers skipped: {r['peers_skipped']}")

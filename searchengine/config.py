@@ -21,6 +21,7 @@ DEFAULT_IMAGE_MODEL = "semsearch-clip"
 DEFAULT_CHUNK_OVERLAP_TOKENS = 32
 DEFAULT_TEXT_BATCH = 32
 DEFAULT_TEXT_ENGINE = "auto"
+DEFAULT_TEXT_PRECISION = "fp32"
 DEFAULT_IMAGE_BATCH = 32
 DEFAULT_K = 10
 DEFAULT_IMAGE_TO_DOCUMENTS = "auto"  # the way measured best for the image model, if any
@@ -73,6 +74,10 @@ class Settings:
     # what runs the text model: "auto" (ONNX Runtime, exported once into the model cache,
     # else torch), "onnx" or "torch"
     text_engine: str = DEFAULT_TEXT_ENGINE
+    # what indexing batches on torch compute in: "fp32" (exact), or "bf16" where the CPU
+    # has bfloat16 instructions (AVX512-BF16, AMX): faster, vectors at cosine ~0.99999
+    # (bench/bench_bf16.py); elsewhere it stays fp32. Queries are always fp32.
+    text_precision: str = DEFAULT_TEXT_PRECISION
     encode_threads: int = 0  # threads per forward pass; 0: one per core
     image_batch: int = DEFAULT_IMAGE_BATCH
     max_image_side: int = DEFAULT_MAX_IMAGE_SIDE

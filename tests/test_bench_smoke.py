@@ -52,6 +52,9 @@ SMOKES = [
     pytest.param("scale_sim.py", ["bulk fill writes what write_items writes: True", "rows/s"]),
     pytest.param("bench_lookup.py", ["dense lookup", "first search ms"]),
     pytest.param("bench_cold_start.py", ["whole processes", "median"], marks=pytest.mark.e2e),
+    pytest.param(
+        "bench_bf16.py", ["cosine min", "chunks/s", "MRR change", "verdict"], marks=pytest.mark.e2e
+    ),
     pytest.param("int8_variants.py", ["chunks/s", "cos min/med", "verdict", "static-qdq-pct"]),
     pytest.param(
         "compare_peers.py",

@@ -187,3 +187,21 @@ def test_a_hub_only_clip_offline_is_one_clear_line(corpus: Path, settings, capsy
     assert len(skips) == 2 and all("hub cannot be reached" in line for line in skips), out
     code, out, _ = _cli(capsys, "--index", str(settings.index_dir), "status", "--json")
     assert json.loads(out)["counts"]["files_text"] == 4
+
+
+def test_index_bf16_asks_the_text_encoder_for_bf16(corpus: Path, settings, capsys, monkeypatch):
+    from searchengine.models import spaces
+    from searchengine.models.text_encoder import TextEncoder
+
+    asked: list[str] = []
+
+    class Spy(TextEncoder):
+        def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            asked.append(kwargs.get("precision", "fp32"))
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(spaces, "TextEncoder", Spy)
+    base = ["--index", str(settings.index_dir), "index", str(corpus), "--json"]
+    models = ["--text-model", settings.text_model, "--image-model", settings.image_model]
+    code, out, _ = _cli(capsys, *base, *models, "--bf16")
+    assert code == 0 and json.loads(out)["added"] == 6 and asked == ["bf16"]

@@ -29,6 +29,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         help="skip files or folders matching GLOB (repeatable)",
     )
     p.add_argument("--hidden", action="store_true", help="also index hidden files and folders")
+    bf16_option(p)
     p.add_argument(
         "--max-file-mb",
         type=float,
@@ -60,6 +61,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--text-model", help="the new text model")
     which.add_argument("--image-model", help="the new image model")
+    bf16_option(p)
     wait_option(p)
     p.set_defaults(func=cmd_reembed)
 
@@ -71,7 +73,18 @@ def _settings(app: App) -> Settings:
         settings = replace(settings, max_file_bytes=int(args.max_file_mb * 1024 * 1024))
     if getattr(args, "file_timeout", None) is not None:
         settings = replace(settings, file_timeout_s=args.file_timeout)
+    if getattr(args, "bf16", False):
+        settings = replace(settings, text_precision="bf16")
     return settings
+
+
+def bf16_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--bf16",
+        action="store_true",
+        help="encode text in bfloat16 where the CPU has it (AVX512-BF16, AMX): indexing "
+        "about 1.5x faster, search quality within 1%% (README: int8 and bf16)",
+    )
 
 
 def cmd_index(app: App) -> int:

@@ -34,6 +34,7 @@ def load_text_encoder(
         src,
         batch_size=settings.text_batch,
         engine=settings.text_engine,  # type: ignore[arg-type]  # checked by TextEncoder
+        precision=settings.text_precision,  # type: ignore[arg-type]  # checked there too
         model_cache=settings.model_cache,
         threads=settings.encode_threads,
         on_status=on_status,

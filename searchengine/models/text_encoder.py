@@ -24,6 +24,7 @@ from searchengine.models.sources import TextSource
 from searchengine.models.text_backends import (
     OnnxBackend,
     TorchBackend,
+    cpu_has_bf16,
     load_onnx,
     weights_fingerprint,
 )
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 
 Engine = Literal["auto", "onnx", "torch"]
 ENGINES = ("auto", "onnx", "torch")
+Precision = Literal["fp32", "bf16"]
+PRECISIONS = ("fp32", "bf16")
 BATCH_ON_TORCH = 16  # passages in one call from which "auto" encodes them on torch
 
 
@@ -62,6 +65,7 @@ class TextEncoder:
         device: str | None = None,
         *,
         engine: Engine = "auto",
+        precision: Precision = "fp32",
         model_cache: Path | None = None,
         threads: int = 0,
         on_status: Callable[[str], None] | None = None,
@@ -71,7 +75,13 @@ class TextEncoder:
                 f"unknown text engine {engine!r}: use one of {', '.join(ENGINES)}",
                 parameter="text_engine",
             )
+        if precision not in PRECISIONS:
+            raise ConfigError(
+                f"unknown text precision {precision!r}: use one of {', '.join(PRECISIONS)}",
+                parameter="text_precision",
+            )
         self.source = source
+        self.precision: str = precision  # what passage batches on torch compute in
         self.name = source.name
         self.batch_size = batch_size
         self.engine: str = engine
@@ -238,8 +248,10 @@ class TextEncoder:
     ) -> None:
         backend = self._backend
         assert backend is not None
-        if len(texts) >= BATCH_ON_TORCH and prefix == self.source.passage_prefix:
+        passages = prefix == self.source.passage_prefix
+        if len(texts) >= BATCH_ON_TORCH and passages:
             backend = self._for_batches() or backend
+        bf16 = passages and self._bf16_on(backend)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         for start in range(0, len(order), self.batch_size):
             rows = order[start : start + self.batch_size]
@@ -250,7 +262,30 @@ class TextEncoder:
                 max_length=self._max_tokens,
                 return_tensors="np",
             )
-            out[rows] = backend.run(enc["input_ids"], enc["attention_mask"])
+            if bf16 and isinstance(backend, TorchBackend):
+                out[rows] = backend.run(enc["input_ids"], enc["attention_mask"], bf16=True)
+            else:
+                out[rows] = backend.run(enc["input_ids"], enc["attention_mask"])
+
+    def _bf16_on(self, backend: OnnxBackend | TorchBackend) -> bool:
+        """Whether bf16 was asked for and pays on `backend` (torch, on a GPU or a CPU with
+        bfloat16 instructions); said once where it was asked for and cannot."""
+        if self.precision != "bf16":
+            return False
+        why = None
+        if not isinstance(backend, TorchBackend):
+            if self._requested != "onnx":
+                return False  # a batch too small for torch; bigger ones go there
+            why = "bf16 runs on torch only: text stays fp32 on ONNX Runtime"
+        elif backend.device.startswith("cpu") and not cpu_has_bf16():
+            why = "bf16 asked for, but this CPU has no bfloat16 instructions: fp32"
+        if why is None:
+            return True
+        self.precision = "fp32"
+        log.info(why)
+        if self._on_status is not None:
+            self._on_status(why)
+        return False
 
     @property
     def batch_engine(self) -> str:
