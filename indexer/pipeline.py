@@ -6,6 +6,12 @@ it had not yet committed: the next run finds the committed ones unchanged and
 encodes only the rest. `should_stop` (the CLI wires Ctrl-C to it) is checked
 between files and before each flush: the run then commits nothing more, saves
 the indexes and returns with `interrupted` set.
+
+A flush hands its batch to one background thread for encoding and goes back to
+reading and chunking the next files; the batch is written at the next flush (or
+at the end), once the model is done with it, while the model encodes the batch
+after. The model releases the GIL, so the reading, chunking and writing (about a
+fifth of an indexing run of short files on one encoder thread) overlap with it.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +45,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str, int, "int | None"], None]
 """on_progress(phase, done, total): phase is scan, extract, encode or write."""
 
-FLUSH_BATCHES = 8  # encode and commit after this many encoder batches are pending
+FLUSH_BATCHES = 2  # encoder batches pending before a flush (small: the next is read meanwhile)
 
 
 @dataclass
@@ -95,6 +102,16 @@ class _Pending:
     tags: tuple[Tag, ...] = ()
 
 
+@dataclass
+class _Encoded:
+    """A batch made ready to write: its catalog items, and what they hold."""
+
+    items: list[NewItem] = field(default_factory=list)
+    fingerprints: dict[str, str] = field(default_factory=dict)
+    chunks: int = 0
+    images: int = 0
+
+
 class _Run:
     def __init__(
         self,
@@ -124,6 +141,8 @@ class _Run:
         limits = ReadLimits.from_settings(settings)
         self.limits = limits.signature()
         self.reader = FileReader(limits)
+        self._encoder = ThreadPoolExecutor(1, thread_name_prefix="semsearch-encode")
+        self._inflight: tuple[list[_Pending], Future[_Encoded]] | None = None
 
     def run(self) -> IndexSummary:
         started = time.monotonic()
@@ -132,6 +151,8 @@ class _Run:
         except StopRequested:
             self.summary.interrupted = True
         finally:
+            self._inflight = None  # not written: the next run encodes it again
+            self._encoder.shutdown(wait=True)  # the model is done before the indexes save
             self.reader.close()
         self.store.save()
         self.store.vacuum_if_needed()
@@ -189,6 +210,7 @@ class _Run:
             self.progress("encode", 0, 0)
             self.progress("write", 0, len(work))
         self._process(work)
+        self._write_inflight()
 
     def _process(self, work: list[Work]) -> None:
         """Read, chunk and encode each file, committing every few encoder batches."""
@@ -262,32 +284,64 @@ class _Run:
                 self.store.apply(space, [], np.zeros((0, space.dim), np.float32), labels)
 
     def _flush(self) -> None:
+        """Start encoding what is pending, and write the batch encoded before it."""
         if not self.pending:
             return
         if self.should_stop():
             raise StopRequested  # what is pending was not committed: the next run redoes it
-        texts = [p for p in self.pending if p.chunks]
-        images = [p for p in self.pending if not p.chunks]
-        items: list[NewItem] = []
-        fingerprints: dict[str, str] = {}
+        batch = self.pending
+        self.pending, self.pending_units = [], 0
+        before = self._encoded_inflight()  # the model is free once the batch before is done
+        self._inflight = (batch, self._encoder.submit(self._encode, batch))
+        if before is not None:
+            self._write(*before)  # while the model encodes this one
+
+    def _write_inflight(self) -> None:
+        """Wait for the batch being encoded, then commit it."""
+        before = self._encoded_inflight()
+        if before is not None:
+            self._write(*before)
+
+    def _encoded_inflight(self) -> tuple[list[_Pending], _Encoded] | None:
+        """The batch being encoded, once it is (an encoding error is raised here: nothing
+        of that batch is written); StopRequested if a stop was asked for meanwhile."""
+        if self._inflight is None:
+            return None
+        batch, future = self._inflight
+        encoded = future.result()
+        self._inflight = None
+        if self.should_stop():
+            raise StopRequested
+        return batch, encoded
+
+    def _encode(self, batch: list[_Pending]) -> _Encoded:
+        """The batch's catalog items, vectors in place (on the encoding thread)."""
+        texts = [p for p in batch if p.chunks]
+        images = [p for p in batch if not p.chunks]
+        out = _Encoded()
         if texts:
-            vectors, fingerprints[TEXT] = self._encode_texts(texts)
+            vectors, out.fingerprints[TEXT] = self._encode_texts(texts)
             vectors = as_stored(vectors)
             at = 0
             for p in texts:
                 n = len(p.chunks)
-                items.append(self._item(p, TEXT, vectors[at : at + n]))
+                out.items.append(self._item(p, TEXT, vectors[at : at + n]))
                 at += n
-            self._encoded(at)
-            self.summary.chunks += at
+            out.chunks = at
         if images:
-            vectors, tags, fingerprints[IMAGE] = self._encode_images(images)
+            vectors, tags, out.fingerprints[IMAGE] = self._encode_images(images)
             vectors = as_stored(vectors)
-            items.extend(
+            out.items.extend(
                 self._item(p, IMAGE, vectors[i : i + 1], tags[i]) for i, p in enumerate(images)
             )
-            self._encoded(len(images))
-            self.summary.images += len(images)
+            out.images = len(images)
+        return out
+
+    def _write(self, batch: list[_Pending], encoded: _Encoded) -> None:
+        items, fingerprints = encoded.items, encoded.fingerprints
+        self._encoded(encoded.chunks + encoded.images)
+        self.summary.chunks += encoded.chunks
+        self.summary.images += encoded.images
         records = {name: self.spaces.record(name) for name in fingerprints}
         for space in records.values():
             if not self.store.shared:
@@ -299,15 +353,13 @@ class _Run:
         for name, labels in removed.items():
             if name not in records:
                 self._apply_removals({name: labels})
-        for p in self.pending:
+        for p in batch:
             if p.is_update:
                 self.summary.updated += 1
             else:
                 self.summary.added += 1
-        self.written += len(self.pending)
+        self.written += len(batch)
         self.progress("write", self.written, self.to_write)
-        self.pending.clear()
-        self.pending_units = 0
         self.store.save_if_due(self.settings.index_save_seconds)
 
     def _encode_texts(self, texts: list[_Pending]) -> tuple[np.ndarray, str]:

@@ -35,9 +35,11 @@ from searchengine.models.text_encoder import TextEncoder
 from searchengine.store import Store
 from searchengine.store.hnsw import fsync_dir
 
-from .pipeline import FLUSH_BATCHES, Progress
+from .pipeline import Progress
 from .read_worker import ReadLimits, ReadRequest
 from .reader import FileReader
+
+REEMBED_BATCHES = 8  # encoder batches staged per commit while re-embedding
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +134,7 @@ def _embed_chunks(
             summary.interrupted = True
             return
         rows = store.catalog.chunks_to_embed(
-            space, staging, after, batch=FLUSH_BATCHES * settings.text_batch
+            space, staging, after, batch=REEMBED_BATCHES * settings.text_batch
         )
         if not rows:
             return
@@ -180,7 +182,7 @@ def _embed_images(
                 continue
             mode, size, pixels = reply.image
             batch.append((f.id, Image.frombytes(mode, size, pixels)))
-            if len(batch) >= FLUSH_BATCHES * settings.image_batch:
+            if len(batch) >= REEMBED_BATCHES * settings.image_batch:
                 flush()
         flush()
 

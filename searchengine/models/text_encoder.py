@@ -98,8 +98,11 @@ class TextEncoder:
         self._query_tried = False  # QueryTokenizer.load was asked (it may have said None)
         self._dim = 0
         self._max_tokens = 0
-        # a fast tokenizer refuses to be used by two threads at once ("Already borrowed")
+        # a fast tokenizer refuses to be used by two threads at once ("Already borrowed"):
+        # held for each use of it, so that chunking (token_spans) goes on while another
+        # thread's batch runs through the model (the indexer encodes in the background)
         self._encoding = threading.Lock()
+        self._batches = threading.Lock()  # one batch encode at a time
 
     def _load(self) -> None:
         if self._backend is not None:
@@ -214,7 +217,9 @@ class TextEncoder:
     def prefix_tokens(self, role: TextRole) -> int:
         """Tokens the role's prefix and the special tokens take from the budget."""
         prefix = self.source.query_prefix if role == "query" else self.source.passage_prefix
-        return len(self.tokenizer(prefix, add_special_tokens=True)["input_ids"])
+        tokenizer = self.tokenizer
+        with self._encoding:
+            return len(tokenizer(prefix, add_special_tokens=True)["input_ids"])
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         """Character spans of the tokens of `text`, without special tokens."""
@@ -239,7 +244,7 @@ class TextEncoder:
                     out[:] = self._backend.run(row, np.ones_like(row))
                 return out
         tokenizer = self._full_tokenizer()
-        with self._encoding:
+        with self._batches:
             self._encode_batches(tokenizer, texts, prefix, out)
         return out
 
@@ -255,13 +260,14 @@ class TextEncoder:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         for start in range(0, len(order), self.batch_size):
             rows = order[start : start + self.batch_size]
-            enc = tokenizer(
-                [prefix + texts[i] for i in rows],
-                padding=True,
-                truncation=True,
-                max_length=self._max_tokens,
-                return_tensors="np",
-            )
+            with self._encoding:
+                enc = tokenizer(
+                    [prefix + texts[i] for i in rows],
+                    padding=True,
+                    truncation=True,
+                    max_length=self._max_tokens,
+                    return_tensors="np",
+                )
             if bf16 and isinstance(backend, TorchBackend):
                 out[rows] = backend.run(enc["input_ids"], enc["attention_mask"], bf16=True)
             else:
