@@ -28,6 +28,23 @@ all training views (``image_mean``) is measured and folded into the projection b
 the shipped tower outputs the centred vector directly (open_clip's own forward, no extra
 code); ``image_mean`` is also stored as its own tensor.
 
+Photos (``--photos FRACTION``, head only): that fraction of every batch is drawn from the
+photo-domain views of training/cache_photos.py (real photographs and photographic
+cut-outs from Debian packages, training/photo_sources.txt), each with a **pseudo-caption**
+from the frozen ImageNet classifier on that view: ``--pseudo sample`` draws one of the
+view's top ``--pseudo-topk`` classes in proportion to its probability and uses the e5
+``query: `` vector of its Korean or English name (Korean ``--ko-weight`` times as often;
+photo rows with the same drawn class are positives of each other); ``--pseudo conse``
+uses the probability-weighted mixture of the top-k names in one language (ConSE; views of
+one source picture are positives of each other). Drawing captions are the negatives of
+photo rows and vice versa. ``--photo-kinds`` picks full-frame photos, stamps or both;
+``--pseudo-minp`` drops views whose top probability is lower; ``--domain-align``
+adds that weight x the squared distance between the mean photo and mean drawing image
+vector of the batch (a linear head can remove such a domain offset). ``--photo-mean`` decides
+whether the final ``image_mean`` counts photos: ``drawings`` (mean over drawing views
+only) or ``batch`` (drawing and photo means weighted as in a batch, like the running mean
+used in training).
+
 Model selection: ``--val`` holds out a further 10 % of the *training* concepts (hash
 "semsearch-lite0-val|"), trains on the rest and reports recall on them; ablations are
 chosen on that, never on the held-out split. Without ``--val`` it trains on all training
@@ -201,6 +218,23 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="add the photo-like views of training/cache_scene.py to training",
     )
+    ap.add_argument(
+        "--photos",
+        type=float,
+        default=0.0,
+        help="fraction of each batch drawn from training/cache_photos.py views (pseudo-captions)",
+    )
+    ap.add_argument("--photo-kinds", choices=["photo", "stamp", "all"], default="all")
+    ap.add_argument("--pseudo", choices=["sample", "conse"], default="sample")
+    ap.add_argument("--pseudo-topk", type=int, default=5)
+    ap.add_argument("--pseudo-minp", type=float, default=0.0)
+    ap.add_argument("--photo-mean", choices=["drawings", "batch"], default="batch")
+    ap.add_argument(
+        "--domain-align",
+        type=float,
+        default=0.0,
+        help="weight of |mean photo vector - mean drawing vector|^2 in a batch (normalised)",
+    )
     ap.add_argument("--val", action="store_true", help="hold out 10%% of training concepts")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
@@ -236,6 +270,28 @@ def main(argv: list[str] | None = None) -> int:
         )
         logits = torch.cat(
             [logits, torch.from_numpy(np.load(sdir / "logits.npy").astype(np.float32))]
+        )
+    n_ph = int(round(args.photos * args.batch)) if args.photos > 0 else 0
+    n_dr = args.batch - n_ph
+    if n_ph:  # photo-domain views of cache_photos.py (pooled + logits only)
+        assert args.tune == "head", "--photos views have no block-4 cache: use --tune head"
+        pdir = args.data / "lite0_cache_photos"
+        p_index = np.load(pdir / "index.npy")
+        p_sources = json.loads((pdir / "sources.json").read_text())
+        p_pooled = torch.from_numpy(np.load(pdir / "pooled.npy").astype(np.float32))
+        p_logits = torch.from_numpy(np.load(pdir / "logits.npy").astype(np.float32))
+        p_prob = p_logits.softmax(-1)
+        keep = torch.tensor(
+            [args.photo_kinds in ("all", p_sources[s]["kind"]) for s in p_index[:, 0]]
+        ) & (p_prob.max(-1).values >= args.pseudo_minp)
+        p_rows = keep.nonzero().squeeze(1)
+        p_src = torch.from_numpy(p_index[:, 0].astype(np.int64))
+        pgen = torch.Generator().manual_seed(args.seed + 1)
+        log(
+            f"photos: {len(p_rows)} of {len(p_index)} views "
+            f"({len(set(p_index[p_rows.numpy(), 0].tolist()))} sources, kinds={args.photo_kinds}, "
+            f"minp={args.pseudo_minp}), {n_ph} per batch of {args.batch}, pseudo={args.pseudo} "
+            f"top{args.pseudo_topk}, photo-mean={args.photo_mean}"
         )
     if args.tune == "top":
         log("loading the block-4 cache into memory")
@@ -409,12 +465,16 @@ def main(argv: list[str] | None = None) -> int:
                 qv = ph_q[lang] if cname != "tc" else F.normalize(ph_q[lang] - mu_t, dim=-1)
                 r = recall_at(qv @ g.t(), [{i} for i in range(len(photos))])
                 res[f"{cname}/{lang}/photo"] = {**r, "n": len(photos)}
+                r = recall_at(qv @ g[: len(photos)].t(), [{i} for i in range(len(photos))])
+                res[f"{cname}/{lang}/photo_only"] = {**r, "n": len(photos)}
         main_key = "centred" if args.center != "none" else "raw"
         log(
             f"[{tag}] photos ({len(photos)} + {len(raw)} {eval_split} drawings) R@5/R@10 "
             f"({main_key}): ko {res[f'{main_key}/ko/photo']['R@5']:.3f}/"
             f"{res[f'{main_key}/ko/photo']['R@10']:.3f} "
             f"en {res[f'{main_key}/en/photo']['R@5']:.3f}/{res[f'{main_key}/en/photo']['R@10']:.3f}"
+            f"; photos only R@5 ko {res[f'{main_key}/ko/photo_only']['R@5']:.3f} "
+            f"en {res[f'{main_key}/en/photo_only']['R@5']:.3f}"
         )
         log(
             f"[{tag}] {eval_split} R@10 ({main_key}): "
@@ -458,12 +518,32 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
         return 0
+    n_concepts = len(concepts)
+    ko_p = args.ko_weight / (args.ko_weight + 1.0)
+
+    def photo_batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """n_ph photo views: pooled features, pseudo-caption vectors, positive-group ids."""
+        sel = p_rows[torch.randint(len(p_rows), (n_ph,), generator=pgen)]
+        pv, pi = p_prob[sel].topk(args.pseudo_topk, dim=-1)
+        ko = torch.rand(n_ph, generator=pgen) < ko_p
+        if args.pseudo == "sample":
+            k = torch.multinomial(pv, 1, generator=pgen).squeeze(1)
+            cls = pi[torch.arange(n_ph), k]
+            t = torch.where(ko[:, None], cls_ko[cls], cls_en[cls])
+            group = n_concepts + cls
+        else:
+            mix_ko = F.normalize((pv.unsqueeze(-1) * cls_ko[pi]).sum(1), dim=-1)
+            mix_en = F.normalize((pv.unsqueeze(-1) * cls_en[pi]).sum(1), dim=-1)
+            t = torch.where(ko[:, None], mix_ko, mix_en)
+            group = n_concepts + 1000 + p_src[sel]
+        return p_pooled[sel], t, group
+
     for step in range(args.steps):
-        if pos + args.batch > len(perm):
+        if pos + n_dr > len(perm):
             perm = torch.randperm(len(tr_rows), generator=gen)
             pos = 0
-        b = perm[pos : pos + args.batch]
-        pos += args.batch
+        b = perm[pos : pos + n_dr]
+        pos += n_dr
         sel = torch.from_numpy(tr_rows[b.numpy()])
         ids = tr_ids[b.numpy()].tolist()
         cap = torch.tensor(
@@ -474,6 +554,11 @@ def main(argv: list[str] | None = None) -> int:
         for g in opt.param_groups:
             g["lr"] = g["base_lr"] * lr_factor(step)
         f = features(sel)
+        if n_ph:
+            pf, pt, pg = photo_batch()
+            f = torch.cat([f, visual.head(pf)])
+            t = torch.cat([t, pt])
+            c = torch.cat([c, pg])
         img = F.normalize(centred(f, update=True), dim=-1)
         scale = logit_scale.exp().clamp(max=100)
         lg = scale * img @ t.t()
@@ -484,8 +569,11 @@ def main(argv: list[str] | None = None) -> int:
             - (target * lg.t().log_softmax(1)).sum(1).mean()
         )
         loss = loss_clip
+        if n_ph and args.domain_align > 0:
+            gap = img[:n_dr].mean(0) - img[n_dr:].mean(0)
+            loss = loss + args.domain_align * gap.pow(2).sum()
         if args.distill > 0:
-            loss_d = (1 - (img * tgt[sel]).sum(-1)).mean()
+            loss_d = (1 - (img[: len(sel)] * tgt[sel]).sum(-1)).mean()
             loss = loss + args.distill * loss_d
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -507,6 +595,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.center != "none":
             tr_list = tr_rows.tolist()
             mean_vec = embed_rows(tr_list).mean(0)
+            if n_ph and args.photo_mean == "batch":
+                p_mean = torch.cat(
+                    [visual.head(p_pooled[p_rows[i : i + 256]]) for i in range(0, len(p_rows), 256)]
+                ).mean(0)
+                mean_vec = (n_dr * mean_vec + n_ph * p_mean) / args.batch
             final = evaluate("final, exact training mean")
         else:
             final = history[-1]["recall"]
