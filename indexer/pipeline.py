@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str, int, "int | None"], None]
 """on_progress(phase, done, total): phase is scan, extract, encode or write."""
 
-FLUSH_BATCHES = 2  # encoder batches pending before a flush (small: the next is read meanwhile)
+FLUSH_BATCHES = 8  # encoder batches pending before a flush (sorted by length within it)
 
 
 @dataclass

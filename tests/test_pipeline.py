@@ -20,6 +20,7 @@ from fakes import FakeImageEncoder, FakeTextEncoder
 from helpers import draw_image, paths, run_index, search
 from PIL import Image
 
+from indexer import pipeline
 from indexer.pipeline import FLUSH_BATCHES
 from searchengine import Encoders, Index
 from searchengine.models.encoders import TextRole
@@ -325,26 +326,28 @@ def test_files_are_read_while_the_batch_before_is_encoded(
         return real_read(self, request)
 
     monkeypatch.setattr(FileReader, "read", read)
+    monkeypatch.setattr(pipeline, "FLUSH_BATCHES", 2)
     folder = _park_notes(tmp_path / "notes", 24)
-    settings = replace(fake_settings, text_batch=4)  # a flush every FLUSH_BATCHES x 4 files
+    settings = replace(fake_settings, text_batch=4)  # a flush every 2 x 4 files
     summary = run_index(folder, settings, Encoders(text=SlowText(events)))
     assert summary.added == 24 and summary.chunks == 24
     kinds = [k for k, _ in events]
     assert {n for k, n in events if k.startswith("encode")} == {"semsearch-encode_0"}
     starts = [i for i, k in enumerate(kinds) if k == "encode"]
     overlapped = [s for s in starts if "read" in kinds[s : kinds.index("encoded", s)]]
-    assert len(starts) == 24 // (FLUSH_BATCHES * 4) and overlapped  # reading went on meanwhile
+    assert len(starts) == 24 // (2 * 4) and overlapped  # reading went on meanwhile
     assert len(_indexed_paths(settings, Encoders(text=FakeTextEncoder()))) == 24
 
 
 def test_an_encoding_error_in_the_background_keeps_what_was_committed(
-    tmp_path: Path, fake_settings
+    tmp_path: Path, fake_settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(pipeline, "FLUSH_BATCHES", 2)
     folder = _park_notes(tmp_path / "notes", 24)
     settings = replace(fake_settings, text_batch=4)
     with pytest.raises(RuntimeError, match="the model broke"):
         run_index(folder, settings, Encoders(text=SlowText([], fail_at=2)))
-    per_flush = FLUSH_BATCHES * 4
+    per_flush = 2 * 4
     assert len(_indexed_paths(settings, Encoders(text=FakeTextEncoder()))) == per_flush
     again = run_index(folder, settings, Encoders(text=FakeTextEncoder()))
     assert again.added == 24 - per_flush and again.unchanged == per_flush
