@@ -105,3 +105,10 @@ class Settings:
     word_vectors: bool = True  # train Word2Vec and GloVe on the indexed terms after each run
     word_vectors_min_tokens: int = DEFAULT_WORD_VECTORS_MIN_TOKENS
     exclude: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # a caller may pass folders as strings ("~/index"): they become paths here, once
+        for name in ("index_dir", "model_cache"):
+            value = getattr(self, name)
+            if not isinstance(value, Path):
+                object.__setattr__(self, name, Path(value).expanduser())

@@ -217,3 +217,12 @@ def test_sort_by_date_lists_the_same_matches_newest_first(index: Index, corpus: 
     assert [h.path for h in pages] == [h.path for h in by_date]
     with pytest.raises(ConfigError):
         index.search("the car", sort="size")  # type: ignore[arg-type]
+
+
+def test_settings_take_folders_as_strings(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    from searchengine import Settings
+
+    s = Settings(index_dir=str(tmp_path / "index"), model_cache="~/models")  # type: ignore[arg-type]
+    assert s.index_dir == tmp_path / "index" and s.model_cache == Path.home() / "models"
