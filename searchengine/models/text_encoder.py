@@ -268,8 +268,8 @@ class TextEncoder:
                     max_length=self._max_tokens,
                     return_tensors="np",
                 )
-            if bf16 and isinstance(backend, TorchBackend):
-                out[rows] = backend.run(enc["input_ids"], enc["attention_mask"], bf16=True)
+            if isinstance(backend, TorchBackend):
+                out[rows] = backend.run(enc["input_ids"], enc["attention_mask"], bf16=bf16)
             else:
                 out[rows] = backend.run(enc["input_ids"], enc["attention_mask"])
 
