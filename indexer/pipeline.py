@@ -10,8 +10,8 @@ the indexes and returns with `interrupted` set.
 A flush hands its batch to one background thread for encoding and goes back to
 reading and chunking the next files; the batch is written at the next flush (or
 at the end), once the model is done with it, while the model encodes the batch
-after. The model releases the GIL, so the reading, chunking and writing (about a
-fifth of an indexing run of short files on one encoder thread) overlap with it.
+after (the text model itself loads there as the first files are read). The model
+releases the GIL, so reading, chunking and writing overlap with it.
 """
 
 from __future__ import annotations
@@ -204,6 +204,8 @@ class _Run:
         work: list[Work] = [(f, d, False) for f, d in plan.added]
         work += [(f, d, True) for f, d, _ in plan.updated]
         self.to_write = len(work)
+        if any(f.kind != IMAGE for f, _, _ in work):
+            self._encoder.submit(self.spaces.prepare_text)
         if work:
             # start the clocks of the later phases now, so their rates are true
             self.progress("extract", 0, len(work))
@@ -395,8 +397,7 @@ def chunk_for(enc: TextEncoding, passages: list[Passage], settings: Settings) ->
 
 def folder_root(root: Path) -> Path:
     """The folder to index, absolute; a ConfigError if it is not a folder."""
-    root = root.expanduser()
-    if not root.exists():
+    if not (root := root.expanduser()).exists():
         raise ConfigError(f"no such folder: {root}")
     if not root.is_dir():
         raise ConfigError(f"not a folder: {root}")

@@ -351,3 +351,46 @@ def test_an_encoding_error_in_the_background_keeps_what_was_committed(
     assert len(_indexed_paths(settings, Encoders(text=FakeTextEncoder()))) == per_flush
     again = run_index(folder, settings, Encoders(text=FakeTextEncoder()))
     assert again.added == 24 - per_flush and again.unchanged == per_flush
+
+
+class PreparedText(SlowText):
+    """SlowText that says when its batches' model is loaded (or fails to load)."""
+
+    def __init__(self, events: list, broken: bool = False) -> None:
+        super().__init__(events)
+        self.broken = broken
+
+    def prepare_batches(self) -> None:
+        import threading
+
+        self.events.append(("prepare", threading.current_thread().name))
+        if self.broken:
+            raise RuntimeError("no torch today")
+
+
+def test_the_text_model_loads_on_the_encoding_thread_while_files_are_read(
+    tmp_path: Path, fake_settings
+) -> None:
+    events: list[tuple[str, str]] = []
+    folder = _park_notes(tmp_path / "notes", 3)
+    assert run_index(folder, fake_settings, Encoders(text=PreparedText(events))).added == 3
+    assert events[0] == ("prepare", "semsearch-encode_0")  # before the first batch
+    assert [k for k, _ in events].count("prepare") == 1
+    # a preload that fails costs nothing: the model's first real use reports, or works
+    events.clear()
+    (folder / "note09.txt").write_text("park number 9 with a pond")
+    broken = PreparedText(events, broken=True)
+    assert run_index(folder, fake_settings, Encoders(text=broken)).added == 1
+    assert [k for k, _ in events] == ["prepare", "encode", "encoded"]
+
+
+def test_a_folder_of_images_does_not_load_the_text_model_to_index(
+    tmp_path: Path, fake_settings
+) -> None:
+    events: list[tuple[str, str]] = []
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    draw_image(folder / "red.png", (200, 30, 30))
+    text = PreparedText(events)
+    summary = run_index(folder, fake_settings, Encoders(text=text, image=FakeImageEncoder()))
+    assert summary.images == 1 and events == []

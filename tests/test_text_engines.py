@@ -67,6 +67,42 @@ def test_batches_sorted_by_length_keep_each_row_in_place(tiny_bert_dir: Path, tm
     assert cosines(together, alone).min() >= 0.9999
 
 
+def test_batches_are_made_by_tokens_not_characters(
+    tiny_bert_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows are sorted by their token count before batching (characters per token vary:
+    a Korean character is worth about three English ones, a digit list one each), so
+    each batch pads only to its own longest text."""
+    widths: list[int] = []
+    real_run = text_backends.TorchBackend.run
+
+    def run(self, ids: np.ndarray, mask: np.ndarray, **kw):  # type: ignore[no-untyped-def]
+        widths.append(ids.shape[1])
+        assert np.array_equal(mask.sum(1), (ids != 0).sum(1))  # padded with the pad id, 0
+        return real_run(self, ids, mask, **kw)
+
+    monkeypatch.setattr(text_backends.TorchBackend, "run", run)
+    encoder = TextEncoder(source(tiny_bert_dir), batch_size=2, engine="torch")
+    texts = [
+        "invoice money bank report meeting project deadline",
+        "1,2,3,4,5",
+        "weather rain",
+        "산책",
+    ]
+    tokens = [len(encoder.tokenizer("passage: " + t, truncation=True)["input_ids"]) for t in texts]
+
+    def batch_widths(order: list[int]) -> list[int]:
+        return [max(tokens[i] for i in order[n : n + 2]) for n in range(0, len(order), 2)]
+
+    by_tokens = batch_widths(sorted(range(len(texts)), key=lambda i: tokens[i]))
+    by_chars = batch_widths(sorted(range(len(texts)), key=lambda i: len(texts[i])))
+    assert sum(by_chars) > sum(by_tokens)  # these texts tell the two orders apart
+    vectors = encoder.encode(texts)
+    assert widths == by_tokens
+    alone = np.vstack([encoder.encode([t]) for t in texts])
+    assert cosines(vectors, alone).min() >= 0.9999  # each row back in its place
+
+
 def test_the_graph_is_exported_once(tiny_bert_dir: Path, tmp_path: Path) -> None:
     said: list[str] = []
     TextEncoder(source(tiny_bert_dir), model_cache=tmp_path, on_status=said.append).encode(["w"])

@@ -42,6 +42,10 @@ class FastTokenizer:
         self._pad = (pad, self._tk.token_to_id(pad)) if pad else None
         self._lock = threading.Lock()  # truncation and padding are settings of the one Tokenizer
 
+    @property
+    def pad_token_id(self) -> int | None:
+        return self._pad[1] if self._pad else None
+
     def __call__(
         self,
         text: str | list[str],

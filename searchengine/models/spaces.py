@@ -122,6 +122,17 @@ class Spaces:
                 self._text = enc
             return self._text
 
+    def prepare_text(self) -> None:
+        """Load the text model and what its indexing batches take (on indexing's encoding
+        thread, while the first files are read); an error here is raised again, and
+        shown, where the model is first used."""
+        try:
+            prepare = getattr(self.text(), "prepare_batches", None)
+            if prepare is not None:
+                prepare()
+        except Exception:  # noqa: BLE001 - the first real use reports it
+            log.debug("text model preload failed", exc_info=True)
+
     def image(self) -> ImageEncoding:
         with self._loading:
             if self._image is None:
