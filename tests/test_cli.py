@@ -81,6 +81,14 @@ def test_search_json_has_absolute_paths_and_fields(indexed, capsys) -> None:
     assert all(os.path.isabs(h["path"]) for h in doc["hits"])
 
 
+def test_several_words_are_one_query_without_quotes(indexed, capsys) -> None:
+    _, base = indexed
+    code, out, _ = _cli(capsys, *base, "search", "car", "engine", "-k", "2", "--json")
+    assert code == 0 and json.loads(out)["query"] == "car engine"
+    code, _, err = _cli(capsys, *base, "search", "-k", "2")
+    assert code == 2 and "give a query or --image PATH" in err
+
+
 def test_k_larger_than_the_index_is_fine(indexed, capsys) -> None:
     _, base = indexed
     code, out, _ = _cli(capsys, *base, "search", "car", "-k", "500", "--json")

@@ -23,7 +23,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "search", parents=[common], help="search by meaning and by words (text or --image)"
     )
-    p.add_argument("query", nargs="?", help="what you are looking for")
+    p.add_argument(
+        "query", nargs="*", help="what you are looking for (several words need no quotes)"
+    )
     p.add_argument("--image", metavar="PATH", help="find images that look like this one")
     _paging(p)
     p.add_argument(
@@ -169,6 +171,7 @@ def _print_hits(app: App, hits: Sequence[Hit], offset: int) -> None:
 
 def cmd_search(app: App) -> int:
     args = app.args
+    args.query = " ".join(args.query) or None  # `search 승용차 보험` is one query
     if bool(args.query) == bool(args.image):
         raise usage("give a query or --image PATH (one of them)")
     _check_paging(args)
