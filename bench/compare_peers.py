@@ -25,7 +25,9 @@ Issue 15 ("faster than the peers on the same model"). Protocol:
 * Ingest (chunks/s, wall clock, to durable storage): semsearch: the real
   ``Index.add`` on a folder holding one ``.txt`` file per chunk (extraction, chunking,
   encoding, catalog, HNSW and BM25 index; word vectors off, as the peers train none);
-  also its bare encoder on the same chunks, for scale. txtai: ``index()`` then
+  also its bare encoder on the same chunks, for scale. Every system's model is
+  loaded before its clock starts (semsearch's both engines: ONNX Runtime for queries
+  and the torch model its indexing batches run on). txtai: ``index()`` then
   ``save()`` (HNSW backend, ``content: False``). Chroma: encode + ``collection.add``
   in batches of 32 into a ``PersistentClient`` (cosine HNSW, the chunk texts stored
   too, as semsearch stores them).
