@@ -11,8 +11,7 @@ A flush hands its batch to one background thread for encoding and goes back to
 reading and chunking the next files; the batch is written at the next flush (or
 at the end), once the model is done with it, while the model encodes the batch
 after (the text model itself loads there as the first files are read). The model
-releases the GIL, so reading, chunking and writing overlap with it.
-"""
+releases the GIL, so reading, chunking and writing overlap with it."""
 
 from __future__ import annotations
 
@@ -113,6 +112,8 @@ class _Encoded:
 
 
 class _Run:
+    encodes = True  # the Ray run's driver encodes nothing: its workers load the models
+
     def __init__(
         self,
         root: Path,
@@ -181,9 +182,8 @@ class _Run:
         )
         self.summary.unchanged = plan.unchanged + len(plan.touched)
         if (plan.removed or plan.updated or plan.added or plan.too_large) and not self.store.shared:
-            # Load the indexes before the catalog changes under them, so that
-            # opening one does not take this run's own commits for a lag (a shared
-            # catalog's writers keep no indexes: searchers catch theirs up).
+            # Load the indexes before the catalog changes under them, so opening one does not
+            # take this run's own commits for a lag (shared catalogs: searchers catch theirs up).
             for space in self.catalog.spaces():
                 self.store.index(space)
 
@@ -204,7 +204,7 @@ class _Run:
         work: list[Work] = [(f, d, False) for f, d in plan.added]
         work += [(f, d, True) for f, d, _ in plan.updated]
         self.to_write = len(work)
-        if any(f.kind != IMAGE for f, _, _ in work):
+        if self.encodes and any(f.kind != IMAGE for f, _, _ in work):
             self._encoder.submit(self.spaces.prepare_text)
         if work:
             # start the clocks of the later phases now, so their rates are true

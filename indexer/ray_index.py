@@ -89,6 +89,8 @@ def index_folder_on_ray(
 class _RayRun(_Run):
     """The local run, with `_process` handing the reading and encoding to the pool."""
 
+    encodes = False
+
     def __init__(
         self,
         root: Path,
