@@ -204,8 +204,8 @@ class _Run:
         work: list[Work] = [(f, d, False) for f, d in plan.added]
         work += [(f, d, True) for f, d, _ in plan.updated]
         self.to_write = len(work)
-        if self.encodes and any(f.kind != IMAGE for f, _, _ in work):
-            self._encoder.submit(self.spaces.prepare_text)
+        if self.encodes and (texts := sum(f.kind != IMAGE for f, _, _ in work)):
+            self._encoder.submit(self.spaces.prepare_text, texts)  # each file: 1+ passages
         if work:
             # start the clocks of the later phases now, so their rates are true
             self.progress("extract", 0, len(work))

@@ -360,10 +360,11 @@ class PreparedText(SlowText):
         super().__init__(events)
         self.broken = broken
 
-    def prepare_batches(self) -> None:
+    def prepare_batches(self, passages: int) -> None:
         import threading
 
         self.events.append(("prepare", threading.current_thread().name))
+        self.passages = passages
         if self.broken:
             raise RuntimeError("no torch today")
 
@@ -373,8 +374,10 @@ def test_the_text_model_loads_on_the_encoding_thread_while_files_are_read(
 ) -> None:
     events: list[tuple[str, str]] = []
     folder = _park_notes(tmp_path / "notes", 3)
-    assert run_index(folder, fake_settings, Encoders(text=PreparedText(events))).added == 3
+    text = PreparedText(events)
+    assert run_index(folder, fake_settings, Encoders(text=text)).added == 3
     assert events[0] == ("prepare", "semsearch-encode_0")  # before the first batch
+    assert text.passages == 3  # at least one per file
     assert [k for k, _ in events].count("prepare") == 1
     # a preload that fails costs nothing: the model's first real use reports, or works
     events.clear()

@@ -60,6 +60,16 @@ def test_auto_encodes_big_passage_batches_on_torch(tiny_bert_dir: Path, tmp_path
     assert auto.fingerprint == onnx.fingerprint
 
 
+def test_preparing_loads_torch_only_for_a_batch_that_goes_there(
+    tiny_bert_dir: Path, tmp_path: Path
+) -> None:
+    auto = TextEncoder(source(tiny_bert_dir), batch_size=4, model_cache=tmp_path)
+    auto.prepare_batches(3)  # an update of a few small files: ONNX Runtime does it
+    assert (auto.engine, auto.batch_engine) == ("onnx", "onnx")
+    auto.prepare_batches(16)
+    assert auto.batch_engine == "torch"
+
+
 def test_batches_sorted_by_length_keep_each_row_in_place(tiny_bert_dir: Path, tmp_path) -> None:
     encoder = TextEncoder(source(tiny_bert_dir), batch_size=2, model_cache=tmp_path)
     together = encoder.encode(TEXTS)

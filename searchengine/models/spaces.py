@@ -122,14 +122,14 @@ class Spaces:
                 self._text = enc
             return self._text
 
-    def prepare_text(self) -> None:
-        """Load the text model and what its indexing batches take (on indexing's encoding
-        thread, while the first files are read); an error here is raised again, and
-        shown, where the model is first used."""
+    def prepare_text(self, passages: int) -> None:
+        """Load the text model and what encoding at least `passages` passages takes (on
+        indexing's encoding thread, while the first files are read); an error here is
+        raised again, and shown, where the model is first used."""
         try:
             prepare = getattr(self.text(), "prepare_batches", None)
             if prepare is not None:
-                prepare()
+                prepare(passages)
         except Exception:  # noqa: BLE001 - the first real use reports it
             log.debug("text model preload failed", exc_info=True)
 

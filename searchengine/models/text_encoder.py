@@ -299,11 +299,12 @@ class TextEncoder:
         """What encodes big batches of passages: "torch" once auto has moved them there."""
         return "torch" if self._batch_backend is not None else self.engine
 
-    def prepare_batches(self) -> None:
-        """Load what encoding batches of passages takes (the tokenizer, and the torch
-        model where auto sends batches there) before the first batch needs it."""
+    def prepare_batches(self, passages: int = BATCH_ON_TORCH) -> None:
+        """Load what encoding `passages` passages in one call takes (the tokenizer, and
+        the torch model where auto sends a batch that big there) before it is needed."""
         self._full_tokenizer()
-        self._for_batches()
+        if passages >= BATCH_ON_TORCH:
+            self._for_batches()
 
     def _for_batches(self) -> TorchBackend | None:
         """The torch model for indexing batches, when `engine="auto"` runs queries on ONNX."""
