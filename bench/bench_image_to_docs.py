@@ -29,7 +29,7 @@ from searchengine.models.spaces import load_image_encoder, load_text_encoder
 
 REPO = Path(__file__).resolve().parent.parent
 QRELS = REPO / "evalsets" / "image-to-docs" / "pictures.tsv"
-WAYS = ("vector", "tags")
+WAYS = ("vector", "tags", "both")
 
 
 def labelled(limit: int | None) -> list[tuple[Path, str]]:

@@ -16,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from searchengine.config import Settings
+from searchengine.models import tags as tagging
 from searchengine.models.image_encoder import ImageEncoder
 from searchengine.models.images import load_image
 from searchengine.models.presets import resolve_image_model
@@ -29,6 +30,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--image-model", default="semsearch-clip-lite0")
     ap.add_argument("--precision", type=float, default=0.8)
+    ap.add_argument(
+        "--labels",
+        choices=["all", "classes", "categories"],
+        default="all",
+        help="judge ImageNet class labels, everyday categories, or both",
+    )
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--smoke", action="store_true", help="5 pictures, to check the script runs")
     args = ap.parse_args()
@@ -37,12 +44,20 @@ def main() -> int:
     pictures = sorted({img for img, _ in judged})[: 5 if args.smoke else None]
     source = resolve_image_model(args.image_model, Settings().model_cache)
     encoder = ImageEncoder(replace(source, tag_threshold=0.0))
+    # every label, not only the few a picture keeps: the threshold decides what is kept
+    tagging.MAX_TAGS = tagging.MAX_CATEGORY_TAGS = 1000
     _, tags = encoder.encode_and_tag([load_image(REPO / p, 1024) for p in pictures])
+    category_names = {c.en for c in tagging.categories()}
+    wanted = {
+        "all": lambda t: True,
+        "classes": lambda t: t.en not in category_names,
+        "categories": lambda t: t.en in category_names,
+    }[args.labels]
     scored = [
         (t.score, judged[(p, t.en)])
         for p, ts in zip(pictures, tags, strict=True)
         for t in ts
-        if (p, t.en) in judged
+        if (p, t.en) in judged and wanted(t)
     ]
     table = []
     for th in THRESHOLDS:
@@ -54,6 +69,7 @@ def main() -> int:
     chosen = next((r["threshold"] for r in table if r["precision"] >= args.precision), None)
     out = {
         "image_model": args.image_model,
+        "labels": args.labels,
         "pictures": len(pictures),
         "judged_labels": len(scored),
         "table": table,
@@ -63,7 +79,10 @@ def main() -> int:
     if args.json:
         print(json.dumps(out, indent=2))
     else:
-        print(f"{args.image_model}: {len(scored)} judged labels on {len(pictures)} pictures")
+        print(
+            f"{args.image_model}: {len(scored)} judged labels ({args.labels}) "
+            f"on {len(pictures)} pictures"
+        )
         for r in table:
             print(
                 f"  p >= {r['threshold']:.2f}: {r['kept']:3} kept, {r['right']:3} right, "

@@ -99,7 +99,8 @@ class Settings:
     lock_wait_s: float = 0.0  # how long a writer waits for another one; 0: fail at once
     # how search by example finds documents: "auto" (the way measured for the image
     # model, bench/bench_image_to_docs.py; none if unmeasured), "vector" (the image's
-    # vector in the text space, when its tower was trained there), "tags", or "off"
+    # vector in the text space, when its tower was trained there), "tags", "both" (the
+    # vector's meaning and the tags' words, fused), or "off"
     image_to_documents: str = DEFAULT_IMAGE_TO_DOCUMENTS
     include_hidden: bool = False
     word_vectors: bool = True  # train Word2Vec and GloVe on the indexed terms after each run

@@ -44,7 +44,12 @@ SMOKES = [
     pytest.param(
         "calibrate_image_match.py", ["z* (grid optimum)", "z current"], marks=pytest.mark.e2e
     ),
-    pytest.param("bench_image_to_docs.py", ["vector", "MRR"], marks=pytest.mark.e2e),
+    pytest.param("bench_image_to_docs.py", ["vector", "both", "MRR"], marks=pytest.mark.e2e),
+    pytest.param(
+        "bench_photos.py",
+        ["Korean photo captions", "hybrid (product, w 3)", "held-out drawings, R@10"],
+        marks=pytest.mark.e2e,
+    ),
     pytest.param("calibrate_tags.py", ["precision", "lowest threshold"], marks=pytest.mark.e2e),
     pytest.param("bench_vocab.py", ["train s", "size MB", "glove"]),
     pytest.param("bench_storage.py", ["bare hnswlib", "ratio: time"]),

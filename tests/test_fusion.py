@@ -105,3 +105,12 @@ def test_reference_vectors_are_encoded_once_per_model(tmp_path) -> None:  # type
     (tmp_path / "backgrounds" / "model-a.npy").write_bytes(b"not numpy")
     reference_background("model-a", encode, tmp_path)
     assert len(calls) == 3  # a damaged cache is encoded again, not trusted
+
+
+def test_image_tags_weigh_more_than_words_in_text() -> None:
+    from searchengine.query.fusion import LEXICAL_WEIGHT, TAG_WEIGHT, lexical_weight
+
+    assert (
+        lexical_weight("커피") == LEXICAL_WEIGHT < lexical_weight("커피", tags=True) == TAG_WEIGHT
+    )
+    assert lexical_weight("0x80070005", tags=True) >= lexical_weight("0x80070005")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from searchengine import Index
-from searchengine.models.tags import MAX_TAGS, Tagger, class_names
+from searchengine.models.tags import MAX_CATEGORY_TAGS, MAX_TAGS, Tagger, categories, class_names
 
 
 def names(results) -> list[str]:
@@ -62,6 +62,30 @@ def test_tagger_keeps_confident_labels_only() -> None:
     weight[281, 1] = 3.0  # tabby, weakly, on the second
     tagger = Tagger(weight, np.zeros(1000, np.float32), threshold=0.5)
     confident, unsure = tagger.tags(np.array([[1.0, 0.0], [0.0, 1.0]]))
-    assert [t.ko for t in confident] == ["에스프레소"] and confident[0].score > 0.9
+    # the class, then its everyday categories, narrowest first (coffee: espresso alone)
+    assert [t.ko for t in confident] == ["에스프레소", "커피", "음료"] and confident[0].score > 0.9
     assert unsure == ()  # 3.0 over 1,000 classes is far from sure
-    assert len(Tagger(weight, np.zeros(1000), 0.0).tags(np.ones((1, 2)))[0]) == MAX_TAGS
+    everything = Tagger(weight, np.zeros(1000), 0.0).tags(np.ones((1, 2)))[0]
+    assert len(everything) == MAX_TAGS + MAX_CATEGORY_TAGS
+
+
+def test_a_category_sums_the_probabilities_of_its_classes() -> None:
+    """Five cat breeds at 0.2 each: no breed is sure, but it is surely a cat."""
+    breeds = [281, 282, 283, 284, 285]  # tabby, tiger cat, Persian, Siamese, Egyptian Mau
+    weight = np.zeros((1000, 1), np.float32)
+    weight[breeds, 0] = 20.0
+    (tags,) = Tagger(weight, np.zeros(1000, np.float32), threshold=0.5).tags(np.ones((1, 1)))
+    assert [t.ko for t in tags] == ["고양이", "고양잇과 동물", "포유류", "동물"]
+    assert tags[0].en == "domestic cat" and tags[0].score == pytest.approx(1.0, abs=1e-6)
+
+
+def test_categories_are_bilingual_and_cover_their_classes() -> None:
+    cats = {c.en: c for c in categories()}
+    assert len(cats) >= 90
+    assert sorted(cats["domestic cat"].classes.tolist()) == [281, 282, 283, 284, 285]
+    assert cats["coffee"].classes.tolist() == [967] and cats["coffee"].ko == "커피"
+    assert len(cats["dog"].classes) == 118 and "강아지" in cats["dog"].ko.split("·")
+    # every category is narrower than 동물 or is 동물; the narrowest come first
+    sizes = [len(c.classes) for c in categories()]
+    assert sizes == sorted(sizes) and max(sizes) == len(cats["animal"].classes)
+    assert all(any("가" <= ch <= "힣" for ch in c.ko) for c in categories())

@@ -186,8 +186,9 @@ class Searcher:
         via = self.spaces.settings.image_to_documents
         if via == "auto":
             via = IMAGE_TO_DOCUMENTS.get(self._records[IMAGE].model, "off")
-        if via == "vector" and self.spaces.image_query_from_text():
-            return self._rank(TEXT, "", vec, need, "dense", filters)
+        if via in ("vector", "both") and self.spaces.image_query_from_text():
+            both = via == "both" and bool(words)  # the vector's meaning + the tags' words
+            return self._rank(TEXT, words * both, vec, need, "hybrid" if both else "dense", filters)
         if via in ("vector", "tags") and words:
             text_vec = self.spaces.text().encode([words], "query")
             return self._rank(TEXT, words, text_vec, need, "hybrid", filters)
@@ -279,10 +280,10 @@ class Searcher:
             for s in ranked:
                 s.fused = s.cosine or 0.0
         else:
-            ranked = fuse_hybrid(list(pool.values()), lexical_weight(query))
+            ranked = fuse_hybrid(list(pool.values()), lexical_weight(query, name == IMAGE))
         threshold, calibrated = good_match_z(space.model, searched)
         top_lexical = max((s.lexical for s in ranked), default=0.0)
-        exact = looks_exact(query)
+        exact = looks_exact(query) or name == IMAGE  # tags: labels sure at calibrated precision
         for s in ranked:
             s.calibrated = calibrated
             if s.dense_z is not None:
