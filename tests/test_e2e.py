@@ -76,8 +76,35 @@ def test_a_car_picture_finds_a_car_image_first(indexed, env) -> None:
     queries = sorted(QUERY_IMAGES.glob("car*"))
     assert queries, "tests/data/query_images holds car pictures that are not in sample_corpus"
     for query in queries:
-        hits = search_json(env, "--image", str(query))
+        hits = search_json(env, "--image", str(query), "--type", "image")
         assert "car" in Path(hits[0]["path"]).name.lower(), (query.name, hits[:3])
+
+
+def image_names(env: dict[str, str], *args: str) -> list[str]:
+    return [Path(h["path"]).name for h in search_json(env, *args, "--type", "image")]
+
+
+def test_goyangi_ranks_the_cat_photo_and_the_cat_drawing_in_the_top_three(indexed, env) -> None:
+    top = image_names(env, "고양이", "-k", "3")
+    assert {"chelsea_cat_photo.jpg", "cat.png"} <= set(top), top
+
+
+def test_keopi_puts_the_coffee_photo_first_among_images(indexed, env) -> None:
+    assert image_names(env, "커피", "-k", "3")[0] == "coffee_photo.jpg"
+
+
+def test_image_hits_carry_tags_and_tags_are_searchable(indexed, env) -> None:
+    hits = search_json(env, "에스프레소", "--mode", "lexical", "--type", "image")
+    assert [Path(h["path"]).name for h in hits] == ["coffee_photo.jpg"]
+    words = {w for t in hits[0]["tags"] for w in (t["en"], t["ko"])}
+    assert {"espresso", "에스프레소", "coffee", "커피"} <= words, hits[0]["tags"]
+    assert all(t["score"] >= 0.5 for t in hits[0]["tags"])
+
+
+@pytest.mark.parametrize("picture", ["car_query_red.png", "car_query_skoda.png"])
+def test_a_car_picture_brings_the_car_guide_first_among_documents(indexed, env, picture) -> None:
+    hits = search_json(env, "--image", str(QUERY_IMAGES / picture), "--type", "text")
+    assert Path(hits[0]["path"]).name == "자동차_구입_가이드.md", hits[:3]
 
 
 def test_readme_shows_real_output(indexed, env) -> None:
