@@ -180,12 +180,12 @@ def text_to_image(
 
 
 def make_encoder(model_cache: Path, model: str = "semsearch-clip"):  # type: ignore[no-untyped-def]
-    """The product's semsearch-clip encoder, resolved as the image space resolves it."""
-    from searchengine.models.image_encoder import ImageEncoder
-    from searchengine.models.presets import resolve_image_model
+    """The product's image encoder for `model`, built as the image space builds it."""
+    from searchengine.config import Settings
+    from searchengine.models.spaces import load_image_encoder
 
-    src = resolve_image_model(model, model_cache)
-    return ImageEncoder(src, batch_size=64), src
+    encoder = load_image_encoder(model, Settings(model_cache=model_cache, image_batch=64))
+    return encoder, encoder.source
 
 
 def encode_heldout(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -280,7 +280,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(results, ensure_ascii=False, indent=2))
         return 0
-    print(f"semsearch-clip held-out recall ({results['where']})")
+    print(f"{results['model']} held-out recall ({results['where']})")
     print(
         f"gallery: {len(held)} held-out images of {len(by_concept)} concepts "
         f"{results['gallery_by_source']}"

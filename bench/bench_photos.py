@@ -18,7 +18,7 @@ Protocol:
   matches, 100 deep) with z + w * bm25 / best; the product's weight is marked.
 
     python training/build_data.py                 # once, builds the held-out split
-    python bench/bench_photos.py [--image-model semsearch-clip-lite0] [--json]
+    python bench/bench_photos.py [--image-model NAME] [--json]     # default: the default model
     python bench/bench_photos.py --smoke          # the repository's pictures, as a check
 """
 
@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = ROOT / "evalsets" / "photos"
 KS = (1, 5, 10)
 POOL = 100
-WEIGHTS = (0.0, 0.5, 1.0, 2.0, 3.0, 5.0)  # re-ranked rows
+WEIGHTS = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0)  # re-ranked rows
 
 
 def gallery_folder(args: argparse.Namespace, folder: Path) -> tuple[list[dict], list[dict]]:
@@ -202,7 +202,9 @@ def report(out: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     add_common_args(ap)
-    ap.set_defaults(image_model="semsearch-clip-lite0")
+    from searchengine.config import DEFAULT_IMAGE_MODEL
+
+    ap.set_defaults(image_model=DEFAULT_IMAGE_MODEL)
     args = ap.parse_args(argv)
     import torch
 

@@ -244,7 +244,7 @@ def run(args: argparse.Namespace) -> int:
 
     c = results["counts"]
     assert isinstance(c, dict)
-    print(f"semsearch-clip good-match calibration ({results['where']})")
+    print(f"{results['model']} good-match calibration ({results['where']})")
     print(f"machine: {platform.platform()}  date: {results['date']}")
     print(
         f"gallery: {len(held)} held-out images of {len(by_concept)} concepts; "

@@ -23,7 +23,7 @@ from PIL import Image
 from searchengine.catalog import SpaceInfo, staging_name
 from searchengine.config import Settings
 from searchengine.errors import ConfigError
-from searchengine.models.image_encoder import ImageEncoder
+from searchengine.models.encoders import ImageEncoding
 from searchengine.models.spaces import (
     IMAGE,
     TEXT,
@@ -104,7 +104,8 @@ def reembed(
         catalog.drop_space(staging)
         pending = None
     if pending is None:
-        query_fp = _shared_tower(store, settings, encoder) if space == IMAGE else None
+        image = space == IMAGE and not isinstance(encoder, TextEncoder)
+        query_fp = _shared_tower(store, settings, encoder) if image else None  # type: ignore[arg-type]
         catalog.ensure_space(staging, model, encoder.fingerprint, encoder.dim, query_fp)
     if isinstance(encoder, TextEncoder):
         _embed_chunks(store, encoder, space, staging, settings, summary, progress, stop)
@@ -119,7 +120,7 @@ def reembed(
 
 def _embed_chunks(
     store: Store,
-    encoder: TextEncoder | ImageEncoder,
+    encoder: TextEncoder,
     space: str,
     staging: str,
     settings: Settings,
@@ -127,7 +128,6 @@ def _embed_chunks(
     progress: Progress,
     stop: Callable[[], bool],
 ) -> None:
-    assert isinstance(encoder, TextEncoder)
     after = 0
     while True:
         if stop():
@@ -148,7 +148,7 @@ def _embed_chunks(
 
 def _embed_images(
     store: Store,
-    encoder: TextEncoder | ImageEncoder,
+    encoder: ImageEncoding,
     space: str,
     staging: str,
     settings: Settings,
@@ -156,7 +156,6 @@ def _embed_images(
     progress: Progress,
     stop: Callable[[], bool],
 ) -> None:
-    assert isinstance(encoder, ImageEncoder)
     files = store.catalog.files_to_embed(space, staging)
     batch: list[tuple[int, Image.Image]] = []
 
@@ -211,11 +210,8 @@ def _swap(store: Store, space: str, staging: str, settings: Settings) -> SpaceIn
     return new
 
 
-def _shared_tower(
-    store: Store, settings: Settings, image: TextEncoder | ImageEncoder
-) -> str | None:
+def _shared_tower(store: Store, settings: Settings, image: ImageEncoding) -> str | None:
     """The text model's fingerprint if the new CLIP's text tower gives its query vectors."""
-    assert isinstance(image, ImageEncoder)
     if store.catalog.space(TEXT) is None:
         return None
     # the index's own text model, whatever the settings ask for

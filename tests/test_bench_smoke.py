@@ -47,7 +47,7 @@ SMOKES = [
     pytest.param("bench_image_to_docs.py", ["vector", "both", "MRR"], marks=pytest.mark.e2e),
     pytest.param(
         "bench_photos.py",
-        ["Korean photo captions", "hybrid (product, w 3)", "held-out drawings, R@10"],
+        ["Korean photo captions", "hybrid (product, w 4)", "held-out drawings, R@10"],
         marks=pytest.mark.e2e,
     ),
     pytest.param("calibrate_tags.py", ["precision", "lowest threshold"], marks=pytest.mark.e2e),

@@ -101,7 +101,7 @@ def test_image_hits_carry_tags_and_tags_are_searchable(indexed, env) -> None:
     assert all(t["score"] >= 0.5 for t in hits[0]["tags"])
 
 
-@pytest.mark.parametrize("picture", ["car_query_red.png", "car_query_skoda.png"])
+@pytest.mark.parametrize("picture", ["car_query.png", "car_query_red.png", "car_query_skoda.png"])
 def test_a_car_picture_brings_the_car_guide_first_among_documents(indexed, env, picture) -> None:
     hits = search_json(env, "--image", str(QUERY_IMAGES / picture), "--type", "text")
     assert Path(hits[0]["path"]).name == "자동차_구입_가이드.md", hits[:3]

@@ -13,7 +13,8 @@ from searchengine.config import DEFAULT_IMAGE_MODEL, DEFAULT_TEXT_MODEL, Setting
 from searchengine.errors import ModelMismatchError, ModelUnavailableError
 from searchengine.models.encoders import Encoders, ImageEncoding, TextEncoding
 from searchengine.models.image_encoder import ImageEncoder
-from searchengine.models.presets import resolve_image_model, resolve_text_model
+from searchengine.models.image_pair import PairedImageEncoder
+from searchengine.models.presets import IMAGE_PAIRS, resolve_image_model, resolve_text_model
 from searchengine.models.text_encoder import TextEncoder
 
 log = logging.getLogger(__name__)
@@ -41,8 +42,15 @@ def load_text_encoder(
     )
 
 
-def load_image_encoder(model: str, settings: Settings) -> ImageEncoder:
+def load_image_encoder(model: str, settings: Settings) -> ImageEncoder | PairedImageEncoder:
     """The image encoder a model spec names (loaded lazily, on first encode)."""
+    if model in IMAGE_PAIRS:
+        parts = [(_image_encoder(p, settings), w) for p, w in IMAGE_PAIRS[model]]
+        return PairedImageEncoder(model, parts)
+    return _image_encoder(model, settings)
+
+
+def _image_encoder(model: str, settings: Settings) -> ImageEncoder:
     return ImageEncoder(
         resolve_image_model(model, settings.model_cache),
         settings.image_batch,

@@ -41,11 +41,13 @@ LEXICAL_WEIGHT = 1.0
 LEXICAL_WEIGHT_EXACT = 4.0
 # An image's words are its tags: labels an ImageNet classifier is sure of (calibrated at
 # precision >= 0.8, bench/calibrate_tags.py), the photo's strongest evidence, since the
-# image vectors rank every drawing above the right photo. bench/bench_photos.py (29 photos
-# among 1,582 drawings): Korean photo captions R@5 0.00 at weight 1, 0.10 at 2, 0.17 at
-# 3 and 5; English 0.07, 0.17, 0.24, 0.24; drawing queries in the same index unchanged
-# (Korean R@10 0.445 -> 0.450, English 0.373 -> 0.372). 3 is the low end of that plateau.
-TAG_WEIGHT = 3.0
+# image vectors rank drawings above the right photo. bench/bench_photos.py (29 photos
+# among 1,582 drawings, semsearch-clip-duo): Korean captions find their photo in the top
+# 5 for 0.00 at weight 1, 0.14 at 2, 0.17 at 3 and 4, 0.21 at 5 (R@1 0.07 at 3, 0.10 at
+# 4, 0.14 at 5); English 0.03, 0.21, 0.24, 0.24, 0.24 (R@1 0.10, 0.17, 0.17); drawing
+# queries in the same index move by at most 0.005 from 2 to 5. 4 is the middle of the
+# 3-5 plateau (semsearch-clip-lite0 alone: the same plateau).
+TAG_WEIGHT = 4.0
 
 
 @dataclass(frozen=True)
@@ -71,14 +73,18 @@ GOOD_MATCH: dict[str, Cutoff] = {
     # bench/calibrate_image_match.py --image-model semsearch-clip-lite0: balanced
     # accuracy 0.903 (keeps 88% of right top images, flags 93% of unanswerable queries)
     "semsearch-clip-lite0": Cutoff(3.75, 1582),
+    # the same script, --image-model semsearch-clip-duo: balanced accuracy 0.900 (keeps
+    # 87% of right top images, flags 93% of unanswerable queries)
+    "semsearch-clip-duo": Cutoff(3.75, 1582),
 }
 # How search by example finds documents, per image model, where measured on
-# evalsets/image-to-docs (bench/bench_image_to_docs.py, 20 pictures, 7 documents):
-# semsearch-clip-lite0's vector and its tags' words fused found the right document
-# first for 12 of 20 pictures (MRR 0.78), its vector alone 11 (0.75), its tags alone 5
-# (0.26). semsearch-clip's vector, 8 of 20 (MRR 0.58), ranked a recipe above the car
-# guide for a car: not offered.
-IMAGE_TO_DOCUMENTS: dict[str, str] = {"semsearch-clip-lite0": "both"}
+# evalsets/image-to-docs (bench/bench_image_to_docs.py, 20 pictures, 7 documents): the
+# vector and the tags' words fused found the right document first for 14 of 20 pictures
+# with semsearch-clip-duo (MRR 0.84; its vector alone 13, 0.80) and 12 with
+# semsearch-clip-lite0 (0.78; vector alone 11, 0.75); tags alone 5 (0.26).
+# semsearch-clip's vector, 8 of 20 (MRR 0.58), ranked a recipe above the car guide for
+# a car: not offered.
+IMAGE_TO_DOCUMENTS: dict[str, str] = {"semsearch-clip-lite0": "both", "semsearch-clip-duo": "both"}
 UNCALIBRATED = Cutoff(3.5, 1000)  # models nobody calibrated: a guess, marked as one
 
 _EXACT_TOKEN = re.compile(r"\d|\w[-_./:]\w|(^|\s)[-_./]+\w|\w_")
