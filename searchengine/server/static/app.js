@@ -155,14 +155,16 @@ function textSearch(reveal = true) {
 }
 
 // the collection's own words near the query (its Word2Vec), under the search box
+let relatedTicket = 0;  // only the latest request may fill the box (two searches can overlap)
 async function showRelated(query) {
   const box = $("related");
+  const ticket = ++relatedTicket;
   box.replaceChildren();
   box.hidden = true;
   try {
     const body = await getJSON(`/api/related?${new URLSearchParams({ word: query, k: "8" })}`);
-    if (!body.neighbours.length || $("q").value.trim() !== query) return;
-    box.append(el("span", { text: "related words: " }));
+    if (ticket !== relatedTicket || !body.neighbours.length || $("q").value.trim() !== query) return;
+    box.replaceChildren(el("span", { text: "related words: " }));
     for (const n of body.neighbours) {
       box.append(el("button", { type: "button", class: "word", text: n.word,
         title: `cosine ${n.score.toFixed(2)}, used ${n.count}×`,
@@ -173,6 +175,7 @@ async function showRelated(query) {
 }
 
 function imageSearch(file) {
+  relatedTicket++;  // a word search's related words, still on their way, are not shown
   $("related").hidden = true;
   if (!file || !file.type.startsWith("image/")) { notice("that is not an image"); return; }
   current = { kind: "image", file, reveal: true };
