@@ -107,6 +107,15 @@ def test_search_by_image_and_similar(indexed, capsys) -> None:
     assert hits and {h["kind"] for h in hits} == {"text"}
 
 
+def test_a_query_picture_that_is_not_an_image_is_a_usage_error(indexed, capsys, tmp_path) -> None:
+    _, base = indexed
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8 not really a jpeg")
+    code, out, err = _cli(capsys, *base, "search", "--image", str(broken))
+    assert code == 2 and out == ""
+    assert f"{broken}: not a readable image" in err and "Traceback" not in err
+
+
 def test_status_json(indexed, capsys) -> None:
     _, base = indexed
     code, out, _ = _cli(capsys, *base, "status", "--json")

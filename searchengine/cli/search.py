@@ -12,6 +12,7 @@ from typing import Any
 
 from searchengine.cli.app import App, usage
 from searchengine.config import DEFAULT_EXPAND, DEFAULT_K
+from searchengine.errors import ConfigError, ExtractionError
 from searchengine.filters import FILE_KINDS, Filters, make_filters
 from searchengine.records import Hit
 from searchengine.vocab import METHODS
@@ -181,18 +182,22 @@ def cmd_search(app: App) -> int:
         from searchengine import lexical
 
         lexical.warm_up(args.query)
+    image = os.path.abspath(Path(args.image).expanduser()) if args.image else None
     with app.open_index() as index:
-        results = index.search(
-            args.query,
-            image=os.path.abspath(Path(args.image).expanduser()) if args.image else None,
-            k=args.k,
-            mode=args.mode,
-            kinds={args.type} if args.type else None,
-            filters=filters,
-            offset=args.offset,
-            sort=args.sort,
-            expand=args.expand,
-        )
+        try:
+            results = index.search(
+                args.query,
+                image=image,
+                k=args.k,
+                mode=args.mode,
+                kinds={args.type} if args.type else None,
+                filters=filters,
+                offset=args.offset,
+                sort=args.sort,
+                expand=args.expand,
+            )
+        except ExtractionError as exc:  # the picture asked about is the user's input
+            raise ConfigError(f"{args.image}: {exc}") from exc
     _notes(app, results.notes)
     app.emit(results.to_json(), lambda: _print_hits(app, results.hits, args.offset))
     return 0
