@@ -184,6 +184,10 @@ def test_models_lists_presets_and_where_they_load_from(tmp_path: Path, capsys, m
     korean_clip = rows[("image", "xlmr-b32")]
     assert korean_clip["reads_korean"] and not korean_clip["available"]
     assert korean_clip["model"] == "xlm-roberta-base-ViT-B-32:laion5b_s13b_b90k"
+    assert rows[("image", "semsearch-clip-duo")]["default"]
+    code, out, _ = _cli(capsys, "models")  # the human table keeps its columns for long names
+    starts = {ln.index("available:") for ln in out.splitlines() if "available:" in ln}
+    assert code == 0 and len(starts) == 1
 
 
 def test_a_hub_only_clip_offline_is_one_clear_line(corpus: Path, settings, capsys, monkeypatch):

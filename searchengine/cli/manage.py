@@ -77,10 +77,12 @@ def cmd_models(app: App) -> int:
     rows = describe_presets(app.settings.model_cache)
 
     def human() -> None:
+        width = max(len(str(r["name"])) for r in rows)
         for r in rows:
             mark = "yes" if r["available"] else "no "
             default = " (default)" if r["default"] else ""
-            print(f"{r['kind']:5}  {r['name']:15} available: {mark}  {r['where']}{default}")
+            name = str(r["name"]).ljust(width)
+            print(f"{r['kind']:5}  {name}  available: {mark}  {r['where']}{default}")
 
     app.emit({"models": rows}, human)
     return 0
