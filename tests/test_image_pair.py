@@ -10,7 +10,7 @@ from fakes import FakeImageEncoder
 from PIL import Image
 
 from searchengine.config import Settings
-from searchengine.errors import ConfigError
+from searchengine.errors import ConfigError, ModelUnavailableError
 from searchengine.models.image_pair import PairedImageEncoder
 from searchengine.models.presets import IMAGE_PAIRS, describe_presets
 from searchengine.models.sources import ImageSource
@@ -76,6 +76,25 @@ def test_text_queries_are_the_shared_tower() -> None:
     assert np.allclose(pair.encode_texts(["red"]), a.encode_texts(["red"]))
 
 
+def test_the_other_parts_free_their_text_towers_before_the_first_loads() -> None:
+    calls: list[str] = []
+
+    class Releasing(Part):
+        def release_text_tower(self) -> None:
+            calls.append(f"release {self.name}")
+
+        def encode_images(self, images):  # type: ignore[no-untyped-def]
+            calls.append(f"encode {self.name}")
+            return super().encode_images(images)
+
+    a, b, c = Releasing("a", tags=True), Releasing("b", tags=False), Releasing("c", tags=False)
+    pair = PairedImageEncoder("pair", [(a, 0.5), (b, 0.3), (c, 0.2)])  # type: ignore[list-item]
+    pair.encode_images(pictures())
+    pair.encode_images(pictures())
+    assert calls[:2] == ["release b", "release c"]  # once, and never the query-reading part
+    assert calls.count("release b") == 1 and "release a" not in calls
+
+
 def test_the_fingerprint_names_the_parts_and_their_weights() -> None:
     a, b = Part("a", tags=True), Part("b", tags=False)
     one = PairedImageEncoder("pair", [(a, 0.7), (b, 0.3)]).fingerprint  # type: ignore[list-item]
@@ -127,6 +146,11 @@ def test_the_shipped_pair_averages_the_real_towers(real_home: Path) -> None:
     # queries are e5's: the same vectors as either shipped tower's
     lite0 = load_image_encoder("semsearch-clip-lite0", settings)
     assert np.allclose(pair.encode_texts(["고양이"]), lite0.encode_texts(["고양이"]), atol=1e-5)
+    # the second tower's own BERT is freed, but it is still the same model to an index
+    second = pair.parts[1][0]
+    with pytest.raises(ModelUnavailableError, match="text tower was released"):
+        second.encode_texts(["고양이"])
+    assert second.fingerprint == load_image_encoder(second.name, settings).fingerprint
 
 
 def image_model(index) -> str:  # type: ignore[no-untyped-def]

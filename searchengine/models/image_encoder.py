@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import logging
 import threading
 from collections.abc import Sequence
@@ -44,6 +46,7 @@ class ImageEncoder:
         self._encoding = threading.Lock()  # one forward pass at a time, from any thread
         self._tagger: Tagger | None = None
         self._pooled: list[np.ndarray] = []  # pooled features of the pass under way
+        self._text_released = False
 
     def _load(self) -> None:
         if self._model is not None:
@@ -147,9 +150,33 @@ class ImageEncoder:
         head.register_forward_pre_hook(keep_pooled)
         return Tagger(layer["weight"], layer["bias"], self.source.tag_threshold)
 
+    def release_text_tower(self) -> None:
+        """Load the model, then free its text tower (a whole BERT for the shipped towers).
+
+        For a tower whose queries another part reads (`PairedImageEncoder`): the
+        fingerprint, taken at load, still covers the text weights, so an index knows
+        the same model; only `encode_texts` is refused from then on.
+        """
+        self._load()
+        with self._lock, self._encoding:
+            if self._text_released or not isinstance(
+                getattr(self._model, "text", None), _torch_module()
+            ):
+                return  # a CLIP without a separate text tower keeps it
+            self._model.text = None
+            self._tokenizer = None
+            self._text_released = True
+        gc.collect()
+        _return_freed_memory()
+
     def encode_texts(self, texts: Sequence[str]) -> Vectors:
         """Encode text queries with the CLIP text tower."""
         self._load()
+        if self._text_released:
+            raise ModelUnavailableError(
+                f"image model {self.name!r}: its text tower was released "
+                "(another part reads the queries)"
+            )
         out = np.zeros((len(texts), self._dim), dtype=np.float32)
         with self._encoding:
             self._encode_texts(texts, out)
@@ -165,6 +192,20 @@ class ImageEncoder:
                 feats = self._model.encode_text(tokens.to(self._device))
                 feats = torch.nn.functional.normalize(feats.float(), dim=-1)
             out[start : start + len(batch)] = feats.cpu().numpy()
+
+
+def _torch_module() -> type:
+    import torch
+
+    return torch.nn.Module
+
+
+def _return_freed_memory() -> None:
+    """Hand freed heap pages back to the system (glibc keeps them otherwise)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: the memory is reused, not returned
+        pass
 
 
 def _image_size(model: Any) -> tuple[int, int]:

@@ -13,6 +13,7 @@ same for every part.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -40,6 +41,22 @@ class PairedImageEncoder:
         self._tagging = next(
             (enc for enc, _ in parts if enc.source.tagger_file is not None), parts[0][0]
         )
+        self._lock = threading.Lock()
+        self._prepared = False
+
+    def _prepare(self) -> None:
+        """Load the parts, the first last: the others' text towers (queries are the first
+        part's) are freed as each loads, so no two spare copies are ever held at once."""
+        if self._prepared:
+            return
+        with self._lock:
+            if self._prepared:
+                return
+            for enc, _ in self.parts[1:]:
+                release = getattr(enc, "release_text_tower", None)
+                if release is not None:
+                    release()
+            self._prepared = True
 
     @property
     def loaded(self) -> bool:
@@ -47,6 +64,7 @@ class PairedImageEncoder:
 
     @property
     def dim(self) -> int:
+        self._prepare()
         dims = {enc.dim for enc, _ in self.parts}
         if len(dims) != 1:
             raise ConfigError(f"image model {self.name!r}: its parts differ in size {dims}")
@@ -54,6 +72,7 @@ class PairedImageEncoder:
 
     @property
     def fingerprint(self) -> str:
+        self._prepare()
         h = hashlib.sha256(b"paired image encoder 1")
         for enc, weight in self.parts:
             h.update(f"{enc.fingerprint}:{weight!r};".encode())
@@ -66,11 +85,13 @@ class PairedImageEncoder:
         return out / np.maximum(norms, 1e-12)
 
     def encode_images(self, images: Sequence[Image.Image]) -> Vectors:
+        self._prepare()
         return self._mean([enc.encode_images(images) for enc, _ in self.parts])
 
     def encode_and_tag(
         self, images: Sequence[Image.Image]
     ) -> tuple[Vectors, list[tuple[Tag, ...]]]:
+        self._prepare()
         vectors: list[Vectors] = []
         tags: list[tuple[Tag, ...]] = [() for _ in images]
         for enc, _ in self.parts:
