@@ -10,6 +10,13 @@ Sources (all installable offline from package registries, see training/README.md
 * Debian ``fonts-noto-color-emoji`` glyphs drawn with Pillow, captioned with
   the emoji's CLDR names from PyPI ``emoji`` in English, Korean and Italian,
   plus its English aliases.
+* With ``--tuxpaint``: Debian ``tuxpaint-stamps-default``, the PNG stamps of Tux Paint
+  (drawings and photographic cut-outs of animals, food, plants, objects ...), each
+  captioned by its own description sentence in English and Korean (the stamp's ``.txt``:
+  first line, ``ko.utf8=``). Training-only: no stamp is held out, and a stamp whose name
+  is a held-out concept's, or whose description is exactly one, is left out, so the
+  held-out split stays concepts that training never saw. Appended after the other
+  sources, so the rows of clip art and emoji keep their ids.
 
 Output (git-ignored) under training/data/:
 
@@ -45,6 +52,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 CLIPART_ROOT = Path("/usr/share/openclipart/png")
+TUXPAINT_ROOT = Path("/usr/share/tuxpaint/stamps")
 EMOJI_FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
 SIZE = 96
 SPLIT_SALT = "semsearch-clip-split-v1|"
@@ -950,6 +958,58 @@ def emoji_items() -> list[dict]:
     return items
 
 
+def stamp_text(path: Path) -> dict[str, str]:
+    """A Tux Paint stamp description: {"en": first line, "ko": its ko.utf8= line}."""
+    out: dict[str, str] = {}
+    for i, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines()):
+        line = line.strip()
+        if i == 0 and line and "=" not in line.split(" ")[0]:
+            out["en"] = line
+        elif line.startswith("ko.utf8="):
+            out["ko"] = line.split("=", 1)[1].strip()
+    return out
+
+
+def plain(text: str) -> str:
+    words = [w for w in split_words(text) if w not in {"a", "an", "the"}]
+    return " ".join(words).strip(" .!")
+
+
+def tuxpaint_items(heldout_names: set[str]) -> list[dict]:
+    items: list[dict] = []
+    seen: set[str] = set()
+    for path in sorted(TUXPAINT_ROOT.rglob("*.png")):
+        txt = path.with_suffix(".txt")
+        if not txt.is_file():
+            continue
+        desc = stamp_text(txt)
+        data = path.read_bytes()
+        digest = hashlib.md5(data).hexdigest()
+        if "en" not in desc or digest in seen:
+            continue
+        seen.add(digest)
+        name = " ".join(w for w in split_words(re.sub(r"\d+", " ", path.stem)) if w)
+        if name in heldout_names or plain(desc["en"]) in heldout_names:
+            continue
+        captions = [{"lang": "en", "text": desc["en"]}]
+        if desc.get("ko"):
+            captions.append({"lang": "ko", "text": desc["ko"]})
+        dat = path.with_suffix(".dat")
+        flags = dat.read_text(errors="replace").split() if dat.is_file() else []
+        flip_ok = "noflip" not in flags and not set(split_words(desc["en"])) & NO_FLIP_WORDS
+        items.append(
+            {
+                "source": "tuxpaint",
+                "origin": str(path.relative_to(TUXPAINT_ROOT)),
+                "concept": "stamp:" + (name or plain(desc["en"])),
+                "captions": captions,
+                "flip_ok": flip_ok,
+                "_bytes": data,
+            }
+        )
+    return items
+
+
 def cap_per_concept(items: list[dict], cap: int) -> list[dict]:
     by: dict[str, list[dict]] = {}
     for it in items:
@@ -964,7 +1024,10 @@ def cap_per_concept(items: list[dict], cap: int) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "data")
+    ap.add_argument("--tuxpaint", action="store_true", help="add the Tux Paint stamps (training only)")
     args = ap.parse_args(argv)
+    if args.tuxpaint and not TUXPAINT_ROOT.is_dir():
+        sys.exit("install first: apt-get install -y tuxpaint-stamps-default")
     if not CLIPART_ROOT.is_dir() or not EMOJI_FONT.is_file():
         sys.exit("install first: apt-get install -y openclipart-png fonts-noto-color-emoji")
     t0 = time.time()
@@ -974,6 +1037,9 @@ def main(argv: list[str] | None = None) -> int:
     items = cap_per_concept(clipart_items(), CAP_CLIPART) + cap_per_concept(
         emoji_items(), CAP_EMOJI
     )
+    if args.tuxpaint:
+        names = {it["concept"].split(":", 1)[1] for it in items if heldout(it["concept"])}
+        items += tuxpaint_items(names)
     pixels: list[np.ndarray] = []
     rows: list[dict] = []
     for it in items:
@@ -998,7 +1064,9 @@ def main(argv: list[str] | None = None) -> int:
                 "source": it["source"],
                 "origin": it["origin"],
                 "concept": it["concept"],
-                "split": "heldout" if heldout(it["concept"]) else "train",
+                "split": "heldout"
+                if it["source"] != "tuxpaint" and heldout(it["concept"])
+                else "train",
                 "flip_ok": it["flip_ok"],
                 "captions": it["captions"],
                 "img": rel,
@@ -1012,7 +1080,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp.replace(out / "manifest.jsonl")
 
     n_held = sum(r["split"] == "heldout" for r in rows)
-    for src in ("openclipart", "emoji"):
+    for src in ("openclipart", "emoji", "tuxpaint"):
         sub = [r for r in rows if r["source"] == src]
         print(
             f"{src}: {len(sub)} images, {len({r['concept'] for r in sub})} concepts, "

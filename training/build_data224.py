@@ -41,7 +41,8 @@ def render(row: dict) -> np.ndarray:
         ImageDraw.Draw(canvas).text((10, 10), ch, font=_FONT, embedded_color=True)
         img = bd.square_rgba(canvas, SIZE)
     else:
-        data = (bd.CLIPART_ROOT / row["origin"]).read_bytes()
+        root = bd.TUXPAINT_ROOT if row["source"] == "tuxpaint" else bd.CLIPART_ROOT
+        data = (root / row["origin"]).read_bytes()
         with Image.open(io.BytesIO(data)) as raw:
             img = bd.square_rgba(raw, SIZE)
     return np.asarray(img, dtype=np.uint8)

@@ -12,8 +12,9 @@ under training/data/lite0_cache/:
 * ``logits.npy``  float16 (N_views, 1000): its ImageNet logits (for the ConSE targets);
 * ``index.npy``   int32 (N_views, 2): (manifest id, view) of each row.
 
-View 0 runs in fp32, augmented views under bf16 autocast (half the time; they are
-training inputs only). Deterministic for a given seed.
+View 0 runs in fp32, augmented views under bf16 autocast (half the time where the CPU has
+bfloat16 instructions; they are training inputs only). ``--fp32``: augmented views in fp32
+as well, for CPUs without bfloat16 (AVX2 only), where autocast is several times slower. Deterministic for a given seed.
 
     python training/cache_lite0.py --views 4      # ~10 min on 2 cores
 """
@@ -59,6 +60,11 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--out", type=Path, default=DATA / "lite0_cache")
+    ap.add_argument(
+        "--fp32",
+        action="store_true",
+        help="augmented views in fp32 too (for CPUs without native bfloat16: several times faster)",
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -90,7 +96,7 @@ def main(argv=None) -> int:
             else:
                 x = augment(rgba, flip_ok[ids], lite0.SIZE, gen)  # CLIP-normalised
                 x = ((x * CLIP_STD + CLIP_MEAN) * 255.0 - 127.0) / 128.0
-                with torch.autocast("cpu", dtype=torch.bfloat16):
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=not args.fp32):
                     a, b, c = frozen_forward(m, x)
             mid[s:e] = a.float().numpy().astype(np.float16)
             pooled[s:e] = b.float().numpy().astype(np.float16)

@@ -235,6 +235,11 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         help="weight of |mean photo vector - mean drawing vector|^2 in a batch (normalised)",
     )
+    ap.add_argument(
+        "--sources",
+        default="",
+        help="comma-separated training sources to use (default: every source of the manifest)",
+    )
     ap.add_argument("--val", action="store_true", help="hold out 10%% of training concepts")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
@@ -302,10 +307,16 @@ def main(argv: list[str] | None = None) -> int:
     tvec = torch.from_numpy(caption_vectors(args.data, texts, log))
     cls_en, cls_ko = (torch.from_numpy(v) for v in class_vectors(args.data, log))
 
+    sources = set(args.sources.split(",")) if args.sources else None
+
     def split_of(r: dict) -> str:
         if r["split"] == "heldout":
             return "heldout"
-        return "val" if args.val and is_val(r["concept"]) else "train"
+        if sources is not None and r["source"] not in sources:
+            return "unused"
+        # training-only sources (Tux Paint stamps) never go to val: val stays comparable
+        val = args.val and r["source"] != "tuxpaint" and is_val(r["concept"])
+        return "val" if val else "train"
 
     splits = [split_of(r) for r in rows]
     concepts = {c: i for i, c in enumerate(sorted({r["concept"] for r in rows}))}
