@@ -108,3 +108,41 @@ def test_a_car_picture_finds_the_car_guide_first_among_documents(lite0_index) ->
     query = REPO / "tests" / "data" / "query_images" / "car_query_skoda.png"
     docs = lite0_index.search(image=query, kinds={"text"}, k=3)
     assert Path(docs[0].path).name == "자동차_구입_가이드.md"
+
+
+def test_every_weight_comes_from_the_checkpoint_not_the_skipped_init(real_home: Path) -> None:
+    """Loading skips the random initialisation (`_without_random_init`): the strict checkpoint
+    load must then set every tensor, text tower included, to the file's values."""
+    from safetensors.torch import load_file
+
+    from searchengine.models.image_encoder import LOCAL_DIR, _without_random_init
+
+    source = resolve_image_model("semsearch-clip-lite0", real_home / "models")
+    folder = Path(source.arch[len(LOCAL_DIR) :])
+    assert type(_without_random_init(source)).__name__ != "nullcontext"  # the skip is on
+    encoder = ImageEncoder(source)
+    encoder.encode_images([load_image(PHOTOS[0], 1024)])
+    stored = load_file(str(folder / "open_clip_model.safetensors"))
+    loaded = encoder._model.state_dict()
+    assert set(stored) <= set(loaded)
+    never_stored = set(loaded) - set(stored)
+    assert all("position_ids" in k or "num_batches_tracked" in k for k in never_stored)
+    for name, tensor in stored.items():
+        assert (loaded[name].float() == tensor.float()).all(), name
+
+
+def test_models_without_a_checkpoint_initialise_as_usual(tmp_path: Path) -> None:
+    from contextlib import nullcontext
+
+    from searchengine.models.image_encoder import _without_random_init
+
+    (tmp_path / "tagger.safetensors").write_bytes(b"")  # not a whole-model checkpoint
+    no_weights = replace(resolve_dummy(), arch=f"local-dir:{tmp_path}")
+    assert isinstance(_without_random_init(no_weights), nullcontext)
+    assert isinstance(_without_random_init(replace(no_weights, arch="ViT-B-32")), nullcontext)
+
+
+def resolve_dummy():  # type: ignore[no-untyped-def]
+    from searchengine.models.sources import ImageSource
+
+    return ImageSource("x", "x", None, "test", "", None)
