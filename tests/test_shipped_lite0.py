@@ -116,13 +116,14 @@ def test_every_weight_comes_from_the_checkpoint_not_the_skipped_init(real_home: 
     from safetensors.torch import load_file
 
     from searchengine.models.image_encoder import LOCAL_DIR, _without_random_init
+    from searchengine.models.shipped_clip import CHECKPOINT_NAME
 
     source = resolve_image_model("semsearch-clip-lite0", real_home / "models")
     folder = Path(source.arch[len(LOCAL_DIR) :])
     assert type(_without_random_init(source)).__name__ != "nullcontext"  # the skip is on
     encoder = ImageEncoder(source)
     encoder.encode_images([load_image(PHOTOS[0], 1024)])
-    stored = load_file(str(folder / "open_clip_model.safetensors"))
+    stored = load_file(str(folder / CHECKPOINT_NAME))
     loaded = encoder._model.state_dict()
     assert set(stored) <= set(loaded)
     never_stored = set(loaded) - set(stored)
@@ -137,12 +138,8 @@ def test_models_without_a_checkpoint_initialise_as_usual(tmp_path: Path) -> None
     from searchengine.models.image_encoder import _without_random_init
 
     (tmp_path / "tagger.safetensors").write_bytes(b"")  # not a whole-model checkpoint
-    no_weights = replace(resolve_dummy(), arch=f"local-dir:{tmp_path}")
-    assert isinstance(_without_random_init(no_weights), nullcontext)
-    assert isinstance(_without_random_init(replace(no_weights, arch="ViT-B-32")), nullcontext)
-
-
-def resolve_dummy():  # type: ignore[no-untyped-def]
     from searchengine.models.sources import ImageSource
 
-    return ImageSource("x", "x", None, "test", "", None)
+    no_weights = ImageSource("x", f"local-dir:{tmp_path}", None, "test", "", None)
+    assert isinstance(_without_random_init(no_weights), nullcontext)
+    assert isinstance(_without_random_init(replace(no_weights, arch="ViT-B-32")), nullcontext)

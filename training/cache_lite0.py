@@ -14,7 +14,8 @@ under training/data/lite0_cache/:
 
 View 0 runs in fp32, augmented views under bf16 autocast (half the time where the CPU has
 bfloat16 instructions; they are training inputs only). ``--fp32``: augmented views in fp32
-as well, for CPUs without bfloat16 (AVX2 only), where autocast is several times slower. Deterministic for a given seed.
+as well, for CPUs without bfloat16 (AVX2 only), where autocast is several times slower.
+Deterministic for a given seed.
 
     python training/cache_lite0.py --views 4      # ~10 min on 2 cores
 """

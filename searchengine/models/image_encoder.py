@@ -160,10 +160,12 @@ class ImageEncoder:
         fingerprint, taken at load, still covers the text weights, so an index knows
         the same model; only `encode_texts` is refused from then on.
         """
+        import torch
+
         self._load()
         with self._lock, self._encoding:
             if self._text_released or not isinstance(
-                getattr(self._model, "text", None), _torch_module()
+                getattr(self._model, "text", None), torch.nn.Module
             ):
                 return  # a CLIP without a separate text tower keeps it
             self._model.text = None
@@ -222,12 +224,6 @@ def _without_random_init(source: ImageSource) -> AbstractContextManager[Any]:
         if no_init_weights is not None:
             return cast(AbstractContextManager[Any], no_init_weights())
     return nullcontext()
-
-
-def _torch_module() -> type:
-    import torch
-
-    return torch.nn.Module
 
 
 def _return_freed_memory() -> None:
