@@ -2,20 +2,23 @@
 
 Libraries: charset-normalizer (decoding legacy encodings such as CP949),
 BeautifulSoup with lxml (visible HTML text), pypdf (per-page PDF text),
-python-docx (paragraphs and tables); images load through
-searchengine.models.images, which queries share.
+python-docx (paragraphs and tables); the office formats (HWP, HWPX, slides,
+sheets, OpenDocument, EPUB, mail, RTF) have their readers in
+`indexer.formats`; images load through searchengine.models.images, which
+queries share.
 
 Parsers work on bytes already read, so the content parsed is the content
-hashed. A .docx is a zip: its declared sizes are checked before python-docx
-unpacks it, so a zip bomb is refused rather than unpacked. The time limit per
-file is enforced by the process that calls these (indexer.read_worker).
+hashed. A zip package (.docx, .xlsx, .hwpx, ...) has its declared sizes checked
+before anything unpacks it, so a zip bomb is refused rather than unpacked, and
+every stream inflated or read inside a file spends one budget of
+`max_unpacked_bytes` (and the ratio limit). The time limit per file is enforced
+by the process that calls these (indexer.read_worker).
 """
 
 from __future__ import annotations
 
 import io
 import logging
-import re
 import warnings
 import zipfile
 
@@ -24,13 +27,23 @@ from searchengine.errors import ExtractionError
 from searchengine.files import FORMAT_BY_EXTENSION
 from searchengine.records import Passage
 
-MAX_ZIP_MEMBERS = 10_000
-_RATIO_FLOOR = 1024 * 1024  # below this unpacked size a high ratio is harmless
+from .formats import epub, hwp, hwpx, mail, opendocument, rtf, sheets, slides
+from .formats.text import decode_text, html_text
+from .formats.unpack import MAX_ZIP_MEMBERS, Budget, check_zip, open_zip
+
+__all__ = ["MAX_ZIP_MEMBERS", "check_zip", "decode_text", "extract_text_bytes"]
 
 log = logging.getLogger(__name__)
 
-_BLANK_RUNS = re.compile(r"\n\s*\n\s*\n+")
-_BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
+# zip packages, each read from its checked zip
+_ZIPPED = {
+    "hwpx": hwpx.read_hwpx,
+    "xlsx": sheets.read_xlsx,
+    "ods": sheets.read_ods,
+    "odt": opendocument.read_odt,
+    "odp": opendocument.read_odp,
+    "epub": epub.read_epub,
+}
 
 
 def extract_text_bytes(
@@ -42,58 +55,34 @@ def extract_text_bytes(
 ) -> list[Passage]:
     """Passages of readable text in the content of a file with extension `ext`."""
     fmt = FORMAT_BY_EXTENSION.get(ext)
+    budget = Budget(len(data), max_unpacked_bytes, max_unpack_ratio)
     if fmt in ("txt", "md"):
         passages = [Passage(decode_text(data))]
     elif fmt == "html":
-        passages = [Passage(_html_text(data))]
+        passages = [Passage(html_text(data))]
     elif fmt == "pdf":
         passages = _pdf_pages(data)
     elif fmt == "docx":
         check_zip(data, max_unpacked_bytes, max_unpack_ratio)
         passages = [Passage(_docx_text(data))]
+    elif fmt == "pptx":
+        check_zip(data, max_unpacked_bytes, max_unpack_ratio, fmt)
+        passages = slides.read_pptx(data)
+    elif fmt in _ZIPPED:
+        with open_zip(data, fmt, max_unpacked_bytes, max_unpack_ratio) as zf:
+            passages = _ZIPPED[fmt](zf, budget)
+    elif fmt == "hwp":
+        passages = hwp.read_hwp(data, budget)
+    elif fmt == "eml":
+        passages = mail.read_eml(data)
+    elif fmt == "rtf":
+        passages = rtf.read_rtf(data)
     else:
         raise ExtractionError(f"unsupported file type {ext}")
     passages = [p for p in passages if p.text.strip()]
     if not passages:
         raise ExtractionError("no text in it")
     return passages
-
-
-def decode_text(data: bytes) -> str:
-    """Decode text in UTF-8 or whatever legacy encoding it is in (CP949, EUC-KR, ...)."""
-    if not data.strip():
-        raise ExtractionError("empty file")
-    if not data.startswith(_BOMS) and b"\x00" in data[:8192]:
-        raise ExtractionError("binary content, not text")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(data).best()
-    if best is None:
-        raise ExtractionError("binary content or an unknown text encoding")
-    text = str(best)
-    if _looks_binary(text):
-        raise ExtractionError("binary content, not text")
-    return text
-
-
-def _looks_binary(text: str) -> bool:
-    sample = text[:4096]
-    controls = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\t\n\r\f")
-    return controls > len(sample) * 0.02
-
-
-def _html_text(data: bytes) -> str:
-    from bs4 import BeautifulSoup
-
-    soup = BeautifulSoup(data, "lxml")
-    for tag in soup(["script", "style", "noscript", "template", "head", "svg"]):
-        tag.decompose()
-    text = soup.get_text(separator="\n")
-    return _BLANK_RUNS.sub("\n\n", "\n".join(line.strip() for line in text.splitlines()))
 
 
 def _pdf_pages(data: bytes) -> list[Passage]:
@@ -121,33 +110,6 @@ def _pdf_pages(data: bytes) -> list[Passage]:
     if not any(p.text.strip() for p in pages):
         raise ExtractionError("PDF has no text layer (scanned? OCR is not supported)")
     return pages
-
-
-def check_zip(data: bytes, max_unpacked_bytes: int, max_unpack_ratio: float) -> None:
-    """Refuse a zip that would unpack past the limits (a zip bomb), from its directory alone.
-
-    zipfile never yields more than a member's declared size, so the declared
-    sizes bound what unpacking it can cost.
-    """
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            members = zf.infolist()
-    except (zipfile.BadZipFile, ValueError) as exc:
-        raise ExtractionError("not a valid .docx file") from exc
-    if len(members) > MAX_ZIP_MEMBERS:
-        raise ExtractionError(f"a zip of {len(members):,} parts (a zip bomb?)")
-    unpacked = sum(m.file_size for m in members)
-    packed = max(sum(m.compress_size for m in members), 1)
-    if unpacked > max_unpacked_bytes:
-        raise ExtractionError(
-            f"unzips to {unpacked:,} bytes, past the {max_unpacked_bytes:,}-byte limit "
-            f"(a zip bomb?)"
-        )
-    if unpacked > _RATIO_FLOOR and unpacked / packed > max_unpack_ratio:
-        raise ExtractionError(
-            f"compressed {unpacked / packed:,.0f} to 1, past the {max_unpack_ratio:,.0f} to 1 "
-            f"limit (a zip bomb?)"
-        )
 
 
 def _docx_text(data: bytes) -> str:

@@ -21,6 +21,16 @@ TEXT_FORMATS: dict[str, tuple[str, ...]] = {
     "html": (".html", ".htm"),
     "md": (".md", ".markdown"),
     "txt": (".txt",),
+    "hwp": (".hwp",),
+    "hwpx": (".hwpx",),
+    "pptx": (".pptx",),
+    "xlsx": (".xlsx", ".xlsm"),
+    "ods": (".ods",),
+    "odt": (".odt",),
+    "odp": (".odp",),
+    "epub": (".epub",),
+    "eml": (".eml",),
+    "rtf": (".rtf",),
 }
 IMAGE_FORMATS: dict[str, tuple[str, ...]] = {
     "jpg": (".jpg", ".jpeg"),
@@ -36,6 +46,15 @@ TEXT_EXTENSIONS = frozenset(e for exts in TEXT_FORMATS.values() for e in exts)
 IMAGE_EXTENSIONS = frozenset(e for exts in IMAGE_FORMATS.values() for e in exts)
 FORMAT_BY_EXTENSION = {e: name for name, exts in FORMATS.items() for e in exts}
 
+# What a passage's page number counts in each paged format, as a hit names it ("slide 3").
+PLACE_WORDS: dict[str, str] = {
+    "pdf": "page",
+    "pptx": "slide",
+    "odp": "slide",
+    "xlsx": "sheet",
+    "ods": "sheet",
+}
+
 
 def extension(path: str) -> str:
     """A file name's extension, lower case, with the dot ('' if none)."""
@@ -45,6 +64,13 @@ def extension(path: str) -> str:
 def format_of(path: str) -> str | None:
     """The name of a file's format (a key of FORMATS) by its extension, or None."""
     return FORMAT_BY_EXTENSION.get(extension(path))
+
+
+def place_of(path: str, page: int | None) -> str | None:
+    """Where in its file a chunk is, in its format's words ('slide 3', 'sheet 2'), or None."""
+    if page is None:
+        return None
+    return f"{PLACE_WORDS.get(format_of(path) or '', 'page')} {page}"
 
 
 def kind_of(path: str) -> Kind | None:

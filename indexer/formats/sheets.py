@@ -1,0 +1,190 @@
+"""Spreadsheets (.xlsx, .ods): each sheet a passage of its name and its rows, streamed.
+
+A sheet part is parsed row by row (lxml iterparse), each row cleared once read,
+so memory holds one row, whatever the sheet claims: a dimension of a billion
+cells, or an OpenDocument row "repeated" a billion times, costs nothing until
+cells with text arrive, and those are counted against `MAX_CELLS`. Cells are
+read as stored: shared and inline strings, numbers, booleans (dates come as
+their serial numbers). A row is its cells joined by tabs; a passage's page is
+the sheet's position in the workbook, so a hit can say which sheet it is in.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import zipfile
+from typing import Any
+
+from searchengine.errors import ExtractionError
+from searchengine.records import Passage
+
+from .opendocument import paragraph_text, repeats
+from .opf import member_name
+from .unpack import Budget, iter_xml, local, parse_xml
+
+MAX_CELLS = 2_000_000  # filled cells in one workbook; past this it is skipped
+MAX_REPEAT = 1_000  # an OpenDocument cell or row repeated more is read once
+
+_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_TABLE = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
+_WORKBOOK = "xl/workbook.xml"
+
+
+class _Cells:
+    """The filled cells read so far, against the cap."""
+
+    def __init__(self, cap: int):
+        self.cap = cap
+        self.count = 0
+
+    def add(self, n: int) -> None:
+        self.count += n
+        if self.count > self.cap:
+            raise ExtractionError(
+                f"a workbook of more than {self.cap:,} filled cells (the cell limit; "
+                f"too large to index as text)"
+            )
+
+
+def read_xlsx(zf: zipfile.ZipFile, budget: Budget, max_cells: int = MAX_CELLS) -> list[Passage]:
+    """One passage per worksheet of an Office Open XML workbook."""
+    names = set(zf.namelist())
+    if _WORKBOOK not in names:
+        raise ExtractionError("not a valid .xlsx file (no workbook part)")
+    workbook = parse_xml(budget.zip_member(zf, _WORKBOOK), "workbook")
+    targets = _relationships(zf, budget, "xl/_rels/workbook.xml.rels")
+    strings = _shared_strings(zf, budget) if "xl/sharedStrings.xml" in names else []
+    cells = _Cells(max_cells)
+    passages = []
+    for number, sheet in enumerate(workbook.iter(f"{{{_MAIN}}}sheet"), start=1):
+        part = targets.get(sheet.get(f"{{{_REL}}}id", ""), "")
+        if part not in names or not part.startswith("xl/worksheets/"):
+            continue  # a chart sheet, or a sheet that is not there
+        rows = _xlsx_rows(zf, part, budget, strings, cells)
+        passages.append(_sheet(sheet.get("name", f"Sheet{number}"), rows, number))
+    return passages
+
+
+def read_ods(zf: zipfile.ZipFile, budget: Budget, max_cells: int = MAX_CELLS) -> list[Passage]:
+    """One passage per sheet of an OpenDocument spreadsheet."""
+    if "content.xml" not in zf.namelist():
+        raise ExtractionError("not a valid OpenDocument file (no content.xml)")
+    cells = _Cells(max_cells)
+    sheets: dict[Any, tuple[str, list[str]]] = {}
+    with zf.open("content.xml") as raw:
+        stream = _Metered(raw, budget)
+        for row in iter_xml(stream, "OpenDocument spreadsheet", (f"{{{_TABLE}}}table-row",)):
+            table = next((a for a in row.iterancestors(f"{{{_TABLE}}}table")), None)
+            if table is not None:
+                name = table.get(f"{{{_TABLE}}}name", "")
+                _, lines = sheets.setdefault(table, (name, []))
+                text = _ods_row(row, cells)
+                if text:
+                    times = min(repeats(row.get(f"{{{_TABLE}}}number-rows-repeated")), MAX_REPEAT)
+                    cells.add((times - 1) * (text.count("\t") + 1))
+                    lines.extend([text] * times)
+            _forget(row)
+    return [_sheet(name, lines, number) for number, (name, lines) in enumerate(sheets.values(), 1)]
+
+
+def _sheet(name: str, rows: list[str], number: int) -> Passage:
+    return Passage("\n".join([name, *rows]), page=number)
+
+
+def _relationships(zf: zipfile.ZipFile, budget: Budget, part: str) -> dict[str, str]:
+    """Relationship ids of a part, to the zip members they name."""
+    try:
+        root = parse_xml(budget.zip_member(zf, part), "workbook relationships")
+    except KeyError:
+        raise ExtractionError("not a valid .xlsx file (no workbook relationships)") from None
+    base = posixpath.dirname(posixpath.dirname(part))
+    out = {}
+    for rel in root.iter("{*}Relationship"):
+        target = rel.get("Target", "")
+        out[rel.get("Id", "")] = member_name("" if target.startswith("/") else base, target)
+    return out
+
+
+def _shared_strings(zf: zipfile.ZipFile, budget: Budget) -> list[str]:
+    out = []
+    with zf.open("xl/sharedStrings.xml") as raw:
+        for si in iter_xml(_Metered(raw, budget), "shared strings", (f"{{{_MAIN}}}si",)):
+            out.append(_string_item(si))
+            _forget(si)
+    return out
+
+
+def _string_item(si: Any) -> str:
+    """A rich or plain string, without its phonetic (furigana) runs."""
+    return "".join(
+        t.text or "" for t in si.iter(f"{{{_MAIN}}}t") if local(t.getparent().tag) != "rPh"
+    )
+
+
+def _xlsx_rows(
+    zf: zipfile.ZipFile, part: str, budget: Budget, strings: list[str], cells: _Cells
+) -> list[str]:
+    lines = []
+    with zf.open(part) as raw:
+        for row in iter_xml(_Metered(raw, budget), "worksheet", (f"{{{_MAIN}}}row",)):
+            values = [_xlsx_value(c, strings) for c in row.iter(f"{{{_MAIN}}}c")]
+            filled = [v for v in values if v]
+            if filled:
+                cells.add(len(filled))
+                lines.append("\t".join(values).rstrip("\t"))
+            _forget(row)
+    return lines
+
+
+def _xlsx_value(cell: Any, strings: list[str]) -> str:
+    kind = cell.get("t", "n")
+    if kind == "inlineStr":
+        return "".join(t.text or "" for t in cell.iter(f"{{{_MAIN}}}t")).strip()
+    v = cell.find(f"{{{_MAIN}}}v")
+    value = (v.text or "").strip() if v is not None else ""
+    if kind == "s" and value:
+        try:
+            return strings[int(value)].strip()
+        except (ValueError, IndexError):
+            return ""
+    if kind == "b":
+        return {"1": "TRUE", "0": "FALSE"}.get(value, value)
+    return value
+
+
+def _ods_row(row: Any, cells: _Cells) -> str:
+    values: list[str] = []
+    for cell in row:
+        if local(cell.tag) not in ("table-cell", "covered-table-cell"):
+            continue
+        text = "\n".join(paragraph_text(p) for p in cell.iter("{*}p")).strip()
+        times = repeats(cell.get(f"{{{_TABLE}}}number-columns-repeated"))
+        if text:
+            times = min(times, MAX_REPEAT)
+            cells.add(times)
+        else:
+            times = min(times, 1)  # trailing empty columns are repeated by the thousand
+        values.extend([text] * times)
+    return "\t".join(values).rstrip("\t")
+
+
+def _forget(element: Any) -> None:
+    """Free an element already read, and the siblings read before it."""
+    element.clear()
+    parent = element.getparent()
+    while parent is not None and element.getprevious() is not None:
+        del parent[0]
+
+
+class _Metered:
+    """A zip member's stream that spends the budget as the parser reads it."""
+
+    def __init__(self, raw: Any, budget: Budget):
+        self.raw = raw
+        self.budget = budget
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n if n >= 0 else self.budget.left + 1)
+        self.budget.spend(len(data))
+        return bytes(data)

@@ -1,0 +1,354 @@
+"""The office formats: each read from bytes made by an independent writer, place kept.
+
+HWP and HWPX are the real samples from extract-hwp's source package (BSD-3,
+tests/data/formats/LICENSE-extract-hwp); the others are written here by
+python-pptx, openpyxl, odfpy, the standard library's email package, or by hand
+(EPUB, RTF), each with words that only that file holds.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from helpers import run_index
+
+from indexer.extract import extract_text_bytes
+from searchengine import Index
+from searchengine.errors import ExtractionError
+from searchengine.files import FORMATS, place_of
+from searchengine.filters import make_filters
+from searchengine.records import Passage
+
+DATA = Path(__file__).parent / "data" / "formats"
+ANTHEM = "동해 물과 백두산이 마르고 닳도록"
+
+
+def _extract(path: Path) -> list[Passage]:
+    """Passages of a file, read the way the read worker reads it: bytes, then parse."""
+    return extract_text_bytes(path.read_bytes(), path.suffix.lower())
+
+
+# writers
+
+
+def write_pptx(path: Path, word: str = "zeppelin") -> Path:
+    from pptx import Presentation
+    from pptx.util import Inches
+
+    deck = Presentation()
+    first = deck.slides.add_slide(deck.slide_layouts[1])
+    first.shapes.title.text = "자동차 보험 안내"
+    first.placeholders[1].text = "보험료는 해마다 바뀝니다"
+    second = deck.slides.add_slide(deck.slide_layouts[5])
+    second.shapes.title.text = "요금표"
+    table = second.shapes.add_table(2, 2, Inches(1), Inches(2), Inches(4), Inches(1)).table
+    for (r, c), text in {(0, 0): "차종", (0, 1): "금액", (1, 0): word, (1, 1): "30만원"}.items():
+        table.cell(r, c).text = text
+    group = second.shapes.add_group_shape()
+    box = group.shapes.add_textbox(Inches(1), Inches(4), Inches(3), Inches(1))
+    box.text_frame.text = "묶음 안의 글상자"
+    second.notes_slide.notes_text_frame.text = "발표자 메모: 질문을 받는다"
+    deck.save(str(path))
+    return path
+
+
+def write_xlsx(path: Path, word: str = "quokka") -> Path:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sales = book.active
+    sales.title = "매출"
+    sales.append(["지역", "금액"])
+    sales.append(["서울", 1200])
+    stock = book.create_sheet("재고")
+    stock.append(["품목", "수량", "비고"])
+    stock.append([word, 3, True])
+    book.save(path)
+    return path
+
+
+def write_ods(path: Path, word: str = "narwhal") -> Path:
+    from odf.opendocument import OpenDocumentSpreadsheet
+    from odf.table import Table, TableCell, TableRow
+    from odf.text import P
+
+    doc = OpenDocumentSpreadsheet()
+    for name, rows in (("일정", [["날짜", "행사"], ["3월", "입학식"]]), ("명단", [[word, "반장"]])):
+        table = Table(name=name)
+        for row in rows:
+            tr = TableRow()
+            for value in row:
+                cell = TableCell(valuetype="string")
+                cell.addElement(P(text=value))
+                tr.addElement(cell)
+            table.addElement(tr)
+        doc.spreadsheet.addElement(table)
+    doc.save(str(path))
+    return path
+
+
+def write_odt(path: Path, word: str = "axolotl") -> Path:
+    from odf.opendocument import OpenDocumentText
+    from odf.table import Table, TableCell, TableRow
+    from odf.text import H, P, S, Span
+
+    doc = OpenDocumentText()
+    doc.text.addElement(H(outlinelevel=1, text="회의록"))
+    para = P(text="오늘은")
+    para.addElement(S(c=2))
+    para.addElement(Span(text="예산을 논의했다"))
+    doc.text.addElement(para)
+    table = Table(name="표")
+    row = TableRow()
+    cell = TableCell()
+    cell.addElement(P(text=f"표 안의 {word}"))
+    row.addElement(cell)
+    table.addElement(row)
+    doc.text.addElement(table)
+    doc.save(str(path))
+    return path
+
+
+def write_odp(path: Path, word: str = "pangolin") -> Path:
+    from odf.draw import Frame, Page, TextBox
+    from odf.opendocument import OpenDocumentPresentation
+    from odf.presentation import Notes
+    from odf.style import MasterPage, PageLayout
+    from odf.text import P
+
+    doc = OpenDocumentPresentation()
+    layout = PageLayout(name="layout")
+    doc.automaticstyles.addElement(layout)
+    master = MasterPage(name="master", pagelayoutname=layout)
+    doc.masterstyles.addElement(master)
+    for text, notes in (("첫 장: 여는 말", None), (f"둘째 장: {word}", "발표 메모")):
+        page = Page(masterpagename=master)
+        doc.presentation.addElement(page)
+        frame = Frame(width="20cm", height="3cm", x="1cm", y="1cm")
+        page.addElement(frame)
+        box = TextBox()
+        frame.addElement(box)
+        box.addElement(P(text=text))
+        if notes:
+            note = Notes()
+            page.addElement(note)
+            note_frame = Frame(width="20cm", height="3cm", x="1cm", y="1cm")
+            note.addElement(note_frame)
+            note_box = TextBox()
+            note_frame.addElement(note_box)
+            note_box.addElement(P(text=notes))
+    doc.save(str(path))
+    return path
+
+
+def write_epub(path: Path, word: str = "okapi") -> Path:
+    """Chapters listed in the manifest in one order and read (the spine) in another."""
+    chapter = (
+        '<?xml version="1.0" encoding="utf-8"?><html xmlns="http://www.w3.org/1999/xhtml">'
+        "<head><title>제목은 빼고</title><style>p{{}}</style></head><body><p>{}</p></body></html>"
+    )
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("mimetype", "application/epub+zip", compress_type=zipfile.ZIP_STORED)
+        zf.writestr(
+            "META-INF/container.xml",
+            '<?xml version="1.0"?><container version="1.0" '
+            'xmlns="urn:oasis:names:tc:opendocument:xmlns:container"><rootfiles>'
+            '<rootfile full-path="OEBPS/book.opf" media-type="application/oebps-package+xml"/>'
+            "</rootfiles></container>",
+        )
+        zf.writestr(
+            "OEBPS/book.opf",
+            '<?xml version="1.0"?><package xmlns="http://www.idpf.org/2007/opf" version="3.0">'
+            "<manifest>"
+            '<item id="b" href="text/b.xhtml" media-type="application/xhtml+xml"/>'
+            '<item id="a" href="text/a.xhtml" media-type="application/xhtml+xml"/>'
+            '</manifest><spine><itemref idref="a"/><itemref idref="b"/></spine></package>',
+        )
+        zf.writestr("OEBPS/text/a.xhtml", chapter.format("첫째 장: 옛날 옛적에"))
+        zf.writestr("OEBPS/text/b.xhtml", chapter.format(f"둘째 장: {word}가 나타났다"))
+    return path
+
+
+def write_eml(path: Path, word: str = "capybara") -> Path:
+    """A Korean mail as Korean mailers send it: EUC-KR body, encoded-word subject."""
+    message = EmailMessage()
+    message["Subject"] = "분기 보고서 제출 안내"
+    message["From"] = "김철수 <cs.kim@example.kr>"
+    message["To"] = "team@example.kr"
+    message["Date"] = "Mon, 02 Mar 2026 09:30:00 +0900"
+    message.set_content(f"안녕하세요. {word} 보고서를 금요일까지 보내 주세요.", charset="euc-kr")
+    path.write_bytes(bytes(message))
+    return path
+
+
+def write_rtf(path: Path, word: str = "wombat") -> Path:
+    """RTF as Windows word processors write Korean: CP949 bytes as \\'XX escapes."""
+    escaped = "".join(f"\\'{b:02x}" for b in "한글 문서의 내용".encode("cp949"))
+    path.write_bytes(
+        (
+            "{\\rtf1\\ansi\\ansicpg949\\deff0{\\fonttbl{\\f0\\fnil\\fcharset129 Gulim;}}"
+            f"\\f0\\fs20 {escaped} {word}\\par}}"
+        ).encode("ascii")
+    )
+    return path
+
+
+# one test per format
+
+
+def test_real_hwp_sample_gives_its_text_tables_included() -> None:
+    (passage,) = _extract(DATA / "sample_document.hwp")
+    assert passage.text.startswith(ANTHEM)
+    assert "괴로우나 즐거우나 나라 사랑하세" in passage.text
+    assert "무궁화 삼천리" in passage.text and "길이 보전하세" in passage.text  # the table
+
+
+def test_real_hwpx_sample_gives_the_same_text() -> None:
+    (passage,) = _extract(DATA / "sample_document.hwpx")
+    (hwp,) = _extract(DATA / "sample_document.hwp")
+    assert passage.text.split() == hwp.text.split()
+
+
+def test_password_protected_hwp_is_skipped_with_that_reason() -> None:
+    with pytest.raises(ExtractionError, match="encrypted HWP"):
+        _extract(DATA / "protected_document.hwp")
+
+
+def test_distribution_protected_hwp_is_skipped_with_that_reason(tmp_path: Path) -> None:
+    import olefile
+
+    copy = tmp_path / "배포용.hwp"
+    copy.write_bytes((DATA / "sample_document.hwp").read_bytes())
+    with olefile.OleFileIO(str(copy), write_mode=True) as ole:
+        header = bytearray(ole.openstream("FileHeader").read())
+        header[36] |= 1 << 2  # the distribution bit of the properties
+        ole.write_stream("FileHeader", bytes(header))
+    with pytest.raises(ExtractionError, match="distribution-protected HWP"):
+        _extract(copy)
+
+
+def test_pptx_slides_tables_groups_and_notes(tmp_path: Path) -> None:
+    first, second = _extract(write_pptx(tmp_path / "deck.pptx"))
+    assert (first.page, second.page) == (1, 2)
+    assert first.text.splitlines() == ["자동차 보험 안내", "보험료는 해마다 바뀝니다"]
+    assert second.text.splitlines()[0] == "요금표"
+    assert "zeppelin\t30만원" in second.text
+    assert "묶음 안의 글상자" in second.text and "발표자 메모: 질문을 받는다" in second.text
+    assert place_of("deck.pptx", second.page) == "slide 2"
+
+
+def test_xlsx_sheets_are_passages_named_and_numbered(tmp_path: Path) -> None:
+    sales, stock = _extract(write_xlsx(tmp_path / "book.xlsx"))
+    assert sales.text.splitlines() == ["매출", "지역\t금액", "서울\t1200"]
+    assert stock.text.splitlines() == ["재고", "품목\t수량\t비고", "quokka\t3\tTRUE"]
+    assert (sales.page, stock.page) == (1, 2)
+    assert place_of("book.xlsx", 2) == "sheet 2"
+
+
+def test_ods_sheets(tmp_path: Path) -> None:
+    plan, names = _extract(write_ods(tmp_path / "sheet.ods"))
+    assert plan.text.splitlines() == ["일정", "날짜\t행사", "3월\t입학식"]
+    assert names.text.splitlines() == ["명단", "narwhal\t반장"]
+    assert names.page == 2 and place_of("sheet.ods", 2) == "sheet 2"
+
+
+def test_odt_paragraphs_spaces_and_tables(tmp_path: Path) -> None:
+    (passage,) = _extract(write_odt(tmp_path / "minutes.odt"))
+    assert passage.text.splitlines() == ["회의록", "오늘은  예산을 논의했다", "표 안의 axolotl"]
+
+
+def test_odp_pages_with_notes(tmp_path: Path) -> None:
+    first, second = _extract(write_odp(tmp_path / "talk.odp"))
+    assert (first.page, first.text) == (1, "첫 장: 여는 말")
+    assert (second.page, second.text.splitlines()) == (2, ["둘째 장: pangolin", "발표 메모"])
+    assert place_of("talk.odp", 2) == "slide 2"
+
+
+def test_epub_chapters_in_spine_order(tmp_path: Path) -> None:
+    first, second = _extract(write_epub(tmp_path / "book.epub"))
+    assert first.text == "첫째 장: 옛날 옛적에"
+    assert second.text == "둘째 장: okapi가 나타났다"
+
+
+def test_eml_headers_and_euc_kr_body(tmp_path: Path) -> None:
+    path = write_eml(tmp_path / "mail.eml")
+    assert b"euc-kr" in path.read_bytes()
+    (passage,) = _extract(path)
+    head, body = passage.text.split("\n\n", 1)
+    assert head.splitlines() == [
+        "Subject: 분기 보고서 제출 안내",
+        "From: 김철수 <cs.kim@example.kr>",
+        "To: team@example.kr",
+        "Date: Mon, 02 Mar 2026 09:30:00 +0900",
+    ]
+    assert body.strip() == "안녕하세요. capybara 보고서를 금요일까지 보내 주세요."
+
+
+def test_eml_ks_c_5601_label_and_raw_8bit_header_decode_as_cp949(tmp_path: Path) -> None:
+    # 똠 is in CP949 but not in EUC-KR, yet Outlook labels such mail ks_c_5601-1987
+    raw = (
+        b"Subject: " + "똠방각하 회의".encode("cp949") + b"\r\n"
+        b"From: a@example.kr\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: text/plain; charset="ks_c_5601-1987"\r\n'
+        b"Content-Transfer-Encoding: 8bit\r\n\r\n" + "똠방각하의 본문".encode("cp949") + b"\r\n"
+    )
+    (passage,) = extract_text_bytes(raw, ".eml")
+    assert "Subject: 똠방각하 회의" in passage.text
+    assert passage.text.rstrip().endswith("똠방각하의 본문")
+
+
+def test_eml_html_only_body_gives_its_visible_text() -> None:
+    raw = (
+        b"Subject: html\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        + "<html><style>.x{}</style><body><p>보이는 본문</p></body></html>".encode()
+    )
+    (passage,) = extract_text_bytes(raw, ".eml")
+    assert passage.text.endswith("보이는 본문") and ".x" not in passage.text
+
+
+def test_rtf_cp949_escapes_decode(tmp_path: Path) -> None:
+    (passage,) = _extract(write_rtf(tmp_path / "memo.rtf"))
+    assert passage.text.strip() == "한글 문서의 내용 wombat"
+
+
+def test_broken_files_of_each_new_format_are_refused(tmp_path: Path) -> None:
+    for name in ("hwp", "hwpx", "pptx", "xlsx", "ods", "odt", "odp", "epub", "rtf"):
+        with pytest.raises(ExtractionError, match=r"not a|no text|unsupported"):
+            extract_text_bytes(b"PK\x03\x04 not what it says", FORMATS[name][0])
+
+
+WRITERS = {
+    "deck.pptx": (write_pptx, "zeppelin", 2),
+    "book.xlsx": (write_xlsx, "quokka", 2),
+    "sheet.ods": (write_ods, "narwhal", 2),
+    "minutes.odt": (write_odt, "axolotl", None),
+    "talk.odp": (write_odp, "pangolin", 2),
+    "book.epub": (write_epub, "okapi", None),
+    "mail.eml": (write_eml, "capybara", None),
+    "memo.rtf": (write_rtf, "wombat", None),
+}
+
+
+def test_a_folder_of_office_files_is_indexed_and_searched(
+    tmp_path: Path, fake_settings, encoders
+) -> None:
+    folder = tmp_path / "office"
+    folder.mkdir()
+    for name, (write, word, _) in WRITERS.items():
+        write(folder / name, word)
+    for sample in ("sample_document.hwp", "sample_document.hwpx", "protected_document.hwp"):
+        (folder / sample).write_bytes((DATA / sample).read_bytes())
+    report = run_index(folder, fake_settings, encoders)
+    assert {Path(p).name: r for p, r in report.skipped} == {
+        "protected_document.hwp": "encrypted HWP (password protected)"
+    }
+    with Index.open(settings=fake_settings, encoders=encoders) as index:
+        for name, (_, word, page) in WRITERS.items():
+            hits = list(index.search(word, k=3, mode="lexical"))
+            assert [(Path(h.path).name, h.page) for h in hits] == [(name, page)], word
+        for kind in ("hwp", "hwpx"):
+            hits = index.search("무궁화 삼천리", k=5, filters=make_filters(kinds=[kind]))
+            assert [Path(h.path).name for h in hits] == [f"sample_document.{kind}"]
