@@ -48,7 +48,7 @@ FLUSH_BATCHES = 8  # encoder batches pending before a flush (sorted by length wi
 
 
 @dataclass
-class IndexSummary:
+class IndexReport:
     """What one run did."""
 
     root: str
@@ -91,7 +91,9 @@ Work = tuple[FoundFile, str, bool]  # a file to read, its content hash, whether 
 
 
 @dataclass
-class _Pending:
+class PendingItem:
+    """A file read and chunked (or decoded), waiting for its vectors and its commit."""
+
     found: FoundFile
     sha256: str
     is_update: bool
@@ -111,7 +113,16 @@ class _Encoded:
     images: int = 0
 
 
-class _Run:
+class IndexRun:
+    """One indexing run over a folder.
+
+    Another way of reading and encoding (indexer.ray_index) subclasses it and
+    overrides `process` (read and encode a list of work), `encode_texts` and
+    `encode_images`, handing each file back through `pend`, `skip` or
+    `skip_for_now`, and committing with `flush`; the rest (changes, writes, the
+    report) stays here.
+    """
+
     encodes = True  # the Ray run's driver encodes nothing: its workers load the models
 
     def __init__(
@@ -130,8 +141,8 @@ class _Run:
         self.spaces = spaces
         self.settings = settings
         self.progress: Progress = on_progress or (lambda phase, done, total: None)
-        self.summary = IndexSummary(str(root))
-        self.pending: list[_Pending] = []
+        self.summary = IndexReport(str(root))
+        self.pending: list[PendingItem] = []
         self.pending_units = 0
         self.encode_total = 0
         self.encode_done = 0
@@ -143,9 +154,9 @@ class _Run:
         self.limits = limits.signature()
         self.reader = FileReader(limits)
         self._encoder = ThreadPoolExecutor(1, thread_name_prefix="semsearch-encode")
-        self._inflight: tuple[list[_Pending], Future[_Encoded]] | None = None
+        self._inflight: tuple[list[PendingItem], Future[_Encoded]] | None = None
 
-    def run(self) -> IndexSummary:
+    def run(self) -> IndexReport:
         started = time.monotonic()
         try:
             self._run()
@@ -199,7 +210,7 @@ class _Run:
         for f, reason in plan.unreadable:
             self.summary.skipped.append((f.path, reason))
         for f in plan.too_large:
-            self._skip(f, f"larger than the {self.settings.max_file_bytes:,}-byte limit")
+            self.skip(f, f"larger than the {self.settings.max_file_bytes:,}-byte limit")
 
         work: list[Work] = [(f, d, False) for f, d in plan.added]
         work += [(f, d, True) for f, d, _ in plan.updated]
@@ -211,10 +222,10 @@ class _Run:
             self.progress("extract", 0, len(work))
             self.progress("encode", 0, 0)
             self.progress("write", 0, len(work))
-        self._process(work)
+        self.process(work)
         self._write_inflight()
 
-    def _process(self, work: list[Work]) -> None:
+    def process(self, work: list[Work]) -> None:
         """Read, chunk and encode each file, committing every few encoder batches."""
         for n, (f, digest, is_update) in enumerate(work, start=1):
             if self.should_stop():
@@ -222,11 +233,11 @@ class _Run:
             self._extract(f, digest, is_update)
             self.progress("extract", n, len(work))
             if self.pending_units >= FLUSH_BATCHES * self.settings.text_batch:
-                self._flush()
-        self._flush()
+                self.flush()
+        self.flush()
 
     def _extract(self, f: FoundFile, digest: str, is_update: bool) -> None:
-        item = _Pending(f, digest, is_update)
+        item = PendingItem(f, digest, is_update)
         if f.kind == IMAGE:
             if self.image_problem is None:
                 try:
@@ -239,7 +250,7 @@ class _Run:
                 return
         reply = self.reader.read(ReadRequest(f.path, f.kind, f.size, f.mtime_ns, digest))
         if reply.status == "changed":
-            self._skip_for_now(f, reply.reason)
+            self.skip_for_now(f, reply.reason)
             return
         try:
             if reply.status == "skip":
@@ -255,11 +266,11 @@ class _Run:
                 item.image = Image.frombytes(mode, size, pixels)
                 units = 1
         except ExtractionError as exc:
-            self._skip(f, str(exc))
+            self.skip(f, str(exc))
             return
-        self._pend(item, units)
+        self.pend(item, units)
 
-    def _pend(self, item: _Pending, units: int) -> None:
+    def pend(self, item: PendingItem, units: int) -> None:
         self.pending.append(item)
         self.pending_units += units
         self.encode_total += units
@@ -268,12 +279,12 @@ class _Run:
     def _chunk(self, passages: list[Passage]) -> list:
         return chunk_for(self.spaces.text(), passages, self.settings)
 
-    def _skip_for_now(self, f: FoundFile, reason: str) -> None:
+    def skip_for_now(self, f: FoundFile, reason: str) -> None:
         # not remembered: the next run sees the new state and tries again
         log.info("skipping %s: %s", f.path, reason)
         self.summary.skipped.append((f.path, reason))
 
-    def _skip(self, f: FoundFile, reason: str) -> None:
+    def skip(self, f: FoundFile, reason: str) -> None:
         log.info("skipping %s: %s", f.path, reason)
         self.summary.skipped.append((f.path, reason))
         dropped = self.catalog.record_skip(f.path, f.kind, f.size, f.mtime_ns, reason, self.limits)
@@ -285,7 +296,7 @@ class _Run:
             if space is not None:
                 self.store.apply(space, [], np.zeros((0, space.dim), np.float32), labels)
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
         """Start encoding what is pending, and write the batch encoded before it."""
         if not self.pending:
             return
@@ -304,7 +315,7 @@ class _Run:
         if before is not None:
             self._write(*before)
 
-    def _encoded_inflight(self) -> tuple[list[_Pending], _Encoded] | None:
+    def _encoded_inflight(self) -> tuple[list[PendingItem], _Encoded] | None:
         """The batch being encoded, once it is (an encoding error is raised here: nothing
         of that batch is written); StopRequested if a stop was asked for meanwhile."""
         if self._inflight is None:
@@ -316,13 +327,13 @@ class _Run:
             raise StopRequested
         return batch, encoded
 
-    def _encode(self, batch: list[_Pending]) -> _Encoded:
+    def _encode(self, batch: list[PendingItem]) -> _Encoded:
         """The batch's catalog items, vectors in place (on the encoding thread)."""
         texts = [p for p in batch if p.chunks]
         images = [p for p in batch if not p.chunks]
         out = _Encoded()
         if texts:
-            vectors, out.fingerprints[TEXT] = self._encode_texts(texts)
+            vectors, out.fingerprints[TEXT] = self.encode_texts(texts)
             vectors = as_stored(vectors)
             at = 0
             for p in texts:
@@ -331,7 +342,7 @@ class _Run:
                 at += n
             out.chunks = at
         if images:
-            vectors, tags, out.fingerprints[IMAGE] = self._encode_images(images)
+            vectors, tags, out.fingerprints[IMAGE] = self.encode_images(images)
             vectors = as_stored(vectors)
             out.items.extend(
                 self._item(p, IMAGE, vectors[i : i + 1], tags[i]) for i, p in enumerate(images)
@@ -339,7 +350,7 @@ class _Run:
             out.images = len(images)
         return out
 
-    def _write(self, batch: list[_Pending], encoded: _Encoded) -> None:
+    def _write(self, batch: list[PendingItem], encoded: _Encoded) -> None:
         items, fingerprints = encoded.items, encoded.fingerprints
         self._encoded(encoded.chunks + encoded.images)
         self.summary.chunks += encoded.chunks
@@ -364,13 +375,13 @@ class _Run:
         self.progress("write", self.written, self.to_write)
         self.store.save_if_due(self.settings.index_save_seconds)
 
-    def _encode_texts(self, texts: list[_Pending]) -> tuple[np.ndarray, str]:
+    def encode_texts(self, texts: list[PendingItem]) -> tuple[np.ndarray, str]:
         """The vectors of the texts' chunks, in order, and the model's fingerprint."""
         enc = self.spaces.text()
         return enc.encode([c.text for p in texts for c in p.chunks], "passage"), enc.fingerprint
 
-    def _encode_images(
-        self, images: list[_Pending]
+    def encode_images(
+        self, images: list[PendingItem]
     ) -> tuple[np.ndarray, Sequence[Sequence[Tag]], str]:
         """The images' vectors and tags, in order, and the model's fingerprint."""
         ienc = self.spaces.image()
@@ -378,7 +389,7 @@ class _Run:
         return vectors, tags, ienc.fingerprint
 
     def _item(
-        self, p: _Pending, space: str, vectors: np.ndarray, tags: Sequence[Tag] = ()
+        self, p: PendingItem, space: str, vectors: np.ndarray, tags: Sequence[Tag] = ()
     ) -> NewItem:
         f = p.found
         return NewItem(f.path, f.kind, f.size, f.mtime_ns, p.sha256, space, p.chunks, vectors, tags)
@@ -411,10 +422,10 @@ def index_folder(
     settings: Settings,
     on_progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
-) -> IndexSummary:
+) -> IndexReport:
     """Bring the index up to date with `root`: only what changed is read and encoded.
 
     `should_stop` is asked between files and batches; when it says yes the run
     stops at that boundary and returns a summary with `interrupted` set.
     """
-    return _Run(folder_root(root), store, spaces, settings, on_progress, should_stop).run()
+    return IndexRun(folder_root(root), store, spaces, settings, on_progress, should_stop).run()

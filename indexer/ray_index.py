@@ -36,7 +36,7 @@ from searchengine.store import Store
 
 from . import pipeline
 from .changes import StopRequested
-from .pipeline import IndexSummary, Progress, Work, _Pending, _Run, folder_root
+from .pipeline import IndexReport, IndexRun, PendingItem, Progress, Work, folder_root
 from .ray_pool import Address, Pool, RemoteImage, RemoteText, cluster
 from .read_worker import ReadRequest
 
@@ -55,7 +55,7 @@ def index_folder_on_ray(
     *,
     address: Address = True,
     workers: int | None = None,
-) -> IndexSummary:
+) -> IndexReport:
     """`index_folder`, with reading, extraction and encoding done by Ray workers.
 
     `address`: True (or "local") starts a Ray instance on this machine for the
@@ -72,7 +72,9 @@ def index_folder_on_ray(
         try:
             remote = Encoders(RemoteText(text_model, pool), RemoteImage(image_model, pool))
             on_ray = Spaces(store.catalog, settings, encoders=remote)
-            summary = _RayRun(root, store, on_ray, settings, on_progress, should_stop, pool).run()
+            summary = RayIndexRun(
+                root, store, on_ray, settings, on_progress, should_stop, pool
+            ).run()
             text = store.catalog.space(TEXT)
             if text is not None and not summary.interrupted:
                 # the good-match reference vectors, by a worker, so the driver loads no model
@@ -86,8 +88,8 @@ def index_folder_on_ray(
     return summary
 
 
-class _RayRun(_Run):
-    """The local run, with `_process` handing the reading and encoding to the pool."""
+class RayIndexRun(IndexRun):
+    """The local run, with `process` handing the reading and encoding to the pool."""
 
     encodes = False
 
@@ -104,7 +106,7 @@ class _RayRun(_Run):
         super().__init__(root, store, spaces, settings, on_progress, should_stop)
         self.pool = pool
 
-    def _process(self, work: list[Work]) -> None:
+    def process(self, work: list[Work]) -> None:
         requests = [ReadRequest(f.path, f.kind, f.size, f.mtime_ns, d) for f, d, _ in work]
         received = 0
 
@@ -120,27 +122,29 @@ class _RayRun(_Run):
             if self.should_stop():
                 raise StopRequested
             if out.status == "later":
-                self._skip_for_now(f, out.reason)
+                self.skip_for_now(f, out.reason)
             elif out.status == "skip":
-                self._skip(f, out.reason)
+                self.skip(f, out.reason)
             else:
                 self.pool.learn(TEXT if out.status == "text" else IMAGE, out)
-                item = _Pending(f, digest, is_update, list(out.chunks), None, out.vectors, out.tags)
-                self._pend(item, len(out.chunks) or 1)
+                item = PendingItem(
+                    f, digest, is_update, list(out.chunks), None, out.vectors, out.tags
+                )
+                self.pend(item, len(out.chunks) or 1)
             if self.pending_units >= pipeline.FLUSH_BATCHES * self.settings.text_batch:
-                self._flush()
-        self._flush()
+                self.flush()
+        self.flush()
 
-    def _encode_texts(self, texts: list[_Pending]) -> tuple[np.ndarray, str]:
+    def encode_texts(self, texts: list[PendingItem]) -> tuple[np.ndarray, str]:
         return _rows(texts), self.spaces.text().fingerprint
 
-    def _encode_images(
-        self, images: list[_Pending]
+    def encode_images(
+        self, images: list[PendingItem]
     ) -> tuple[np.ndarray, Sequence[Sequence[Tag]], str]:
         return _rows(images), [p.tags for p in images], self.spaces.image().fingerprint
 
 
-def _rows(items: list[_Pending]) -> np.ndarray:
+def _rows(items: list[PendingItem]) -> np.ndarray:
     vectors = [p.vectors for p in items if p.vectors is not None]
     assert len(vectors) == len(items), "every outcome of a Ray worker carries its vectors"
     return np.concatenate(vectors)

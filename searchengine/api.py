@@ -26,8 +26,7 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
-from indexer.pipeline import IndexSummary as IndexReport
-from indexer.pipeline import index_folder
+from indexer.pipeline import IndexReport, index_folder
 from indexer.ray_index import index_folder_on_ray
 from indexer.reembed import ReembedSummary as ReembedReport
 from indexer.reembed import reembed

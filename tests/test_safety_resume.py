@@ -36,13 +36,13 @@ def test_a_stop_request_ends_the_run_at_a_batch_boundary(
     corpus = Corpus(tmp_path / "folder", seed=2, images=False)
     corpus.add(40)
     flushes = []
-    real_flush = indexer.pipeline._Run._flush
+    real_flush = indexer.pipeline.IndexRun.flush
 
     def counting_flush(self):  # type: ignore[no-untyped-def]
         real_flush(self)
         flushes.append(self.written)
 
-    monkeypatch.setattr(indexer.pipeline._Run, "_flush", counting_flush)
+    monkeypatch.setattr(indexer.pipeline.IndexRun, "flush", counting_flush)
     with Index.open(settings=settings, encoders=encoders) as index:
         first = index.add(corpus.root, should_stop=lambda: len(flushes) >= 2)
     assert first.interrupted and first.committed == flushes[1] and 0 < first.committed < 40
