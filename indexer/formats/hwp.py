@@ -107,7 +107,12 @@ def _stream(ole: object, name: str, file_size: int) -> bytes:
             f"more than the file holds)"
         )
     with ole.openstream(name) as stream:  # type: ignore[attr-defined]
-        return bytes(stream.read(size))
+        data = bytes(stream.read(size))
+    if len(data) < size:  # olefile reads what a cut-off file still has
+        raise ExtractionError(
+            f"not a readable HWP file (truncated: its {name} stream is cut short)"
+        )
+    return data
 
 
 def _section_text(data: bytes) -> str:

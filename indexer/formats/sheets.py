@@ -3,7 +3,8 @@
 A sheet part is parsed row by row (lxml iterparse), each row cleared once read,
 so memory holds one row, whatever the sheet claims: a dimension of a billion
 cells, or an OpenDocument row "repeated" a billion times, costs nothing until
-cells with text arrive, and those are counted against `MAX_CELLS`. Cells are
+cells with text arrive, and those are counted against `MAX_CELLS` (repeats in
+full, though a repeated cell or row is written out at most `MAX_REPEAT` times). Cells are
 read as stored: shared and inline strings, numbers, booleans (dates come as
 their serial numbers). A row is its cells joined by tabs; a passage's page is
 the sheet's position in the workbook, so a hit can say which sheet it is in.
@@ -23,7 +24,7 @@ from .opf import member_name
 from .unpack import Budget, iter_xml, local, parse_xml
 
 MAX_CELLS = 2_000_000  # filled cells in one workbook; past this it is skipped
-MAX_REPEAT = 1_000  # an OpenDocument cell or row repeated more is read once
+MAX_REPEAT = 100  # an OpenDocument cell or row repeated more is written out this often
 
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -47,7 +48,7 @@ class _Cells:
             )
 
 
-def read_xlsx(zf: zipfile.ZipFile, budget: Budget, max_cells: int = MAX_CELLS) -> list[Passage]:
+def read_xlsx(zf: zipfile.ZipFile, budget: Budget) -> list[Passage]:
     """One passage per worksheet of an Office Open XML workbook."""
     names = set(zf.namelist())
     if _WORKBOOK not in names:
@@ -55,7 +56,7 @@ def read_xlsx(zf: zipfile.ZipFile, budget: Budget, max_cells: int = MAX_CELLS) -
     workbook = parse_xml(budget.zip_member(zf, _WORKBOOK), "workbook")
     targets = _relationships(zf, budget, "xl/_rels/workbook.xml.rels")
     strings = _shared_strings(zf, budget) if "xl/sharedStrings.xml" in names else []
-    cells = _Cells(max_cells)
+    cells = _Cells(MAX_CELLS)
     passages = []
     for number, sheet in enumerate(workbook.iter(f"{{{_MAIN}}}sheet"), start=1):
         part = targets.get(sheet.get(f"{{{_REL}}}id", ""), "")
@@ -66,11 +67,11 @@ def read_xlsx(zf: zipfile.ZipFile, budget: Budget, max_cells: int = MAX_CELLS) -
     return passages
 
 
-def read_ods(zf: zipfile.ZipFile, budget: Budget, max_cells: int = MAX_CELLS) -> list[Passage]:
+def read_ods(zf: zipfile.ZipFile, budget: Budget) -> list[Passage]:
     """One passage per sheet of an OpenDocument spreadsheet."""
     if "content.xml" not in zf.namelist():
         raise ExtractionError("not a valid OpenDocument file (no content.xml)")
-    cells = _Cells(max_cells)
+    cells = _Cells(MAX_CELLS)
     sheets: dict[Any, tuple[str, list[str]]] = {}
     with zf.open("content.xml") as raw:
         stream = _Metered(raw, budget)
@@ -79,11 +80,11 @@ def read_ods(zf: zipfile.ZipFile, budget: Budget, max_cells: int = MAX_CELLS) ->
             if table is not None:
                 name = table.get(f"{{{_TABLE}}}name", "")
                 _, lines = sheets.setdefault(table, (name, []))
-                text = _ods_row(row, cells)
+                text, filled = _ods_row(row, cells)
                 if text:
-                    times = min(repeats(row.get(f"{{{_TABLE}}}number-rows-repeated")), MAX_REPEAT)
-                    cells.add((times - 1) * (text.count("\t") + 1))
-                    lines.extend([text] * times)
+                    times = repeats(row.get(f"{{{_TABLE}}}number-rows-repeated"))
+                    cells.add((times - 1) * filled)
+                    lines.extend([text] * min(times, MAX_REPEAT))
             _forget(row)
     return [_sheet(name, lines, number) for number, (name, lines) in enumerate(sheets.values(), 1)]
 
@@ -153,20 +154,21 @@ def _xlsx_value(cell: Any, strings: list[str]) -> str:
     return value
 
 
-def _ods_row(row: Any, cells: _Cells) -> str:
+def _ods_row(row: Any, cells: _Cells) -> tuple[str, int]:
+    """A row's text and how many filled cells it declares (repeats counted in full)."""
     values: list[str] = []
+    filled = 0
     for cell in row:
         if local(cell.tag) not in ("table-cell", "covered-table-cell"):
             continue
         text = "\n".join(paragraph_text(p) for p in cell.iter("{*}p")).strip()
         times = repeats(cell.get(f"{{{_TABLE}}}number-columns-repeated"))
         if text:
-            times = min(times, MAX_REPEAT)
+            filled += times
             cells.add(times)
-        else:
-            times = min(times, 1)  # trailing empty columns are repeated by the thousand
-        values.extend([text] * times)
-    return "\t".join(values).rstrip("\t")
+        # trailing empty columns are repeated by the thousand: one stands for them all
+        values.extend([text] * min(times, MAX_REPEAT if text else 1))
+    return "\t".join(values).rstrip("\t"), filled
 
 
 def _forget(element: Any) -> None:

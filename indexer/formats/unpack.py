@@ -78,9 +78,14 @@ class Budget:
         """Count `n` more unpacked bytes; past the limits it is a zip bomb."""
         self.spent += n
         if self.spent > self.max_bytes:
-            raise _bomb(self.spent, self.max_bytes)
+            raise ExtractionError(
+                f"unpacks past the {self.max_bytes:,}-byte limit (a decompression bomb?)"
+            )
         if self.spent > self.cap:
-            raise _ratio_bomb(self.spent / self.packed, self.max_ratio)
+            raise ExtractionError(
+                f"unpacks past {self.cap:,} bytes, {self.max_ratio:,.0f} times its size "
+                f"(the ratio limit; a decompression bomb?)"
+            )
 
     def read(self, stream: IO[bytes]) -> bytes:
         """All of `stream`, or an error as soon as it passes what is left."""
