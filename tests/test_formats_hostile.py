@@ -184,7 +184,10 @@ def test_ods_rows_and_cells_repeated_a_billion_times() -> None:
     started = time.monotonic()
     (sheet,) = _extract(ods_with_repeats(empty), ".ods")
     assert sheet.text.splitlines() == ["반복", "머리"]
-    filled = '<table:table-cell table:number-columns-repeated="1000000000"><text:p>x</text:p></table:table-cell>'
+    filled = (
+        '<table:table-cell table:number-columns-repeated="1000000000">'
+        "<text:p>x</text:p></table:table-cell>"
+    )
     with pytest.raises(ExtractionError, match="filled cells"):
         _extract(ods_with_repeats(filled), ".ods")
     assert time.monotonic() - started < 2

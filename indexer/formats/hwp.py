@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import re
 import struct
+from typing import Any
 
 from searchengine.errors import ExtractionError
 from searchengine.records import Passage
@@ -81,7 +82,7 @@ def read_hwp(data: bytes, budget: Budget) -> list[Passage]:
         ole.close()
 
 
-def _flags(ole: object, data: bytes) -> int:
+def _flags(ole: Any, data: bytes) -> int:
     header = _stream(ole, "FileHeader", len(data))
     if len(header) < 40 or not header.startswith(_SIGNATURE):
         raise ExtractionError("not a valid HWP file (no HWP header)")
@@ -95,18 +96,18 @@ def _flags(ole: object, data: bytes) -> int:
     return int(flags)
 
 
-def _stream(ole: object, name: str, file_size: int) -> bytes:
+def _stream(ole: Any, name: str, file_size: int) -> bytes:
     """A stream's bytes; olefile reads a whole stream at once, so its declared size is checked
     first (no stream of a file can hold more than the file)."""
-    if not ole.exists(name):  # type: ignore[attr-defined]
+    if not ole.exists(name):
         raise ExtractionError(f"not a valid HWP file (no {name} stream)")
-    size = ole.get_size(name)  # type: ignore[attr-defined]
+    size = ole.get_size(name)
     if size > file_size:
         raise ExtractionError(
             f"not a readable HWP file (its {name} stream claims {size:,} bytes, "
             f"more than the file holds)"
         )
-    with ole.openstream(name) as stream:  # type: ignore[attr-defined]
+    with ole.openstream(name) as stream:
         data = bytes(stream.read(size))
     if len(data) < size:  # olefile reads what a cut-off file still has
         raise ExtractionError(

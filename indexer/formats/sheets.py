@@ -74,7 +74,7 @@ def read_ods(zf: zipfile.ZipFile, budget: Budget) -> list[Passage]:
     cells = _Cells(MAX_CELLS)
     sheets: dict[Any, tuple[str, list[str]]] = {}
     with zf.open("content.xml") as raw:
-        stream = _Metered(raw, budget)
+        stream = budget.metered(raw)
         for row in iter_xml(stream, "OpenDocument spreadsheet", (f"{{{_TABLE}}}table-row",)):
             table = next((a for a in row.iterancestors(f"{{{_TABLE}}}table")), None)
             if table is not None:
@@ -110,7 +110,7 @@ def _relationships(zf: zipfile.ZipFile, budget: Budget, part: str) -> dict[str, 
 def _shared_strings(zf: zipfile.ZipFile, budget: Budget) -> list[str]:
     out = []
     with zf.open("xl/sharedStrings.xml") as raw:
-        for si in iter_xml(_Metered(raw, budget), "shared strings", (f"{{{_MAIN}}}si",)):
+        for si in iter_xml(budget.metered(raw), "shared strings", (f"{{{_MAIN}}}si",)):
             out.append(_string_item(si))
             _forget(si)
     return out
@@ -128,7 +128,7 @@ def _xlsx_rows(
 ) -> list[str]:
     lines = []
     with zf.open(part) as raw:
-        for row in iter_xml(_Metered(raw, budget), "worksheet", (f"{{{_MAIN}}}row",)):
+        for row in iter_xml(budget.metered(raw), "worksheet", (f"{{{_MAIN}}}row",)):
             values = [_xlsx_value(c, strings) for c in row.iter(f"{{{_MAIN}}}c")]
             filled = [v for v in values if v]
             if filled:
@@ -177,16 +177,3 @@ def _forget(element: Any) -> None:
     parent = element.getparent()
     while parent is not None and element.getprevious() is not None:
         del parent[0]
-
-
-class _Metered:
-    """A zip member's stream that spends the budget as the parser reads it."""
-
-    def __init__(self, raw: Any, budget: Budget):
-        self.raw = raw
-        self.budget = budget
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.raw.read(n if n >= 0 else self.budget.left + 1)
-        self.budget.spend(len(data))
-        return bytes(data)

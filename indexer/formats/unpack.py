@@ -13,7 +13,7 @@ import io
 import zipfile
 import zlib
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from searchengine.errors import ExtractionError
 
@@ -54,6 +54,10 @@ def check_zip(
         raise _bomb(unpacked, max_unpacked_bytes)
     if unpacked > RATIO_FLOOR and unpacked / packed > max_unpack_ratio:
         raise _ratio_bomb(unpacked / packed, max_unpack_ratio)
+
+
+class Readable(Protocol):
+    def read(self, n: int = -1, /) -> bytes: ...
 
 
 class Budget:
@@ -110,6 +114,23 @@ class Budget:
         with zf.open(name) as stream:
             return self.read(stream)
 
+    def metered(self, stream: IO[bytes]) -> Metered:
+        """`stream`, spending this budget as a parser reads it."""
+        return Metered(stream, self)
+
+
+class Metered:
+    """A stream that spends a budget as it is read (for parsers that pull their input)."""
+
+    def __init__(self, raw: IO[bytes], budget: Budget):
+        self.raw = raw
+        self.budget = budget
+
+    def read(self, n: int = -1, /) -> bytes:
+        data = self.raw.read(n if n >= 0 else self.budget.left + 1)
+        self.budget.spend(len(data))
+        return data
+
 
 def open_zip(data: bytes, what: str, max_bytes: int, max_ratio: float) -> zipfile.ZipFile:
     """A zip package whose directory passed `check_zip`."""
@@ -135,7 +156,7 @@ def parse_xml(data: bytes, what: str) -> Any:
         raise ExtractionError(f"not a readable {what} (bad XML: {exc})") from None
 
 
-def iter_xml(stream: IO[bytes], what: str, tags: tuple[str, ...]) -> Iterator[Any]:
+def iter_xml(stream: Readable, what: str, tags: tuple[str, ...]) -> Iterator[Any]:
     """Elements named `tags` (Clark notation) as each one ends, for streaming big parts.
 
     The caller clears what it has read, so memory stays at one element's worth.
