@@ -260,7 +260,7 @@ def time_big_index(tmp: Path, n: int, dim: int) -> dict[str, Any]:
 
     def open_checked() -> Any:
         with Store(index_dir) as store:
-            return store.index(store.catalog.space("text"))
+            return store.hnsw_index(store.catalog.space("text"))
 
     out["open_checked_s"] = round(min(_timed(open_checked)[0] for _ in range(3)), 3)
 

@@ -196,7 +196,7 @@ class IndexRun:
             # Load the indexes before the catalog changes under them, so opening one does not
             # take this run's own commits for a lag (shared catalogs: searchers catch theirs up).
             for space in self.catalog.spaces():
-                self.store.index(space)
+                self.store.hnsw_index(space)
 
         self._apply_removals(self.catalog.remove_files(old.path for old in plan.removed))
         self.summary.removed = len(plan.removed)
@@ -358,7 +358,8 @@ class IndexRun:
         records = {name: self.spaces.record(name) for name in fingerprints}
         for space in records.values():
             if not self.store.shared:
-                self.store.index(space)  # checked against the catalog before this write changes it
+                # checked against the catalog before this write changes it
+                self.store.hnsw_index(space)
         added, removed = self.catalog.write_items(items, fingerprints)
         for name, space in records.items():
             stacked = np.concatenate([it.vectors for it in items if it.space == name])

@@ -260,7 +260,7 @@ class Index:
                 # A run killed before its save left index files behind the catalog;
                 # this run may have had nothing to encode: catch them up all the same.
                 for space in store.catalog.spaces():
-                    store.index(space)
+                    store.hnsw_index(space)
             text = store.catalog.space(TEXT)
             if text is not None and not report.interrupted:
                 # the reference passages of good-match scores, so the first search need not

@@ -86,7 +86,7 @@ def test_a_stale_generation_is_caught_up_with_one_log_line(
     ]
     # a writer saves the caught-up file and records it
     with Store(settings.index_dir, writer=True) as store:
-        store.index(store.catalog.space("text"))
+        store.hnsw_index(store.catalog.space("text"))
     space = _space(settings)
     assert scan_file(settings.index_dir / "text.hnsw", space.dim).stamp == space.stamp
 
@@ -102,7 +102,7 @@ def test_a_file_saved_but_not_recorded_is_kept_and_recorded(
         )
     with caplog.at_level(logging.INFO, logger="searchengine.store"):
         with Store(settings.index_dir, writer=True) as store:
-            store.index(store.catalog.space("text"))
+            store.hnsw_index(store.catalog.space("text"))
     assert "agrees with the catalog but not with its record" in caplog.text
     assert "rebuilding" not in caplog.text
     after = _space(settings)
@@ -204,7 +204,7 @@ def test_compaction_and_graph_knobs_come_from_the_settings(
         store.catalog.ensure_space("text", "m", "fp", 4)
         write(store, range(10), seed=0)
         write(store, range(4), seed=1)  # 4 of 14 entries deleted: past the 20% share
-        idx = store.index(store.catalog.space("text"))
+        idx = store.hnsw_index(store.catalog.space("text"))
         assert (idx.live_count, idx.deleted_count) == (10, left)
         assert idx.params.ef_search == 37
 

@@ -96,7 +96,7 @@ class IndexMachine(RuleBasedStateMachine):
         if not live:
             return
         query = _unit(np.random.default_rng(seed), 1)
-        labels, scores = self.store.index(self._space()).search(query, 10)
+        labels, scores = self.store.hnsw_index(self._space()).search(query, 10)
         assert len(set(labels.tolist())) == len(labels)
         assert set(labels.tolist()) <= set(live)
         ids = np.array(list(live))
@@ -140,7 +140,7 @@ class IndexMachine(RuleBasedStateMachine):
         assert len(labels) == len(set(labels))
         catalog_labels = self.store.catalog.live_labels("text").tolist()
         assert catalog_labels == sorted(labels)
-        index = self.store.index(self._space())
+        index = self.store.hnsw_index(self._space())
         assert index.labels().tolist() == sorted(labels)
         assert index.live_count == len(labels)
         assert len(self.store.catalog.files_under("/corpus")) == len(self.model)

@@ -296,7 +296,7 @@ class Searcher:
     ) -> tuple[list[int], int]:
         """The files of the `need` nearest chunks' files, nearest first; and how many
         vectors the search covered (the filter's, or the whole index)."""
-        index = self.store.index(space)
+        index = self.store.hnsw_index(space)
         label_map = self._labels.get(space.name)
         rows = None
         if filters.active:  # the files that pass, then their labels from memory
@@ -394,7 +394,7 @@ class Searcher:
     def _background(self, space: SpaceInfo) -> Background:
         if space.name == TEXT:
             return self._text_background(space)
-        index = self.store.index(space)
+        index = self.store.hnsw_index(space)
         record = self._records.get(space.name, space)  # read from the catalog this search
         cached = self._backgrounds.get(space.name)
         if cached is not None and cached[0] == record.index_generation:

@@ -35,13 +35,7 @@ from searchengine.records import Vectors
 from searchengine.store.hnsw import DEFAULT_PARAMS, HnswIndex, HnswParams
 from searchengine.store.leftovers import clean_leftovers
 from searchengine.store.lock import LOCK_NAME, WriterLock, writer_active
-from searchengine.store.shared import (
-    catalog_locks,
-    catalog_url,
-    catch_up,
-    claim_folder,
-    save_caches,
-)
+from searchengine.store.shared import catalog_locks, catalog_url, claim_folder
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +160,7 @@ class Store:
             if self.writer and save:
                 self.save()
             elif self.shared and save and self._dirty:
-                save_caches(self)
+                self._save_caches()
         finally:
             self.catalog.close()
             self._lock.release()
@@ -186,14 +180,14 @@ class Store:
     def index_path(self, space: str) -> Path:
         return self.index_dir / f"{space}.hnsw"
 
-    def index(self, space: SpaceInfo) -> HnswIndex:
+    def hnsw_index(self, space: SpaceInfo) -> HnswIndex:
         """The space's HNSW index, checked against the catalog before first use.
 
         A reader reloads it when the writer has saved a new generation since.
         """
-        return self._index(space, _InFlight())
+        return self._hnsw(space, _InFlight())
 
-    def _index(self, space: SpaceInfo, in_flight: _InFlight) -> HnswIndex:
+    def _hnsw(self, space: SpaceInfo, in_flight: _InFlight) -> HnswIndex:
         with self._guard:
             loaded = self._indexes.get(space.name)
             if loaded is not None and self.writer:
@@ -204,7 +198,7 @@ class Store:
             record = self.catalog.space(space.name) or space
             if loaded is not None and self.shared and loaded.fingerprint == record.fingerprint:
                 # another machine's writer changed the catalog: no file of ours has it
-                loaded.index, changed = catch_up(self, record, loaded.index)
+                loaded.index, changed = self._catch_up(record, loaded.index)
                 loaded.generation += changed  # this process's own count of catch-ups
                 loaded.stamp = stamp
                 return loaded.index
@@ -343,6 +337,45 @@ class Store:
         if self.writer or self.shared:  # a searcher of a shared catalog saves its cache
             self._dirty.add(space)
 
+    # a shared catalog (PostgreSQL): this folder holds only this machine's caches
+
+    def _catch_up(self, space: SpaceInfo, idx: HnswIndex) -> tuple[HnswIndex, bool]:
+        """Bring a loaded index level with the catalog (what other writers committed);
+        returns the index and whether anything changed."""
+        live = self.catalog.live_labels(space.name)
+        present = idx.labels()
+        missing = np.setdiff1d(live, present, assume_unique=True)
+        extra = np.setdiff1d(present, live, assume_unique=True)
+        if not len(missing) and not len(extra):
+            return idx, False
+        if len(missing) + len(extra) > REBUILD_SHARE * max(len(live), 1) and len(live) > 16:
+            idx = self.build(space)
+        else:
+            idx.delete(extra.tolist())
+            self._add_from_catalog(space.name, idx, missing)
+        log.info(
+            "index %s.hnsw caught up with the shared catalog: %d vectors added, %d dropped",
+            space.name,
+            len(missing),
+            len(extra),
+        )
+        self._mark_dirty(space.name)
+        return idx, True
+
+    def _save_caches(self) -> None:
+        """Save a searcher's changed indexes as this machine's caches (no catalog record:
+        a file in this folder says nothing to other machines)."""
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        for name in sorted(self._dirty):
+            loaded = self._indexes.get(name)
+            if loaded is None:
+                continue
+            try:
+                loaded.index.save(self.index_path(name), fsync=False)
+            except OSError as exc:
+                log.warning("could not save the index cache %s: %s", self.index_path(name), exc)
+        self._dirty.clear()
+
     # changes
 
     def apply(
@@ -357,7 +390,7 @@ class Store:
         opened = space.name not in self._indexes
         # Opened by this very change (committed just now), the index already
         # catches up these labels from the catalog: they are no lag to report.
-        idx = self._index(space, _InFlight(frozenset(added), frozenset(removed)))
+        idx = self._hnsw(space, _InFlight(frozenset(added), frozenset(removed)))
         idx.delete(removed)
         if opened:
             keep = ~np.isin(labels, idx.labels())

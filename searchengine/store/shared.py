@@ -9,7 +9,7 @@ it at once, and the folder holds only this machine's caches:
   an upkeep command (repair, a model switch) takes the catalog exclusively;
 - writers only commit to the catalog; each searcher keeps its HNSW index
   caught up from the catalog whenever the change stamp moves, and saves it to
-  the folder on close, so the next process starts from it.
+  the folder on close, so the next process starts from it (Store does both).
 """
 
 from __future__ import annotations
@@ -20,11 +20,8 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-
-from searchengine.catalog import Catalog, SpaceInfo
+from searchengine.catalog import Catalog
 from searchengine.catalog.postgres import (
     CATALOG_KEY,
     AdvisoryLocks,
@@ -38,7 +35,6 @@ from searchengine.files import path_key
 log = logging.getLogger(__name__)
 
 PER_FOLDER = "{index}"
-REBUILD_SHARE = 0.5  # catching up more than this share of an index: build it afresh
 
 
 def catalog_url(
@@ -90,49 +86,6 @@ def claim_folder(
             wait=wait,
             on_wait=on_wait,
         )
-
-
-def catch_up(store: Any, space: SpaceInfo, idx: Any) -> tuple[Any, bool]:
-    """Bring a loaded index level with the catalog (what other writers committed);
-    returns the index and whether anything changed."""
-    live = store.catalog.live_labels(space.name)
-    present = idx.labels()
-    missing = np.setdiff1d(live, present, assume_unique=True)
-    extra = np.setdiff1d(present, live, assume_unique=True)
-    if not len(missing) and not len(extra):
-        return idx, False
-    if len(missing) + len(extra) > REBUILD_SHARE * max(len(live), 1) and len(live) > 16:
-        idx = store.build(space)
-    else:
-        idx.delete(extra.tolist())
-        for at in range(0, len(missing), 10_000):
-            found, vectors = store.catalog.vectors_for(
-                space.name, missing[at : at + 10_000].tolist()
-            )
-            idx.add(found, vectors)
-    log.info(
-        "index %s.hnsw caught up with the shared catalog: %d vectors added, %d dropped",
-        space.name,
-        len(missing),
-        len(extra),
-    )
-    store._mark_dirty(space.name)
-    return idx, True
-
-
-def save_caches(store: Any) -> None:
-    """Save a searcher's changed indexes as this machine's caches (no catalog record:
-    a file in this folder says nothing to other machines)."""
-    store.index_dir.mkdir(parents=True, exist_ok=True)
-    for name in sorted(store._dirty):
-        loaded = store._indexes.get(name)
-        if loaded is None:
-            continue
-        try:
-            loaded.index.save(store.index_path(name), fsync=False)
-        except OSError as exc:
-            log.warning("could not save the index cache %s: %s", store.index_path(name), exc)
-    store._dirty.clear()
 
 
 _PID_RE = re.compile(r"\.(\d+)\.tmp$")
