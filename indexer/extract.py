@@ -35,6 +35,8 @@ __all__ = ["MAX_ZIP_MEMBERS", "check_zip", "decode_text", "extract_text_bytes"]
 
 log = logging.getLogger(__name__)
 
+_ZIP_MAGIC = b"PK\x03\x04"
+
 # zip packages, each read from its checked zip
 _ZIPPED = {
     "hwpx": hwpx.read_hwpx,
@@ -55,6 +57,8 @@ def extract_text_bytes(
 ) -> list[Passage]:
     """Passages of readable text in the content of a file with extension `ext`."""
     fmt = FORMAT_BY_EXTENSION.get(ext)
+    if fmt == "hwp" and data.startswith(_ZIP_MAGIC):
+        fmt = "hwpx"  # Hangul can save its XML form under the binary form's name
     budget = Budget(len(data), max_unpacked_bytes, max_unpack_ratio)
     if fmt in ("txt", "md"):
         passages = [Passage(decode_text(data))]

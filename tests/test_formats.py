@@ -8,6 +8,7 @@ python-pptx, openpyxl, odfpy, the standard library's email package, or by hand
 
 from __future__ import annotations
 
+import io
 import zipfile
 from email.message import EmailMessage
 from pathlib import Path
@@ -16,6 +17,8 @@ import pytest
 from helpers import run_index
 
 from indexer.extract import extract_text_bytes
+from indexer.formats import hwp, hwpx
+from indexer.formats.unpack import Budget
 from searchengine import Index
 from searchengine.errors import ExtractionError
 from searchengine.files import FORMATS, place_of
@@ -210,6 +213,23 @@ def test_real_hwpx_sample_gives_the_same_text() -> None:
     (passage,) = _extract(DATA / "sample_document.hwpx")
     (hwp,) = _extract(DATA / "sample_document.hwp")
     assert passage.text.split() == hwp.text.split()
+
+
+def test_hwpx_saved_under_the_hwp_name_is_read_as_hwpx() -> None:
+    (passage,) = extract_text_bytes((DATA / "sample_document.hwpx").read_bytes(), ".hwp")
+    assert passage.text.startswith(ANTHEM)
+
+
+def test_hwp_and_hwpx_carry_a_preview_picture_of_their_first_page() -> None:
+    from PIL import Image
+
+    data = (DATA / "sample_document.hwpx").read_bytes()
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        from_hwpx = hwpx.preview_image(zf, Budget(len(data), 1 << 20, 200))
+    for picture in (hwp.preview_image((DATA / "sample_document.hwp").read_bytes()), from_hwpx):
+        assert picture is not None
+        with Image.open(io.BytesIO(picture)) as image:
+            assert image.width > 100 and image.height > 100
 
 
 def test_password_protected_hwp_is_skipped_with_that_reason() -> None:

@@ -193,6 +193,25 @@ def test_ods_rows_and_cells_repeated_a_billion_times() -> None:
     assert time.monotonic() - started < 2
 
 
+def test_xml_entity_bombs_are_refused_not_expanded() -> None:
+    laughs = "".join(
+        f'<!ENTITY l{i} "{("&l" + str(i - 1) + ";") * 10 if i else "lol"}">' for i in range(10)
+    )
+    content = (
+        f'<?xml version="1.0"?><!DOCTYPE d [{laughs}]>'
+        '<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0"'
+        ' xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"><office:body><office:text>'
+        "<text:p>웃음 &l9;</text:p></office:text></office:body></office:document-content>"
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zf:
+        zf.writestr("content.xml", content)
+    started = time.monotonic()
+    with pytest.raises(ExtractionError, match="bad XML: Maximum entity amplification"):
+        _extract(out.getvalue(), ".odt")  # libxml2 refuses it rather than expanding it
+    assert time.monotonic() - started < 1
+
+
 # mail
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import io
 import re
 import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from searchengine.errors import ExtractionError
@@ -27,6 +29,7 @@ _SIGNATURE = b"HWP Document File"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _HEADER_BYTES = 256
 _PARA_TEXT = 67  # HWPTAG_BEGIN (16) + 51
+_PREVIEW = "PrvImage"
 
 # FileHeader property bits
 _COMPRESSED = 1 << 0
@@ -43,19 +46,7 @@ _SECTION = re.compile(r"Section(\d+)")
 
 def read_hwp(data: bytes, budget: Budget) -> list[Passage]:
     """One passage of text per body section of an HWP 5.0 document."""
-    import olefile
-
-    if data.startswith(_SIGNATURE):
-        raise ExtractionError("an HWP 3 document (only HWP 5.0 and HWPX are read)")
-    if not data.startswith(_OLE_MAGIC):
-        raise ExtractionError("not a valid HWP file (no OLE compound file header)")
-    try:
-        ole = olefile.OleFileIO(io.BytesIO(data))
-    except (OSError, ValueError, IndexError, struct.error) as exc:
-        raise ExtractionError(
-            f"not a readable HWP file (a damaged or truncated file: {exc})"
-        ) from None
-    try:
+    with _opened(data) as ole:
         flags = _flags(ole, data)
         sections = sorted(
             (int(m.group(1)), "/".join(entry))
@@ -69,11 +60,41 @@ def read_hwp(data: bytes, budget: Budget) -> list[Passage]:
         passages = []
         for _, name in sections:
             raw = _stream(ole, name, len(data))
-            body = budget.inflate(raw, raw=True) if flags & _COMPRESSED else raw
-            if not flags & _COMPRESSED:
+            if flags & _COMPRESSED:
+                body = budget.inflate(raw, raw=True)
+            else:
+                body = raw
                 budget.spend(len(body))
             passages.append(Passage(_section_text(body)))
         return passages
+
+
+def preview_image(data: bytes) -> bytes | None:
+    """The preview picture an HWP 5.0 file carries (PNG, GIF or BMP bytes), if any: a
+    thumbnail of its first page that needs no rendering."""
+    with _opened(data) as ole:
+        if not ole.exists(_PREVIEW):
+            return None
+        return _stream(ole, _PREVIEW, len(data))
+
+
+@contextmanager
+def _opened(data: bytes) -> Iterator[Any]:
+    """The OLE compound file in `data`; whatever it is missing is a damaged file."""
+    import olefile
+
+    if data.startswith(_SIGNATURE):
+        raise ExtractionError("an HWP 3 document (only HWP 5.0 and HWPX are read)")
+    if not data.startswith(_OLE_MAGIC):
+        raise ExtractionError("not a valid HWP file (no OLE compound file header)")
+    try:
+        ole = olefile.OleFileIO(io.BytesIO(data))
+    except (OSError, ValueError, IndexError, struct.error) as exc:
+        raise ExtractionError(
+            f"not a readable HWP file (a damaged or truncated file: {exc})"
+        ) from None
+    try:
+        yield ole
     except (OSError, ValueError, IndexError, struct.error) as exc:
         raise ExtractionError(
             f"not a readable HWP file (a damaged or truncated file: {exc})"

@@ -22,6 +22,7 @@ from .unpack import Budget, local, parse_xml
 _SECTION = re.compile(r"Contents/section(\d+)\.xml")
 _PACKAGE = "Contents/content.hpf"
 _MANIFEST = "META-INF/manifest.xml"
+_PREVIEW = "Preview/PrvImage."
 _INLINE = {"tab": "\t", "lineBreak": "\n", "hyphen": "-", "nbSpace": "\u00a0", "fwSpace": " "}
 
 
@@ -37,8 +38,8 @@ def read_hwpx(zf: zipfile.ZipFile, budget: Budget) -> list[Passage]:
         key=lambda n: int(_SECTION.fullmatch(n).group(1)),  # type: ignore[union-attr]
     )
     if _PACKAGE in names:
-        ordered = [n for n in spine(parse_xml(budget.zip_member(zf, _PACKAGE), "HWPX"), _PACKAGE)]
-        ordered = [n for n in ordered if n in names and _SECTION.fullmatch(n)]
+        package = parse_xml(budget.zip_member(zf, _PACKAGE), "HWPX package")
+        ordered = [n for n in spine(package, _PACKAGE) if n in names and _SECTION.fullmatch(n)]
         sections = ordered or sections
     if not sections:
         raise ExtractionError("not a valid HWPX file (it has no sections)")
@@ -46,6 +47,12 @@ def read_hwpx(zf: zipfile.ZipFile, budget: Budget) -> list[Passage]:
         Passage(section_text(parse_xml(budget.zip_member(zf, name), "HWPX section")))
         for name in sections
     ]
+
+
+def preview_image(zf: zipfile.ZipFile, budget: Budget) -> bytes | None:
+    """The preview picture of the first page that an HWPX package carries, if any."""
+    name = next((n for n in zf.namelist() if n.startswith(_PREVIEW)), None)
+    return budget.zip_member(zf, name) if name else None
 
 
 def section_text(root: Any) -> str:
