@@ -1,8 +1,9 @@
 """The catalog: the SQLite (or any SQLAlchemy) database that is the truth of an index.
 
-`db` holds the `Catalog` class; `schema` its tables, owned by the Alembic
-migrations that `migrate` applies on open; `rows` the records it hands out;
-`search` and `upkeep` its query-time and maintenance reads and writes.
+`db` holds the `Catalog` class, built on `connection` (the engine and its
+sessions); `schema` its tables, owned by the Alembic migrations that `migrate`
+applies on open; `rows` the records it hands out; `search`, `tags` and `upkeep`
+its query-time, image-tag and maintenance reads and writes.
 """
 
 from searchengine.catalog.db import Catalog

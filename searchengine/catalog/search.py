@@ -1,6 +1,6 @@
 """The catalog's search-time SQL: filters as conditions, and the lexical index.
 
-A mixin of `Catalog`, like catalog_upkeep.py. `chunk_terms` is an FTS5 table
+A part of `Catalog`, like upkeep.py and tags.py. `chunk_terms` is an FTS5 table
 made by migration 0008 (on PostgreSQL a table with a tsvector column); it has
 no SQLAlchemy model, so it is named here with lightweight `table()`/`column()`
 constructs.
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,9 +31,9 @@ from sqlalchemy import text as sql_text
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.exc import DatabaseError
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnClause
 
+from searchengine.catalog.connection import CatalogConnection
 from searchengine.catalog.postgres import tsquery_text
 from searchengine.catalog.rows import (
     STORED_BYTES,
@@ -195,13 +194,8 @@ def matches_cte(engine: Engine, name: str, id_label: str, match: str) -> Any:
     )
 
 
-class CatalogSearch:
+class CatalogSearch(CatalogConnection):
     """Reads that answer queries."""
-
-    engine: Engine
-
-    def session(self) -> AbstractContextManager[Session]:
-        raise NotImplementedError
 
     def label_owners(
         self, space: str, *, after: int = 0, vectors: bool = False

@@ -1,6 +1,6 @@
 """The catalog's image tags: each image's confident labels and their words (FTS5).
 
-A mixin of `Catalog`. `tag_terms` is an FTS5 table made by migration 0009 (on
+A part of `Catalog`. `tag_terms` is an FTS5 table made by migration 0009 (on
 PostgreSQL a table with a tsvector column; rowid: the image file's id);
 `image_tags` keeps the labels themselves.
 """
@@ -8,11 +8,10 @@ PostgreSQL a table with a tsvector column; rowid: the image file's id);
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 
-from sqlalchemy import Engine, and_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, select
 
+from searchengine.catalog.connection import CatalogConnection
 from searchengine.catalog.rows import id_batches, write_tags
 from searchengine.catalog.schema import File, ImageTag
 from searchengine.catalog.search import LexicalMatch, file_conditions, matches_cte
@@ -21,13 +20,8 @@ from searchengine.lexical import index_text
 from searchengine.records import Tag
 
 
-class CatalogTags:
+class CatalogTags(CatalogConnection):
     """Reads and writes of image tags."""
-
-    engine: Engine
-
-    def session(self) -> AbstractContextManager[Session]:
-        raise NotImplementedError
 
     def tag_matches(self, match: str, filters: Filters, limit: int) -> list[LexicalMatch]:
         """The best `limit` images whose tags match an FTS5 expression, by BM25.

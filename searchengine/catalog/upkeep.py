@@ -1,17 +1,17 @@
 """The catalog's upkeep SQL: status counts, consistency checks, repairs, VACUUM, model switches.
 
-A mixin of `Catalog`, kept apart so that the everyday reads and writes stay
+A part of `Catalog`, kept apart so that the everyday reads and writes stay
 short; like them it is the only place its SQL lives.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
 
-from sqlalchemy import Engine, delete, exists, func, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy.orm import aliased
 
+from searchengine.catalog.connection import CatalogConnection
 from searchengine.catalog.rows import (
     STORED_BYTES,
     FileState,
@@ -27,13 +27,8 @@ from searchengine.errors import CatalogError, ModelMismatchError
 from searchengine.records import FileStamp, Vectors
 
 
-class CatalogUpkeep:
+class CatalogUpkeep(CatalogConnection):
     """Checks and repairs of the catalog itself, and the steps of a model switch."""
-
-    engine: Engine
-
-    def session(self) -> AbstractContextManager[Session]:
-        raise NotImplementedError
 
     # status
 
