@@ -1,8 +1,9 @@
 """The FastAPI application over one `Index`: routes, the error table, the page.
 
 Routes translate, never decide: every answer comes from one `Index` call. The
-library's errors become HTTP statuses through `HTTP_STATUS`, the server's
-counterpart of the CLI's exit-code table, with the library's own message.
+library's errors become HTTP statuses through `responses.HTTP_STATUS`, with the
+library's own message; every error answer has one body (`responses.ErrorBody`),
+and every route declares the statuses it can answer in the OpenAPI document.
 """
 
 from __future__ import annotations
@@ -16,47 +17,40 @@ from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Mount
 
 from searchengine.api import Index
-from searchengine.errors import (
-    CatalogError,
-    ConfigError,
-    ExtractionError,
-    IndexCorruptError,
-    LockedError,
-    ModelMismatchError,
-    ModelUnavailableError,
-    NoIndexError,
-    SearchEngineError,
-    VocabularyError,
-)
+from searchengine.errors import ConfigError, SearchEngineError
 from searchengine.files import format_of
 from searchengine.server import search as search_routes
+from searchengine.server.responses import (
+    ALL_EXTENSIONS,
+    HTTP_STATUS,
+    binary,
+    errors,
+    file_media_types,
+    http_status,
+    library_meaning,
+)
 from searchengine.server.reveal import can_reveal, reveal
+from searchengine.server.search import ItemId
 from searchengine.server.security import LOOPBACK_HOSTS, Guard, is_loopback
-from searchengine.server.thumbs import has_thumbnail, thumb_size, thumbnail
+from searchengine.server.thumbs import THUMB_SIZES, has_thumbnail, thumb_size, thumbnail
 
 log = logging.getLogger(__name__)
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 STATIC = Path(__file__).resolve().parent / "static"
 SWAGGER_UI = Path(str(files("fastapi_offline") / "static"))  # swagger-ui-bundle.js, .css
 
-# The server's vocabulary for the library's errors: the first class that matches wins.
-HTTP_STATUS: tuple[tuple[type[SearchEngineError], int], ...] = (
-    (LockedError, 503),
-    (NoIndexError, 503),
-    (ModelMismatchError, 409),
-    (CatalogError, 500),
-    (IndexCorruptError, 500),
-    (ModelUnavailableError, 503),
-    (ExtractionError, 422),
-    (VocabularyError, 404),  # no word vectors, or a word the collection does not use
-    (ConfigError, 400),
-    (SearchEngineError, 500),
-)
+__all__ = ["HTTP_STATUS", "create_app", "fastapi_app", "http_status"]
 
 # A served file must never run as this page: a sandboxed, unsniffed, separate origin.
 FILE_HEADERS = {
@@ -69,10 +63,6 @@ PAGE_CSP = (
     "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
-
-
-def http_status(exc: SearchEngineError) -> int:
-    return next(code for cls, code in HTTP_STATUS if isinstance(exc, cls))
 
 
 class MapWorker:
@@ -116,15 +106,19 @@ def _index(request: Request) -> Index:
     return index
 
 
-@api.get("/status", summary="What the index holds, with which models, how big")
+@api.get("/status", summary="What the index holds, with which models, how big", responses=errors())
 def status(request: Request) -> dict[str, Any]:
     out = _index(request).status().to_json()
     out["can_open_folder"] = can_reveal(request.app.state.loopback)
     return out
 
 
-@api.get("/items/{item_id}", summary="One indexed file, by catalog id")
-def item(request: Request, item_id: int) -> dict[str, Any]:
+@api.get(
+    "/items/{item_id}",
+    summary="One indexed file, by catalog id",
+    responses=errors(404, 422, e404="no item by that id"),
+)
+def item(request: Request, item_id: ItemId) -> dict[str, Any]:
     found = _index(request).item(item_id)
     if found is None:
         raise HTTPException(404, f"no item {item_id}")
@@ -135,8 +129,20 @@ def item(request: Request, item_id: int) -> dict[str, Any]:
     return out
 
 
-@api.post("/items/{item_id}/open-folder", summary="Show the file in the desktop's file manager")
-def open_folder(request: Request, item_id: int) -> dict[str, Any]:
+@api.post(
+    "/items/{item_id}/open-folder",
+    summary="Show the file in the desktop's file manager",
+    responses=errors(
+        403,
+        404,
+        413,
+        422,
+        e403="a cross-site request, or a server that cannot open folders (not on this desktop)",
+        e404="no item by that id, or its folder is no longer on disk",
+        e503="no index or the index is busy, or no file manager could be started",
+    ),
+)
+def open_folder(request: Request, item_id: ItemId) -> dict[str, Any]:
     if not can_reveal(request.app.state.loopback):
         raise HTTPException(403, "this server cannot open folders (not on this desktop)")
     found = _index(request).item(item_id)
@@ -152,9 +158,29 @@ def open_folder(request: Request, item_id: int) -> dict[str, Any]:
     return {"opened": str(path.parent)}
 
 
-@api.get("/thumbs/{item_id}", summary="A JPEG thumbnail of an image or a PDF's first page")
+@api.get(
+    "/thumbs/{item_id}",
+    summary="A JPEG thumbnail of an image or a PDF's first page",
+    response_class=FileResponse,
+    responses={
+        **binary("The thumbnail, a JPEG", ["image/jpeg"]),
+        **errors(
+            404,
+            422,
+            e404="no image or PDF by that id, or its file is no longer on disk",
+            e422="a parameter out of range, or the file is no readable image or PDF",
+        ),
+    },
+)
 def thumb(
-    request: Request, item_id: int, size: Annotated[int | None, Query(ge=16, le=2048)] = None
+    request: Request,
+    item_id: ItemId,
+    size: Annotated[
+        int | None,
+        Query(
+            ge=16, le=2048, description=f"pixels; the nearest of {', '.join(map(str, THUMB_SIZES))}"
+        ),
+    ] = None,
 ) -> FileResponse:
     index = _index(request)
     found = index.item(item_id)
@@ -177,8 +203,19 @@ def thumb(
     )
 
 
-@api.get("/files/{item_id}", summary="The original file, by catalog id only")
-def original(request: Request, item_id: int) -> FileResponse:
+@api.get(
+    "/files/{item_id}",
+    summary="The original file, by catalog id only",
+    response_class=FileResponse,
+    responses={
+        **binary(
+            "The file as it is on disk, with the media type its name says",
+            file_media_types(ALL_EXTENSIONS),
+        ),
+        **errors(404, 422, e404="no item by that id, or its file is no longer on disk"),
+    },
+)
+def original(request: Request, item_id: ItemId) -> FileResponse:
     found = _index(request).item(item_id)
     if found is None:
         raise HTTPException(404, f"no item {item_id}")
@@ -196,7 +233,11 @@ def original(request: Request, item_id: int) -> FileResponse:
     )
 
 
-@api.get("/map", summary="Every item on a plane: PCA at once, t-SNE when computed")
+@api.get(
+    "/map",
+    summary="Every item on a plane: PCA at once, t-SNE when computed",
+    responses=errors(422),
+)
 def collection_map(
     request: Request, method: Literal["auto", "pca", "tsne"] = "auto"
 ) -> dict[str, Any]:
@@ -215,7 +256,11 @@ def collection_map(
     return out
 
 
-@api.get("/related", summary="The collection's own words nearest to a word (its word vectors)")
+@api.get(
+    "/related",
+    summary="The collection's own words nearest to a word (its word vectors)",
+    responses=errors(404, 422, e404=library_meaning(404)),
+)
 def related(
     request: Request,
     word: Annotated[str, Query(min_length=1, max_length=200)],
@@ -225,13 +270,40 @@ def related(
     return _index(request).related(word, k=k, method=method).to_json()
 
 
-@api.get("/outliers", summary="The items least like the rest, per space; near-duplicates")
+@api.get(
+    "/outliers",
+    summary="The items least like the rest, per space; near-duplicates",
+    responses=errors(422),
+)
 def outliers(
     request: Request,
     k: Annotated[int, Query(ge=1, le=50)] = 5,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> dict[str, Any]:
     return _index(request).outliers(k=k, limit=limit).to_json()
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers at this path (and OPTIONS), for `Allow`."""
+    found = {
+        method
+        for method in METHODS
+        for route in request.app.router.routes
+        if not isinstance(route, Mount)  # static files: their own GET and HEAD
+        and route.matches({**request.scope, "method": method})[0] == Match.FULL
+    }
+    return sorted(found | {"OPTIONS"}) if found else []
+
+
+def declare_upload_limit(document: dict[str, Any], limit: int) -> None:
+    """Put the upload limit (bytes) on every file field of a form in the document."""
+    for form in document.get("components", {}).get("schemas", {}).values():
+        for field in form.get("properties", {}).values():
+            if field.get("format") == "binary" or "contentMediaType" in field:
+                field["maxLength"] = limit
+                field["description"] = (
+                    f"{field.get('description', 'a file')}, at most {limit} bytes"
+                )
 
 
 def create_app(
@@ -245,6 +317,12 @@ def create_app(
     app = FastAPI(
         title="semsearch",
         summary="Search your documents and images by meaning, in Korean and English.",
+        description=(
+            "Every error answers with one JSON body (`ErrorBody`), and each operation lists "
+            "the statuses it can answer. An empty query parameter is the same as none. "
+            "`OPTIONS` on a path answers 204 with `Allow`; a method a path does not take, "
+            "405 with the same `Allow`."
+        ),
         version="0.1.0",
         docs_url=None,  # FastAPI's own /docs loads Swagger UI from a CDN; this one is local
         redoc_url=None,
@@ -255,6 +333,14 @@ def create_app(
     app.state.map_worker = MapWorker(index)
     app.include_router(search_routes.router)
     app.include_router(api)
+    document = app.openapi
+
+    def openapi() -> dict[str, Any]:  # the document, with this server's upload limit in it
+        if app.openapi_schema is None:
+            declare_upload_limit(document(), max_upload)
+        return app.openapi_schema or document()
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.exception_handler(SearchEngineError)
     async def library_error(request: Request, exc: SearchEngineError) -> JSONResponse:
@@ -263,9 +349,27 @@ def create_app(
             body["parameter"] = exc.parameter
         return JSONResponse(body, status_code=http_status(exc))
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+    @app.exception_handler(StarletteHTTPException)  # a route's, and the router's 404 and 405
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            allowed = allowed_methods(request)
+            if request.method == "OPTIONS" and allowed:
+                return Response(status_code=204, headers={"Allow": ", ".join(allowed)})
+            headers["Allow"] = ", ".join(allowed) or headers.get("Allow", "")
+        return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = jsonable_encoder(exc.errors())
+        first = problems[0] if problems else {}
+        where = [str(part) for part in first.get("loc", ())[1:]]
+        body = {
+            "error": f"{'.'.join(where) or 'request'}: {first.get('msg', 'invalid')}",
+            "parameter": where[0] if where else None,
+            "detail": problems,
+        }
+        return JSONResponse(body, status_code=422)
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:

@@ -17,17 +17,54 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
 from searchengine.api import Index
 from searchengine.errors import ConfigError
 from searchengine.files import FORMATS
-from searchengine.filters import Filters, make_filters
+from searchengine.filters import FILE_KINDS, Filters, make_filters
 from searchengine.records import Kind, Results
+from searchengine.server.responses import errors
 from searchengine.server.thumbs import has_thumbnail
 
 MAX_K = 100
+MAX_QUERY_CHARS = 2000
+MAX_OFFSET = 10_000  # how deep the cursor pages go
 DEFAULT_UPLOAD_BYTES = 20 * 1024 * 1024
+MAX_ITEM_ID = 2**63 - 1  # catalog ids are 64-bit (BigInteger; SQLite's INTEGER)
+
+ItemId = Annotated[
+    int, PathParam(ge=1, le=MAX_ITEM_ID, description="a catalog id, as a hit's `id` gives it")
+]
+
+# What the schema promises each filter takes; an empty value is the same as none.
+# The server takes a little more than it promises: `kind=pdf,md`, `PDF`, `.jpeg`.
+KIND: dict[str, Any] = {"type": "array", "items": {"type": "string", "enum": ["", *FILE_KINDS]}}
+WHEN: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string", "format": "date"},
+        {"type": "string", "format": "date-time"},
+        {"type": "string", "pattern": "^[0-9]{1,5}[dwmy]$"},  # an age: 7d, 2w, 3m, 1y
+        {"type": "string", "maxLength": 0},
+    ]
+}
+# An absolute path with no `..` part and no NUL (what `filters_of` takes), on POSIX:
+# each part is empty, `.`, or a name that is not `..`.
+PART = r"(?:[^/.\x00][^/\x00]*|\.(?:[^/.\x00][^/\x00]*)?|\.\.[^/\x00]+)?"
+FOLDER: dict[str, Any] = {
+    "type": "array",
+    "items": {"type": "string", "pattern": f"^(?:(?:/{PART})+)?$" if os.sep == "/" else ""},
+}
+CURSOR: dict[str, Any] = {"type": "string", "pattern": "^[A-Za-z0-9_-]*$"}
+
+
+def declared(schema: dict[str, Any], *, nullable: bool = True) -> dict[str, Any]:
+    """`json_schema_extra` that puts `schema` in place of the field's own type: null
+    where JSON can send it, never in a form, which has no null."""
+    return {"anyOf": [schema, {"type": "null"}] if nullable else [schema]}
+
+
 # What an upload must start with to be decoded at all (the decoder checks the rest),
 # and the format (a name of files.FORMATS) that says so.
 IMAGE_MAGIC = (
@@ -46,19 +83,37 @@ router = APIRouter(prefix="/api")
 class SearchRequest(BaseModel):
     """A text search; GET takes the same fields as query parameters."""
 
-    q: str = Field(min_length=1, max_length=2000, description="the query, in any language")
+    q: str = Field(
+        min_length=1, max_length=MAX_QUERY_CHARS, description="the query, in any language"
+    )
     mode: Literal["hybrid", "dense", "lexical"] = "hybrid"
     k: int = Field(10, ge=1, le=MAX_K)
     type: Literal["text", "image"] | None = Field(None, description="keep one kind of hit")
-    kind: list[str] = Field(default_factory=list, description="file kinds: pdf, md, jpg, ...")
-    folder: list[str] = Field(default_factory=list, description="absolute folders or files")
+    kind: list[str] = Field(
+        default_factory=list,
+        description="file kinds: pdf, md, jpg, ...",
+        json_schema_extra=declared(KIND),
+    )
+    folder: list[str] = Field(
+        default_factory=list,
+        description="absolute folders or files",
+        json_schema_extra=declared(FOLDER),
+    )
     glob: list[str] = Field(default_factory=list, description="patterns on the name or path")
-    after: str | None = Field(None, description="modified on or after: 2024-05-01 or 30d")
-    before: str | None = Field(None, description="modified before")
+    after: str | None = Field(
+        None,
+        description="modified on or after: 2024-05-01 or 30d",
+        json_schema_extra=declared(WHEN),
+    )
+    before: str | None = Field(
+        None, description="modified before", json_schema_extra=declared(WHEN)
+    )
     sort: Literal["relevance", "date"] = Field(
         "relevance", description="relevance, or date: the good matches, newest first"
     )
-    next: str | None = Field(None, description="the cursor of the previous page")
+    next: str | None = Field(
+        None, description="the cursor of the previous page", json_schema_extra=declared(CURSOR)
+    )
 
 
 def index_of(request: Request) -> Index:
@@ -69,6 +124,7 @@ def index_of(request: Request) -> Index:
 def filters_of(
     kind: list[str], folder: list[str], glob: list[str], after: str | None, before: str | None
 ) -> Filters:
+    folder = [value for value in folder if value]  # an empty form field: no folder
     for value in folder:
         # a folder filter only narrows results, never reads a file; still, a relative
         # path would be read against the server's working folder, which no client knows
@@ -91,7 +147,7 @@ def cursor_offset(cursor: str | None, params: dict[str, Any]) -> int:
         offset, digest = int(data["o"]), str(data["d"])
     except (ValueError, KeyError, TypeError):
         raise ConfigError("next: not a cursor this server gave", parameter="next") from None
-    if digest != _digest(params) or not 0 <= offset <= 10_000:
+    if digest != _digest(params) or not 0 <= offset <= MAX_OFFSET:
         raise ConfigError("next: the cursor belongs to another query", parameter="next")
     return offset
 
@@ -134,38 +190,25 @@ def run_search(index: Index, req: SearchRequest) -> dict[str, Any]:
     return page(results, params, started)
 
 
-@router.get("/search", summary="Search documents and images by meaning and words")
-def search_get(
-    request: Request,
-    q: Annotated[str, Query(min_length=1, max_length=2000)],
-    mode: Literal["hybrid", "dense", "lexical"] = "hybrid",
-    k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
-    type: Literal["text", "image"] | None = None,
-    kind: Annotated[list[str] | None, Query()] = None,
-    folder: Annotated[list[str] | None, Query()] = None,
-    glob: Annotated[list[str] | None, Query()] = None,
-    after: str | None = None,
-    before: str | None = None,
-    sort: Literal["relevance", "date"] = "relevance",
-    next: str | None = None,
-) -> dict[str, Any]:
-    req = SearchRequest(
-        q=q,
-        mode=mode,
-        k=k,
-        type=type,
-        kind=kind or [],
-        folder=folder or [],
-        glob=glob or [],
-        after=after,
-        before=before,
-        sort=sort,
-        next=next,
-    )
+SEARCH_ERRORS = errors(
+    400, 422, e400="a filter or cursor the server refuses (named in `parameter`)"
+)
+
+
+@router.get(
+    "/search",
+    summary="Search documents and images by meaning and words",
+    responses=SEARCH_ERRORS,
+)
+def search_get(request: Request, req: Annotated[SearchRequest, Query()]) -> dict[str, Any]:
     return run_search(index_of(request), req)
 
 
-@router.post("/search", summary="Search, with the parameters as a JSON body")
+@router.post(
+    "/search",
+    summary="Search, with the parameters as a JSON body",
+    responses={**SEARCH_ERRORS, **errors(403, 413)},
+)
 def search_post(request: Request, req: SearchRequest) -> dict[str, Any]:
     return run_search(index_of(request), req)
 
@@ -177,17 +220,34 @@ def sniff_image(head: bytes) -> str | None:
     return next((name for magic, name in IMAGE_MAGIC if head.startswith(magic)), None)
 
 
-@router.post("/search/image", summary="Images that look like an uploaded picture")
+@router.post(
+    "/search/image",
+    summary="Images that look like an uploaded picture",
+    responses=errors(
+        400,
+        403,
+        413,
+        415,
+        422,
+        e400="a filter or cursor the server refuses (named in `parameter`)",
+        e413="the image is over the server's upload limit",
+        e422="a parameter outside its type or range (see `detail`), or an unreadable picture",
+    ),
+)
 def search_image(
     request: Request,
     image: Annotated[UploadFile, File(description="a PNG, JPEG, GIF, WebP, BMP or TIFF")],
     k: Annotated[int, Form(ge=1, le=MAX_K)] = 10,
-    kind: Annotated[list[str] | None, Form()] = None,
-    folder: Annotated[list[str] | None, Form()] = None,
+    kind: Annotated[
+        list[str] | None, Form(json_schema_extra=declared(KIND, nullable=False))
+    ] = None,
+    folder: Annotated[
+        list[str] | None, Form(json_schema_extra=declared(FOLDER, nullable=False))
+    ] = None,
     glob: Annotated[list[str] | None, Form()] = None,
-    after: Annotated[str | None, Form()] = None,
-    before: Annotated[str | None, Form()] = None,
-    next: Annotated[str | None, Form()] = None,
+    after: Annotated[str | None, Form(json_schema_extra=declared(WHEN, nullable=False))] = None,
+    before: Annotated[str | None, Form(json_schema_extra=declared(WHEN, nullable=False))] = None,
+    next: Annotated[str | None, Form(json_schema_extra=declared(CURSOR, nullable=False))] = None,
 ) -> dict[str, Any]:
     started = time.perf_counter()
     filters = filters_of(kind or [], folder or [], glob or [], after, before)
@@ -213,12 +273,22 @@ def search_image(
     return shown
 
 
-@router.get("/items/{item_id}/similar", summary="More like this item")
+@router.get(
+    "/items/{item_id}/similar",
+    summary="More like this item",
+    responses=errors(
+        400,
+        404,
+        422,
+        e400="a cursor the server refuses (`parameter` is `next`)",
+        e404="no item by that id",
+    ),
+)
 def similar(
     request: Request,
-    item_id: int,
+    item_id: ItemId,
     k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
-    next: str | None = None,
+    next: Annotated[str | None, Query(json_schema_extra=declared(CURSOR, nullable=False))] = None,
 ) -> dict[str, Any]:
     started = time.perf_counter()
     index = index_of(request)
