@@ -12,7 +12,7 @@ import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from searchengine.errors import ConfigError
 from searchengine.files import FORMAT_BY_EXTENSION, FORMATS, path_key
@@ -104,13 +104,17 @@ def parse_when(value: str, name: str) -> float:
     """A moment from `2024-05-01`, `2024-05-01T13:00` (local time) or `7d`/`2w`/`3m`/`1y` ago."""
     value = value.strip()
     rel = _RELATIVE.match(value.lower())
-    if rel:
-        days = int(rel.group(1)) * _UNIT_DAYS[rel.group(2)]
-        return time.time() - timedelta(days=days).total_seconds()
     try:
-        return datetime.fromisoformat(value).timestamp()
-    except ValueError:
+        if rel:
+            days = int(rel.group(1)) * _UNIT_DAYS[rel.group(2)]
+            return time.time() - timedelta(days=days).total_seconds()
+        moment = datetime.fromisoformat(value)
+    except (ValueError, OverflowError):  # OverflowError: an age past timedelta's range
         raise ConfigError(
             f"{name} {value!r}: give a date like 2024-05-01 (local time) or an age like 7d, 2w, 3m",
             parameter=name,
         ) from None
+    try:
+        return moment.timestamp()
+    except (ValueError, OverflowError):  # local time at the calendar's ends (years 1, 9999)
+        return moment.replace(tzinfo=timezone.utc).timestamp()
