@@ -36,6 +36,7 @@ __all__ = ["MAX_ZIP_MEMBERS", "check_zip", "decode_text", "extract_text_bytes"]
 log = logging.getLogger(__name__)
 
 _ZIP_MAGIC = b"PK\x03\x04"
+_ZIP_FORMS = {"hwp": "hwpx", "xls": "xlsx"}
 
 # zip packages, each read from its checked zip
 _ZIPPED = {
@@ -57,8 +58,8 @@ def extract_text_bytes(
 ) -> list[Passage]:
     """Passages of readable text in the content of a file with extension `ext`."""
     fmt = FORMAT_BY_EXTENSION.get(ext)
-    if fmt == "hwp" and data.startswith(_ZIP_MAGIC):
-        fmt = "hwpx"  # Hangul can save its XML form under the binary form's name
+    if fmt in _ZIP_FORMS and data.startswith(_ZIP_MAGIC):
+        fmt = _ZIP_FORMS[fmt]  # the zip form of a format saved under the binary form's name
     budget = Budget(len(data), max_unpacked_bytes, max_unpack_ratio)
     if fmt in ("txt", "md"):
         passages = [Passage(decode_text(data))]
@@ -77,6 +78,8 @@ def extract_text_bytes(
             passages = _ZIPPED[fmt](zf, budget)
     elif fmt == "hwp":
         passages = hwp.read_hwp(data, budget)
+    elif fmt == "xls":
+        passages = sheets.read_xls(data)
     elif fmt == "eml":
         passages = mail.read_eml(data)
     elif fmt == "rtf":

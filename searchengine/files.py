@@ -25,6 +25,7 @@ TEXT_FORMATS: dict[str, tuple[str, ...]] = {
     "hwpx": (".hwpx",),
     "pptx": (".pptx",),
     "xlsx": (".xlsx", ".xlsm"),
+    "xls": (".xls",),
     "ods": (".ods",),
     "odt": (".odt",),
     "odp": (".odp",),
@@ -53,6 +54,7 @@ PLACE_WORDS: dict[str, str] = {
     "odp": "slide",
     "xlsx": "sheet",
     "ods": "sheet",
+    "xls": "sheet",
 }
 
 

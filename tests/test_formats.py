@@ -2,7 +2,7 @@
 
 HWP and HWPX are the real samples from extract-hwp's source package (BSD-3,
 tests/data/formats/LICENSE-extract-hwp); the others are written here by
-python-pptx, openpyxl, odfpy, the standard library's email package, or by hand
+python-pptx, openpyxl, xlwt, odfpy, the standard library's email package, or by hand
 (EPUB, RTF), each with words that only that file holds.
 """
 
@@ -70,6 +70,21 @@ def write_xlsx(path: Path, word: str = "quokka") -> Path:
     stock.append(["품목", "수량", "비고"])
     stock.append([word, 3, True])
     book.save(path)
+    return path
+
+
+def write_xls(path: Path, word: str = "tapir") -> Path:
+    import xlwt
+
+    book = xlwt.Workbook(encoding="utf-8")
+    budget = book.add_sheet("예산")
+    for r, row in enumerate([["항목", "금액", "확정"], [word, 1200, True], ["소수", 0.5]]):
+        for c, value in enumerate(row):
+            budget.write(r, c, value)
+    book.add_sheet("빈 시트")
+    notes = book.add_sheet("메모")
+    notes.write(3, 2, "떨어진 칸")
+    book.save(str(path))
     return path
 
 
@@ -268,6 +283,24 @@ def test_xlsx_sheets_are_passages_named_and_numbered(tmp_path: Path) -> None:
     assert place_of("book.xlsx", 2) == "sheet 2"
 
 
+def test_xls_sheets(tmp_path: Path) -> None:
+    budget, notes = _extract(write_xls(tmp_path / "old.xls"))
+    assert budget.text.splitlines() == [
+        "예산",
+        "항목\t금액\t확정",
+        "tapir\t1200\tTRUE",
+        "소수\t0.5",
+    ]
+    assert (budget.page, notes.page) == (1, 3)  # the empty second sheet keeps its number
+    assert notes.text.splitlines() == ["메모", "\t\t떨어진 칸"]
+    assert place_of("old.xls", 3) == "sheet 3"
+
+
+def test_xlsx_saved_under_the_xls_name_is_read_as_xlsx(tmp_path: Path) -> None:
+    data = write_xlsx(tmp_path / "book.xlsx").read_bytes()
+    assert [p.page for p in extract_text_bytes(data, ".xls")] == [1, 2]
+
+
 def test_ods_sheets(tmp_path: Path) -> None:
     plan, names = _extract(write_ods(tmp_path / "sheet.ods"))
     assert plan.text.splitlines() == ["일정", "날짜\t행사", "3월\t입학식"]
@@ -335,7 +368,7 @@ def test_rtf_cp949_escapes_decode(tmp_path: Path) -> None:
 
 
 def test_broken_files_of_each_new_format_are_refused(tmp_path: Path) -> None:
-    for name in ("hwp", "hwpx", "pptx", "xlsx", "ods", "odt", "odp", "epub", "rtf"):
+    for name in ("hwp", "hwpx", "pptx", "xlsx", "xls", "ods", "odt", "odp", "epub", "rtf"):
         with pytest.raises(ExtractionError, match=r"not a|no text|unsupported"):
             extract_text_bytes(b"PK\x03\x04 not what it says", FORMATS[name][0])
 
@@ -343,6 +376,7 @@ def test_broken_files_of_each_new_format_are_refused(tmp_path: Path) -> None:
 WRITERS = {
     "deck.pptx": (write_pptx, "zeppelin", 2),
     "book.xlsx": (write_xlsx, "quokka", 2),
+    "old.xls": (write_xls, "tapir", 1),
     "sheet.ods": (write_ods, "narwhal", 2),
     "minutes.odt": (write_odt, "axolotl", None),
     "talk.odp": (write_odp, "pangolin", 2),

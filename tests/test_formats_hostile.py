@@ -161,6 +161,20 @@ def test_a_sheet_of_a_billion_real_cells_is_refused_before_parsing() -> None:
         _extract(data, ".xlsx")
 
 
+def test_an_xls_with_its_last_possible_cell_filled_costs_only_its_cells(tmp_path: Path) -> None:
+    import xlwt
+
+    book = xlwt.Workbook(encoding="utf-8")
+    sheet = book.add_sheet("끝")
+    sheet.write(0, 0, "처음")
+    sheet.write(65535, 255, "마지막")  # 65,536 x 256 cells, if the empty ones were kept
+    book.save(str(tmp_path / "far.xls"))
+    started = time.monotonic()
+    (passage,) = _extract((tmp_path / "far.xls").read_bytes(), ".xls")
+    assert passage.text.splitlines() == ["끝", "처음", "\t" * 255 + "마지막"]
+    assert time.monotonic() - started < 2
+
+
 def ods_with_repeats(cell: str) -> bytes:
     table = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
     text = "urn:oasis:names:tc:opendocument:xmlns:text:1.0"

@@ -1,4 +1,4 @@
-"""Spreadsheets (.xlsx, .ods): each sheet a passage of its name and its rows, streamed.
+"""Spreadsheets (.xlsx, .ods, .xls): each sheet a passage of its name and its rows.
 
 A sheet part is parsed row by row (lxml iterparse), each row cleared once read,
 so memory holds one row, whatever the sheet claims: a dimension of a billion
@@ -8,11 +8,17 @@ full, though a repeated cell or row is written out at most `MAX_REPEAT` times). 
 read as stored: shared and inline strings, numbers, booleans (dates come as
 their serial numbers). A row is its cells joined by tabs; a passage's page is
 the sheet's position in the workbook, so a hit can say which sheet it is in.
+
+Legacy .xls workbooks (BIFF inside an OLE file) are read by xlrd one sheet at
+a time, their rows kept ragged (no padding of empty cells) and counted
+against the same cap; an encrypted workbook is skipped with that reason.
 """
 
 from __future__ import annotations
 
+import io
 import posixpath
+import struct
 import zipfile
 from typing import Any
 
@@ -63,7 +69,7 @@ def read_xlsx(zf: zipfile.ZipFile, budget: Budget) -> list[Passage]:
         if part not in names or not part.startswith("xl/worksheets/"):
             continue  # a chart sheet, or a sheet that is not there
         rows = _xlsx_rows(zf, part, budget, strings, cells)
-        passages.append(_sheet(sheet.get("name", f"Sheet{number}"), rows, number))
+        passages.extend(_sheet(sheet.get("name", f"Sheet{number}"), rows, number))
     return passages
 
 
@@ -86,11 +92,61 @@ def read_ods(zf: zipfile.ZipFile, budget: Budget) -> list[Passage]:
                     cells.add((times - 1) * filled)
                     lines.extend([text] * min(times, MAX_REPEAT))
             _forget(row)
-    return [_sheet(name, lines, number) for number, (name, lines) in enumerate(sheets.values(), 1)]
+    return [p for n, (name, lines) in enumerate(sheets.values(), 1) for p in _sheet(name, lines, n)]
 
 
-def _sheet(name: str, rows: list[str], number: int) -> Passage:
-    return Passage("\n".join([name, *rows]), page=number)
+def read_xls(data: bytes) -> list[Passage]:
+    """One passage per worksheet of a legacy Excel (97-2003) workbook."""
+    import xlrd
+    from xlrd.compdoc import CompDocError
+
+    cells = _Cells(MAX_CELLS)
+    try:
+        book = xlrd.open_workbook(
+            file_contents=data, on_demand=True, ragged_rows=True, logfile=io.StringIO()
+        )
+    except xlrd.XLRDError as exc:
+        if "encrypt" in str(exc).lower():
+            raise ExtractionError("encrypted .xls workbook (password protected)") from None
+        raise ExtractionError(f"not a readable .xls file ({exc})") from None
+    except (CompDocError, struct.error, IndexError, ValueError, AssertionError) as exc:
+        raise ExtractionError(f"not a readable .xls file ({exc})") from None
+    passages = []
+    try:
+        for number in range(book.nsheets):
+            sheet = book.sheet_by_index(number)
+            lines = []
+            for r in range(sheet.nrows):
+                values = [_xls_value(cell) for cell in sheet.row(r)]
+                filled = sum(1 for v in values if v)
+                if filled:
+                    cells.add(filled)
+                    lines.append("\t".join(values).rstrip("\t"))
+            passages.extend(_sheet(sheet.name, lines, number + 1))
+            book.unload_sheet(number)
+    except (xlrd.XLRDError, CompDocError, struct.error, IndexError, ValueError) as exc:
+        raise ExtractionError(f"not a readable .xls file ({exc})") from None
+    finally:
+        book.release_resources()
+    return passages
+
+
+def _xls_value(cell: Any) -> str:
+    import xlrd
+
+    if cell.ctype in (xlrd.XL_CELL_NUMBER, xlrd.XL_CELL_DATE):
+        value = float(cell.value)
+        return str(int(value)) if value.is_integer() else repr(value)
+    if cell.ctype == xlrd.XL_CELL_BOOLEAN:
+        return "TRUE" if cell.value else "FALSE"
+    if cell.ctype == xlrd.XL_CELL_TEXT:
+        return str(cell.value).strip()
+    return ""  # empty, blank, or an error code
+
+
+def _sheet(name: str, rows: list[str], number: int) -> list[Passage]:
+    """A sheet's passage, numbered by its place among all sheets; none for an empty sheet."""
+    return [Passage("\n".join([name, *rows]), page=number)] if rows else []
 
 
 def _relationships(zf: zipfile.ZipFile, budget: Budget, part: str) -> dict[str, str]:
