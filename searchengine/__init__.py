@@ -7,9 +7,13 @@ on first use, so `import searchengine` stays cheap (no torch, no SQLAlchemy).
 from __future__ import annotations
 
 from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("semsearch")  # pyproject.toml's, the one place it is written
+except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
 
 _EXPORTS = {
     "Index": "searchengine.api",

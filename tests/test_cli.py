@@ -226,3 +226,12 @@ def test_index_bf16_asks_the_text_encoder_for_bf16(corpus: Path, settings, capsy
     models = ["--text-model", settings.text_model, "--image-model", settings.image_model]
     code, out, _ = _cli(capsys, *base, *models, "--bf16")
     assert code == 0 and json.loads(out)["added"] == 6 and asked == ["bf16"]
+
+
+def test_version_is_the_installed_packages(capsys) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["--version"])
+    assert stopped.value.code == 0
+    assert capsys.readouterr().out.strip() == f"semsearch {version('semsearch')}"

@@ -9,6 +9,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
+from searchengine import __version__
 from searchengine.cli import explore as explore_commands
 from searchengine.cli import index as index_commands
 from searchengine.cli import manage as manage_commands
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         "by meaning, in Korean and English.",
     )
     _common(parser, suppress=False)
+    parser.add_argument("--version", action="version", version=f"semsearch {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     common = argparse.ArgumentParser(add_help=False)
     _common(common, suppress=True)
