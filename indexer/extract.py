@@ -27,7 +27,7 @@ from searchengine.errors import ExtractionError
 from searchengine.files import FORMAT_BY_EXTENSION
 from searchengine.records import Passage
 
-from .formats import epub, hwp, hwpx, mail, opendocument, rtf, sheets, slides
+from .formats import epub, hwp, hwpx, mail, opendocument, outlook, rtf, sheets, slides
 from .formats.text import decode_text, html_text
 from .formats.unpack import MAX_ZIP_MEMBERS, Budget, check_zip, open_zip
 
@@ -82,6 +82,8 @@ def extract_text_bytes(
         passages = sheets.read_xls(data)
     elif fmt == "eml":
         passages = mail.read_eml(data)
+    elif fmt == "msg":
+        passages = outlook.read_msg(data)
     elif fmt == "rtf":
         passages = rtf.read_rtf(data)
     else:

@@ -31,6 +31,7 @@ TEXT_FORMATS: dict[str, tuple[str, ...]] = {
     "odp": (".odp",),
     "epub": (".epub",),
     "eml": (".eml",),
+    "msg": (".msg",),
     "rtf": (".rtf",),
 }
 IMAGE_FORMATS: dict[str, tuple[str, ...]] = {

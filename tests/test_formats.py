@@ -9,7 +9,9 @@ python-pptx, openpyxl, xlwt, odfpy, the standard library's email package, or by 
 from __future__ import annotations
 
 import io
+import struct
 import zipfile
+from datetime import datetime, timezone
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -214,6 +216,142 @@ def write_rtf(path: Path, word: str = "wombat") -> Path:
     return path
 
 
+def write_cfb(streams: dict[str, bytes]) -> bytes:
+    """A compound file (OLE, version 3) holding `streams` by path ('storage/stream').
+
+    Small streams go in the mini stream, as the format requires; each storage's
+    children are a chain of right siblings, which readers follow like any tree.
+    """
+    free, end, fat_sector, none = 0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFD, 0xFFFFFFFF
+    root: dict = {"name": "Root Entry", "type": 5, "kids": {}, "data": b""}
+    for path, data in streams.items():
+        node = root
+        *folders, leaf = path.split("/")
+        for folder in folders:
+            node = node["kids"].setdefault(folder, {"name": folder, "type": 1, "kids": {}})
+        node["kids"][leaf] = {"name": leaf, "type": 2, "kids": {}, "data": data}
+    entries: list[dict] = []
+
+    def number(node: dict) -> None:
+        node["id"] = len(entries)
+        entries.append(node)
+        for kid in node["kids"].values():
+            number(kid)
+
+    number(root)
+    sectors: list[bytes] = []
+    fat: list[int] = []
+
+    def allocate(data: bytes) -> int:
+        count = -(-len(data) // 512)
+        if not count:
+            return end
+        start = len(sectors)
+        for i in range(count):
+            sectors.append(data[i * 512 : (i + 1) * 512].ljust(512, b"\0"))
+            fat.append(start + i + 1 if i < count - 1 else end)
+        return start
+
+    mini, minifat = bytearray(), []
+    for entry in entries:
+        data = entry.get("data", b"") if entry["type"] == 2 else b""
+        entry["size"] = len(data)
+        if entry["type"] != 2 or not data:
+            entry["start"] = end if entry["type"] == 2 else 0
+        elif len(data) < 4096:
+            count, start = -(-len(data) // 64), len(mini) // 64
+            mini += data.ljust(count * 64, b"\0")
+            minifat += [start + i + 1 for i in range(count - 1)] + [end]
+            entry["start"] = start
+        else:
+            entry["start"] = allocate(data)
+    root["start"], root["size"] = allocate(bytes(mini)) if mini else end, len(mini)
+    minifat_bytes = struct.pack(f"<{len(minifat)}I", *minifat)
+    minifat_start = allocate(minifat_bytes) if minifat else end
+    directory = bytearray()
+    for entry in entries:
+        kids = list(entry["kids"].values())
+        for left, right in zip(kids, kids[1:], strict=False):
+            left["right"] = right["id"]
+        name = entry["name"].encode("utf-16-le") + b"\0\0"
+        directory += name.ljust(64, b"\0") + struct.pack(
+            "<HBBIII16sIQQIQ",
+            len(name),
+            entry["type"],
+            1,
+            none,
+            entry.get("right", none),
+            kids[0]["id"] if kids else none,
+            b"",
+            0,
+            0,
+            0,
+            entry["start"],
+            entry["size"],
+        )
+    directory += (
+        b"\0" * 64 + struct.pack("<HBBIII16sIQQIQ", 0, 0, 0, none, none, none, b"", 0, 0, 0, 0, 0)
+    ) * (-len(entries) % 4)
+    directory_start = allocate(bytes(directory))
+    fat_count = 1
+    while fat_count * 128 < len(sectors) + fat_count:
+        fat_count += 1
+    fat_start = len(sectors)
+    fat += [fat_sector] * fat_count
+    fat += [free] * (fat_count * 128 - len(fat))
+    sectors += [struct.pack("<128I", *fat[i * 128 : (i + 1) * 128]) for i in range(fat_count)]
+    difat = [fat_start + i for i in range(fat_count)] + [free] * (109 - fat_count)
+    header = struct.pack(
+        "<8s16sHHHHH6sIIIIIIIII109I",
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
+        b"",
+        0x3E,
+        3,
+        0xFFFE,
+        9,
+        6,
+        b"",
+        0,
+        fat_count,
+        directory_start,
+        0,
+        4096,
+        minifat_start,
+        -(-len(minifat_bytes) // 512),
+        end,
+        0,
+        *difat,
+    )
+    return header + b"".join(sectors)
+
+
+def write_msg(path: Path, word: str = "meerkat", legacy: bool = False) -> Path:
+    """An Outlook message: Unicode properties, or 8-bit ones in code page 949."""
+    strings = {
+        0x0037: "주간 회의 안건",
+        0x0C1A: "이영희",
+        0x5D01: "yh.lee@example.kr",
+        0x0E04: "개발팀",
+        0x1000: f"이번 주 안건은 {word} 프로젝트와 똠방각하 건입니다.",
+    }
+    kind = 0x001E if legacy else 0x001F
+    props = bytearray(32)  # the top-level header: reserved, recipient and attachment counters
+    streams = {}
+    for pid, text in strings.items():
+        data = text.encode("cp949") if legacy else text.encode("utf-16-le")
+        streams[f"__substg1.0_{pid:04X}{kind:04X}"] = data
+        props += struct.pack("<HHIII", kind, pid, 6, len(data), 0)
+    sent = datetime(2026, 3, 2, 0, 30, tzinfo=timezone.utc) - datetime(
+        1601, 1, 1, tzinfo=timezone.utc
+    )
+    props += struct.pack("<HHIQ", 0x0040, 0x0039, 6, int(sent.total_seconds()) * 10_000_000)
+    if legacy:
+        props += struct.pack("<HHIII", 0x0003, 0x3FFD, 6, 949, 0)
+    streams["__properties_version1.0"] = bytes(props)
+    path.write_bytes(write_cfb(streams))
+    return path
+
+
 # one test per format
 
 
@@ -362,13 +500,33 @@ def test_eml_html_only_body_gives_its_visible_text() -> None:
     assert passage.text.endswith("보이는 본문") and ".x" not in passage.text
 
 
+def test_msg_properties_unicode_and_code_page_949(tmp_path: Path) -> None:
+    for legacy in (False, True):
+        (passage,) = _extract(write_msg(tmp_path / "memo.msg", legacy=legacy))
+        head, body = passage.text.split("\n\n", 1)
+        assert head.splitlines() == [
+            "Subject: 주간 회의 안건",
+            "From: 이영희 <yh.lee@example.kr>",
+            "To: 개발팀",
+            "Date: Mon, 02 Mar 2026 00:30:00 +0000",
+        ], legacy
+        assert body == "이번 주 안건은 meerkat 프로젝트와 똠방각하 건입니다."
+
+
+def test_msg_that_is_not_an_outlook_message(tmp_path: Path) -> None:
+    with pytest.raises(ExtractionError, match="not an Outlook message"):
+        extract_text_bytes(write_cfb({"Book": b"x" * 100}), ".msg")
+    with pytest.raises(ExtractionError, match="not a readable .msg"):
+        extract_text_bytes(write_cfb({"Book": b"x"})[:700], ".msg")
+
+
 def test_rtf_cp949_escapes_decode(tmp_path: Path) -> None:
     (passage,) = _extract(write_rtf(tmp_path / "memo.rtf"))
     assert passage.text.strip() == "한글 문서의 내용 wombat"
 
 
 def test_broken_files_of_each_new_format_are_refused(tmp_path: Path) -> None:
-    for name in ("hwp", "hwpx", "pptx", "xlsx", "xls", "ods", "odt", "odp", "epub", "rtf"):
+    for name in ("hwp", "hwpx", "pptx", "xlsx", "xls", "ods", "odt", "odp", "epub", "msg", "rtf"):
         with pytest.raises(ExtractionError, match=r"not a|no text|unsupported"):
             extract_text_bytes(b"PK\x03\x04 not what it says", FORMATS[name][0])
 
@@ -382,6 +540,7 @@ WRITERS = {
     "talk.odp": (write_odp, "pangolin", 2),
     "book.epub": (write_epub, "okapi", None),
     "mail.eml": (write_eml, "capybara", None),
+    "memo.msg": (write_msg, "meerkat", None),
     "memo.rtf": (write_rtf, "wombat", None),
 }
 

@@ -5,8 +5,9 @@
 - `text`: decoding legacy encodings, the visible text of HTML
 - `hwp`, `hwpx`: Hangul documents, binary (OLE) and XML
 - `slides`: PowerPoint; `opendocument`: OpenDocument text and presentations
-- `sheets`: spreadsheets (.xlsx, .ods), streamed row by row
-- `epub` (with `opf`, the reading order it shares with HWPX), `mail`, `rtf`
+- `sheets`: spreadsheets (.xlsx and .ods streamed row by row; .xls)
+- `epub` (with `opf`, the reading order it shares with HWPX), `rtf`
+- `mail` (.eml), and `outlook` (.msg), which gives its passage the same shape
 
 Each reader takes the file's bytes (or its checked zip) and returns passages;
 a paged format numbers them (slide, sheet), and anything wrong is an

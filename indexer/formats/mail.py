@@ -36,15 +36,30 @@ def read_eml(data: bytes) -> list[Passage]:
     _check_tree(data)
     message = BytesParser(policy=policy.default).parsebytes(data)
     assert isinstance(message, EmailMessage)
-    head = []
-    for key, label in _HEADERS:
-        value = _header(message, key)
-        if value:
-            head.append(f"{label}: {value}")
-    body = _body(message)
-    if not head and not body.strip():
+    head = {label: _header(message, key) for key, label in _HEADERS}
+    return [mail_passage(head, _body(message))]
+
+
+def mail_passage(head: dict[str, str], body: str) -> Passage:
+    """A message as one passage: its non-empty headers ('Subject: ...'), a blank line, the body."""
+    lines = [f"{label}: {value}" for label, value in head.items() if value]
+    if not lines and not body.strip():
         raise ExtractionError("not a mail message (no headers or body text)")
-    return [Passage("\n".join(head) + "\n\n" + body)]
+    return Passage("\n".join(lines) + "\n\n" + body)
+
+
+def decode_body(payload: bytes, charset: str | None) -> str:
+    """Text in its declared charset (EUC-KR labels read as CP949), else in the one detected."""
+    if charset:
+        try:
+            name = codecs.lookup(charset).name
+            return payload.decode(_KOREAN.get(name, name))
+        except (LookupError, UnicodeDecodeError):
+            pass  # a wrong or unknown label: detect it instead
+    try:
+        return decode_text(payload)
+    except ExtractionError:
+        return payload.decode("utf-8", "replace")
 
 
 def _check_tree(data: bytes) -> None:
@@ -70,20 +85,13 @@ def _header(message: EmailMessage, key: str) -> str:
         return ""
     if any("\udc80" <= ch <= "\udcff" for ch in raw):
         # raw 8-bit bytes, which the parser kept as surrogate escapes: decode them for real
-        text = _decode(raw.encode("ascii", "surrogateescape"))
+        text = decode_body(raw.encode("ascii", "surrogateescape"), None)
     else:
         try:
             text = str(message.get(key, ""))
         except (ValueError, IndexError, TypeError, AttributeError):  # a header it chokes on
             text = raw
     return " ".join(text.split())
-
-
-def _decode(data: bytes) -> str:
-    try:
-        return decode_text(data)
-    except ExtractionError:
-        return data.decode("utf-8", "replace")
 
 
 def _body(message: EmailMessage) -> str:
@@ -98,11 +106,4 @@ def _part_text(part: Message) -> str:
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes) or not payload.strip():
         return ""
-    charset = part.get_content_charset()
-    if charset:
-        try:
-            name = codecs.lookup(charset).name
-            return payload.decode(_KOREAN.get(name, name))
-        except (LookupError, UnicodeDecodeError):
-            pass  # a wrong or unknown label: detect it instead
-    return _decode(payload)
+    return decode_body(payload, part.get_content_charset())
