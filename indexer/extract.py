@@ -79,7 +79,7 @@ def extract_text_bytes(
     elif fmt == "hwp":
         passages = hwp.read_hwp(data, budget)
     elif fmt == "xls":
-        passages = sheets.read_xls(data)
+        passages = sheets.read_xls(data, budget)
     elif fmt == "eml":
         passages = mail.read_eml(data)
     elif fmt == "msg":

@@ -23,7 +23,7 @@ from searchengine.records import Passage
 from .text import decode_text, html_text
 
 MAX_PARTS = 1_000  # MIME parts in one mail
-MAX_NESTING = 100  # multiparts and attached messages, in all
+MAX_NESTING = 100  # multiparts and attached messages, in all (the parser recurses into each)
 
 _BOUNDARY = re.compile(rb'boundary\s*=\s*(?:"([^"\r\n]{1,200})"|([^\s;"]{1,200}))', re.I)
 _NESTED = re.compile(rb"message/rfc822", re.I)
@@ -67,7 +67,8 @@ def _check_tree(data: bytes) -> None:
     nesting = len(_BOUNDARY.findall(data)) + len(_NESTED.findall(data))
     if nesting > MAX_NESTING:
         raise ExtractionError(
-            f"a mail of more than {MAX_NESTING} nested MIME containers (the part limit)"
+            f"a mail of more than {MAX_NESTING} MIME containers (multiparts and attached "
+            f"messages; the part limit)"
         )
     parts = 0
     for line in data.splitlines():

@@ -39,18 +39,31 @@ _WORKBOOK = "xl/workbook.xml"
 
 
 class _Cells:
-    """The filled cells read so far, against the cap."""
+    """The filled cells read so far, and their text, against the caps.
 
-    def __init__(self, cap: int):
+    Cells may share one string (shared strings, repeats), so the text a
+    workbook yields can be far larger than the file: it is counted too, against
+    the unpacking limit.
+    """
+
+    def __init__(self, cap: int, max_chars: int):
         self.cap = cap
+        self.max_chars = max_chars
         self.count = 0
+        self.chars = 0
 
-    def add(self, n: int) -> None:
+    def add(self, n: int, chars: int) -> None:
         self.count += n
+        self.chars += chars
         if self.count > self.cap:
             raise ExtractionError(
                 f"a workbook of more than {self.cap:,} filled cells (the cell limit; "
                 f"too large to index as text)"
+            )
+        if self.chars > self.max_chars:
+            raise ExtractionError(
+                f"a workbook of more than {self.max_chars:,} characters of cell text "
+                f"(its cells repeat more text than the unpacking limit allows)"
             )
 
 
@@ -62,7 +75,7 @@ def read_xlsx(zf: zipfile.ZipFile, budget: Budget) -> list[Passage]:
     workbook = parse_xml(budget.zip_member(zf, _WORKBOOK), "workbook")
     targets = _relationships(zf, budget, "xl/_rels/workbook.xml.rels")
     strings = _shared_strings(zf, budget) if "xl/sharedStrings.xml" in names else []
-    cells = _Cells(MAX_CELLS)
+    cells = _Cells(MAX_CELLS, budget.max_bytes)
     passages = []
     for number, sheet in enumerate(workbook.iter(f"{{{_MAIN}}}sheet"), start=1):
         part = targets.get(sheet.get(f"{{{_REL}}}id", ""), "")
@@ -77,7 +90,7 @@ def read_ods(zf: zipfile.ZipFile, budget: Budget) -> list[Passage]:
     """One passage per sheet of an OpenDocument spreadsheet."""
     if "content.xml" not in zf.namelist():
         raise ExtractionError("not a valid OpenDocument file (no content.xml)")
-    cells = _Cells(MAX_CELLS)
+    cells = _Cells(MAX_CELLS, budget.max_bytes)
     sheets: dict[Any, tuple[str, list[str]]] = {}
     with zf.open("content.xml") as raw:
         stream = budget.metered(raw)
@@ -89,18 +102,18 @@ def read_ods(zf: zipfile.ZipFile, budget: Budget) -> list[Passage]:
                 text, filled = _ods_row(row, cells)
                 if text:
                     times = repeats(row.get(f"{{{_TABLE}}}number-rows-repeated"))
-                    cells.add((times - 1) * filled)
+                    cells.add((times - 1) * filled, (min(times, MAX_REPEAT) - 1) * len(text))
                     lines.extend([text] * min(times, MAX_REPEAT))
             _forget(row)
     return [p for n, (name, lines) in enumerate(sheets.values(), 1) for p in _sheet(name, lines, n)]
 
 
-def read_xls(data: bytes) -> list[Passage]:
+def read_xls(data: bytes, budget: Budget) -> list[Passage]:
     """One passage per worksheet of a legacy Excel (97-2003) workbook."""
     import xlrd
     from xlrd.compdoc import CompDocError
 
-    cells = _Cells(MAX_CELLS)
+    cells = _Cells(MAX_CELLS, budget.max_bytes)
     try:
         book = xlrd.open_workbook(
             file_contents=data, on_demand=True, ragged_rows=True, logfile=io.StringIO()
@@ -118,9 +131,9 @@ def read_xls(data: bytes) -> list[Passage]:
             lines = []
             for r in range(sheet.nrows):
                 values = [_xls_value(cell) for cell in sheet.row(r)]
-                filled = sum(1 for v in values if v)
+                filled = [v for v in values if v]
                 if filled:
-                    cells.add(filled)
+                    cells.add(len(filled), sum(map(len, filled)))
                     lines.append("\t".join(values).rstrip("\t"))
             passages.extend(_sheet(sheet.name, lines, number + 1))
             book.unload_sheet(number)
@@ -188,7 +201,7 @@ def _xlsx_rows(
             values = [_xlsx_value(c, strings) for c in row.iter(f"{{{_MAIN}}}c")]
             filled = [v for v in values if v]
             if filled:
-                cells.add(len(filled))
+                cells.add(len(filled), sum(map(len, filled)))
                 lines.append("\t".join(values).rstrip("\t"))
             _forget(row)
     return lines
@@ -221,7 +234,7 @@ def _ods_row(row: Any, cells: _Cells) -> tuple[str, int]:
         times = repeats(cell.get(f"{{{_TABLE}}}number-columns-repeated"))
         if text:
             filled += times
-            cells.add(times)
+            cells.add(times, min(times, MAX_REPEAT) * len(text))
         # trailing empty columns are repeated by the thousand: one stands for them all
         values.extend([text] * min(times, MAX_REPEAT if text else 1))
     return "\t".join(values).rstrip("\t"), filled
