@@ -3,8 +3,8 @@
 Libraries: charset-normalizer (decoding legacy encodings such as CP949),
 BeautifulSoup with lxml (visible HTML text), pypdf (per-page PDF text),
 python-docx (paragraphs and tables); the office formats (HWP, HWPX, slides,
-sheets, OpenDocument, EPUB, mail, RTF) have their readers in
-`indexer.formats`; images load through searchengine.models.images, which
+sheets, OpenDocument, EPUB, mail and Outlook messages, RTF) have their readers
+in `indexer.formats`; images load through searchengine.models.images, which
 queries share.
 
 Parsers work on bytes already read, so the content parsed is the content
