@@ -63,6 +63,7 @@ class IndexReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     interrupted: bool = False  # stopped on request; running again finishes the job
+    word_vectors: str = ""  # "training": started in the background as the run returned
 
     @property
     def committed(self) -> int:
@@ -84,6 +85,7 @@ class IndexReport:
             "skip_reasons": [{"path": p, "reason": r} for p, r in self.skipped],
             "seconds": round(self.seconds, 3),
             "interrupted": self.interrupted,
+            "word_vectors": self.word_vectors or None,
         }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 
 from searchengine import Index, Settings, lexical
 from searchengine.errors import NoWordVectorsError, UnknownWordError
-from searchengine.vocab import store
+from searchengine.vocab import store, train
 from searchengine.vocab.corpus import TermCorpus, read_corpus
 from searchengine.vocab.related import parse_expression, related_words
 from searchengine.vocab.train import MIN_COUNT, train_method
@@ -119,6 +120,7 @@ def vocab_settings(fake_settings: Settings) -> Settings:
 def topic_index(tmp_path: Path, vocab_settings: Settings, encoders):  # type: ignore[no-untyped-def]
     with Index.open(settings=vocab_settings, encoders=encoders) as idx:
         idx.add(write_topic_docs(tmp_path / "topics"))
+        assert idx.wait_for_word_vectors()
         yield idx
 
 
@@ -127,6 +129,7 @@ def test_index_trains_into_its_folder(topic_index: Index) -> None:
     assert sorted(p.name for p in folder.iterdir()) == [
         "cbow.npz",
         "glove.npz",
+        "train.lock",
         "training.json",
         "word2vec.npz",
     ]
@@ -150,10 +153,12 @@ def test_unchanged_collection_is_not_trained_again(topic_index: Index, tmp_path:
     path = topic_index.path / "vocab" / "glove.npz"
     before = path.stat().st_mtime_ns
     topic_index.add(tmp_path / "topics")
+    assert topic_index.wait_for_word_vectors()
     assert path.stat().st_mtime_ns == before
 
 
 def test_too_little_text_is_skipped_with_reason(index: Index) -> None:
+    assert index.wait_for_word_vectors()
     record = store.read_record(index.path / "vocab")
     assert record is not None and record.status == "skipped"
     assert "word vectors need at least 5,000" in record.reason
@@ -167,9 +172,41 @@ def test_vectors_are_dropped_with_the_text(topic_index: Index, tmp_path: Path) -
         doc.unlink()
     (tmp_path / "topics" / "one.txt").write_text("a short note", encoding="utf-8")
     topic_index.add(tmp_path / "topics")
+    assert topic_index.wait_for_word_vectors()
     assert not list((topic_index.path / "vocab").glob("*.npz"))
     with pytest.raises(NoWordVectorsError, match="need at least 1,000"):
         topic_index.related("car")
+
+
+def test_add_returns_before_its_word_vectors_and_related_works_after(
+    tmp_path: Path, vocab_settings: Settings, encoders, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    release = threading.Event()
+    real = train.train_method
+
+    def held(corpus, method, seed=0):  # type: ignore[no-untyped-def]
+        assert release.wait(60), "the test never let the training go on"
+        return real(corpus, method, seed)
+
+    monkeypatch.setattr(train, "train_method", held)
+    with Index.open(settings=vocab_settings, encoders=encoders) as idx:
+        report = idx.add(write_topic_docs(tmp_path / "topics"))
+        assert report.word_vectors == "training" and report.to_json()["word_vectors"]
+        assert not idx.wait_for_word_vectors(timeout=0.2)  # add came back mid-training
+        assert not (idx.path / "vocab" / "word2vec.npz").exists()
+        release.set()
+        related = idx.related("engines", k=5)  # waits for the training under way
+        assert related.positive == ("engin",) and related.neighbours
+
+
+def test_first_use_trains_what_is_missing(topic_index: Index) -> None:
+    folder = topic_index.path / "vocab"
+    for model in folder.glob("*.npz"):
+        model.unlink()
+    (folder / "training.json").unlink()
+    with Index.open(settings=topic_index.settings) as again:
+        assert again.related("engines", k=5).neighbours
+    assert (folder / "word2vec.npz").is_file()
 
 
 def test_turned_off(tmp_path: Path, vocab_settings: Settings, encoders) -> None:  # type: ignore[no-untyped-def]

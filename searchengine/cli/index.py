@@ -9,7 +9,7 @@ from contextlib import nullcontext, redirect_stdout
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from searchengine.api import IndexReport, ReembedReport
+from searchengine.api import Index, IndexReport, ReembedReport
 from searchengine.cli.app import INTERRUPTED_EXIT, App, usage, wait_option
 from searchengine.config import Settings
 
@@ -90,13 +90,35 @@ def bf16_option(p: argparse.ArgumentParser) -> None:
 def cmd_index(app: App) -> int:
     args = app.args
     settings = replace(_settings(app), exclude=tuple(args.exclude), include_hidden=args.hidden)
-    # Ray prints its workers' troubles on stdout: they go with the other diagnostics
-    with redirect_stdout(sys.stderr) if args.ray else nullcontext():
-        summary = _stoppable(
-            app, settings, lambda index, **kw: index.add(args.folder, ray=args.ray, **kw)
-        )
-    app.emit(summary.to_json(), lambda: _print_summary(app, summary))
+    index = app.open_index(settings)
+    try:
+        with app.stoppable() as should_stop:
+            # Ray prints its workers' troubles on stdout: they go with the other diagnostics
+            with redirect_stdout(sys.stderr) if args.ray else nullcontext():
+                try:
+                    summary = index.add(
+                        args.folder, ray=args.ray, on_progress=app.progress, should_stop=should_stop
+                    )
+                finally:
+                    app.close_bars()
+        app.emit(summary.to_json(), lambda: _print_summary(app, summary))
+        if summary.word_vectors == "training":
+            _finish_word_vectors(app, index)
+    finally:
+        index.close(wait=False)
     return _interrupted(app, summary.interrupted, f"{summary.committed} files")
+
+
+def _finish_word_vectors(app: App, index: Index) -> None:
+    """The run is reported; the word vectors it started are trained before the process
+    ends, unless Ctrl-C says not now (then `related` trains them when first asked)."""
+    if index.wait_for_word_vectors(timeout=1.0):
+        return
+    app.status_line("training word vectors for related words (Ctrl-C skips this for now)")
+    try:
+        index.wait_for_word_vectors()
+    except KeyboardInterrupt:
+        app.status_line("word vectors skipped: `semsearch related` trains them when first used")
 
 
 def _stoppable(app: App, settings: Settings, work: Callable[..., T]) -> T:

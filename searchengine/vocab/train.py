@@ -1,15 +1,21 @@
 """One training run: read the collection's terms, train each method, save, record.
 
-Run at the end of an indexing run (`Index.add`), under the writer lock, so
-two runs never write the same files; searches go on meanwhile and see the new
-vectors once each file is renamed into place. A collection whose terms did
-not change since the last run (same chunks) is not trained again.
+Started in the background once an indexing run (`Index.add`) has returned, or
+on first use when no vectors are there yet. A lock file in the vocabulary
+folder makes a second trainer wait for the first, and then find nothing left
+to do; searches go on meanwhile and see the new vectors once each file is
+renamed into place. A collection whose terms did not change since the last run
+(same chunks) is not trained again.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from searchengine.catalog import Catalog
@@ -65,9 +71,29 @@ def train_method(corpus: TermCorpus, method: str, seed: int = 0) -> WordVectors:
     )
 
 
+TRAIN_LOCK = "train.lock"
+
+
+@contextmanager
+def _one_trainer(folder: Path) -> Iterator[None]:
+    """Held while this process trains the folder's vectors; another trainer waits."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / TRAIN_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the flock
+
+
 def train_vocab(catalog: Catalog, index_dir: Path, min_tokens: int) -> TrainingRecord:
     """Train every method on the indexed text, or record why not; returns the record."""
     folder = vocab_dir(index_dir)
+    with _one_trainer(folder):
+        return _train(catalog, folder, min_tokens)
+
+
+def _train(catalog: Catalog, folder: Path, min_tokens: int) -> TrainingRecord:
     corpus = read_corpus(catalog)
     stamp = f"{corpus.stamp}-{PARAMS}"
     last = read_record(folder)
