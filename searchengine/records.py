@@ -61,6 +61,7 @@ class Hit:
     space: str
     snippet: str = ""
     page: int | None = None
+    place: str | None = None  # the page in its format's words: 'page 2', 'slide 3', 'sheet 1'
     start: int | None = None
     end: int | None = None
     file_id: int = 0
@@ -77,6 +78,7 @@ class Hit:
             "space": self.space,
             "snippet": self.snippet,
             "page": self.page,
+            "place": self.place,
             "start": self.start,
             "end": self.end,
             "highlights": [list(h) for h in self.highlights],

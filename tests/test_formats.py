@@ -562,6 +562,7 @@ def test_a_folder_of_office_files_is_indexed_and_searched(
         for name, (_, word, page) in WRITERS.items():
             hits = list(index.search(word, k=3, mode="lexical"))
             assert [(Path(h.path).name, h.page) for h in hits] == [(name, page)], word
+            assert hits[0].place == place_of(name, page)  # 'slide 2', 'sheet 1', or None
         for kind in ("hwp", "hwpx"):
             hits = index.search("무궁화 삼천리", k=5, filters=make_filters(kinds=[kind]))
             assert [Path(h.path).name for h in hits] == [f"sample_document.{kind}"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from searchengine.catalog.search import ChunkInfo
 from searchengine.errors import ConfigError
+from searchengine.files import place_of
 from searchengine.models.spaces import IMAGE, TEXT
 from searchengine.query import snippets
 from searchengine.query.fusion import Scored
@@ -48,6 +49,7 @@ def make_hit(info: ChunkInfo, query: str, s: Scored, tags: tuple[Tag, ...] = ())
         space=space,
         snippet=snip.text,
         page=info.page,
+        place=place_of(info.path, info.page),
         start=base + snip.start,
         end=base + snip.end,
         file_id=info.file_id,
