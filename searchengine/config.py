@@ -45,7 +45,7 @@ DEFAULT_HNSW_EF_SEARCH = 64  # candidates a search keeps (at least k)
 DEFAULT_EXACT_SCAN_MAX = 20_000
 DEFAULT_EXACT_SCAN_SHARE = 0.05
 DEFAULT_WORD_VECTORS_MIN_TOKENS = 5_000  # less indexed text than this: no word vectors
-DEFAULT_EXPAND = False  # related words in lexical queries (measured in README "Related words")
+DEFAULT_EXPAND = False  # related words in lexical queries (measured in docs/related-words.md)
 
 
 def data_home() -> Path:

@@ -1,6 +1,6 @@
 """Text analysis for the lexical (BM25) index: terms and FTS5 queries.
 
-One analysis serves indexing, querying and highlighting (snippets.py), so
+One analysis serves indexing, querying and highlighting (query/snippets.py), so
 whatever a snippet highlights is exactly what matched. Hangul goes through kiwi's morphological
 analyser and keeps content morphemes only (`자동차를` → `자동차`, `샀습니다` →
 `사다`); other letters and digits are split on anything else, casefolded,

@@ -1,6 +1,6 @@
 """End to end: `semsearch eval` on the shipped labelled sets with the real default models.
 
-This is the check behind the README's quality table: on every shipped set the
+This is the check behind the quality table of docs/search-quality.md: on every shipped set the
 default (hybrid) mode is at least as good as dense alone on recall@1 and
 MRR@10, and words-only search beats meaning-only search on the exact-token
 queries (identifiers, numbers).

@@ -245,7 +245,7 @@ class Catalog(CatalogUpkeep, CatalogSearch, CatalogTags):
         Each batch walks the primary key from the last label: `space || ''` keeps the
         planner off the (space, file_id) index, through which SQLite sorted the whole
         space for every batch (46 s for 1 M vectors, 10 000 a batch; 3 s walking the key:
-        bench_scale.py catalog)."""
+        `python -m bench.bench_scale catalog`)."""
         last = 0
         conditions = [Vector.space.concat("") == space, *valid_vectors_of(space)[1:]]
         while True:

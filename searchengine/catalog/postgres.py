@@ -5,7 +5,7 @@ SQLite keeps the lexical index in FTS5 tables; on PostgreSQL the same tables
 written here from the very terms FTS5 is given, so no PostgreSQL text-search
 parser or locale decides what a word is: Korean morphemes and casefolded words
 match the same way on both. Ranking is `ts_rank` (normalised by length), not
-FTS5's BM25; README "Scale-out" has the eval figures side by side.
+FTS5's BM25; docs/search-quality.md has the eval figures side by side.
 
 A catalog shared by many processes has two more needs:
 

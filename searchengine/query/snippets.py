@@ -1,7 +1,7 @@
 """Snippets: a window of a chunk around the query's terms, with highlight spans.
 
 The terms are found by the same analysis that feeds the lexical index
-(lexical.py), so `자동차` highlights the noun inside `자동차를`, not its particle.
+(searchengine/lexical.py), so `자동차` highlights the noun inside `자동차를`, not its particle.
 """
 
 from __future__ import annotations

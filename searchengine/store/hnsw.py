@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class HnswParams:
-    """How an index graph is built and searched (see the defaults in config.py)."""
+    """How an index graph is built and searched (see the defaults in searchengine/config.py)."""
 
     m: int = DEFAULT_HNSW_M
     ef_construction: int = DEFAULT_HNSW_EF_CONSTRUCTION
