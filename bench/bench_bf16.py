@@ -14,8 +14,8 @@ instructions (AVX512-BF16, AMX); queries stay fp32. Protocol:
   dense and hybrid mode, what `semsearch eval` runs. The rule for a lower-precision
   encoder (issue 15): at most 1% MRR@10 lost, relative, on any set and mode.
 
-    python bench/bench_bf16.py [--rounds 3] [--threads 1]
-    python bench/bench_bf16.py --smoke   # a few documents: a check that it runs
+    python -m bench.bench_bf16 [--rounds 3] [--threads 1]
+    python -m bench.bench_bf16 --smoke   # a few documents: a check that it runs
 """
 
 from __future__ import annotations
@@ -33,8 +33,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 SETS = [
     ROOT / "evalsets" / "debian-faq-ko" / "qrels.tsv",
@@ -88,7 +86,7 @@ def quality(model_cache: Path, smoke: bool) -> dict:
         tmp = Path(tempfile.mkdtemp(prefix="semsearch-bf16-"))
         try:
             row: dict = {"index_s": 0.0}
-            # each corpus in its own index, as `semsearch eval` and the README's table
+            # each corpus in its own index, as `semsearch eval` and docs/search-quality.md
             # have them (one shared index would pool BM25's statistics)
             for folder in sorted({q.parent / "docs" for q in SETS}):
                 settings = Settings(

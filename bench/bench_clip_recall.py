@@ -19,8 +19,8 @@ Protocol (also in searchengine/weights/MODEL_CARD.md):
 * "chance": the expected R@K of a random ranking, for scale.
 
     python training/build_data.py                  # once, builds the split
-    python bench/bench_clip_recall.py [--json]
-    python bench/bench_clip_recall.py --smoke      # the same, on a stand-in of 15 images
+    python -m bench.bench_clip_recall [--json]
+    python -m bench.bench_clip_recall --smoke      # the same, on a stand-in of 15 images
 
 The model is the unit measured here, so the gallery and the queries go straight
 through the product's image encoder (the one `searchengine.Index` loads for the

@@ -12,8 +12,8 @@ Protocol:
 * The children run without PYTHONDONTWRITEBYTECODE, as on a user's machine:
   with it set, Python compiles the project's modules from source every run.
 
-    python bench/bench_cold_start.py [--runs 7] [--json] [--query TEXT ...]
-    python bench/bench_cold_start.py --smoke   # a check that it runs, not a measurement
+    python -m bench.bench_cold_start [--runs 7] [--json] [--query TEXT ...]
+    python -m bench.bench_cold_start --smoke   # a check that it runs, not a measurement
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ Indexes `sample_corpus/` once and asks each labelled picture of
 - `tags`: the picture's confident labels (Korean and English) as a text query.
 
 Prints recall@1 and MRR over the 7 documents for each, with the machine. Run:
-    .venv/bin/python bench/bench_image_to_docs.py [--image-model NAME] [--json]
+    python -m bench.bench_image_to_docs [--image-model NAME] [--json]
 """
 
 from __future__ import annotations

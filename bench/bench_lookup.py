@@ -16,8 +16,8 @@ Protocol:
   of the process, which reads its pool's vectors from the catalog by label,
   is printed apart.
 
-    python bench/bench_lookup.py [--json] [--sizes 1200 100000] [--queries 200]
-    python bench/bench_lookup.py --smoke   # tiny: a check that it runs, not a measurement
+    python -m bench.bench_lookup [--json] [--sizes 1200 100000] [--queries 200]
+    python -m bench.bench_lookup --smoke   # tiny: a check that it runs, not a measurement
 """
 
 from __future__ import annotations
@@ -39,8 +39,6 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 
 class RandomText:

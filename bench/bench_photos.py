@@ -18,8 +18,8 @@ Protocol:
   matches, 100 deep) with z + w * bm25 / best; the product's weight is marked.
 
     python training/build_data.py                 # once, builds the held-out split
-    python bench/bench_photos.py [--image-model NAME] [--json]     # default: the default model
-    python bench/bench_photos.py --smoke          # the repository's pictures, as a check
+    python -m bench.bench_photos [--image-model NAME] [--json]     # default: the default model
+    python -m bench.bench_photos --smoke          # the repository's pictures, as a check
 """
 
 from __future__ import annotations
@@ -35,9 +35,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_clip_recall import (  # noqa: E402
+from bench.bench_clip_recall import (
     add_common_args,
     korean_query,
     plain_name,

@@ -42,9 +42,9 @@ Protocol:
   here; ``OPENBLAS_NUM_THREADS=1`` removes that), so back-to-back queries, as timed
   here, include that cost.
 
-    python bench/bench_query_modes.py [--json] [--queries 100] [--rebuild] [--profile]
+    python -m bench.bench_query_modes [--json] [--queries 100] [--rebuild] [--profile]
                                       [--threads N]
-    python bench/bench_query_modes.py --smoke   # a few evalsets files and queries, in a
+    python -m bench.bench_query_modes --smoke   # a few evalsets files and queries, in a
                                                 # temporary folder: a check, not a measurement
 """
 
@@ -72,8 +72,6 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 from searchengine import Encoders, Index, Settings  # noqa: E402
 from searchengine.config import DEFAULT_TEXT_MODEL, data_home  # noqa: E402

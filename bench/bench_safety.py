@@ -22,8 +22,8 @@ Protocol:
   1% of vectors committed after the save (a killed run); an open with the file
   missing (a rebuild); search latency.
 
-    python bench/bench_safety.py [--json] [--files 2000] [--vectors 100000] [--dim 384]
-    python bench/bench_safety.py --smoke    # every part on tiny sizes: a check, not a measurement
+    python -m bench.bench_safety [--json] [--files 2000] [--vectors 100000] [--dim 384]
+    python -m bench.bench_safety --smoke    # every part on tiny sizes: a check, not a measurement
 
 The commit, churn and big-index parts time the catalog and the index files
 themselves (``Catalog``, ``Store``, ``HnswIndex``) on purpose: those are the units
@@ -49,8 +49,6 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

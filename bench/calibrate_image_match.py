@@ -30,8 +30,8 @@ Protocol:
   whether z does better than a raw cut-off. All fitted in-sample.
 
     python training/build_data.py                  # once, builds the split
-    python bench/calibrate_image_match.py [--json]
-    python bench/calibrate_image_match.py --smoke  # the same, on bench_clip_recall's stand-in
+    python -m bench.calibrate_image_match [--json]
+    python -m bench.calibrate_image_match --smoke  # the same, on bench_clip_recall's stand-in
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ import csv
 import datetime as dt
 import json
 import platform
-import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -49,18 +48,15 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-for p in (ROOT, ROOT / "bench"):
-    if str(p) not in sys.path:
-        sys.path.insert(0, str(p))
-
-from bench_clip_recall import (  # noqa: E402
+from bench.bench_clip_recall import (
     add_common_args,
     encode_heldout,
     korean_query,
     plain_name,
     smoke_data,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 BACKGROUND_SIZE = 1024  # searchengine.query.fusion.BACKGROUND_SIZE
 EVALSETS = ("debian-faq-ko", "python-faq-en")
@@ -69,7 +65,8 @@ SMOKE_UNANSWERABLE = 12  # --smoke: questions kept of the labelled sets
 
 
 def background_sample(n: int) -> np.ndarray:
-    """The labels query.py's _background would sample from an index of labels 0..n-1."""
+    """The labels the searcher (searchengine/query/searcher.py) would sample for its background
+    from an index of labels 0..n-1."""
     labels = np.arange(n)
     rng = np.random.default_rng(0)
     if len(labels) > BACKGROUND_SIZE:

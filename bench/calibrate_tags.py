@@ -4,7 +4,7 @@ Tags every judged picture with the model at threshold 0, joins its labels with
 the judgements, and prints, for each threshold, how many judged labels are
 kept and what share of them is right. The product's threshold is the lowest
 one whose precision is at least --precision (default 0.8). Run:
-    .venv/bin/python bench/calibrate_tags.py [--image-model semsearch-clip-lite0] [--json]
+    python -m bench.calibrate_tags [--image-model semsearch-clip-lite0] [--json]
 """
 
 from __future__ import annotations

@@ -42,9 +42,9 @@ Issue 15 ("faster than the peers on the same model"). Protocol:
   semsearch is faster. The machine (cores, load average before and after) is printed:
   on a shared machine the figures are provisional.
 
-    python bench/compare_peers.py [--chunks N] [--queries 100] [--cold 5] [--threads 1]
-    python bench/compare_peers.py --bf16   # semsearch indexes in bf16 (`index --bf16`)
-    python bench/compare_peers.py --smoke   # semsearch only, a few chunks: a check
+    python -m bench.compare_peers [--chunks N] [--queries 100] [--cold 5] [--threads 1]
+    python -m bench.compare_peers --bf16   # semsearch indexes in bf16 (`index --bf16`)
+    python -m bench.compare_peers --smoke   # semsearch only, a few chunks: a check
 """
 
 from __future__ import annotations

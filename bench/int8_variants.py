@@ -46,8 +46,8 @@ Protocol:
 The machine is shared: speed figures are noisy, accuracy figures are not.
 Work files go to ``--work`` (default ``bench/.cache/int8/``, git-ignored).
 
-    python bench/int8_variants.py [--json] [--variants a,b] [--threads 1]
-    python bench/int8_variants.py --smoke   # a tiny random BERT and a few files: a check
+    python -m bench.int8_variants [--json] [--variants a,b] [--threads 1]
+    python -m bench.int8_variants --smoke   # a tiny random BERT and a few files: a check
 """
 
 from __future__ import annotations
@@ -70,8 +70,6 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 from searchengine import Encoders, Index, Settings  # noqa: E402
 from searchengine.models.sources import TextSource  # noqa: E402

@@ -8,8 +8,8 @@ spaced answers from each FAQ corpus of evalsets/ (Korean Debian FAQ, English
 Python FAQ; their licences are in evalsets/*/SOURCE.md), cut at about 200
 characters on a word boundary, one passage per line.
 
-    python bench/make_background.py
-    python bench/make_background.py --smoke   # write to a temporary file, compare with
+    python -m bench.make_background
+    python -m bench.make_background --smoke   # write to a temporary file, compare with
                                               # the shipped one, leave the repository alone
 """
 

@@ -11,7 +11,7 @@ Synthetic data and the catalog measurements that bench_scale.py runs:
   checks it) but for ``window`` rows before each checkpoint, which go through write_items.
 Also hnswlib's memory formula and brute-force neighbours, for bench_scale.py's hnsw part.
 
-    python bench/scale_sim.py --smoke   # tiny: a check that it runs, not a measurement
+    python -m bench.scale_sim --smoke   # tiny: a check that it runs, not a measurement
 """
 
 from __future__ import annotations
@@ -36,9 +36,7 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
-
-from bench_storage import folder_bytes  # noqa: E402
+from bench.bench_storage import folder_bytes  # noqa: E402
 
 DIM = 384  # e5-small's text space; the image space is 384 too
 BLOCK = 10_000  # vectors are made in seeded blocks, so any range can be made again

@@ -19,8 +19,8 @@ Protocol:
   printed cut-off maximizes balanced accuracy between relevant tops and
   unanswerable tops.
 
-    python bench/tune_fusion.py [--cache DIR] [--json]
-    python bench/tune_fusion.py --smoke   # a few queries and files of each set, in a
+    python -m bench.tune_fusion [--cache DIR] [--json]
+    python -m bench.tune_fusion --smoke   # a few queries and files of each set, in a
                                           # temporary folder: a check, not a measurement
 """
 
@@ -39,7 +39,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from searchengine import Encoders, Filters, Index, Settings  # noqa: E402
 from searchengine.config import DEFAULT_TEXT_MODEL, data_home  # noqa: E402
