@@ -6,8 +6,11 @@ Ray is imported only when a run asks for it, so semsearch works without it.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import os
 import socket
+import sys
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -37,9 +40,21 @@ CONNECT_TIMEOUT_S = 10.0
 
 Address = str | bool
 
+# Ray's own switch for single-machine use (its default on macOS and Windows): this node's
+# address is 127.0.0.1, so its servers listen on loopback only. Read when ray is imported.
+RAY_LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
 
-def import_ray() -> ModuleType:
-    """The ray module, or a ConfigError saying how to install it."""
+
+def import_ray(*, loopback: bool = False) -> ModuleType:
+    """The ray module, or a ConfigError saying how to install it.
+
+    `loopback`: the Ray instance started (or joined on this machine) stays on
+    127.0.0.1, and reports no usage statistics; this takes effect only when ray has not
+    been imported yet in this process, and an environment that sets these variables
+    keeps its own values."""
+    if loopback and "ray" not in sys.modules:
+        for name, value in RAY_LOOPBACK.items():
+            os.environ.setdefault(name, value)
     try:
         import ray
     except ImportError as exc:
@@ -49,12 +64,13 @@ def import_ray() -> ModuleType:
 
 @contextmanager
 def cluster(address: Address) -> Iterator[ModuleType]:
-    """Ray, connected: to a local instance started for the call, or to a cluster."""
-    ray = import_ray()
+    """Ray, connected: to a local instance started for the call (on loopback only), or
+    to a cluster."""
+    local = address is True or address in ("", "local")
+    ray = import_ray(loopback=local or (isinstance(address, str) and _on_loopback(address)))
     if ray.is_initialized():  # the caller's own connection (a notebook, a test): kept
         yield ray
         return
-    local = address is True or address in ("", "local")
     try:
         if local:
             ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
@@ -86,6 +102,16 @@ def _reachable(address: str) -> None:
         socket.create_connection((host.strip("[]"), int(port)), CONNECT_TIMEOUT_S).close()
     except OSError as exc:
         raise ConfigError(f"cannot reach Ray at {address}: {exc.strerror or exc}") from None
+
+
+def _on_loopback(address: str) -> bool:
+    host = address.split("://", 1)[-1].rpartition(":")[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _first_line(exc: BaseException) -> str:

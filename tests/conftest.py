@@ -9,8 +9,10 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import tempfile
 from pathlib import Path
 
+import netguard
 import pytest
 from helpers import make_corpus
 
@@ -18,6 +20,49 @@ from searchengine.config import Settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+# Every process of the session talks on loopback only (tests/netguard.py): installed at
+# import, before any fixture copies os.environ into a subprocess's environment.
+_NETGUARD_LOG = Path(tempfile.gettempdir()) / f"semsearch-netguard-{os.getpid()}.log"
+_NETGUARD_LOG.unlink(missing_ok=True)
+netguard.install(_NETGUARD_LOG)
+
+# What a test needs, as markers (pyproject.toml lists them); `make test-fast` runs the
+# tests that need none. The fixtures below imply theirs, so no test has to say it twice.
+_MARKS_BY_FIXTURE = {
+    "pg_server": "postgres",
+    "pg_catalog": "postgres",
+    "browser": "browser",
+    "page": "browser",
+    "ray_cluster": "ray",
+    "real_home": "e2e",
+    "real_env": "e2e",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture in getattr(item, "fixturenames", ()):
+            mark = _MARKS_BY_FIXTURE.get(fixture)
+            if mark is not None and item.get_closest_marker(mark) is None:
+                item.add_marker(mark)
+
+
+@pytest.fixture(scope="session")
+def _netguard():  # type: ignore[no-untyped-def]
+    watcher = netguard.Watcher(_NETGUARD_LOG).start()
+    yield watcher
+    watcher.stop()
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only(_netguard):  # type: ignore[no-untyped-def]
+    """Fails the test during which a process of the session listened on, or talked to,
+    an address outside 127.0.0.0/8 (or ::1)."""
+    yield
+    found = _netguard.take()
+    if found:
+        pytest.fail("network traffic outside loopback:\n" + "\n".join(found), pytrace=False)
 
 
 @pytest.fixture(scope="session", autouse=True)

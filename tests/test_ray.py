@@ -23,6 +23,7 @@ import textwrap
 from dataclasses import replace
 from pathlib import Path
 
+import netguard
 import numpy as np
 import pytest
 from helpers import make_corpus
@@ -45,10 +46,10 @@ IMAGE_QUERIES = ["red", "blue picture"]
 
 @pytest.fixture(scope="module")
 def ray_cluster():  # type: ignore[no-untyped-def]
-    """A local Ray cluster of two CPUs, for the whole module."""
+    """A local Ray cluster of two CPUs on loopback, for the whole module."""
     try:
-        import ray
-    except ImportError:
+        ray = indexer.ray_pool.import_ray(loopback=True)  # subprocesses inherit the setting
+    except ConfigError:
         if os.environ.get("CI"):
             raise
         pytest.skip("ray is not installed (pip install 'semsearch[ray]')")
@@ -60,6 +61,12 @@ def ray_cluster():  # type: ignore[no-untyped-def]
     )
     yield ray
     ray.shutdown()
+
+
+def test_the_cluster_keeps_to_loopback(ray_cluster) -> None:  # type: ignore[no-untyped-def]
+    """Its node address is 127.0.0.1 and no process of it listens on another address."""
+    assert ray_cluster.get_runtime_context().gcs_address.startswith("127.0.0.1:")
+    assert not netguard.scan(Path(os.environ[netguard.ENV_LOG]))
 
 
 @pytest.fixture(scope="module")
