@@ -378,6 +378,19 @@ class CatalogSearch(CatalogConnection):
             )
         return damage, int(missing or 0), int(stray or 0)
 
+    def lexical_pending(self) -> bool:
+        """Whether chunks wait for their lexical rows: the newest chunk has none, as
+        migration 0008 leaves a catalog's chunks (it analyses nothing). Two index look-ups,
+        so every open can ask; `mend_lexical` is the answer."""
+        with self.session() as s:
+            newest = s.scalar(sql_text("SELECT max(id) FROM chunks"))
+            if newest is None:
+                return False
+            found = s.scalar(
+                sql_text("SELECT rowid FROM chunk_terms WHERE rowid = :id"), {"id": newest}
+            )
+        return found is None
+
     def mend_lexical(self, analyse: Callable[[str], str], *, from_scratch: bool) -> int:
         """Give every chunk its lexical row and drop rows without a chunk; returns rows written."""
         written = 0

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy.exc import DBAPIError
 
 from searchengine.catalog import Catalog, SpaceInfo, is_staging
 from searchengine.catalog.postgres import AdvisoryLocks, is_postgres_url
@@ -41,6 +42,20 @@ log = logging.getLogger(__name__)
 
 CATALOG_NAME = "catalog.sqlite"
 __all__ = ["CATALOG_NAME", "LOCK_NAME", "Store"]
+
+
+def _analyse_pending_chunks(catalog: Catalog) -> None:
+    """Write the lexical rows that a migration left to the application (0008 analyses
+    nothing, so that it never changes when the analyser does), with today's analyser."""
+    from searchengine.lexical import index_text  # kiwi loads only for Hangul
+
+    try:
+        written = catalog.mend_lexical(index_text, from_scratch=False)
+    except DBAPIError as exc:  # another process opening it at once got there first
+        log.info("the lexical index is being written by another process: %s", exc.orig)
+        return
+    log.info("analysed %d chunks for the lexical index", written)
+
 
 FOREIGN_SAMPLE = 48  # random labels whose vectors are compared with the catalog's on open
 FOREIGN_NEWEST = 16  # ...and the newest ones, most at risk from a restored catalog
@@ -118,6 +133,8 @@ class Store:
         except Exception:
             self._lock.release()
             raise
+        if self.catalog.lexical_pending():
+            _analyse_pending_chunks(self.catalog)
         self._indexes: dict[str, _Loaded] = {}
         self._dirty: set[str] = set()
         self._guard = threading.Lock()  # one thread opens or reloads an index at a time
