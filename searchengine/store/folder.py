@@ -140,7 +140,7 @@ class Store:
         self._guard = threading.Lock()  # one thread opens or reloads an index at a time
         self._last_save = time.monotonic()
         if writer:
-            clean_leftovers(self)
+            clean_leftovers(self.index_dir, self.catalog)
 
     @classmethod
     def for_settings(
