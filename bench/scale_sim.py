@@ -172,6 +172,7 @@ def catalog_bytes(target: str) -> int:
 def new_items(texts: Texts, start: int, n: int, folder: str) -> list[Any]:
     """n one-chunk text files, numbered from `start`, with their (stored-precision) vectors."""
     from searchengine.catalog import NewItem
+    from searchengine.lexical import index_text
     from searchengine.records import Chunk
 
     vecs = texts.vrng.standard_normal((n, DIM), dtype=np.float32)  # the catalog rounds to float16
@@ -181,7 +182,12 @@ def new_items(texts: Texts, start: int, n: int, folder: str) -> list[Any]:
         f = start + i
         chunk = Chunk(text, 0, len(text))
         path = f"{folder}/d{f // 1000:05d}/file{f:08d}.txt"
-        out.append(NewItem(path, "text", len(text), f, sha(f), "text", [chunk], vecs[i : i + 1]))
+        terms = (index_text(text),)  # the indexer analyses; the catalog stores what it is given
+        out.append(
+            NewItem(
+                path, "text", len(text), f, sha(f), "text", [chunk], vecs[i : i + 1], terms=terms
+            )
+        )
     return out
 
 

@@ -28,6 +28,7 @@ from PIL import Image
 from searchengine.catalog import NewItem, as_stored
 from searchengine.config import Settings
 from searchengine.errors import ConfigError, ExtractionError, ModelUnavailableError
+from searchengine.lexical import chunk_terms, tag_terms
 from searchengine.models.encoders import TextEncoding
 from searchengine.models.spaces import IMAGE, TEXT, Spaces
 from searchengine.records import Chunk, Passage, Tag
@@ -103,6 +104,7 @@ class PendingItem:
     image: Image.Image | None = None
     vectors: np.ndarray | None = None  # encoded already (by a Ray worker, indexer.ray_index)
     tags: tuple[Tag, ...] = ()
+    terms: tuple[str, ...] | None = None  # the chunks' lexical terms, if analysed already
 
 
 @dataclass
@@ -395,7 +397,22 @@ class IndexRun:
         self, p: PendingItem, space: str, vectors: np.ndarray, tags: Sequence[Tag] = ()
     ) -> NewItem:
         f = p.found
-        return NewItem(f.path, f.kind, f.size, f.mtime_ns, p.sha256, space, p.chunks, vectors, tags)
+        # the indexer analyses, the catalog stores: on the encoding thread, so the write
+        # transaction holds the lock briefly
+        terms = p.terms if p.terms is not None else chunk_terms(p.chunks)
+        return NewItem(
+            f.path,
+            f.kind,
+            f.size,
+            f.mtime_ns,
+            p.sha256,
+            space,
+            p.chunks,
+            vectors,
+            tags,
+            terms=terms,
+            tag_terms=tag_terms(tags) if tags else "",
+        )
 
     def _encoded(self, n: int) -> None:
         self.summary.encoded += n

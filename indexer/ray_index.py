@@ -128,7 +128,14 @@ class RayIndexRun(IndexRun):
             else:
                 self.pool.learn(TEXT if out.status == "text" else IMAGE, out)
                 item = PendingItem(
-                    f, digest, is_update, list(out.chunks), None, out.vectors, out.tags
+                    f,
+                    digest,
+                    is_update,
+                    list(out.chunks),
+                    None,
+                    out.vectors,
+                    out.tags,
+                    out.terms if out.chunks else None,
                 )
                 self.pend(item, len(out.chunks) or 1)
             if self.pending_units >= pipeline.FLUSH_BATCHES * self.settings.text_batch:

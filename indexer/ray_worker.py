@@ -19,6 +19,7 @@ from PIL import Image
 from searchengine.catalog import as_stored
 from searchengine.config import Settings
 from searchengine.errors import ModelUnavailableError
+from searchengine.lexical import chunk_terms
 from searchengine.models.encoders import Encoders, ImageEncoding, TextEncoding, TextRole
 from searchengine.models.spaces import IMAGE, TEXT, load_image_encoder, load_text_encoder
 from searchengine.records import Chunk, Tag, Vectors
@@ -52,6 +53,7 @@ class Outcome:
     vectors: Vectors | None = None
     tags: tuple[Tag, ...] = ()
     fingerprint: str = ""  # of the model that made `vectors`
+    terms: tuple[str, ...] = ()  # each chunk's lexical terms: workers analyse, as they encode
 
 
 class BatchWorker:
@@ -140,7 +142,9 @@ class BatchWorker:
             at = 0
             for i, chunks in texts:
                 rows = vectors[at : at + len(chunks)]
-                out[i] = Outcome("text", "", tuple(chunks), rows, (), enc.fingerprint)
+                out[i] = Outcome(
+                    "text", "", tuple(chunks), rows, (), enc.fingerprint, chunk_terms(chunks)
+                )
                 at += len(chunks)
         if images:
             ienc = self.image()

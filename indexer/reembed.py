@@ -23,6 +23,7 @@ from PIL import Image
 from searchengine.catalog import SpaceInfo, staging_name
 from searchengine.config import Settings
 from searchengine.errors import ConfigError
+from searchengine.lexical import tag_terms
 from searchengine.models.encoders import ImageEncoding
 from searchengine.models.spaces import (
     IMAGE,
@@ -165,7 +166,9 @@ def _embed_images(
             owners = [(file_id, None) for file_id, _ in batch]
             store.catalog.add_vectors(staging, encoder.fingerprint, owners, vectors)
             # the new model's labels; searches show them before the switch, a harmless lead
-            store.catalog.set_tags({fid: t for (fid, _), t in zip(batch, tags, strict=True)})
+            store.catalog.set_tags(
+                {fid: (t, tag_terms(t)) for (fid, _), t in zip(batch, tags, strict=True)}
+            )
             summary.encoded += len(batch)
             progress("encode", summary.encoded, len(files))
             batch.clear()

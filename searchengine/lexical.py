@@ -19,12 +19,13 @@ import logging
 import re
 import threading
 import unicodedata
-from collections.abc import Set
+from collections.abc import Iterable, Set
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
 from searchengine import korean
+from searchengine.records import Chunk, Tag
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,16 @@ def matching_terms(text: str, wanted: Set[str]) -> list[Term]:
 def index_text(text: str) -> str:
     """What to store in the FTS5 column for `text`: its terms joined by spaces."""
     return " ".join(t.term for t in analyze(text))
+
+
+def chunk_terms(chunks: Iterable[Chunk]) -> tuple[str, ...]:
+    """What to store in the FTS5 column for each chunk, in order (the indexer's part)."""
+    return tuple(index_text(c.text) for c in chunks)
+
+
+def tag_terms(tags: Iterable[Tag]) -> str:
+    """What to store in the FTS5 column for an image's tags: the terms of their words."""
+    return index_text(" ".join(t.words for t in tags))
 
 
 def query_terms(query: str) -> list[str]:
@@ -403,11 +414,3 @@ def _same_word(query: str, before: Term, after: Term) -> bool:
     gap = query[before.end : after.start]
     return not any(c.isspace() for c in gap) and not _HAS_HANGUL_RE.search(gap)
 
-
-def fold_term(term: str) -> str:
-    """What FTS5's unicode61 tokenizer (remove_diacritics 2) makes of an analysed term:
-    lower case, accents dropped (`café` meets `cafe`); Hangul decomposes and recomposes
-    unchanged. A PostgreSQL catalog folds its terms with this (catalog/postgres.py)."""
-    decomposed = unicodedata.normalize("NFKD", term)
-    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return unicodedata.normalize("NFC", bare).lower()

@@ -18,8 +18,9 @@ PUBLIC_UNDERSCORED = {"_mapping", "_asdict", "_replace", "_fields"}  # SQLAlchem
 # Lower layers never import higher ones; a layer may import itself and anything below.
 LAYERS: list[tuple[str, ...]] = [
     ("searchengine.config", "searchengine.errors", "searchengine.records"),
-    ("searchengine.files", "searchengine.filters", "searchengine.lexical", "searchengine.korean"),
-    ("searchengine.catalog",),
+    ("searchengine.files", "searchengine.filters"),
+    ("searchengine.catalog",),  # stores the terms it is given: it analyses no language
+    ("searchengine.lexical", "searchengine.korean"),
     ("searchengine.store",),
     ("searchengine.models",),
     ("searchengine.query", "searchengine.explore", "searchengine.vocab"),

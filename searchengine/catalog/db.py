@@ -41,7 +41,6 @@ from searchengine.catalog.upkeep import CatalogUpkeep
 from searchengine.catalog.writes import write_run
 from searchengine.errors import ModelMismatchError
 from searchengine.files import path_key
-from searchengine.lexical import index_text
 from searchengine.records import FileStamp, Vectors
 
 __all__ = [
@@ -195,14 +194,17 @@ class Catalog(CatalogUpkeep, CatalogSearch, CatalogTags):
         """Replace each item's file rows in one transaction.
 
         Returns (added labels, removed labels) per space, for the HNSW indexes.
-        Vectors of a model other than the one the space was built with are refused.
+        Vectors of a model other than the one the space was built with are refused. The
+        lexical rows are the terms each item carries, analysed by the indexer.
         """
         added: dict[str, list[int]] = {}
         removed: dict[str, list[int]] = {}
         now = time.time()
-        # analysed before the write transaction opens, so it holds the lock briefly
-        terms = [[index_text(c.text) for c in item.chunks] for item in items]
-        tag_terms = [index_text(" ".join(t.words for t in item.tags)) for item in items]
+        for item in items:
+            if item.terms and len(item.terms) != len(item.chunks):
+                raise ValueError(
+                    f"{item.path}: {len(item.terms)} terms for {len(item.chunks)} chunks"
+                )
         with self.session() as s:
             for name in {item.space for item in items}:
                 _check_fingerprint(s, name, fingerprints[name])
@@ -213,16 +215,7 @@ class Catalog(CatalogUpkeep, CatalogSearch, CatalogTags):
                 while end < len(items) and path_key(items[end].path) not in seen:
                     seen.add(path_key(items[end].path))
                     end += 1
-                write_run(
-                    s,
-                    items[at:end],
-                    terms[at:end],
-                    tag_terms[at:end],
-                    fingerprints,
-                    now,
-                    added,
-                    removed,
-                )
+                write_run(s, items[at:end], fingerprints, now, added, removed)
                 at = end
         return added, removed
 

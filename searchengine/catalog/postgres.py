@@ -27,6 +27,7 @@ import re
 import socket
 import threading
 import time
+import unicodedata
 from collections.abc import Callable
 from typing import Any
 
@@ -34,7 +35,6 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from searchengine.errors import CatalogError, ConfigError, LockedError
-from searchengine.lexical import fold_term
 
 CHANNEL = "semsearch_catalog"
 MAX_POSITION = 16383  # PostgreSQL's largest tsvector position
@@ -43,6 +43,16 @@ POLL_SECONDS = 0.1
 
 
 SUPPORTED = ("postgresql", "sqlite")
+
+
+def fold_term(term: str) -> str:
+    """What FTS5's unicode61 tokenizer (remove_diacritics 2) makes of an analysed term:
+    lower case, accents dropped (`café` meets `cafe`); Hangul decomposes and recomposes
+    unchanged. A PostgreSQL catalog folds the terms it is given with this, so that it
+    stores and matches what SQLite's FTS5 does."""
+    decomposed = unicodedata.normalize("NFKD", term)
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return unicodedata.normalize("NFC", bare).lower()
 
 
 def is_postgres_url(url: str | None) -> bool:

@@ -80,6 +80,11 @@ class NewItem:
     chunks: Sequence[ChunkRecord]  # empty for images
     vectors: Vectors  # one row per chunk, or one row for an image
     tags: Sequence[Tag] = ()  # an image's confident labels, best first
+    # What the lexical index holds, analysed by the indexer (lexical.index_text per chunk,
+    # lexical.tag_terms for the tags): the catalog stores terms, it never analyses text.
+    # Left empty, the chunks are stored without words.
+    terms: Sequence[str] = ()
+    tag_terms: str = ""
 
 
 def valid_vectors_of(space: str) -> tuple[ColumnElement[bool], ...]:

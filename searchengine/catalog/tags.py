@@ -16,7 +16,6 @@ from searchengine.catalog.rows import id_batches, write_tags
 from searchengine.catalog.schema import File, ImageTag
 from searchengine.catalog.search import LexicalMatch, file_conditions, matches_cte
 from searchengine.filters import Filters
-from searchengine.lexical import index_text
 from searchengine.records import Tag
 
 
@@ -56,9 +55,9 @@ class CatalogTags(CatalogConnection):
                     out.setdefault(int(fid), []).append(Tag(en, ko, float(score)))
         return {fid: tuple(tags) for fid, tags in out.items()}
 
-    def set_tags(self, tags: dict[int, Sequence[Tag]]) -> None:
-        """Replace the tags of these images (a model switch re-tags them)."""
-        terms = {fid: index_text(" ".join(t.words for t in ts)) for fid, ts in tags.items()}
+    def set_tags(self, tags: dict[int, tuple[Sequence[Tag], str]]) -> None:
+        """Replace the tags of these images (a model switch re-tags them): each image's
+        tags and their analysed terms (`lexical.tag_terms`)."""
         with self.session() as s:
-            for fid, ts in tags.items():
-                write_tags(s, fid, ts, terms[fid])
+            for fid, (ts, terms) in tags.items():
+                write_tags(s, fid, ts, terms)

@@ -1,7 +1,8 @@
 """Writing an indexing run's files into the catalog: few statements for many rows.
 
-Part of `Catalog.write_items` (db.py), which owns the transaction, the
-fingerprint check and the text analysis done before it.
+Part of `Catalog.write_items` (db.py), which owns the transaction and the
+fingerprint check. The lexical rows are the terms the items carry: the indexer
+analysed the text, the catalog stores what it is given.
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ from searchengine.files import path_key
 def write_run(
     s: Session,
     items: Sequence[NewItem],
-    terms: list[list[str]],
-    tag_terms: list[str],
     fingerprints: dict[str, str],
     now: float,
     added: dict[str, list[int]],
@@ -73,13 +72,13 @@ def write_run(
         insert_terms(
             s,
             "chunk_terms",
-            list(zip(chunk_ids, (t for ts in terms for t in ts), strict=True)),
+            list(zip(chunk_ids, (t for item in items for t in _terms(item)), strict=True)),
         )
     vector_params, spaces = [], []
     next_chunk = 0
-    for item, fid, item_tag_terms in zip(items, file_ids, tag_terms, strict=True):
+    for item, fid in zip(items, file_ids, strict=True):
         if item.tags:
-            write_tags(s, fid, item.tags, item_tag_terms)
+            write_tags(s, fid, item.tags, item.tag_terms)
         owned = chunk_ids[next_chunk : next_chunk + len(item.chunks)]
         next_chunk += len(item.chunks)
         for i in range(len(item.vectors)):
@@ -99,3 +98,8 @@ def write_run(
         ).all()
         for space, label in zip(spaces, labels, strict=True):
             added.setdefault(space, []).append(int(label))
+
+
+def _terms(item: NewItem) -> Sequence[str]:
+    """The item's lexical terms, one string per chunk ("" where it carries none)."""
+    return item.terms or [""] * len(item.chunks)
