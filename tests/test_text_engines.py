@@ -127,6 +127,7 @@ def test_the_graph_is_exported_once(tiny_bert_dir: Path, tmp_path: Path) -> None
     assert len(said) == 1
 
 
+@pytest.mark.subprocess
 def test_a_query_on_onnx_imports_neither_torch_nor_transformers(
     tiny_bert_dir: Path, tmp_path: Path
 ) -> None:
