@@ -1,7 +1,7 @@
 """Search by example's documents: which way finds the document about a picture?
 
 Indexes `sample_corpus/` once and asks each labelled picture of
-`evalsets/image-to-docs/pictures.tsv` for documents (`kinds={"text"}`), with
+`evalsets/image-to-docs/pictures.tsv` for documents (`spaces={"text"}`), with
 `Settings.image_to_documents` set to each way:
 
 - `vector`: the picture's vector searched in the text space (the shipped image
@@ -60,7 +60,7 @@ def main() -> int:
             first = mrr = 0.0
             with Index.open(settings=settings, encoders=encoders) as index:
                 for picture, relevant in pairs:
-                    hits = index.search(image=picture, k=7, kinds={"text"})
+                    hits = index.search(image=picture, k=7, spaces={"text"})
                     docs = [Path(h.path).name for h in hits]
                     rank = docs.index(relevant) + 1 if relevant in docs else None
                     per_image.setdefault(str(picture.relative_to(REPO)), {})[way] = rank

@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> dict:
             t_index = time.time() - t0
 
             def search(query: str, mode: str):  # type: ignore[no-untyped-def]
-                return index.search(query, k=POOL, mode=mode, kinds={"image"})  # type: ignore[arg-type]
+                return index.search(query, k=POOL, mode=mode, spaces={"image"})  # type: ignore[arg-type]
 
             out: dict[str, object] = {
                 "image_model": args.image_model,

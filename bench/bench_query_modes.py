@@ -547,7 +547,7 @@ def run(args: argparse.Namespace) -> None:
         log(f"timing {len(queries)} queries x {len(MODES)} modes + encoder, no filter ...")
         plain = time_modes(index, encoder, queries, warm, None)
         log(f"timing the same with the filter --under {narrow.relative_to(corpus)} ...")
-        filtered = time_modes(index, encoder, queries, warm, make_filters(under=[str(narrow)]))
+        filtered = time_modes(index, encoder, queries, warm, make_filters(folders=[str(narrow)]))
         load_after = os.getloadavg()
         if args.profile:
             log("profiling the hybrid queries ...")

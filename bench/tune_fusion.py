@@ -94,11 +94,11 @@ def smoke_sets(root: Path) -> dict[str, Path]:
 def score_table(index: Index, qrels_path: Path, folder_of: Path | None = None) -> list[dict]:
     """Per query: relevant paths and {path: (cosine, z, bm25)} over the whole folder."""
     qrels = read_qrels(qrels_path, folder_of)
-    filters = Filters(under=(qrels.folder,))
+    filters = Filters(folders=(qrels.folder,))
     n_files = sum(1 for _ in Path(qrels.folder).rglob("*") if _.is_file())
     rows = []
     for query, relevant in qrels.relevant.items():
-        hits = index.search(query, k=n_files, mode="hybrid", kinds={"text"}, filters=filters)
+        hits = index.search(query, k=n_files, mode="hybrid", spaces={"text"}, filters=filters)
         scores = {
             unicodedata.normalize("NFC", h.path): (
                 float(h.extra.get("cosine", -1.0)),  # type: ignore[arg-type]

@@ -31,7 +31,7 @@ from searchengine.errors import ConfigError, ExtractionError, ModelUnavailableEr
 from searchengine.lexical import chunk_terms, tag_terms
 from searchengine.models.encoders import TextEncoding
 from searchengine.models.spaces import IMAGE, TEXT, Spaces
-from searchengine.records import Chunk, Passage, Tag
+from searchengine.records import Chunk, Passage, Progress, Tag
 from searchengine.store import Store
 
 from .changes import StopRequested, plan_changes
@@ -42,8 +42,7 @@ from .walk import FoundFile, WalkProblem, walk
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[str, int, "int | None"], None]
-"""on_progress(phase, done, total): phase is scan, extract, encode or write."""
+# on_progress(phase, done, total) (records.Progress): phase is scan, extract, encode or write
 
 FLUSH_BATCHES = 8  # encoder batches pending before a flush (sorted by length within it)
 

@@ -21,12 +21,13 @@ import logging
 import math
 import os
 import threading
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
-from indexer.pipeline import IndexReport, index_folder
+from indexer.pipeline import IndexReport, folder_root, index_folder
 from indexer.ray_index import index_folder_on_ray
 from indexer.reembed import ReembedSummary as ReembedReport
 from indexer.reembed import reembed
@@ -42,8 +43,8 @@ from searchengine.models.encoders import Encoders
 from searchengine.models.spaces import IMAGE, TEXT, Spaces
 from searchengine.query.evaluate import Ranker, evaluate, read_qrels
 from searchengine.query.fusion import reference_background
-from searchengine.query.searcher import MODES, Mode, Searcher, Sort
-from searchengine.records import Kind, Results
+from searchengine.query.searcher import Searcher
+from searchengine.records import MODES, SPACES, Mode, Progress, Results, Sort, Space
 from searchengine.reports import EvalReport, IndexStatus, RepairReport
 from searchengine.store import Store
 from searchengine.store.verify import Report, repair_folder, verify_folder
@@ -64,8 +65,7 @@ from searchengine.vocab.train import train_vocab
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[str, int, "int | None"], None]
-"""on_progress(phase, done, total): phase is scan, extract, encode, write (or eval MODE)."""
+# on_progress(phase, done, total) (records.Progress): scan, extract, encode, write, eval MODE
 Status = Callable[[str], None]
 
 
@@ -147,28 +147,37 @@ class Index:
         image: str | os.PathLike[str] | None = None,
         k: int = DEFAULT_K,
         mode: Mode = "hybrid",
-        kinds: set[Kind] | None = None,
+        spaces: Collection[Space] | None = None,
         filters: Filters | None = None,
         offset: int = 0,
         sort: Sort = "relevance",
         expand: bool = DEFAULT_EXPAND,
+        kinds: Collection[Space] | None = None,
     ) -> Results:
         """Documents and images by meaning and words (`query`), or images like `image`.
 
-        `mode` is hybrid (meaning and words), dense (meaning) or lexical (words);
-        `kinds` keeps only text or image hits; `offset` pages through the results
-        without repeating or skipping a hit; `sort="date"` lists the good matches
-        newest first; `expand` adds the collection's related words, weaker, to the words.
+        `mode` is one of MODES: hybrid (meaning and words), dense (meaning) or lexical
+        (words); `spaces` keeps only text or image hits (`kinds` is its old name);
+        `offset` pages through the results without repeating or skipping a hit;
+        `sort="date"` lists the good matches newest first; `expand` adds the
+        collection's related words, weaker, to the words.
         """
+        if kinds is not None:
+            warnings.warn("search(kinds=) is now spaces=", DeprecationWarning, stacklevel=2)
+            spaces = spaces if spaces is not None else kinds
+        wanted = set(spaces) if spaces is not None else None
+        if wanted is not None and not wanted <= set(SPACES):
+            unknown = ", ".join(sorted(wanted - set(SPACES)))
+            raise ConfigError(f"unknown space {unknown}: use {', '.join(SPACES)}", "spaces")
         if (query is None) == (image is None):
             raise ConfigError("give a text query or an image, one of them")
         if image is not None:
             return self._reader().search_image(
-                Path(image).expanduser(), k, kinds, offset=offset, filters=filters
+                Path(image).expanduser(), k, wanted, offset=offset, filters=filters
             )
         assert query is not None
         return self._reader().search(
-            query, k, kinds, offset=offset, mode=mode, filters=filters, sort=sort, expand=expand
+            query, k, wanted, offset=offset, mode=mode, filters=filters, sort=sort, expand=expand
         )
 
     def similar(
@@ -230,7 +239,7 @@ class Index:
             m: WordVectorRanker(
                 searcher.catalog,
                 self._word_vectors(m),
-                Filters(under=(qrels.folder,)),
+                Filters(folders=(qrels.folder,)),
             ).rank
             for m in modes
             if m in WORD_VECTOR_METHODS
@@ -267,9 +276,7 @@ class Index:
         committed, and the next call finishes the job. `ray` reads and encodes on Ray
         (semsearch[ray]): True starts it here, "auto" or "HOST:PORT" joins a cluster.
         """
-        root = Path(folder).expanduser()
-        if not root.is_dir():  # before the index folder is made for it
-            raise ConfigError(f"{'not a folder' if root.exists() else 'no such folder'}: {root}")
+        root = folder_root(Path(folder))  # before the index folder is made for it
         with self._writer("indexing") as store:
             spaces = self._spaces(store.catalog)
             run = partial(index_folder_on_ray, address=ray) if ray else index_folder

@@ -1,7 +1,7 @@
 """What the engine knows of a file from its name alone: its format, its kind, its identity.
 
 The one table of supported formats: the walk (which files to index), the
-reader (how to parse them) and the filters (`--kind pdf`) all read it. A
+reader (how to parse them) and the filters (`--format pdf`) all read it. A
 file's identity is its path in Unicode NFC form (`path_key`), so the NFD names
 macOS writes and the NFC names a user types are the same file.
 """
@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import os
 import unicodedata
-from typing import Literal
 
-Kind = Literal["text", "image"]
+from searchengine.records import Kind
 
 # Formats by name, each with its extensions (lower case, with the dot).
 TEXT_FORMATS: dict[str, tuple[str, ...]] = {
@@ -43,6 +42,7 @@ IMAGE_FORMATS: dict[str, tuple[str, ...]] = {
     "tiff": (".tif", ".tiff"),
 }
 FORMATS: dict[str, tuple[str, ...]] = {**TEXT_FORMATS, **IMAGE_FORMATS}
+FORMAT_NAMES: tuple[str, ...] = tuple(FORMATS)  # what the `format` filter takes
 
 TEXT_EXTENSIONS = frozenset(e for exts in TEXT_FORMATS.values() for e in exts)
 IMAGE_EXTENSIONS = frozenset(e for exts in IMAGE_FORMATS.values() for e in exts)

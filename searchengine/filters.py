@@ -1,8 +1,14 @@
-"""What a search may return: path prefixes and globs, file kinds, modified dates.
+"""What a search may return: folders, name patterns, file formats, modified dates.
 
 Filters are applied inside each search (the catalog's SQL for lexical search,
 the allowed labels for vector search), never to a finished top-k, so a
 filtered query returns k hits whenever k matching items exist.
+
+One vocabulary for every front end: a filter is `--NAME` on the command line and
+the parameter NAME over HTTP for each name of FILTER_NAMES; in Python the
+repeatable ones are plural keywords of `make_filters` (`folders`, `globs`,
+`formats`). The older words still work: `--under`/`under` for folder,
+`--kind`/`kind`/`kinds` for format (which also took `text` and `image`).
 """
 
 from __future__ import annotations
@@ -10,15 +16,19 @@ from __future__ import annotations
 import os
 import re
 import time
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from searchengine.errors import ConfigError
-from searchengine.files import FORMAT_BY_EXTENSION, FORMATS, path_key
+from searchengine.files import FORMAT_BY_EXTENSION, FORMAT_NAMES, FORMATS, path_key
+from searchengine.records import SPACES
 
-# "text" and "image" are the catalog's own two kinds; the rest name formats.
-FILE_KINDS = ("text", "image", *FORMATS)
+FILTER_NAMES = ("folder", "glob", "format", "after", "before")
+# What the old `kind` filter took: a space ("text", "image") as well as a format.
+# `format` still takes them, quietly, so `--kind text` in a script keeps its meaning.
+FILE_KINDS = (*SPACES, *FORMAT_NAMES)
 
 _RELATIVE = re.compile(r"^(\d+)([dwmy])$")
 _UNIT_DAYS = {"d": 1, "w": 7, "m": 30, "y": 365}
@@ -28,25 +38,25 @@ _UNIT_DAYS = {"d": 1, "w": 7, "m": 30, "y": 365}
 class Filters:
     """Each field narrows the results; several values within a field are alternatives."""
 
-    under: tuple[str, ...] = ()  # absolute NFC paths: a file, or a folder and all below it
+    folders: tuple[str, ...] = ()  # absolute NFC paths: a file, or a folder and all below it
     globs: tuple[str, ...] = ()  # shell patterns on the full path; without '/', on the name
-    kinds: tuple[str, ...] = ()  # names from FILE_KINDS
+    formats: tuple[str, ...] = ()  # names from FILE_KINDS: formats, or a whole space
     modified_after: float | None = None  # Unix seconds, inclusive
     modified_before: float | None = None  # Unix seconds, exclusive
 
     @property
     def active(self) -> bool:
         return bool(
-            self.under
+            self.folders
             or self.globs
-            or self.kinds
+            or self.formats
             or self.modified_after is not None
             or self.modified_before is not None
         )
 
     def extensions(self) -> tuple[str, ...]:
-        """The extensions the extension-named kinds allow."""
-        return tuple(e for k in self.kinds if k in FORMATS for e in FORMATS[k])
+        """The extensions the named formats allow."""
+        return tuple(e for f in self.formats if f in FORMATS for e in FORMATS[f])
 
     def glob_patterns(self) -> tuple[str, ...]:
         """Patterns for SQLite GLOB on the NFC path (where `*` also crosses '/')."""
@@ -63,19 +73,33 @@ class Filters:
 
 
 def make_filters(
-    under: Iterable[str] = (),
+    folders: Iterable[str] = (),
     globs: Iterable[str] = (),
-    kinds: Iterable[str] = (),
+    formats: Iterable[str] = (),
     after: str | None = None,
     before: str | None = None,
+    *,
+    under: Iterable[str] | None = None,
+    kinds: Iterable[str] | None = None,
 ) -> Filters:
     """Filters from user input (command-line flags, HTTP parameters); bad values raise
-    ConfigError naming the parameter (`after`, `before`)."""
+    ConfigError naming the parameter (`format`, `after`, `before`).
+
+    A format may be given by an extension (`jpeg`, `.htm`), in any case, several
+    comma-separated. `under` and `kinds` are the old names of `folders` and `formats`."""
+    if under is not None or kinds is not None:
+        warnings.warn(
+            "make_filters(under=, kinds=) are now folders= and formats=",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        folders = [*folders, *(under or ())]
+        formats = [*formats, *(kinds or ())]
     roots = tuple(
-        path_key(os.path.abspath(os.path.expanduser(p))).rstrip("/") or "/" for p in under
+        path_key(os.path.abspath(os.path.expanduser(p))).rstrip("/") or "/" for p in folders
     )
     wanted = []
-    for value in kinds:
+    for value in formats:
         for name in value.lower().split(","):
             name = name.strip().lstrip(".")
             if name not in FILE_KINDS:  # an extension names its format: jpeg, tif, htm
@@ -83,7 +107,10 @@ def make_filters(
             if not name:
                 continue
             if name not in FILE_KINDS:
-                raise ConfigError(f"unknown file kind {name!r}: use one of {', '.join(FILE_KINDS)}")
+                raise ConfigError(
+                    f"unknown format {name!r}: use one of {', '.join(FORMAT_NAMES)}",
+                    parameter="format",
+                )
             wanted.append(name)
     lo = parse_when(after, "after") if after else None
     hi = parse_when(before, "before") if before else None
@@ -92,9 +119,9 @@ def make_filters(
             f"after {after!r} is not earlier than before {before!r}", parameter="after"
         )
     return Filters(
-        under=roots,
+        folders=roots,
         globs=tuple(g for g in globs if g),
-        kinds=tuple(dict.fromkeys(wanted)),
+        formats=tuple(dict.fromkeys(wanted)),
         modified_after=lo,
         modified_before=hi,
     )

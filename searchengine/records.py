@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -12,7 +12,21 @@ import numpy.typing as npt
 Vectors = npt.NDArray[np.float32]
 """A 2-D float32 array, one L2-normalized row per item."""
 
-Kind = Literal["text", "image"]
+# The words every front end shares: argparse's choices, the server's validation and
+# /api/meta (which the page reads) all come from these, so a new one is added here once.
+Space = Literal["text", "image"]
+"""A space: one model and one HNSW index; also what a hit is, a document or an image."""
+SPACES: tuple[Space, ...] = get_args(Space)
+Kind = Space  # a hit's `kind` (in its JSON too) is the space it came from
+Mode = Literal["hybrid", "dense", "lexical"]
+"""Meaning and words, meaning only, or words only."""
+MODES: tuple[Mode, ...] = get_args(Mode)
+Sort = Literal["relevance", "date"]
+"""Best first, or the good matches newest first."""
+SORTS: tuple[Sort, ...] = get_args(Sort)
+
+Progress = Callable[[str, int, "int | None"], None]
+"""A long run's callback: (phase, done, total or None when unknown)."""
 
 
 @dataclass(frozen=True)

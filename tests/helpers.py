@@ -21,11 +21,11 @@ def run_index(folder: Path, settings: Settings, encoders: Encoders | None = None
 
 
 def search(
-    settings: Settings, query: str, k: int = 10, kinds=None, encoders: Encoders | None = None
+    settings: Settings, query: str, k: int = 10, spaces=None, encoders: Encoders | None = None
 ) -> list[Hit]:
     """One search in a fresh `Index`, as `semsearch search` does."""
     with Index.open(settings=settings, encoders=encoders) as index:
-        return list(index.search(query, k=k, kinds=kinds))
+        return list(index.search(query, k=k, spaces=spaces))
 
 
 def paths(hits: list[Hit]) -> list[str]:

@@ -171,7 +171,7 @@ def rankings(
     out = []
     with Index.open(settings=settings, encoders=encoders) as index:
         for q in queries:
-            hits = index.search(q, k=k, kinds={kind}, mode="dense")  # type: ignore[arg-type]
+            hits = index.search(q, k=k, spaces={kind}, mode="dense")  # type: ignore[arg-type]
             out.append([(h.path, h.score) for h in hits])
     return out
 

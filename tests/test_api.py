@@ -44,8 +44,8 @@ def test_add_reports_and_search_finds_by_meaning(tmp_path: Path, corpus: Path) -
         assert (report.added, report.images, report.skipped) == (6, 2, [])
         assert {"scan", "encode"} <= set(phases)
         # the Korean file says 자동차; the fake folds 승용차 into the same meaning
-        assert names(index.search("승용차", k=1, kinds={"text"})) == ["korean.txt"]
-        assert names(index.search("red", k=1, kinds={"image"})) == ["red.png"]
+        assert names(index.search("승용차", k=1, spaces={"text"})) == ["korean.txt"]
+        assert names(index.search("red", k=1, spaces={"image"})) == ["red.png"]
         again = index.add(corpus)
         assert (again.added, again.unchanged, again.encoded) == (0, 6, 0)
 
@@ -61,17 +61,17 @@ def test_results_json_is_the_cli_shape(index: Index) -> None:
 
 
 def test_notes_belong_to_one_call(index: Index) -> None:
-    noted = index.search("banana", kinds={"image"}, mode="lexical")
+    noted = index.search("banana", spaces={"image"}, mode="lexical")
     assert noted.notes and "no image is tagged" in noted.notes[0]
     assert index.search("banana", mode="lexical").notes == ()
-    assert index.search("banana", kinds={"image"}, mode="dense").notes == ()
+    assert index.search("banana", spaces={"image"}, mode="dense").notes == ()
 
 
 def test_paging_and_filters(index: Index, corpus: Path) -> None:
     everything = names(index.search("the car", k=20))
     pages = names(index.search("the car", k=2)) + names(index.search("the car", k=20, offset=2))
     assert pages == everything and len(everything) == 6
-    under_sub = index.search("the car", k=20, filters=make_filters(under=[str(corpus / "sub")]))
+    under_sub = index.search("the car", k=20, filters=make_filters(folders=[str(corpus / "sub")]))
     assert sorted(names(under_sub)) == ["banana.html", "blue.jpg"]
 
 

@@ -107,14 +107,14 @@ def test_a_searcher_picks_up_a_new_generation_without_reopening(
     run_index(corpus, fake_settings, encoders)
     query = "fresh bread from the oven, a new recipe"
     with Index.open(settings=fake_settings, encoders=encoders) as index:  # stays open throughout
-        assert paths(index.search("a puppy walks in the park", kinds={"text"}))
+        assert paths(index.search("a puppy walks in the park", spaces={"text"}))
         generation = _generation(index)
 
         (corpus / "new.txt").write_text(query)
         run_index(corpus, fake_settings, encoders)  # another Index, as another process would
         assert _generation(index) > generation
         with caplog.at_level(logging.INFO, logger="searchengine.store"):
-            hits = index.search(query, kinds={"text"})
+            hits = index.search(query, spaces={"text"})
         assert "new.txt" in paths(hits)
         assert f"is at generation {_generation(index)} now; reloading it" in caplog.text
 
@@ -122,7 +122,7 @@ def test_a_searcher_picks_up_a_new_generation_without_reopening(
         writer = open_catalog(fake_settings.index_dir)
         writer.remove_files([str(corpus / "new.txt")])
         writer.close()
-        assert "new.txt" not in paths(index.search(query, kinds={"text"}))
+        assert "new.txt" not in paths(index.search(query, spaces={"text"}))
 
 
 def _generation(index: Index) -> int:

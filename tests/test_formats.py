@@ -564,5 +564,5 @@ def test_a_folder_of_office_files_is_indexed_and_searched(
             assert [(Path(h.path).name, h.page) for h in hits] == [(name, page)], word
             assert hits[0].place == place_of(name, page)  # 'slide 2', 'sheet 1', or None
         for kind in ("hwp", "hwpx"):
-            hits = index.search("무궁화 삼천리", k=5, filters=make_filters(kinds=[kind]))
+            hits = index.search("무궁화 삼천리", k=5, filters=make_filters(formats=[kind]))
             assert [Path(h.path).name for h in hits] == [f"sample_document.{kind}"]

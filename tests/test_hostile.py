@@ -125,7 +125,7 @@ def test_nfc_and_nfd_names_are_the_same_file(tmp_path: Path, fake_settings, enco
     assert run_index(folder, fake_settings, encoders).added == 2
 
     with Index.open(settings=fake_settings, encoders=encoders) as index:
-        found = index.search("자동차 보험 비용 보고서", kinds={"text"})
+        found = index.search("자동차 보험 비용 보고서", spaces={"text"})
         assert found[0].path == str(nfd)  # stored as it is named
         for typed in (nfc, nfd):  # typed either way
             hits = index.similar(typed, k=5)
@@ -134,7 +134,7 @@ def test_nfc_and_nfd_names_are_the_same_file(tmp_path: Path, fake_settings, enco
     os.rename(nfd, nfc)  # the same name, now NFC: a rename, its vectors kept
     summary = run_index(folder, fake_settings, encoders)
     assert (summary.moved, summary.added, summary.removed, summary.encoded) == (1, 0, 0, 0)
-    hits = search(fake_settings, "자동차 보험 비용 보고서", kinds={"text"}, encoders=encoders)
+    hits = search(fake_settings, "자동차 보험 비용 보고서", spaces={"text"}, encoders=encoders)
     assert hits[0].path == str(nfc)
 
     nfd.write_text("a second file, same name in the other form")  # Linux allows both
@@ -351,5 +351,5 @@ def test_files_past_the_size_limit_are_skipped_without_being_read(corpus, settin
     assert plan_changes(found, {}, never, max_bytes=1000).too_large == found
     code = main(["--index", str(settings.index_dir), "index", str(corpus), "--max-file-mb", "1"])
     assert code == 0
-    assert "huge.txt" in paths(search(settings, "the car the car the car", kinds={"text"}))
+    assert "huge.txt" in paths(search(settings, "the car the car the car", spaces={"text"}))
     capsys.readouterr()

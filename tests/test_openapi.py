@@ -82,11 +82,19 @@ def client(app: Guard):  # type: ignore[no-untyped-def]
 
 
 def test_empty_parameters_mean_not_given(client: TestClient) -> None:
-    empty = "q=car&kind=&folder=&glob=&after=&before=&next="
+    empty = "q=car&format=&kind=&folder=&glob=&after=&before=&next="
     res = client.get(f"/api/search?{empty}")
     assert res.status_code == 200, res.text
     assert res.json()["hits"] == client.get("/api/search", params={"q": "car"}).json()["hits"]
-    posted = {"q": "car", "kind": [""], "folder": [""], "glob": [""], "after": "", "next": ""}
+    posted = {
+        "q": "car",
+        "format": [""],
+        "kind": [""],
+        "folder": [""],
+        "glob": [""],
+        "after": "",
+        "next": "",
+    }
     assert client.post("/api/search", json=posted).status_code == 200
 
 

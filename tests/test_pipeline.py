@@ -67,11 +67,11 @@ def test_index_then_search_finds_the_right_file(corpus: Path, settings) -> None:
     assert (summary.added, summary.skipped) == (6, [])
     assert summary.chunks == 4 and summary.images == 2
     text = (corpus / "dog.md").read_text(encoding="utf-8")
-    assert paths(search(settings, text, kinds={"text"}))[0] == "dog.md"
-    hits = search(settings, (corpus / "car.txt").read_text(), kinds={"text"})
+    assert paths(search(settings, text, spaces={"text"}))[0] == "dog.md"
+    hits = search(settings, (corpus / "car.txt").read_text(), spaces={"text"})
     assert paths(hits)[0] == "car.txt"
     assert hits[0].snippet.startswith("buy a car")
-    assert {h.kind for h in search(settings, "red", kinds={"image"})} == {"image"}
+    assert {h.kind for h in search(settings, "red", spaces={"image"})} == {"image"}
 
 
 def test_second_run_over_unchanged_folder_encodes_nothing(
@@ -127,7 +127,7 @@ def test_edit_rename_and_delete_are_reflected(corpus: Path, fake_settings, encod
     dog = search(
         fake_settings,
         (corpus / "sub" / "puppy.md").read_text(),
-        kinds={"text"},
+        spaces={"text"},
         encoders=encoders,
     )
     assert dog[0].path == str(corpus / "sub" / "puppy.md")
@@ -161,7 +161,7 @@ def test_bad_files_are_skipped_with_reasons_and_the_run_goes_on(
     assert "euckr.txt" not in reasons
     assert summary.added == 7  # the 6 good files and the CP949 one
     hits = search(
-        fake_settings, "자동차 구입 비용 보고서 그리고 세금", kinds={"text"}, encoders=encoders
+        fake_settings, "자동차 구입 비용 보고서 그리고 세금", spaces={"text"}, encoders=encoders
     )
     assert paths(hits)[0] == "euckr.txt"
     assert "자동차" in hits[0].snippet  # decoded, not mojibake
@@ -228,7 +228,7 @@ def test_long_text_is_chunked_with_offsets(tmp_path: Path, settings) -> None:
     (folder / "long.txt").write_text(text)
     summary = run_index(folder, settings)
     assert summary.chunks > 3
-    hits = search(settings, sentences[45], kinds={"text"})
+    hits = search(settings, sentences[45], spaces={"text"})
     assert hits[0].start is not None and hits[0].end is not None
     # the snippet is the span start:end, shown with "…" where it cuts the chunk
     shown = hits[0].snippet.strip("…")
@@ -243,7 +243,7 @@ def test_a_lost_or_damaged_index_file_is_rebuilt_from_the_catalog(
 ) -> None:
     run_index(corpus, fake_settings, encoders)
     dog = (corpus / "dog.md").read_text()
-    before = paths(search(fake_settings, dog, kinds={"text"}, encoders=encoders))
+    before = paths(search(fake_settings, dog, spaces={"text"}, encoders=encoders))
     index_file = fake_settings.index_dir / "text.hnsw"
     if damage == "delete":
         index_file.unlink()
@@ -251,7 +251,7 @@ def test_a_lost_or_damaged_index_file_is_rebuilt_from_the_catalog(
         index_file.write_bytes(index_file.read_bytes()[:200])
     else:
         index_file.write_bytes(b"\x00" * 5000)
-    assert paths(search(fake_settings, dog, kinds={"text"}, encoders=encoders)) == before
+    assert paths(search(fake_settings, dog, spaces={"text"}, encoders=encoders)) == before
     assert "rebuilding it from" in caplog.text
 
 

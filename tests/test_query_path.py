@@ -146,7 +146,7 @@ def test_a_small_space_kept_in_memory_is_scored_whole_with_the_same_results(
         ("road 3", {"mode": "dense"}),
         ("puppy", {"mode": "dense", "filters": Filters(globs=("note1*",))}),
         ("red", {"k": 5, "offset": 5}),
-        ("자동차", {"filters": Filters(kinds=("image",))}),
+        ("자동차", {"filters": Filters(formats=("image",))}),
     ]
 
     def pages(index: Index) -> list[dict]:

@@ -61,7 +61,7 @@ def test_switching_the_text_model_is_resumable_and_atomic(corpus, settings, othe
         run_index(corpus, new)
 
     with Index.open(settings=settings) as reader:  # an index that stays open throughout
-        assert paths(reader.search(query, kinds={"text"})) == before
+        assert paths(reader.search(query, spaces={"text"})) == before
 
         calls = []
         half = _reembed(
@@ -70,7 +70,7 @@ def test_switching_the_text_model_is_resumable_and_atomic(corpus, settings, othe
         assert half.interrupted and not half.swapped and half.encoded > 0
         # until the swap: the old model, the old vectors, nothing to repair
         assert paths(search(old, query, 10, {"text"})) == before
-        assert paths(reader.search(query, kinds={"text"})) == before
+        assert paths(reader.search(query, spaces={"text"})) == before
         report = _verify(settings)
         assert report.clean and any("under way" in n for n in report.notes)
 
@@ -83,7 +83,7 @@ def test_switching_the_text_model_is_resumable_and_atomic(corpus, settings, othe
         # the long-lived index follows the switch: new model (the old one's 32-dim
         # query vectors would not fit the 48-dim index), new index generation
         with caplog.at_level(logging.INFO, logger="searchengine"):
-            hits = reader.search(query, kinds={"text"})
+            hits = reader.search(query, spaces={"text"})
         assert paths(hits)[0] == "dog.md"
         assert "switched to other models; loading them" in caplog.text
 

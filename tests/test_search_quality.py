@@ -118,7 +118,7 @@ def test_narrow_filter_returns_k_when_they_exist(
         settings = replace(settings, exact_scan_max=0, exact_scan_share=0.0)
     with Index.open(settings=settings, encoders=_fakes()) as index:
         # 2 of 245 files (0.8%): both come back, and nothing else
-        rare = make_filters(under=[str(many / "rare")])
+        rare = make_filters(folders=[str(many / "rare")])
         hits = index.search("note car", k=2, mode=mode, filters=rare)  # type: ignore[arg-type]
         assert sorted(_names(hits)) == ["doc000.txt", "doc001.txt"]
         hits = index.search("note car", k=10, mode=mode, filters=rare)  # type: ignore[arg-type]
@@ -136,9 +136,9 @@ def test_kind_and_date_filters(tmp_path: Path, fake_settings: Settings, encoders
     os.utime(many / "pics" / "p1.png", (old, old))
     with Index.open(settings=fake_settings, encoders=encoders) as index:
         index.add(many)
-        hits = index.search("note", k=10, filters=make_filters(kinds=["md"]))
+        hits = index.search("note", k=10, filters=make_filters(formats=["md"]))
         assert _names(hits) == ["invoice.md"]
-        hits = index.search("red", k=10, filters=make_filters(kinds=["image"]))
+        hits = index.search("red", k=10, filters=make_filters(formats=["image"]))
         assert sorted(_names(hits)) == ["p0.png", "p1.png", "p2.png"]
         hits = index.search("note", k=10, filters=make_filters(before="2021-01-01"))
         assert sorted(_names(hits)) == ["invoice.md", "p1.png"]
@@ -201,7 +201,7 @@ def test_cli_json_carries_highlights_pages_and_paging(
     code, out, _ = _cli(capsys, *base, "note", "--json", "-k", "2", "--offset", "2")
     assert code == 0 and json.loads(out)["offset"] == 2 and len(json.loads(out)["hits"]) == 2
     code, out, err = _cli(capsys, *base, "note", "--kind", "spreadsheet")
-    assert code != 0 and "unknown file kind" in err and "Traceback" not in err
+    assert code != 0 and "unknown format" in err and "Traceback" not in err
     code, out, err = _cli(capsys, *base, "note", "--after", "last tuesday")
     assert code != 0 and "--after" in err
     code, out, err = _cli(capsys, *base, "note", "--offset", "-1")

@@ -36,10 +36,10 @@ def names(body: dict) -> list[str]:
 
 
 def test_search_returns_the_cli_shape_plus_ids(client: TestClient, index: Index) -> None:
-    res = client.get("/api/search", params={"q": "승용차", "type": "text", "k": 2})
+    res = client.get("/api/search", params={"q": "승용차", "space": "text", "k": 2})
     assert res.status_code == 200, res.text
     body = res.json()
-    library = index.search("승용차", k=2, kinds={"text"}).to_json()
+    library = index.search("승용차", k=2, spaces={"text"}).to_json()
     assert names(body) == [Path(h["path"]).name for h in library["hits"]]  # type: ignore[index]
     assert names(body)[0] == "korean.txt"
     hit = body["hits"][0]
@@ -49,7 +49,7 @@ def test_search_returns_the_cli_shape_plus_ids(client: TestClient, index: Index)
 
 
 def test_post_search_takes_a_json_body(client: TestClient) -> None:
-    res = client.post("/api/search", json={"q": "red", "type": "image", "k": 1})
+    res = client.post("/api/search", json={"q": "red", "space": "image", "k": 1})
     assert res.status_code == 200, res.text
     assert names(res.json()) == ["red.png"]
     assert res.json()["hits"][0]["thumb_url"].startswith("/api/thumbs/")
@@ -80,7 +80,7 @@ def test_filters(client: TestClient, corpus: Path) -> None:
         "/api/search", params={"q": "the car", "k": 20, "folder": str(corpus / "sub")}
     )
     assert sorted(names(under.json())) == ["banana.html", "blue.jpg"]
-    md = client.get("/api/search", params={"q": "the car", "k": 20, "kind": "md"})
+    md = client.get("/api/search", params={"q": "the car", "k": 20, "format": "md"})
     assert names(md.json()) == ["dog.md"]
     globbed = client.get("/api/search", params=[("q", "car"), ("glob", "*.png"), ("glob", "*.md")])
     assert sorted(names(globbed.json())) == ["dog.md", "red.png"]
@@ -88,7 +88,7 @@ def test_filters(client: TestClient, corpus: Path) -> None:
     assert future.json()["hits"] == []
     bad = client.get("/api/search", params={"q": "car", "after": "yesterday-ish"})
     assert bad.status_code == 400 and bad.json()["parameter"] == "after"
-    assert client.get("/api/search", params={"q": "car", "kind": "exe"}).status_code == 400
+    assert client.get("/api/search", params={"q": "car", "format": "exe"}).status_code == 422
     assert client.get("/api/search", params={"q": "car", "mode": "psychic"}).status_code == 422
     assert client.get("/api/search", params={"q": "car", "k": 0}).status_code == 422
     assert client.get("/api/search").status_code == 422
@@ -111,12 +111,12 @@ def test_search_by_uploaded_image(client: TestClient) -> None:
     nxt = client.post("/api/search/image", files=files, data={"k": "1", "next": body["next"]})
     assert names(nxt.json()) == ["blue.jpg"]
     files = {"image": ("query.png", png_bytes((200, 10, 10)), "image/png")}
-    jpg = client.post("/api/search/image", files=files, data={"kind": "jpg"})
+    jpg = client.post("/api/search/image", files=files, data={"format": "jpg"})
     assert names(jpg.json()) == ["blue.jpg"]
 
 
 def test_items_similar_thumbs_and_files(client: TestClient, corpus: Path) -> None:
-    hits = client.get("/api/search", params={"q": "red", "type": "image", "k": 1}).json()["hits"]
+    hits = client.get("/api/search", params={"q": "red", "space": "image", "k": 1}).json()["hits"]
     image_id = hits[0]["id"]
     item = client.get(f"/api/items/{image_id}").json()
     assert item["name"] == "red.png" and item["kind"] == "image"
@@ -129,7 +129,7 @@ def test_items_similar_thumbs_and_files(client: TestClient, corpus: Path) -> Non
     assert "sandbox" in original.headers["content-security-policy"]
     similar = client.get(f"/api/items/{image_id}/similar", params={"k": 3}).json()
     assert "red.png" not in names(similar) and names(similar)[0] == "blue.jpg"
-    dog = client.get("/api/search", params={"q": "puppy", "type": "text", "k": 1}).json()["hits"][0]
+    dog = client.get("/api/search", params={"q": "puppy", "space": "text"}).json()["hits"][0]
     text_item = client.get(f"/api/items/{dog['id']}").json()
     assert "walk the puppy" in text_item["preview"] and text_item["thumb_url"] is None
     assert client.get(f"/api/thumbs/{dog['id']}").status_code == 404
@@ -141,7 +141,7 @@ def test_items_similar_thumbs_and_files(client: TestClient, corpus: Path) -> Non
 def test_thumbnail_is_cached_and_remade_when_the_file_changes(
     client: TestClient, index: Index, corpus: Path
 ) -> None:
-    hit = client.get("/api/search", params={"q": "red", "type": "image", "k": 1}).json()["hits"][0]
+    hit = client.get("/api/search", params={"q": "red", "space": "image", "k": 1}).json()["hits"][0]
     first = client.get(hit["thumb_url"]).content
     cached = list((index.path / "thumbs").iterdir())
     assert len(cached) == 1 and client.get(hit["thumb_url"]).content == first
@@ -203,7 +203,7 @@ def test_new_files_from_another_writer_are_found(
     (corpus / "bananas.txt").write_text("banana banana fruit", encoding="utf-8")
     with Index.open(settings=fake_settings, encoders=encoders) as writer:  # as `semsearch index`
         writer.add(corpus)
-    body = client.get("/api/search", params={"q": "banana", "type": "text", "k": 1}).json()
+    body = client.get("/api/search", params={"q": "banana", "space": "text", "k": 1}).json()
     assert names(body) == ["bananas.txt"]
 
 
@@ -294,7 +294,7 @@ def test_a_pdf_gets_its_first_page_as_thumbnail(
 ) -> None:
     (corpus / "manual.pdf").write_bytes(minimal_pdf(["the car manual, page one", "page two"]))
     index.add(corpus)
-    hit = client.get("/api/search", params={"q": "car manual", "kind": "pdf", "k": 1}).json()
+    hit = client.get("/api/search", params={"q": "car manual", "format": "pdf", "k": 1}).json()
     (pdf,) = hit["hits"]
     assert pdf["thumb_url"] == f"/api/thumbs/{pdf['id']}"
     assert client.get(f"/api/items/{pdf['id']}").json()["thumb_url"] == pdf["thumb_url"]
@@ -319,7 +319,7 @@ def test_open_folder_runs_the_opener_with_the_catalog_path(
     )
     monkeypatch.setenv("SEMSEARCH_OPENER", f"{sys.executable} {opener}")
     assert client.get("/api/status").json()["can_open_folder"] is True
-    hit = client.get("/api/search", params={"q": "puppy", "type": "text", "k": 1}).json()["hits"][0]
+    hit = client.get("/api/search", params={"q": "puppy", "space": "text"}).json()["hits"][0]
     answer = client.post(f"/api/items/{hit['id']}/open-folder")
     assert answer.status_code == 200 and answer.json()["opened"] == str(Path(hit["path"]).parent)
     for _ in range(100):  # the opener runs on its own
@@ -368,3 +368,21 @@ def test_related_words_of_the_collection(
             assert (
                 c.get("/api/related", params={"word": "car", "method": "bert"}).status_code == 422
             )
+
+
+def test_the_old_parameter_names_still_work(client: TestClient, index: Index) -> None:
+    """`type` and `kind` are the old names of `space` and `format`: same answer, same cursor."""
+    old = client.get("/api/search", params={"q": "the car", "type": "text", "kind": "md"}).json()
+    new = client.get("/api/search", params={"q": "the car", "space": "text", "format": "md"}).json()
+    assert names(old) == names(new) == ["dog.md"] and old["next"] == new["next"]
+    assert client.get("/api/search", params={"q": "car", "kind": "text"}).status_code == 200
+    with pytest.warns(DeprecationWarning, match="spaces="):
+        hits = index.search("red", k=3, kinds={"image"})
+    assert names(hits.to_json()) == names(index.search("red", k=3, spaces={"image"}).to_json())
+
+
+def test_status_and_meta_carry_the_version(client: TestClient) -> None:
+    from searchengine import __version__
+
+    assert client.get("/api/status").json()["version"] == __version__
+    assert client.get("/api/meta").json()["version"] == __version__

@@ -21,7 +21,7 @@ def client(index: Index):
 
 
 def still_serving(client: TestClient) -> None:
-    res = client.get("/api/search", params={"q": "red", "type": "image", "k": 1})
+    res = client.get("/api/search", params={"q": "red", "space": "image", "k": 1})
     assert res.status_code == 200 and res.json()["hits"][0]["path"].endswith("red.png")
 
 

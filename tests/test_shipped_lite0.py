@@ -99,14 +99,14 @@ def lite0_index(real_home: Path, tmp_path_factory: pytest.TempPathFactory):  # t
 
 
 def test_words_find_photos_by_their_tags(lite0_index) -> None:  # type: ignore[no-untyped-def]
-    hits = lite0_index.search("에스프레소", mode="lexical", kinds={"image"}, k=3)
+    hits = lite0_index.search("에스프레소", mode="lexical", spaces={"image"}, k=3)
     assert [Path(h.path).name for h in hits] == ["coffee_photo.jpg"]
     assert hits[0].to_json()["tags"][0]["en"] == "espresso"
 
 
 def test_a_car_picture_finds_the_car_guide_first_among_documents(lite0_index) -> None:  # type: ignore[no-untyped-def]
     query = REPO / "tests" / "data" / "query_images" / "car_query_skoda.png"
-    docs = lite0_index.search(image=query, kinds={"text"}, k=3)
+    docs = lite0_index.search(image=query, spaces={"text"}, k=3)
     assert Path(docs[0].path).name == "자동차_구입_가이드.md"
 
 

@@ -128,7 +128,7 @@ def test_the_walk_indexes_every_kind_the_filters_offer(tmp_path: Path) -> None:
     assert {format_of(f.path) for f in found} == set(FORMATS) == set(FILE_KINDS) - {"text", "image"}
     for f in found:
         assert f.kind == kind_of(f.path) == ("text" if f.ext in TEXT_EXTENSIONS else "image")
-        assert make_filters(kinds=[f.ext]).kinds == (format_of(f.path),)
+        assert make_filters(formats=[f.ext]).formats == (format_of(f.path),)
 
 
 def test_every_module_keys_a_path_alike(tmp_path: Path) -> None:
@@ -138,8 +138,8 @@ def test_every_module_keys_a_path_alike(tmp_path: Path) -> None:
     (tmp_path / "docs" / nfd).write_text("memo", encoding="utf-8")
     (found,) = walk(tmp_path / "docs")
     assert isinstance(found, FoundFile) and found.key == os.path.join(str(tmp_path), "docs", nfc)
-    filters = make_filters(under=[str(tmp_path / "docs" / nfd)], globs=[nfd])
-    assert filters.under == (found.key,) and filters.glob_patterns() == ("*/" + nfc,)
+    filters = make_filters(folders=[str(tmp_path / "docs" / nfd)], globs=[nfd])
+    assert filters.folders == (found.key,) and filters.glob_patterns() == ("*/" + nfc,)
     qrels = tmp_path / "qrels.tsv"
     qrels.write_text(f"query\trelevant\nmemo\t{nfd}\n", encoding="utf-8")
     assert read_qrels(qrels).relevant == {"memo": frozenset({found.key})}

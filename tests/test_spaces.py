@@ -50,7 +50,7 @@ def test_a_shared_text_tower_is_detected_and_used(
     image_loads.clear()
     with Index.open(settings=settings) as index:
         assert _shared_tower(index)
-        hits = index.search("red", k=10, kinds={"image"})
+        hits = index.search("red", k=10, spaces={"image"})
         assert {h.kind for h in hits} == {"image"} and len(hits) == 2
         assert image_loads == []  # the CLIP was never loaded for a text query
 
@@ -59,7 +59,7 @@ def test_a_shared_text_tower_is_detected_and_used(
     assert {h.kind for h in unmeasured} == {"image"}
     with Index.open(settings=replace(settings, image_to_documents="vector")) as index:
         by_example = index.search(image=corpus / "red.png", k=10)
-        pictures_only = index.search(image=corpus / "red.png", k=10, kinds={"image"})
+        pictures_only = index.search(image=corpus / "red.png", k=10, spaces={"image"})
     assert by_example[0].path == str(corpus / "red.png")
     # ...asked to, a tower that lives in the text model's space finds them by its vector
     assert {h.kind for h in by_example} == {"image", "text"}
@@ -73,7 +73,7 @@ def test_a_separate_text_tower_is_not_mistaken_for_the_text_model(
     image_loads.clear()
     with Index.open(settings=settings) as index:
         assert not _shared_tower(index)
-        hits = index.search("red", k=10, kinds={"image"})
+        hits = index.search("red", k=10, spaces={"image"})
         assert image_loads == [settings.image_model] and len(hits) == 2
         by_example = index.search(image=corpus / "red.png", k=10)
     # another space and no tags: nothing to find documents with, so pictures only

@@ -16,36 +16,36 @@ def names(results) -> list[str]:
 
 
 def test_image_hits_carry_their_tags(index: Index) -> None:
-    hits = {Path(h.path).name: h for h in index.search("red", k=10, kinds={"image"})}
+    hits = {Path(h.path).name: h for h in index.search("red", k=10, spaces={"image"})}
     assert [t.en for t in hits["red.png"].tags] == ["red"]
     assert hits["red.png"].to_json()["tags"][0]["ko"] == "빨간색"
-    text_hit = index.search("puppy", k=1, kinds={"text"})[0]
+    text_hit = index.search("puppy", k=1, spaces={"text"})[0]
     assert "tags" not in text_hit.to_json()  # documents' JSON is unchanged
 
 
 @pytest.mark.parametrize("words", ["red", "빨간색", "빨간색을"])
 def test_lexical_mode_finds_images_by_their_tags(index: Index, words: str) -> None:
-    results = index.search(words, k=5, mode="lexical", kinds={"image"})
+    results = index.search(words, k=5, mode="lexical", spaces={"image"})
     assert names(results) == ["red.png"] and not results.notes
     assert "bm25" in results[0].extra  # ranked by its words (tiny BM25 with two images)
 
 
 def test_hybrid_mode_ranks_a_tagged_image_first(index: Index) -> None:
-    assert names(index.search("파란색", k=1, kinds={"image"})) == ["blue.jpg"]
+    assert names(index.search("파란색", k=1, spaces={"image"})) == ["blue.jpg"]
 
 
 def test_no_tag_matching_says_so(index: Index) -> None:
-    results = index.search("banana", k=5, mode="lexical", kinds={"image"})
+    results = index.search("banana", k=5, mode="lexical", spaces={"image"})
     assert len(results) == 0 and "no image is tagged" in results.notes[0]
 
 
 def test_tags_follow_the_file(index: Index, corpus: Path) -> None:
     (corpus / "red.png").rename(corpus / "renamed.png")
     index.add(corpus)
-    assert names(index.search("빨간색", k=5, mode="lexical", kinds={"image"})) == ["renamed.png"]
+    assert names(index.search("빨간색", k=5, mode="lexical", spaces={"image"})) == ["renamed.png"]
     (corpus / "renamed.png").unlink()
     index.add(corpus)
-    assert len(index.search("빨간색", k=5, mode="lexical", kinds={"image"})) == 0
+    assert len(index.search("빨간색", k=5, mode="lexical", spaces={"image"})) == 0
     assert index.verify().clean
 
 

@@ -209,7 +209,7 @@ def test_each_inconsistency_is_reported_then_repaired(indexed, settings, kind: s
     assert code == 0
     # and the index still answers, with the same file as before where it survived
     query = (indexed / "korean.txt").read_text()
-    assert paths(search(settings, query, kinds={"text"}, encoders=FAKES))[0] == "korean.txt"
+    assert paths(search(settings, query, spaces={"text"}, encoders=FAKES))[0] == "korean.txt"
     with Index.open(settings=settings, encoders=FAKES) as index:
         hits = index.search("자동차를", k=3, mode="lexical")
     assert paths(hits) == ["korean.txt"]

@@ -129,10 +129,10 @@ def job_search(job: dict) -> int:
         try:
             if fresh:
                 with Index.open(settings=settings) as once:
-                    hits = list(once.search(query, k=10, kinds={"text"}))
+                    hits = list(once.search(query, k=10, spaces={"text"}))
                 generation = None
             else:
-                hits = list(index.search(query, k=10, kinds={"text"}))
+                hits = list(index.search(query, k=10, spaces={"text"}))
                 generation = reloads.generation
         except Exception:
             errors.append(traceback.format_exc())

@@ -9,8 +9,6 @@ kept; sequences then continue after the copied ids.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from sqlalchemy import Table, func, insert, select
 from sqlalchemy import text as sql_text
 
@@ -18,13 +16,12 @@ from searchengine.catalog.db import Catalog
 from searchengine.catalog.schema import Base
 from searchengine.catalog.terms import insert_terms
 from searchengine.errors import CatalogError
+from searchengine.records import Progress
 
 BATCH = 2_000
 # parents before children; `spaces` is keyed by name
 TABLES = ("spaces", "files", "chunks", "vectors", "image_tags")
 LEXICAL = ("chunk_terms", "tag_terms")
-
-Progress = Callable[[str, int, "int | None"], None]
 
 
 def copy_catalog(source: Catalog, target: Catalog, on_progress: Progress | None = None) -> dict:

@@ -45,6 +45,7 @@ from searchengine.catalog.rows import (
 from searchengine.catalog.schema import Chunk, File, Space, Vector
 from searchengine.catalog.terms import insert_terms, is_postgres
 from searchengine.filters import Filters
+from searchengine.records import SPACES
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def _ns(seconds: float) -> int:
 def file_conditions(filters: Filters) -> list[ColumnElement[bool]]:
     """Where-conditions on `File` for the filters (empty when none are set)."""
     out: list[ColumnElement[bool]] = [File.skip_reason.is_(None)]
-    if filters.under:
+    if filters.folders:
         out.append(
             or_(
                 *(
@@ -87,15 +88,15 @@ def file_conditions(filters: Filters) -> list[ColumnElement[bool]]:
                         File.path_key == root,
                         func.substr(File.path_key, 1, len(root) + 1) == root.rstrip("/") + "/",
                     )
-                    for root in filters.under
+                    for root in filters.folders
                 )
             )
         )
     if filters.globs:
         out.append(or_(*(glob_condition(File.path_key, g) for g in filters.glob_patterns())))
-    if filters.kinds:
+    if filters.formats:
         alternatives: list[ColumnElement[bool]] = [
-            File.kind == k for k in filters.kinds if k in ("text", "image")
+            File.kind == k for k in filters.formats if k in SPACES
         ]
         # lower(): extensions are matched case-blind, as the walker reads them
         alternatives += [func.lower(File.path_key).like(f"%{e}") for e in filters.extensions()]

@@ -13,8 +13,9 @@ from typing import Any
 from searchengine.cli.app import App, usage
 from searchengine.config import DEFAULT_EXPAND, DEFAULT_K
 from searchengine.errors import ConfigError, ExtractionError
-from searchengine.filters import FILE_KINDS, Filters, make_filters
-from searchengine.records import Hit
+from searchengine.files import FORMAT_NAMES
+from searchengine.filters import Filters, make_filters
+from searchengine.records import MODES, SORTS, SPACES, Hit
 from searchengine.vocab import METHODS
 
 _BOLD, _PLAIN = "\x1b[1;33m", "\x1b[0m"
@@ -31,14 +32,15 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     _paging(p)
     p.add_argument(
         "--mode",
-        choices=["hybrid", "dense", "lexical"],
+        choices=MODES,
         default="hybrid",
         help="hybrid: meaning and words (default); dense: meaning only; lexical: words only",
     )
-    p.add_argument("--type", choices=["text", "image"], help="only documents or only images")
+    p.add_argument("--space", choices=SPACES, help="only documents (text) or only images (image)")
+    p.add_argument("--type", dest="space", choices=SPACES, help=argparse.SUPPRESS)  # old name
     p.add_argument(
         "--sort",
-        choices=["relevance", "date"],
+        choices=SORTS,
         default="relevance",
         help="relevance (default), or date: the good matches, newest first",
     )
@@ -67,7 +69,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--mode",
         action="append",
-        choices=["hybrid", "dense", "lexical", *METHODS],
+        choices=[*MODES, *METHODS],
         help="evaluate only this mode (repeatable; default: the three search modes); "
         f"{', '.join(METHODS)}: the baseline that ranks by averaged word vectors",
     )
@@ -93,14 +95,16 @@ def _paging(p: argparse.ArgumentParser) -> None:
 
 
 def _filter_options(p: argparse.ArgumentParser) -> None:
+    # one option per name of FILTER_NAMES, spelled as the HTTP parameter; old names hidden
     g = p.add_argument_group("filters (combine with every mode)")
     g.add_argument(
-        "--under",
+        "--folder",
         action="append",
         default=[],
         metavar="PATH",
         help="only files in this folder (or this file); repeatable",
     )
+    g.add_argument("--under", action="append", dest="folder", help=argparse.SUPPRESS)
     g.add_argument(
         "--glob",
         action="append",
@@ -109,18 +113,19 @@ def _filter_options(p: argparse.ArgumentParser) -> None:
         help="only paths matching this shell pattern ('*.pdf'; with a '/', the path); repeatable",
     )
     g.add_argument(
-        "--kind",
+        "--format",
         action="append",
         default=[],
-        metavar="KIND",
-        help=f"only files of these kinds, comma-separated: {', '.join(FILE_KINDS)}",
+        metavar="FORMAT",
+        help=f"only files of these formats, comma-separated: {', '.join(FORMAT_NAMES)}",
     )
+    g.add_argument("--kind", action="append", dest="format", help=argparse.SUPPRESS)
     g.add_argument("--after", metavar="WHEN", help="modified on or after: 2024-05-01, or 7d/2w/3m")
     g.add_argument("--before", metavar="WHEN", help="modified before: 2024-06-01, or 30d")
 
 
 def _filters(args: argparse.Namespace) -> Filters:
-    return make_filters(args.under, args.glob, args.kind, args.after, args.before)
+    return make_filters(args.folder, args.glob, args.format, args.after, args.before)
 
 
 def _check_paging(args: argparse.Namespace) -> None:
@@ -190,7 +195,7 @@ def cmd_search(app: App) -> int:
                 image=image,
                 k=args.k,
                 mode=args.mode,
-                kinds={args.type} if args.type else None,
+                spaces={args.space} if args.space else None,
                 filters=filters,
                 offset=args.offset,
                 sort=args.sort,
@@ -217,7 +222,7 @@ def cmd_similar(app: App) -> int:
 
 def cmd_eval(app: App) -> int:
     args = app.args
-    modes = args.mode or ["hybrid", "dense", "lexical"]
+    modes = args.mode or list(MODES)
     try:
         with app.open_index() as index:
             report = index.evaluate(

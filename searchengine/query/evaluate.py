@@ -18,7 +18,8 @@ from typing import cast
 from searchengine.errors import ConfigError
 from searchengine.files import path_key
 from searchengine.filters import Filters
-from searchengine.query.searcher import MODES, Mode, Searcher
+from searchengine.query.searcher import Searcher
+from searchengine.records import MODES, Mode
 
 CUTOFFS = (1, 5, 10)
 DEPTH = 10
@@ -103,7 +104,7 @@ def evaluate(
 ) -> dict[str, dict[str, dict[str, float | int]]]:
     """Metrics per mode (or ranker: `rankers` rank the files under the qrels folder),
     overall (`all`) and per query kind."""
-    filters = Filters(under=(qrels.folder,))
+    filters = Filters(folders=(qrels.folder,))
     rankers = rankers or {}
     out: dict[str, dict[str, dict[str, float | int]]] = {}
     for mode in modes:

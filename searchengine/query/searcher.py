@@ -14,7 +14,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
@@ -39,16 +38,12 @@ from searchengine.query.fusion import (
 from searchengine.query.hits import check_page, make_hit
 from searchengine.query.labels import LabelMaps
 from searchengine.query.threads import blas_limited
-from searchengine.records import Hit, Kind, Results, Vectors
+from searchengine.records import MODES, SORTS, Hit, Mode, Results, Sort, Space, Vectors
 from searchengine.store import Store
 from searchengine.vocab.expand import expand_matches
 
 log = logging.getLogger(__name__)
 
-Mode = Literal["hybrid", "dense", "lexical"]
-Sort = Literal["relevance", "date"]
-SORTS: tuple[Sort, ...] = ("relevance", "date")
-MODES: tuple[Mode, ...] = ("hybrid", "dense", "lexical")
 POOL = 50  # candidate files per space; deeper pages widen it
 OVERFETCH = 5  # chunks fetched per wanted file, so grouping by file still fills the pool
 
@@ -99,7 +94,7 @@ class Searcher:
         self,
         query: str,
         k: int = 10,
-        kinds: set[Kind] | None = None,
+        spaces: set[Space] | None = None,
         *,
         offset: int = 0,
         mode: Mode = "hybrid",
@@ -130,15 +125,15 @@ class Searcher:
                 text_vec = self.spaces.text().encode([query], "query")
             return text_vec
 
-        if self._wanted(TEXT, kinds):
+        if self._wanted(TEXT, spaces):
             vec = None if mode == "lexical" else text_query_vector()
             lists.append(self._rank(TEXT, query, vec, need, mode, filters, expand))
-        if self._wanted(IMAGE, kinds):
+        if self._wanted(IMAGE, spaces):
             # images have words too: their tags, in the lexical index
             vec = None if mode == "lexical" else self._image_query(query, text_query_vector, notes)
             if vec is not None or mode != "dense":
                 images = self._rank(IMAGE, query, vec, need, mode, filters)
-                if images or kinds is None:
+                if images or spaces is None:
                     lists.append(images)
                 elif mode == "lexical":  # asked for images alone; else documents answer quietly
                     notes.append("no image is tagged with these words: search images in dense mode")
@@ -152,7 +147,7 @@ class Searcher:
         self,
         path: Path,
         k: int = 10,
-        kinds: set[Kind] | None = None,
+        spaces: set[Space] | None = None,
         *,
         offset: int = 0,
         filters: Filters | None = None,
@@ -170,9 +165,9 @@ class Searcher:
         vec, tags = self.spaces.image().encode_and_tag([image])
         need = max(POOL, offset + k)
         lists, words = [], ""
-        if self._wanted(IMAGE, kinds):
+        if self._wanted(IMAGE, spaces):
             lists.append(self._rank_vectors(self._records[IMAGE], vec, need, filters))
-        if self._wanted(TEXT, kinds):
+        if self._wanted(TEXT, spaces):
             words = " ".join(t.words for t in tags[0])
             lists.append(self._documents_about(vec, words, need, filters))
         return Results(query, "image", tuple(self._page(lists, words, offset, k)), offset, k)
@@ -218,10 +213,10 @@ class Searcher:
 
     # one space
 
-    def _wanted(self, space: str, kinds: set[Kind] | None) -> bool:
+    def _wanted(self, space: str, spaces: set[Space] | None) -> bool:
         if space not in self._records:
             return False
-        return kinds is None or space in kinds
+        return spaces is None or space in spaces
 
     def _image_query(
         self, query: str, text_vector: Callable[[], Vectors], notes: list[str]

@@ -25,9 +25,12 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Mount
 
+from searchengine import __version__
 from searchengine.api import Index
 from searchengine.errors import ConfigError, SearchEngineError
-from searchengine.files import format_of
+from searchengine.files import FORMATS, format_of
+from searchengine.filters import FILTER_NAMES
+from searchengine.records import MODES, SORTS, SPACES
 from searchengine.server import search as search_routes
 from searchengine.server.responses import (
     ALL_EXTENSIONS,
@@ -39,7 +42,7 @@ from searchengine.server.responses import (
     library_meaning,
 )
 from searchengine.server.reveal import can_reveal, reveal
-from searchengine.server.search import ItemId
+from searchengine.server.search import ItemId, index_of
 from searchengine.server.security import LOOPBACK_HOSTS, Guard, is_loopback
 from searchengine.server.thumbs import THUMB_SIZES, has_thumbnail, thumb_size, thumbnail
 
@@ -101,15 +104,35 @@ class MapWorker:
 api = APIRouter(prefix="/api")
 
 
-def _index(request: Request) -> Index:
-    index: Index = request.app.state.index
-    return index
+def vocabulary() -> dict[str, Any]:
+    """The words the server takes, from the tuples the CLI's choices come from too."""
+    return {
+        "version": __version__,
+        "modes": list(MODES),
+        "sorts": list(SORTS),
+        "spaces": list(SPACES),
+        "formats": {name: [e.lstrip(".") for e in exts] for name, exts in FORMATS.items()},
+        "filters": list(FILTER_NAMES),
+        "max_k": search_routes.MAX_K,
+    }
+
+
+@api.get(
+    "/meta",
+    summary="The server's version and the words it takes: modes, sorts, spaces, formats",
+    description="`formats` maps each format to its extensions; `filters` names the "
+    "filter parameters of a search. The page builds its choices from this.",
+    responses=errors(),
+)
+def meta() -> dict[str, Any]:
+    return vocabulary()
 
 
 @api.get("/status", summary="What the index holds, with which models, how big", responses=errors())
 def status(request: Request) -> dict[str, Any]:
-    out = _index(request).status().to_json()
+    out = index_of(request).status().to_json()
     out["can_open_folder"] = can_reveal(request.app.state.loopback)
+    out["version"] = __version__
     return out
 
 
@@ -119,7 +142,7 @@ def status(request: Request) -> dict[str, Any]:
     responses=errors(404, 422, e404="no item by that id"),
 )
 def item(request: Request, item_id: ItemId) -> dict[str, Any]:
-    found = _index(request).item(item_id)
+    found = index_of(request).item(item_id)
     if found is None:
         raise HTTPException(404, f"no item {item_id}")
     out = found.to_json()
@@ -145,7 +168,7 @@ def item(request: Request, item_id: ItemId) -> dict[str, Any]:
 def open_folder(request: Request, item_id: ItemId) -> dict[str, Any]:
     if not can_reveal(request.app.state.loopback):
         raise HTTPException(403, "this server cannot open folders (not on this desktop)")
-    found = _index(request).item(item_id)
+    found = index_of(request).item(item_id)
     if found is None:
         raise HTTPException(404, f"no item {item_id}")
     path = Path(found.path)
@@ -182,7 +205,7 @@ def thumb(
         ),
     ] = None,
 ) -> FileResponse:
-    index = _index(request)
+    index = index_of(request)
     found = index.item(item_id)
     if found is None or not has_thumbnail(found.kind, found.path):
         raise HTTPException(404, f"no image or PDF {item_id}")
@@ -216,7 +239,7 @@ def thumb(
     },
 )
 def original(request: Request, item_id: ItemId) -> FileResponse:
-    found = _index(request).item(item_id)
+    found = index_of(request).item(item_id)
     if found is None:
         raise HTTPException(404, f"no item {item_id}")
     path = Path(found.path)
@@ -241,7 +264,7 @@ def original(request: Request, item_id: ItemId) -> FileResponse:
 def collection_map(
     request: Request, method: Literal["auto", "pca", "tsne"] = "auto"
 ) -> dict[str, Any]:
-    index = _index(request)
+    index = index_of(request)
     worker: MapWorker = request.app.state.map_worker
     if method == "auto":
         layout = index.map("tsne", cached_only=True)
@@ -267,7 +290,7 @@ def related(
     k: Annotated[int, Query(ge=1, le=50)] = 8,
     method: Literal["word2vec", "cbow", "glove"] = "word2vec",
 ) -> dict[str, Any]:
-    return _index(request).related(word, k=k, method=method).to_json()
+    return index_of(request).related(word, k=k, method=method).to_json()
 
 
 @api.get(
@@ -280,7 +303,7 @@ def outliers(
     k: Annotated[int, Query(ge=1, le=50)] = 5,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> dict[str, Any]:
-    return _index(request).outliers(k=k, limit=limit).to_json()
+    return index_of(request).outliers(k=k, limit=limit).to_json()
 
 
 def allowed_methods(request: Request) -> list[str]:
@@ -323,7 +346,7 @@ def create_app(
             "`OPTIONS` on a path answers 204 with `Allow`; a method a path does not take, "
             "405 with the same `Allow`."
         ),
-        version="0.1.0",
+        version=__version__,
         docs_url=None,  # FastAPI's own /docs loads Swagger UI from a CDN; this one is local
         redoc_url=None,
     )

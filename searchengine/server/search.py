@@ -14,17 +14,17 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi import Path as PathParam
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from searchengine.api import Index
 from searchengine.errors import ConfigError
-from searchengine.files import FORMATS
+from searchengine.files import FORMAT_NAMES, FORMATS
 from searchengine.filters import FILE_KINDS, Filters, make_filters
-from searchengine.records import Kind, Results
+from searchengine.records import Mode, Results, Sort, Space
 from searchengine.server.responses import errors
 from searchengine.server.thumbs import has_thumbnail
 
@@ -39,8 +39,15 @@ ItemId = Annotated[
 ]
 
 # What the schema promises each filter takes; an empty value is the same as none.
-# The server takes a little more than it promises: `kind=pdf,md`, `PDF`, `.jpeg`.
+# A format is one name of FORMAT_NAMES, exactly as the schema lists it: anything else
+# (`pdf,md`, `PDF`, `jpeg`) is a 422, so the document and the server agree. (The command
+# line, typed by people, takes those spellings.) `kind` is the old name of `format`.
+FORMAT: dict[str, Any] = {
+    "type": "array",
+    "items": {"type": "string", "enum": ["", *FORMAT_NAMES]},
+}
 KIND: dict[str, Any] = {"type": "array", "items": {"type": "string", "enum": ["", *FILE_KINDS]}}
+OLD: dict[str, Any] = {"deprecated": True}
 WHEN: dict[str, Any] = {
     "anyOf": [
         {"type": "string", "format": "date"},
@@ -80,19 +87,35 @@ IMAGE_MAGIC = (
 router = APIRouter(prefix="/api")
 
 
+def one_of(allowed: tuple[str, ...], name: str) -> AfterValidator:
+    """A validator that takes only `allowed` (or '', none): a 422 names the choices."""
+    choices = ("", *allowed)
+
+    def check(value: str) -> str:
+        if value not in choices:
+            raise ValueError(f"unknown {name} {value!r}: use one of {', '.join(allowed)}")
+        return value
+
+    return AfterValidator(check)
+
+
+FormatName = Annotated[str, one_of(FORMAT_NAMES, "format")]
+KindName = Annotated[str, one_of(FILE_KINDS, "kind")]
+
+
 class SearchRequest(BaseModel):
     """A text search; GET takes the same fields as query parameters."""
 
     q: str = Field(
         min_length=1, max_length=MAX_QUERY_CHARS, description="the query, in any language"
     )
-    mode: Literal["hybrid", "dense", "lexical"] = "hybrid"
+    mode: Mode = "hybrid"
     k: int = Field(10, ge=1, le=MAX_K)
-    type: Literal["text", "image"] | None = Field(None, description="keep one kind of hit")
-    kind: list[str] = Field(
+    space: Space | None = Field(None, description="only documents (text) or only images")
+    format: list[FormatName] = Field(
         default_factory=list,
-        description="file kinds: pdf, md, jpg, ...",
-        json_schema_extra=declared(KIND),
+        description="file formats: pdf, md, jpg, ...",
+        json_schema_extra=declared(FORMAT),
     )
     folder: list[str] = Field(
         default_factory=list,
@@ -108,12 +131,26 @@ class SearchRequest(BaseModel):
     before: str | None = Field(
         None, description="modified before", json_schema_extra=declared(WHEN)
     )
-    sort: Literal["relevance", "date"] = Field(
+    sort: Sort = Field(
         "relevance", description="relevance, or date: the good matches, newest first"
     )
     next: str | None = Field(
         None, description="the cursor of the previous page", json_schema_extra=declared(CURSOR)
     )
+    type: Space | None = Field(None, description="the old name of `space`", json_schema_extra=OLD)
+    kind: list[KindName] = Field(
+        default_factory=list,
+        description="the old name of `format`; it also takes text and image",
+        json_schema_extra={**declared(KIND), **OLD},
+    )
+
+    @model_validator(mode="after")
+    def _old_names(self) -> SearchRequest:
+        """A request in the old words is the same request (and cursor) in the new ones."""
+        self.space = self.space or self.type
+        self.format = [*self.format, *self.kind]
+        self.type, self.kind = None, []
+        return self
 
 
 def index_of(request: Request) -> Index:
@@ -122,7 +159,7 @@ def index_of(request: Request) -> Index:
 
 
 def filters_of(
-    kind: list[str], folder: list[str], glob: list[str], after: str | None, before: str | None
+    format: list[str], folder: list[str], glob: list[str], after: str | None, before: str | None
 ) -> Filters:
     folder = [value for value in folder if value]  # an empty form field: no folder
     for value in folder:
@@ -130,7 +167,7 @@ def filters_of(
         # path would be read against the server's working folder, which no client knows
         if not os.path.isabs(value) or ".." in Path(value).parts or "\x00" in value:
             raise ConfigError(f"folder {value!r}: give an absolute path", parameter="folder")
-    return make_filters(under=folder, globs=glob, kinds=kind, after=after, before=before)
+    return make_filters(folder, glob, format, after, before)
 
 
 def _digest(params: dict[str, Any]) -> str:
@@ -177,13 +214,12 @@ def run_search(index: Index, req: SearchRequest) -> dict[str, Any]:
     started = time.perf_counter()
     params = req.model_dump(exclude={"next"})
     offset = cursor_offset(req.next, params)
-    kinds: set[Kind] | None = {req.type} if req.type else None
     results = index.search(
         req.q,
         k=req.k,
         mode=req.mode,
-        kinds=kinds,
-        filters=filters_of(req.kind, req.folder, req.glob, req.after, req.before),
+        spaces={req.space} if req.space else None,
+        filters=filters_of(req.format, req.folder, req.glob, req.after, req.before),
         offset=offset,
         sort=req.sort,
     )
@@ -238,8 +274,8 @@ def search_image(
     request: Request,
     image: Annotated[UploadFile, File(description="a PNG, JPEG, GIF, WebP, BMP or TIFF")],
     k: Annotated[int, Form(ge=1, le=MAX_K)] = 10,
-    kind: Annotated[
-        list[str] | None, Form(json_schema_extra=declared(KIND, nullable=False))
+    format: Annotated[
+        list[FormatName] | None, Form(json_schema_extra=declared(FORMAT, nullable=False))
     ] = None,
     folder: Annotated[
         list[str] | None, Form(json_schema_extra=declared(FOLDER, nullable=False))
@@ -248,9 +284,17 @@ def search_image(
     after: Annotated[str | None, Form(json_schema_extra=declared(WHEN, nullable=False))] = None,
     before: Annotated[str | None, Form(json_schema_extra=declared(WHEN, nullable=False))] = None,
     next: Annotated[str | None, Form(json_schema_extra=declared(CURSOR, nullable=False))] = None,
+    kind: Annotated[
+        list[KindName] | None,
+        Form(
+            description="the old name of `format`",
+            json_schema_extra={**declared(KIND, nullable=False), **OLD},
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     started = time.perf_counter()
-    filters = filters_of(kind or [], folder or [], glob or [], after, before)
+    formats = [*(format or []), *(kind or [])]
+    filters = filters_of(formats, folder or [], glob or [], after, before)
     limit: int = request.app.state.max_upload
     data = image.file.read(limit + 1)
     if len(data) > limit:
@@ -261,7 +305,7 @@ def search_image(
     params = {
         "image": hashlib.sha256(data).hexdigest(),
         "k": k,
-        "filters": [kind, folder, glob, after, before],  # as given: "30d" moves with time
+        "filters": [formats, folder, glob, after, before],  # as given: "30d" moves with time
     }
     offset = cursor_offset(next, params)
     with tempfile.TemporaryDirectory(prefix="semsearch-upload-") as tmp:

@@ -4,7 +4,12 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const FIELDS = ["q", "mode", "type", "sort", "kind", "folder", "glob", "after", "before"];
+// The server's own lists (GET /api/meta): modes, sorts, spaces, formats, filter names.
+let meta = { modes: [], sorts: [], spaces: [], formats: {}, filters: [] };
+const fields = () => ["q", "mode", "space", "sort", ...meta.filters].filter((f) => $(f));
+const OLD_NAMES = { type: "space", kind: "format", under: "folder" }; // bookmarks made before
+const LABELS = { dense: "meaning", lexical: "words", text: "documents", image: "images",
+  relevance: "best first", date: "newest first" };
 let current = null; // {kind: "text"|"image"|"similar", next, ...}
 let canOpenFolder = false; // the server sits on this desktop and has a file manager to call
 
@@ -34,26 +39,45 @@ async function getJSON(url, options) {
 
 function readURL() {
   const params = new URLSearchParams(location.search);
-  for (const f of FIELDS) if (params.has(f)) $(f).value = params.get(f);
+  for (const [old, now] of Object.entries(OLD_NAMES)) {
+    if (params.has(old) && !params.has(now)) params.set(now, params.get(old));
+  }
+  for (const f of fields()) if (params.has(f)) $(f).value = params.get(f);
   return params;
 }
 
 function writeURL(extra = {}) {
   const params = new URLSearchParams();
-  for (const f of FIELDS) if ($(f).value) params.set(f, $(f).value);
+  for (const f of fields()) if ($(f).value) params.set(f, $(f).value);
   for (const [k, v] of Object.entries(extra)) if (v) params.set(k, v);
   history.replaceState(null, "", params.toString() ? `?${params}` : location.pathname);
 }
 
+// "PDF, .jpeg md" → pdf, jpg, md: the server takes the names it lists, nothing looser
+function formatNames(text) {
+  const byExtension = {};
+  for (const [name, exts] of Object.entries(meta.formats)) for (const e of exts) byExtension[e] = name;
+  return text.toLowerCase().split(/[\s,;]+/).map((w) => w.replace(/^\.+/, ""))
+    .filter(Boolean).map((w) => (w in meta.formats ? w : byExtension[w] || w));
+}
+
 function searchParams() {
   const params = new URLSearchParams({ q: $("q").value.trim(), mode: $("mode").value, k: "10" });
-  if ($("type").value) params.set("type", $("type").value);
-  if ($("sort").value === "date") params.set("sort", "date");
-  for (const f of ["kind", "folder", "glob"]) {
-    for (const v of $(f).value.split(/\s*;\s*/)) if (v.trim()) params.append(f, v.trim());
+  if ($("space").value) params.set("space", $("space").value);
+  if ($("sort").value && $("sort").value !== meta.sorts[0]) params.set("sort", $("sort").value);
+  for (const f of meta.filters) {
+    if (!$(f)) continue;
+    const values = f === "format" ? formatNames($(f).value) : $(f).value.split(/\s*;\s*/);
+    for (const v of values) if (v.trim()) params.append(f, v.trim());
   }
-  for (const f of ["after", "before"]) if ($(f).value.trim()) params.set(f, $(f).value.trim());
   return params;
+}
+
+function fillChoices() {
+  const fill = (id, values) => $(id).append(...values.map((v) => el("option", { value: v, text: LABELS[v] || v })));
+  fill("mode", meta.modes);
+  fill("space", meta.spaces);
+  fill("sort", meta.sorts);
 }
 
 // results
@@ -131,7 +155,7 @@ async function run(append = false) {
       form.append("image", current.file, current.file.name || "pasted.png");
       form.append("k", "10");
       for (const [key, value] of searchParams()) {
-        if (!["q", "mode", "k", "type", "sort"].includes(key)) form.append(key, value);
+        if (meta.filters.includes(key)) form.append(key, value);
       }
       if (append && current.next) form.append("next", current.next);
       body = await getJSON("/api/search/image", { method: "POST", body: form });
@@ -411,6 +435,8 @@ window.semsearchMap = {
 
 async function boot() {
   wire();
+  try { meta = await getJSON("/api/meta"); fillChoices(); }
+  catch (err) { notice(`error: ${err.message}`); }
   try { canOpenFolder = Boolean((await getJSON("/api/status")).can_open_folder); }
   catch { canOpenFolder = false; }
   const start = readURL();
