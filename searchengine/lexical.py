@@ -19,7 +19,7 @@ import logging
 import re
 import threading
 import unicodedata
-from collections.abc import Iterable, Set
+from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -107,13 +107,43 @@ def tag_terms(tags: Iterable[Tag]) -> str:
     return index_text(" ".join(t.words for t in tags))
 
 
+@dataclass(frozen=True)
+class AnalysedQuery:
+    """A query analysed once (kiwi runs on its Hangul once): what every stage of a search
+    reads, the MATCH expression of each space, query expansion and the snippets."""
+
+    text: str
+    terms: tuple[Term, ...]  # in reading order, with offsets into `text`
+    words: tuple[str, ...]  # the distinct terms, in order
+    korean: tuple[str, ...]  # those of them that are kiwi's morphemes of its Hangul
+    expression: str | None  # the FTS5 MATCH expression; None: no terms
+
+
+def analyse_query(query: str) -> AnalysedQuery:
+    """`query` analysed into the record a search passes down."""
+    terms = tuple(analyze(query))
+    return AnalysedQuery(
+        query,
+        terms,
+        tuple(dict.fromkeys(t.term for t in terms)),
+        tuple(dict.fromkeys(t.term for t in terms if _HAS_HANGUL_RE.match(query, t.start))),
+        _expression(query, terms),
+    )
+
+
 def query_terms(query: str) -> list[str]:
     """The distinct terms of `query`, in order."""
-    return list(dict.fromkeys(t.term for t in analyze(query)))
+    return list(analyse_query(query).words)
 
 
 def match_expression(query: str) -> str | None:
-    """A safe FTS5 MATCH expression for `query`, or None when it has no terms.
+    """A safe FTS5 MATCH expression for `query`, or None when it has no terms (one made
+    for a search is `AnalysedQuery.expression`)."""
+    return _expression(query, analyze(query))
+
+
+def _expression(query: str, terms: Sequence[Term]) -> str | None:
+    """A safe FTS5 MATCH expression for `query`, whose terms are `terms`.
 
     Everything the user typed is literal text: each term is double-quoted and
     the terms are OR-ed, leaving the ranking to BM25. Parts of one identifier
@@ -121,7 +151,7 @@ def match_expression(query: str) -> str | None:
     phrase, so they must appear side by side.
     """
     groups: list[list[Term]] = []
-    for term in analyze(query):
+    for term in terms:
         if groups and _same_word(query, groups[-1][-1], term):
             groups[-1].append(term)
         else:

@@ -186,3 +186,25 @@ def test_a_scan_breaks_ties_by_label() -> None:
     some = kept.scan(np.array([0.5, 0.9, 0.9, 0.1]), np.array([0, 3]))
     assert some is not None and some.nearest_files(5).tolist() == [10, 13]
     assert m.scan(np.ones(4)) is None  # no vectors kept
+
+
+def test_a_search_analyses_its_query_once(index: Index, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every stage (the MATCH expression of each space, the snippets' terms) reads one
+    analysis of the query: kiwi, the slow part of a Korean query, runs on it once."""
+    from searchengine import korean
+
+    real = korean.tokens
+    seen: list[str] = []
+
+    def counting(kiwi, text):  # type: ignore[no-untyped-def]
+        seen.append(text)
+        return real(kiwi, text)
+
+    monkeypatch.setattr(korean, "tokens", counting)
+    for query, view in [
+        ("새로 산 자동차의 엔진 소리", "새로 산 자동차의 엔진 소리"),
+        ("강아지 산책을 나갔다 car", "강아지 산책을 나갔다"),  # kiwi sees the Hangul words
+    ]:
+        seen.clear()
+        index.search(query, k=5)  # both spaces, hybrid, with snippets
+        assert seen.count(view) == 1, seen  # it was 3: each space's MATCH, the snippets

@@ -5,6 +5,7 @@ from __future__ import annotations
 from searchengine.catalog.search import ChunkInfo
 from searchengine.errors import ConfigError
 from searchengine.files import place_of
+from searchengine.lexical import AnalysedQuery
 from searchengine.models.spaces import IMAGE, TEXT
 from searchengine.query import snippets
 from searchengine.query.fusion import Scored
@@ -18,7 +19,9 @@ def check_page(k: int, offset: int) -> None:
         raise ConfigError("the offset must be 0 or more")
 
 
-def make_hit(info: ChunkInfo, query: str, s: Scored, tags: tuple[Tag, ...] = ()) -> Hit:
+def make_hit(
+    info: ChunkInfo, query: AnalysedQuery, s: Scored, tags: tuple[Tag, ...] = ()
+) -> Hit:
     kind: Kind = "image" if info.kind == "image" else "text"
     space = IMAGE if kind == "image" else TEXT
     extra: dict[str, object] = {}

@@ -21,6 +21,7 @@ from searchengine import lexical
 from searchengine.catalog import SpaceInfo
 from searchengine.errors import ConfigError, ModelUnavailableError
 from searchengine.filters import Filters
+from searchengine.lexical import AnalysedQuery
 from searchengine.models.images import load_image
 from searchengine.models.spaces import IMAGE, TEXT, Spaces
 from searchengine.query.fusion import (
@@ -45,6 +46,7 @@ from searchengine.vocab.expand import expand_matches
 log = logging.getLogger(__name__)
 
 POOL = 50  # candidate files per space; deeper pages widen it
+NO_WORDS = lexical.analyse_query("")  # a search by vector alone: no words to match or show
 OVERFETCH = 5  # chunks fetched per wanted file, so grouping by file still fills the pool
 
 
@@ -125,21 +127,22 @@ class Searcher:
                 text_vec = self.spaces.text().encode([query], "query")
             return text_vec
 
+        analysed = lexical.analyse_query(query)  # once: every stage below reads it
         if self._wanted(TEXT, spaces):
             vec = None if mode == "lexical" else text_query_vector()
-            lists.append(self._rank(TEXT, query, vec, need, mode, filters, expand))
+            lists.append(self._rank(TEXT, analysed, vec, need, mode, filters, expand))
         if self._wanted(IMAGE, spaces):
             # images have words too: their tags, in the lexical index
             vec = None if mode == "lexical" else self._image_query(query, text_query_vector, notes)
             if vec is not None or mode != "dense":
-                images = self._rank(IMAGE, query, vec, need, mode, filters)
+                images = self._rank(IMAGE, analysed, vec, need, mode, filters)
                 if images or spaces is None:
                     lists.append(images)
                 elif mode == "lexical":  # asked for images alone; else documents answer quietly
                     notes.append("no image is tagged with these words: search images in dense mode")
         if sort not in SORTS:
             raise ConfigError(f"unknown sort {sort!r}: use one of {', '.join(SORTS)}", "sort")
-        hits = self._page(lists, query, offset, k, by_date=sort == "date")
+        hits = self._page(lists, analysed, offset, k, by_date=sort == "date")
         return Results(query, mode, tuple(hits), offset, k, tuple(notes))
 
     @blas_limited
@@ -164,16 +167,16 @@ class Searcher:
         image = load_image(path, self.spaces.settings.max_image_side)
         vec, tags = self.spaces.image().encode_and_tag([image])
         need = max(POOL, offset + k)
-        lists, words = [], ""
+        lists, words = [], NO_WORDS
         if self._wanted(IMAGE, spaces):
             lists.append(self._rank_vectors(self._records[IMAGE], vec, need, filters))
         if self._wanted(TEXT, spaces):
-            words = " ".join(t.words for t in tags[0])
+            words = lexical.analyse_query(" ".join(t.words for t in tags[0]))
             lists.append(self._documents_about(vec, words, need, filters))
         return Results(query, "image", tuple(self._page(lists, words, offset, k)), offset, k)
 
     def _documents_about(
-        self, vec: Vectors, words: str, need: int, filters: Filters
+        self, vec: Vectors, words: AnalysedQuery, need: int, filters: Filters
     ) -> list[Scored]:
         """Documents about what a picture shows: through its tags, or its vector where
         the image tower lives in the text model's space (`Settings.image_to_documents`;
@@ -182,10 +185,11 @@ class Searcher:
         if via == "auto":
             via = IMAGE_TO_DOCUMENTS.get(self._records[IMAGE].model, "off")
         if via in ("vector", "both") and self.spaces.image_query_from_text():
-            both = via == "both" and bool(words)  # the vector's meaning + the tags' words
-            return self._rank(TEXT, words * both, vec, need, "hybrid" if both else "dense", filters)
-        if via in ("vector", "tags") and words:
-            text_vec = self.spaces.text().encode([words], "query")
+            both = via == "both" and bool(words.text)  # the vector's meaning + the tags' words
+            about = words if both else NO_WORDS
+            return self._rank(TEXT, about, vec, need, "hybrid" if both else "dense", filters)
+        if via in ("vector", "tags") and words.text:
+            text_vec = self.spaces.text().encode([words.text], "query")
             return self._rank(TEXT, words, text_vec, need, "hybrid", filters)
         return []
 
@@ -208,7 +212,7 @@ class Searcher:
         query /= max(float(np.linalg.norm(query)), 1e-12)
         need = max(POOL, offset + k) + 1
         ranked = self._rank_vectors(space, query, need, filters or Filters())
-        hits = self._page([[s for s in ranked if s.file_id != state.id]], "", offset, k)
+        hits = self._page([[s for s in ranked if s.file_id != state.id]], NO_WORDS, offset, k)
         return Results(absolute, "similar", tuple(hits), offset, k)
 
     # one space
@@ -233,7 +237,7 @@ class Searcher:
     def _rank(
         self,
         name: str,
-        query: str,
+        query: AnalysedQuery,
         vec: Vectors | None,
         need: int,
         mode: Mode,
@@ -250,7 +254,7 @@ class Searcher:
         if vec is not None:
             files, searched = self._dense_files(space, vec, need, filters)
             pool.update((fid, Scored(fid)) for fid in files)
-        expr = lexical.match_expression(query) if mode != "dense" else None
+        expr = query.expression if mode != "dense" else None
         if expr is not None:
             words = self.catalog.lexical_matches if name == TEXT else self.catalog.tag_matches
             matches = words(expr, filters, need)
@@ -275,10 +279,11 @@ class Searcher:
             for s in ranked:
                 s.fused = s.cosine or 0.0
         else:
-            ranked = fuse_hybrid(list(pool.values()), lexical_weight(query, name == IMAGE))
+            ranked = fuse_hybrid(list(pool.values()), lexical_weight(query.text, name == IMAGE))
         threshold, calibrated = good_match_z(space.model, searched)
         top_lexical = max((s.lexical for s in ranked), default=0.0)
-        exact = looks_exact(query) or name == IMAGE  # tags: labels sure at calibrated precision
+        # tags: labels sure at calibrated precision
+        exact = looks_exact(query.text) or name == IMAGE
         for s in ranked:
             s.calibrated = calibrated
             if s.dense_z is not None:
@@ -352,7 +357,7 @@ class Searcher:
     def _page(
         self,
         ranked: list[list[Scored]],
-        query: str,
+        query: AnalysedQuery,
         offset: int,
         k: int,
         *,

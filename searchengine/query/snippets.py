@@ -10,7 +10,7 @@ import functools
 from collections import Counter
 from dataclasses import dataclass
 
-from searchengine.lexical import Term, matching_terms, query_terms
+from searchengine.lexical import AnalysedQuery, Term, analyse_query, matching_terms
 
 SNIPPET_WIDTH = 160
 ELLIPSIS = "…"
@@ -31,12 +31,14 @@ class Snippet:
     highlights: tuple[tuple[int, int], ...]
 
 
-def snippet(text: str, query: str, width: int = SNIPPET_WIDTH) -> Snippet:
+def snippet(text: str, query: str | AnalysedQuery, width: int = SNIPPET_WIDTH) -> Snippet:
     """About `width` characters of `text` around the most distinct query terms.
 
     Without a match (a purely semantic hit) the snippet is the start of the text.
+    A search passes its analysed query, so a page's snippets analyse it no more.
     """
-    matches = matching_terms(text, _wanted(query))
+    wanted = frozenset(query.words) if isinstance(query, AnalysedQuery) else _wanted(query)
+    matches = matching_terms(text, wanted)
     core_start, core_end = _densest(matches, width) if matches else (0, 0)
     start, end = _frame(text, core_start, core_end, width)
     shown = [m for m in matches if start <= m.start and m.end <= end]
@@ -45,7 +47,7 @@ def snippet(text: str, query: str, width: int = SNIPPET_WIDTH) -> Snippet:
 
 @functools.lru_cache(maxsize=64)
 def _wanted(query: str) -> frozenset[str]:  # a page's hits share one analysis of the query
-    return frozenset(query_terms(query))
+    return frozenset(analyse_query(query).words)
 
 
 def _densest(matches: list[Term], width: int) -> tuple[int, int]:

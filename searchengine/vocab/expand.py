@@ -12,11 +12,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from searchengine import lexical
 from searchengine.catalog import Catalog
 from searchengine.catalog.search import LexicalMatch
 from searchengine.errors import NoWordVectorsError
 from searchengine.filters import Filters
+from searchengine.lexical import AnalysedQuery
 from searchengine.vocab.related import nearest
 from searchengine.vocab.store import WordVectors, load_vectors, vocab_dir
 
@@ -46,7 +46,7 @@ def expansion_terms(wv: WordVectors, terms: list[str]) -> list[tuple[str, float]
 def expand_matches(
     catalog: Catalog,
     index_dir: Path,
-    query: str,
+    query: AnalysedQuery,
     filters: Filters,
     need: int,
     matches: list[LexicalMatch],
@@ -56,10 +56,10 @@ def expand_matches(
         wv = load_vectors(vocab_dir(index_dir), EXPANSION_METHOD)
     except NoWordVectorsError:
         return matches  # no vectors yet (or too little text): the plain query
-    extra = expansion_terms(wv, lexical.query_terms(query))
+    extra = expansion_terms(wv, list(query.words))
     if not extra:
         return matches
-    log.debug("expanding %r with %s", query, extra)
+    log.debug("expanding %r with %s", query.text, extra)
     expression = " OR ".join(f'"{word}"' for word, _ in extra)
     fused = {m.file_id: m for m in matches}
     for m in catalog.lexical_matches(expression, filters, need):
