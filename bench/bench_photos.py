@@ -1,5 +1,5 @@
 """Photos among drawings, through the product: an index of evalsets/photos plus the held-out
-drawings, searched as a user searches it (`semsearch search WORDS --type image`).
+drawings, searched as a user searches it (`semsearch search WORDS --space image`).
 
 Protocol:
 

@@ -55,20 +55,20 @@ def test_seungyongcha_finds_the_document_that_only_says_jadongcha(indexed, env) 
 
 
 def test_english_query_finds_korean_text(indexed, env) -> None:
-    hits = search_json(env, "car purchase", "--type", "text")
+    hits = search_json(env, "car purchase", "--space", "text")
     assert Path(hits[0]["path"]).name == "자동차_구입_가이드.md"
-    hits = search_json(env, "walking my puppy", "--type", "text")
+    hits = search_json(env, "walking my puppy", "--space", "text")
     assert Path(hits[0]["path"]).name == "강아지_산책_요령.txt"
 
 
 def test_pdf_hits_carry_their_page(indexed, env) -> None:
-    hits = search_json(env, "how often should I water my plants", "--type", "text", "-k", "1")
+    hits = search_json(env, "how often should I water my plants", "--space", "text", "-k", "1")
     assert Path(hits[0]["path"]).name == "houseplant_care.pdf"
     assert hits[0]["page"] in (1, 2)
 
 
 def test_seungyongcha_lists_a_car_image_in_the_top_three_images(indexed, env) -> None:
-    hits = search_json(env, "승용차", "--type", "image", "-k", "3")
+    hits = search_json(env, "승용차", "--space", "image", "-k", "3")
     assert any("car" in Path(h["path"]).name.lower() for h in hits), hits
 
 
@@ -76,12 +76,12 @@ def test_a_car_picture_finds_a_car_image_first(indexed, env) -> None:
     queries = sorted(QUERY_IMAGES.glob("car*"))
     assert queries, "tests/data/query_images holds car pictures that are not in sample_corpus"
     for query in queries:
-        hits = search_json(env, "--image", str(query), "--type", "image")
+        hits = search_json(env, "--image", str(query), "--space", "image")
         assert "car" in Path(hits[0]["path"]).name.lower(), (query.name, hits[:3])
 
 
 def image_names(env: dict[str, str], *args: str) -> list[str]:
-    return [Path(h["path"]).name for h in search_json(env, *args, "--type", "image")]
+    return [Path(h["path"]).name for h in search_json(env, *args, "--space", "image")]
 
 
 def test_goyangi_ranks_the_cat_photo_and_the_cat_drawing_in_the_top_three(indexed, env) -> None:
@@ -94,7 +94,7 @@ def test_keopi_puts_the_coffee_photo_first_among_images(indexed, env) -> None:
 
 
 def test_image_hits_carry_tags_and_tags_are_searchable(indexed, env) -> None:
-    hits = search_json(env, "에스프레소", "--mode", "lexical", "--type", "image")
+    hits = search_json(env, "에스프레소", "--mode", "lexical", "--space", "image")
     assert [Path(h["path"]).name for h in hits] == ["coffee_photo.jpg"]
     words = {w for t in hits[0]["tags"] for w in (t["en"], t["ko"])}
     assert {"espresso", "에스프레소", "coffee", "커피"} <= words, hits[0]["tags"]
@@ -103,7 +103,7 @@ def test_image_hits_carry_tags_and_tags_are_searchable(indexed, env) -> None:
 
 @pytest.mark.parametrize("picture", ["car_query.png", "car_query_red.png", "car_query_skoda.png"])
 def test_a_car_picture_brings_the_car_guide_first_among_documents(indexed, env, picture) -> None:
-    hits = search_json(env, "--image", str(QUERY_IMAGES / picture), "--type", "text")
+    hits = search_json(env, "--image", str(QUERY_IMAGES / picture), "--space", "text")
     assert Path(hits[0]["path"]).name == "자동차_구입_가이드.md", hits[:3]
 
 
