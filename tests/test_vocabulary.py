@@ -115,3 +115,19 @@ def test_the_old_library_keywords_still_work_with_a_warning() -> None:
 def test_an_unknown_space_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown space"):
         Index.open(tmp_path / "idx").search("car", spaces={"txt"})  # type: ignore[arg-type]
+
+
+def test_the_map_and_word_vector_methods_come_from_their_modules(client: TestClient) -> None:
+    from searchengine.explore.layout import METHODS as MAP_METHODS
+    from searchengine.vocab.store import METHODS as WORD_METHODS
+
+    assert tuple(_option(_subparser("map"), "--method").choices or ()) == MAP_METHODS
+    spec = client.get("/openapi.json").json()["paths"]
+
+    def values(path: str) -> list[str]:
+        (param,) = [p for p in spec[path]["get"]["parameters"] if p["name"] == "method"]
+        schema = param["schema"]
+        return [v for s in schema.get("anyOf", [schema]) for v in s.get("enum", [s.get("const")])]
+
+    assert values("/api/map") == ["auto", *MAP_METHODS]
+    assert values("/api/related") == list(WORD_METHODS)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from searchengine.cli.app import App, usage
+from searchengine.explore.layout import METHODS as MAP_METHODS
 
 DEFAULT_PORT = 8765
 KIND_COLOURS = {"text": "#2455c3", "image": "#d9572b"}
@@ -21,7 +22,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("map", parents=[common], help="draw a 2-D map of the collection")
     p.add_argument("--png", metavar="FILE", required=True, help="write the map as a PNG picture")
-    p.add_argument("--method", choices=("tsne", "pca"), default="tsne", help="(default: tsne)")
+    p.add_argument("--method", choices=MAP_METHODS, default="tsne", help="(default: tsne)")
     p.set_defaults(func=cmd_map)
 
     p = sub.add_parser("outliers", parents=[common], help="the most unusual items, per space")

@@ -14,17 +14,19 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
 from searchengine.catalog import Catalog
 from searchengine.catalog.browse import SpaceItems, space_items
+from searchengine.records import SPACES
 
 log = logging.getLogger(__name__)
 
 Method = Literal["pca", "tsne"]
-MAP_SPACES = ("text", "image")  # a space and the kind of item it places
+METHODS: tuple[Method, ...] = get_args(Method)
+MAP_SPACES = SPACES  # a space and the kind of item it places
 SPACE_GAP = 0.15  # between the squares of two spaces, in units of one square
 TSNE_MIN_ITEMS = 12  # fewer items than this: t-SNE has nothing to add to PCA
 PLACE_MAX_SHARE = 0.2  # new items up to this share join the last layout; more: a new t-SNE

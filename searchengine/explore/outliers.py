@@ -15,11 +15,12 @@ import numpy as np
 
 from searchengine.catalog import Catalog
 from searchengine.catalog.browse import SpaceItems, space_items
+from searchengine.records import SPACES
 
 DEFAULT_NEIGHBOURS = 5
 DEFAULT_DUPLICATE_DISTANCE = 0.01  # cosine distance under which two items are near-duplicates
 DEFAULT_OUTLIER_LIMIT = 50
-OUTLIER_SPACES = ("text", "image")
+OUTLIER_SPACES = SPACES
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from starlette.routing import Match, Mount
 from searchengine import __version__
 from searchengine.api import Index
 from searchengine.errors import ConfigError, SearchEngineError
+from searchengine.explore.layout import Method as MapMethod
 from searchengine.files import FORMATS, format_of
 from searchengine.filters import FILTER_NAMES
 from searchengine.records import MODES, SORTS, SPACES
@@ -45,6 +46,7 @@ from searchengine.server.reveal import can_reveal, reveal
 from searchengine.server.search import ItemId, index_of
 from searchengine.server.security import LOOPBACK_HOSTS, Guard, is_loopback
 from searchengine.server.thumbs import THUMB_SIZES, has_thumbnail, thumb_size, thumbnail
+from searchengine.vocab.store import Method as WordMethod
 
 log = logging.getLogger(__name__)
 
@@ -262,7 +264,7 @@ def original(request: Request, item_id: ItemId) -> FileResponse:
     responses=errors(422),
 )
 def collection_map(
-    request: Request, method: Literal["auto", "pca", "tsne"] = "auto"
+    request: Request, method: Literal["auto"] | MapMethod = "auto"
 ) -> dict[str, Any]:
     index = index_of(request)
     worker: MapWorker = request.app.state.map_worker
@@ -288,7 +290,7 @@ def related(
     request: Request,
     word: Annotated[str, Query(min_length=1, max_length=200)],
     k: Annotated[int, Query(ge=1, le=50)] = 8,
-    method: Literal["word2vec", "cbow", "glove"] = "word2vec",
+    method: WordMethod = "word2vec",
 ) -> dict[str, Any]:
     return index_of(request).related(word, k=k, method=method).to_json()
 

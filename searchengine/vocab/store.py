@@ -16,14 +16,14 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Literal, get_args
 
 import numpy as np
 
 from searchengine.errors import ConfigError, NoWordVectorsError
 
 Method = Literal["word2vec", "cbow", "glove"]
-METHODS: tuple[Method, ...] = ("word2vec", "cbow", "glove")  # word2vec: skip-gram
+METHODS: tuple[Method, ...] = get_args(Method)  # word2vec: skip-gram
 VOCAB_FOLDER = "vocab"
 RECORD_NAME = "training.json"
 
