@@ -51,6 +51,7 @@ def test_a_catalog_at_the_first_migration_upgrades_to_head(tmp_path: Path) -> No
     catalog.close()
 
 
+@pytest.mark.subprocess
 def test_alembic_cli_upgrades_from_the_repo_root(tmp_path: Path) -> None:
     db = tmp_path / "cli.sqlite"
     subprocess.run(

@@ -152,6 +152,7 @@ def test_an_unreadable_index_is_one_clear_line(tmp_path: Path, capsys) -> None:
     assert code != 0 and err.startswith("semsearch: error: cannot read the catalog")
 
 
+@pytest.mark.subprocess
 def test_python_dash_m_works_like_the_script(indexed) -> None:
     _, base = indexed
     proc = subprocess.run(

@@ -170,6 +170,7 @@ def test_multi_word_titles_are_not_one_term() -> None:
     assert {"해리", "포터", "마법사"} <= set(_terms("해리 포터와 마법사의 돌"))
 
 
+@pytest.mark.subprocess
 def test_english_text_never_loads_kiwi() -> None:
     code = (
         "import sys; from searchengine.lexical import index_text, match_expression;"
@@ -181,6 +182,7 @@ def test_english_text_never_loads_kiwi() -> None:
     assert out.stdout.strip() == "False"
 
 
+@pytest.mark.subprocess
 def test_warm_up_analyses_korean_in_a_helper_process_for_korean_only() -> None:
     """A one-shot Korean search loads kiwi in a helper process (its load holds the GIL,
     so a thread overlapped nothing); the helper's terms are the in-process ones."""
@@ -376,6 +378,7 @@ def test_terms_are_letters_and_digits_only() -> None:
 
 
 @pytest.mark.parametrize(("query", "first"), [("승용차", True), ("used car", False)])
+@pytest.mark.subprocess
 def test_a_korean_search_starts_kiwi_before_the_command_lines_imports(
     tmp_path, query: str, first: bool
 ) -> None:  # type: ignore[no-untyped-def]

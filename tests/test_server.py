@@ -214,6 +214,7 @@ def test_map_worker_caches_tsne(client: TestClient, index: Index) -> None:
     assert worker.error is None
 
 
+@pytest.mark.subprocess
 def test_semsearch_serve_answers(tmp_path: Path) -> None:
     """`semsearch serve` in a subprocess, as a user starts it (no index there yet: 503)."""
     import json
