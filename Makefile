@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_INDEX ?= .semsearch-demo
 
-.PHONY: setup browser postgres demo serve screenshot test test-fast lint bench clean
+.PHONY: setup browser postgres tesseract demo serve screenshot test test-fast lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -32,6 +32,15 @@ postgres:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
 	else echo "PostgreSQL tests: install postgresql (apt-get, as root)"; fi
 
+# OCR of scanned pages uses Debian's Tesseract with its Korean and Hangul-script models
+# (never downloaded at run time). Installed once, as root (CI).
+tesseract:
+	@if command -v tesseract >/dev/null && tesseract --list-langs 2>/dev/null | grep -q "^kor$$"; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			tesseract-ocr tesseract-ocr-kor tesseract-ocr-script-hang; \
+	else echo "OCR tests: install tesseract-ocr, tesseract-ocr-kor, tesseract-ocr-script-hang (apt-get, as root)"; fi
+
 demo: setup
 	$(BIN)/semsearch --index $(DEMO_INDEX) index sample_corpus
 	$(BIN)/semsearch --index $(DEMO_INDEX) search 승용차 -k 5
@@ -57,7 +66,7 @@ FAST := not (e2e or browser or postgres or ray or subprocess or slow)
 
 # everything, on SQLite; then what touches the catalog (the `catalog` marker) again with
 # each catalog a database on a PostgreSQL server. What CI runs (.ci/run).
-test: setup browser postgres
+test: setup browser postgres tesseract
 	$(PYTEST) --durations=25
 	SEMSEARCH_TEST_CATALOG=postgres $(PYTEST) --durations=10 -m "catalog and not sqlite_only"
 
