@@ -38,7 +38,7 @@ def chunk_passages(
             start, end = spans[i][0], spans[j - 1][1]
             piece = text[start:end]
             if piece.strip():
-                chunks.append(Chunk(piece, start, end, passage.page, len(chunks)))
+                chunks.append(Chunk(piece, start, end, passage.page, len(chunks), passage.ocr))
             if j >= len(spans):
                 break
             i = max(j - overlap, i + 1)

@@ -35,6 +35,7 @@ class Passage:
 
     text: str
     page: int | None = None  # 1-based page number for paged formats (PDF)
+    ocr: bool = False  # read from a picture of the text (OCR), so it may hold errors
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Chunk:
     end: int
     page: int | None = None
     ordinal: int = 0
+    ocr: bool = False  # its passage was read by OCR
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ class Hit:
     highlights: tuple[tuple[int, int], ...] = ()  # spans of query terms within `snippet`
     good: bool | None = None  # above the model's calibrated good-match level (None: unknown)
     tags: tuple[Tag, ...] = ()  # an image's confident labels, best first
+    ocr: bool = False  # the snippet's text was read by OCR (it may hold errors)
     extra: dict[str, object] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
@@ -100,6 +103,8 @@ class Hit:
         }
         if self.kind == "image":
             out["tags"] = [t.to_json() for t in self.tags]
+        if self.ocr:
+            out["ocr"] = True
         out.update(self.extra)
         return out
 

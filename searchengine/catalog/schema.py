@@ -6,7 +6,7 @@ The schema itself is created and changed only by the Alembic migrations in
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # 64-bit on PostgreSQL (ids, sizes, mtime_ns), plain INTEGER (the rowid) on SQLite
@@ -70,6 +70,7 @@ class Chunk(Base):
     start: Mapped[int]
     end: Mapped[int]
     text: Mapped[str]
+    ocr: Mapped[bool] = mapped_column(default=False, server_default=false())  # read by OCR
 
     file: Mapped[File] = relationship(back_populates="chunks")
 

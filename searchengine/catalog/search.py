@@ -68,6 +68,7 @@ class ChunkInfo:
     page: int | None
     start: int | None
     end: int | None
+    ocr: bool = False  # the chunk's text was read by OCR
 
 
 _MAX_NS = 2**63 - 1  # SQLite's INTEGER; a date past 2262 is "never" anyway
@@ -289,14 +290,15 @@ class CatalogSearch(CatalogConnection):
                 cursor.execute(
                     driver_sql(
                         self.engine,
-                        'SELECT c.id, f.id, f.path, f.kind, c.text, c.page, c.start, c."end" '
+                        "SELECT c.id, f.id, f.path, f.kind, c.text, c.page, c.start, "
+                        'c."end", c.ocr '
                         "FROM chunks c JOIN files f ON f.id = c.file_id "
                         f"WHERE c.id IN ({', '.join('?' * len(part))})",
                     ),
                     tuple(part),
                 )
-                for cid, fid, path, kind, text, page, start, end in cursor.fetchall():
-                    out[int(cid)] = ChunkInfo(fid, path, kind, text, page, start, end)
+                for cid, fid, path, kind, text, page, start, end, ocr in cursor.fetchall():
+                    out[int(cid)] = ChunkInfo(fid, path, kind, text, page, start, end, bool(ocr))
             cursor.close()
         finally:
             conn.close()  # back to the pool, which rolls back what a read left open

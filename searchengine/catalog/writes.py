@@ -58,6 +58,7 @@ def write_run(
             "start": c.start,
             "end": c.end,
             "text": c.text,
+            "ocr": c.ocr,
         }
         for item, fid in zip(items, file_ids, strict=True)
         for c in item.chunks

@@ -58,5 +58,6 @@ def make_hit(
         file_id=info.file_id,
         highlights=snip.highlights,
         good=s.good,
+        ocr=info.ocr,
         extra=extra,
     )
