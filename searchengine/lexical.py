@@ -22,7 +22,6 @@ import unicodedata
 from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any
 
 from searchengine import korean
 from searchengine.records import Chunk, Tag
@@ -292,9 +291,6 @@ def _cvc(word: str) -> bool:
 
 # --- Hangul -----------------------------------------------------------------------------
 
-_kiwi: Any = None  # what analyses Hangul: a `_LocalKiwi`, or a `korean.KiwiProcess`
-_kiwi_lock = threading.Lock()
-
 
 class _LocalKiwi:
     def __init__(self) -> None:
@@ -304,7 +300,11 @@ class _LocalKiwi:
         return korean.tokens(self.kiwi, text)
 
 
-def _get_kiwi() -> Any:
+_kiwi: _LocalKiwi | korean.KiwiProcess | None = None  # what analyses Hangul
+_kiwi_lock = threading.Lock()
+
+
+def _get_kiwi() -> _LocalKiwi | korean.KiwiProcess:
     global _kiwi
     if _kiwi is None:
         with _kiwi_lock:
@@ -443,4 +443,3 @@ def _same_word(query: str, before: Term, after: Term) -> bool:
         return False  # Korean morphemes stay separate terms: kiwi may split differently
     gap = query[before.end : after.start]
     return not any(c.isspace() for c in gap) and not _HAS_HANGUL_RE.search(gap)
-

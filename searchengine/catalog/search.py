@@ -18,6 +18,7 @@ from sqlalchemy import (
     Boolean,
     ColumnElement,
     Engine,
+    SQLColumnExpression,
     and_,
     cast,
     func,
@@ -31,7 +32,7 @@ from sqlalchemy import text as sql_text
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.exc import DatabaseError
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.expression import ColumnClause
+from sqlalchemy.sql.expression import CTE, ColumnClause
 
 from searchengine.catalog.connection import CatalogConnection
 from searchengine.catalog.postgres import tsquery_text
@@ -120,7 +121,7 @@ class Glob(ColumnElement[bool]):
     type = Boolean()
     inherit_cache = False
 
-    def __init__(self, column: Any, pattern: str):
+    def __init__(self, column: SQLColumnExpression[str], pattern: str):
         self.column = column
         self.pattern = pattern
 
@@ -162,11 +163,11 @@ def glob_regex(pattern: str) -> str:
     return "".join(out) + "$"
 
 
-def glob_condition(column: Any, pattern: str) -> ColumnElement[bool]:
+def glob_condition(column: SQLColumnExpression[str], pattern: str) -> ColumnElement[bool]:
     return Glob(column, pattern)
 
 
-def matches_cte(engine: Engine, name: str, id_label: str, match: str) -> Any:
+def matches_cte(engine: Engine, name: str, id_label: str, match: str) -> CTE:
     """(`id_label`, score: higher is better) of the rows of a lexical table matching an
     FTS5 expression: BM25 on SQLite, ts_rank normalised by length on PostgreSQL."""
     if engine.dialect.name == "postgresql":

@@ -4,20 +4,23 @@ SQLite (FTS5 tables) and PostgreSQL (tables with a tsvector column, postgres.py)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
+from sqlalchemy import Connection, Engine
 from sqlalchemy import text as sql_text
+from sqlalchemy.orm import Session
 
 from searchengine.catalog.postgres import tsvector_text
 
+Bind = Session | Connection | Engine  # what runs the statements here
 
-def is_postgres(bind: Any) -> bool:
+
+def is_postgres(bind: Bind) -> bool:
     """Whether a session, connection or engine talks to PostgreSQL."""
-    bind = bind.get_bind() if hasattr(bind, "get_bind") else bind
-    return bool(bind.dialect.name == "postgresql")
+    engine = bind.get_bind() if isinstance(bind, Session) else bind
+    return bool(engine.dialect.name == "postgresql")
 
 
-def insert_terms(bind: Any, table: str, rows: Sequence[tuple[int, str]]) -> None:
+def insert_terms(bind: Session | Connection, table: str, rows: Sequence[tuple[int, str]]) -> None:
     """Insert (rowid, analysed terms) rows into a lexical table."""
     if not rows:
         return
@@ -36,7 +39,7 @@ def insert_terms(bind: Any, table: str, rows: Sequence[tuple[int, str]]) -> None
         )
 
 
-def create_terms_table(bind: Any, table: str, owner: str) -> None:
+def create_terms_table(bind: Session | Connection, table: str, owner: str) -> None:
     """The lexical table for rows of `owner` (chunks or files), with its clean-up on delete."""
     if is_postgres(bind):
         bind.execute(
@@ -61,7 +64,7 @@ def create_terms_table(bind: Any, table: str, owner: str) -> None:
     )
 
 
-def drop_terms_table(bind: Any, table: str) -> None:
+def drop_terms_table(bind: Session | Connection, table: str) -> None:
     if not is_postgres(bind):
         bind.execute(sql_text(f"DROP TRIGGER {table}_follow_delete"))
     bind.execute(sql_text(f"DROP TABLE {table}"))
