@@ -68,6 +68,7 @@ CATALOG_MODULES = {
 _XDIST_GROUPS = ("e2e", "ray", "browser")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         for fixture in getattr(item, "fixturenames", ()):

@@ -160,3 +160,19 @@ def test_a_path_twice_in_one_write_keeps_the_later_one(tmp_path: Path) -> None:
     catalog.close()
     assert len(added["text"]) == 3 and removed["text"] == [added["text"][0]]
     assert state is not None and state.sha256 == "new"
+
+
+def test_every_package_ships_in_the_wheel() -> None:
+    """pyproject.toml lists packages by hand: a new folder missing from it installs as
+    nothing (indexer.formats did, and the installed CLI failed on import)."""
+    import tomllib
+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    listed = set(config["tool"]["setuptools"]["packages"])
+    found = {
+        ".".join(init.parent.relative_to(REPO).parts)
+        for top in ("searchengine", "indexer")
+        for init in (REPO / top).rglob("__init__.py")
+    }
+    found |= {"searchengine.migrations", "searchengine.migrations.versions"}  # alembic/
+    assert found <= listed, f"add to [tool.setuptools] packages: {sorted(found - listed)}"
