@@ -2,7 +2,8 @@
 
 Libraries: charset-normalizer (decoding legacy encodings such as CP949),
 BeautifulSoup with lxml (visible HTML text), pypdf (per-page PDF text),
-python-docx (paragraphs and tables); the office formats (HWP, HWPX, slides,
+python-docx (paragraphs and tables), PDFium (a scanned PDF page rendered for
+OCR, `indexer.ocr`); the office formats (HWP, HWPX, slides,
 sheets, OpenDocument, EPUB, mail and Outlook messages, RTF) have their readers
 in `indexer.formats`; images load through searchengine.models.images, which
 queries share.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import warnings
 import zipfile
 
@@ -30,6 +32,7 @@ from searchengine.records import Passage
 from .formats import epub, hwp, hwpx, mail, opendocument, outlook, rtf, sheets, slides
 from .formats.text import decode_text, html_text
 from .formats.unpack import MAX_ZIP_MEMBERS, Budget, check_zip, open_zip
+from .ocr import OcrOptions, read_text, unavailable
 
 __all__ = ["MAX_ZIP_MEMBERS", "check_zip", "decode_text", "extract_text_bytes"]
 
@@ -37,6 +40,10 @@ log = logging.getLogger(__name__)
 
 _ZIP_MAGIC = b"PK\x03\x04"
 _ZIP_FORMS = {"hwp": "hwpx", "xls": "xlsx"}
+
+OCR_DPI = 200  # shared/OFFLINE.md: 5-7% character errors on a 200 dpi scan, 0.3-0.9 s a page
+MAX_OCR_PIXELS = 40_000_000  # a larger page (a poster) is rendered at a lower DPI
+LITTLE_TEXT_CHARS = 32  # under --ocr all, a page with less text than this is read by OCR too
 
 # zip packages, each read from its checked zip
 _ZIPPED = {
@@ -55,8 +62,10 @@ def extract_text_bytes(
     *,
     max_unpacked_bytes: int = DEFAULT_MAX_UNPACKED_BYTES,
     max_unpack_ratio: float = DEFAULT_MAX_UNPACK_RATIO,
+    ocr: OcrOptions | None = None,
 ) -> list[Passage]:
-    """Passages of readable text in the content of a file with extension `ext`."""
+    """Passages of readable text in the content of a file with extension `ext`;
+    `ocr` says whether scanned pages are read (None: they are not)."""
     fmt = FORMAT_BY_EXTENSION.get(ext)
     if fmt in _ZIP_FORMS and data.startswith(_ZIP_MAGIC):
         fmt = _ZIP_FORMS[fmt]  # the zip form of a format saved under the binary form's name
@@ -66,7 +75,7 @@ def extract_text_bytes(
     elif fmt == "html":
         passages = [Passage(html_text(data))]
     elif fmt == "pdf":
-        passages = _pdf_pages(data)
+        passages = _pdf_pages(data, ocr or OcrOptions(mode="off"))
     elif fmt == "docx":
         check_zip(data, max_unpacked_bytes, max_unpack_ratio)
         passages = [Passage(_docx_text(data))]
@@ -94,7 +103,7 @@ def extract_text_bytes(
     return passages
 
 
-def _pdf_pages(data: bytes) -> list[Passage]:
+def _pdf_pages(data: bytes, ocr: OcrOptions) -> list[Passage]:
     from pypdf import PdfReader
     from pypdf.errors import FileNotDecryptedError, PdfReadError
 
@@ -116,9 +125,59 @@ def _pdf_pages(data: bytes) -> list[Passage]:
         raise
     except (PdfReadError, OSError, ValueError, KeyError, TypeError) as exc:
         raise ExtractionError(f"not a readable PDF ({exc})") from exc
+    scanned = [p.page for p in pages if p.page is not None and _wants_ocr(p.text, ocr.mode)]
+    reason = unavailable(ocr) if scanned else None
+    if scanned and reason is None:
+        read = _ocr_pages(data, scanned, ocr)
+        pages = [_better(p, read[p.page]) if p.page in read else p for p in pages]
     if not any(p.text.strip() for p in pages):
-        raise ExtractionError("PDF has no text layer (scanned? OCR is not supported)")
+        if reason is not None:
+            raise ExtractionError(f"PDF has no text layer (scanned); {reason}")
+        if ocr.mode == "off":
+            raise ExtractionError("PDF has no text layer (scanned; --ocr off: auto reads it)")
+        raise ExtractionError("PDF has no text, not even by OCR")
     return pages
+
+
+def _wants_ocr(text: str, mode: str) -> bool:
+    if mode == "off":
+        return False
+    if mode == "all":
+        return len("".join(text.split())) < LITTLE_TEXT_CHARS
+    return not text.strip()  # auto: the pages with no text layer
+
+
+def _better(layer: Passage, read: Passage) -> Passage:
+    """The page's text layer, or what OCR read where that holds more (--ocr all)."""
+    return read if len("".join(read.text.split())) > len("".join(layer.text.split())) else layer
+
+
+def _ocr_pages(data: bytes, numbers: list[int], ocr: OcrOptions) -> dict[int, Passage]:
+    """Each page rendered by PDFium and read by Tesseract, as a Passage marked `ocr`."""
+    import pypdfium2 as pdfium
+
+    out: dict[int, Passage] = {}
+    try:
+        pdf = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as exc:
+        raise ExtractionError(f"not a readable PDF for OCR ({exc})") from exc
+    try:
+        for number in numbers:
+            page = pdf[number - 1]
+            try:
+                width, height = page.get_size()  # in points, 72 to the inch
+                scale = OCR_DPI / 72
+                if width * height * scale * scale > MAX_OCR_PIXELS:
+                    scale = math.sqrt(MAX_OCR_PIXELS / max(width * height, 1.0))
+                image = page.render(scale=scale, grayscale=True).to_pil()
+            finally:
+                page.close()
+            out[number] = Passage(read_text(image, ocr), page=number, ocr=True)
+    except pdfium.PdfiumError as exc:
+        raise ExtractionError(f"a page could not be rendered for OCR ({exc})") from exc
+    finally:
+        pdf.close()
+    return out
 
 
 def _docx_text(data: bytes) -> str:

@@ -28,6 +28,7 @@ from searchengine.errors import ExtractionError
 from searchengine.records import Passage
 
 from .extract import extract_text_bytes
+from .ocr import OcrOptions
 
 FRAME = struct.Struct(">Q")
 
@@ -43,6 +44,7 @@ class ReadLimits:
     max_image_pixels: int
     max_image_side: int
     memory_bytes: int
+    ocr: OcrOptions | None = None  # None: scanned pages are not read
 
     def signature(self) -> str:
         """The limits that decide whether a file is skipped, as recorded with a skip."""
@@ -50,6 +52,7 @@ class ReadLimits:
             f"bytes={self.max_file_bytes} timeout={self.timeout_s:g} "
             f"unpacked={self.max_unpacked_bytes} ratio={self.max_unpack_ratio:g} "
             f"pixels={self.max_image_pixels} memory={self.memory_bytes}"
+            + (f" {self.ocr.signature()}" if self.ocr else "")
         )
 
     @classmethod
@@ -62,6 +65,7 @@ class ReadLimits:
             s.max_image_pixels,
             s.max_image_side,
             s.reader_memory_bytes,
+            OcrOptions.from_settings(s),
         )
 
 
@@ -138,6 +142,7 @@ def _read_text(req: ReadRequest, limits: ReadLimits) -> ReadReply:
         Path(req.path).suffix.lower(),
         max_unpacked_bytes=limits.max_unpacked_bytes,
         max_unpack_ratio=limits.max_unpack_ratio,
+        ocr=limits.ocr,
     )
     return ReadReply("text", passages=passages)
 

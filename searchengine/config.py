@@ -46,6 +46,9 @@ DEFAULT_EXACT_SCAN_MAX = 20_000
 DEFAULT_EXACT_SCAN_SHARE = 0.05
 DEFAULT_WORD_VECTORS_MIN_TOKENS = 5_000  # less indexed text than this: no word vectors
 DEFAULT_EXPAND = False  # related words in lexical queries (measured in docs/related-words.md)
+DEFAULT_OCR = "auto"  # scanned PDF pages (no text layer) are read by Tesseract; "all", "off"
+DEFAULT_OCR_LANGUAGES = "kor+eng"  # Tesseract's language models, joined by "+"
+DEFAULT_OCR_TIMEOUT_S = 30.0  # one Tesseract call (one page) past this: the file is skipped
 
 
 def data_home() -> Path:
@@ -106,6 +109,10 @@ class Settings:
     word_vectors: bool = True  # train Word2Vec and GloVe on the indexed terms after each run
     word_vectors_min_tokens: int = DEFAULT_WORD_VECTORS_MIN_TOKENS
     exclude: tuple[str, ...] = ()
+    ocr: str = DEFAULT_OCR  # "auto": pages with no text layer; "all": also nearly empty ones
+    ocr_languages: str = DEFAULT_OCR_LANGUAGES
+    ocr_timeout_s: float = DEFAULT_OCR_TIMEOUT_S
+    tesseract: str = "tesseract"  # the binary: a name on PATH or a path
 
     def __post_init__(self) -> None:
         # a caller may pass folders as strings ("~/index"): they become paths here, once

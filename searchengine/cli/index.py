@@ -9,6 +9,7 @@ from contextlib import nullcontext, redirect_stdout
 from dataclasses import replace
 from typing import Any, TypeVar
 
+from indexer.ocr import OCR_MODES
 from searchengine.api import Index, IndexReport, ReembedReport
 from searchengine.cli.app import INTERRUPTED_EXIT, App, usage, wait_option
 from searchengine.config import Settings
@@ -43,6 +44,17 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         help="skip a file whose reading takes longer than this (default 60; 0: no limit)",
     )
     p.add_argument(
+        "--ocr",
+        choices=OCR_MODES,
+        help="read scanned PDF pages with Tesseract: auto (default) the pages with no text "
+        "layer, all also those with little text, off never",
+    )
+    p.add_argument(
+        "--ocr-languages",
+        metavar="LANGS",
+        help="Tesseract's language models, joined by + (default kor+eng)",
+    )
+    p.add_argument(
         "--ray",
         nargs="?",
         const=True,
@@ -75,6 +87,10 @@ def _settings(app: App) -> Settings:
         settings = replace(settings, file_timeout_s=args.file_timeout)
     if getattr(args, "bf16", False):
         settings = replace(settings, text_precision="bf16")
+    if getattr(args, "ocr", None):
+        settings = replace(settings, ocr=args.ocr)
+    if getattr(args, "ocr_languages", None):
+        settings = replace(settings, ocr_languages=args.ocr_languages)
     return settings
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from indexer.ocr import OcrOptions, status_line
 from searchengine.cli.app import App, wait_option
 
 
@@ -66,6 +67,7 @@ def cmd_status(app: App) -> int:
             print(f"skipped: {app.show_path(p)}: {r}")
         if len(skipped) > 20:
             print(f"skipped: ... and {len(skipped) - 20} more (see --json)")
+        print(status_line(OcrOptions.from_settings(app.settings)))
 
     app.emit(status.to_json(), human)
     return 0
@@ -83,6 +85,7 @@ def cmd_models(app: App) -> int:
             default = " (default)" if r["default"] else ""
             name = str(r["name"]).ljust(width)
             print(f"{r['kind']:5}  {name}  available: {mark}  {r['where']}{default}")
+        print(status_line(OcrOptions.from_settings(app.settings)))
 
     app.emit({"models": rows}, human)
     return 0
