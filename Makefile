@@ -46,8 +46,8 @@ demo: setup
 	$(BIN)/semsearch --index $(DEMO_INDEX) search 승용차 -k 5
 	$(BIN)/semsearch --index $(DEMO_INDEX) search "walking my puppy" -k 3
 	$(BIN)/semsearch --index $(DEMO_INDEX) search --image tests/data/query_images/car_query_skoda.png -k 3
-	$(BIN)/semsearch --index $(DEMO_INDEX) search 고양이 --type image -k 3
-	$(BIN)/semsearch --index $(DEMO_INDEX) search 커피 --type image -k 3
+	$(BIN)/semsearch --index $(DEMO_INDEX) search 고양이 --space image -k 3
+	$(BIN)/semsearch --index $(DEMO_INDEX) search 커피 --space image -k 3
 	$(BIN)/semsearch --index $(DEMO_INDEX) status
 
 serve: setup
