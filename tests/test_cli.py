@@ -236,3 +236,14 @@ def test_version_is_the_installed_packages(capsys) -> None:
         main(["--version"])
     assert stopped.value.code == 0
     assert capsys.readouterr().out.strip() == f"semsearch {version('semsearch')}"
+
+
+def test_no_word_vectors_leaves_them_to_first_use(corpus: Path, settings, capsys) -> None:
+    base = ["--index", str(settings.index_dir), "index", str(corpus)]
+    models = ["--text-model", settings.text_model, "--image-model", settings.image_model]
+    code, out, _ = _cli(capsys, *base, *models, "--no-word-vectors", "--json")
+    assert code == 0 and json.loads(out)["word_vectors"] is None
+    assert not (settings.index_dir / "vocab").exists()
+    code, out, _ = _cli(capsys, *base, *models, "--json")  # the default trains them
+    assert code == 0 and json.loads(out)["word_vectors"] == "training"
+    assert (settings.index_dir / "vocab" / "training.json").is_file()

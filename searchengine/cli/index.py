@@ -30,6 +30,13 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         help="skip files or folders matching GLOB (repeatable)",
     )
     p.add_argument("--hidden", action="store_true", help="also index hidden files and folders")
+    p.add_argument(
+        "--no-word-vectors",
+        dest="word_vectors",
+        action="store_false",
+        help="do not train the collection's word vectors after this run (related words, "
+        "--expand and the word-vector modes train them when first used)",
+    )
     bf16_option(p)
     p.add_argument(
         "--max-file-mb",
@@ -105,7 +112,12 @@ def bf16_option(p: argparse.ArgumentParser) -> None:
 
 def cmd_index(app: App) -> int:
     args = app.args
-    settings = replace(_settings(app), exclude=tuple(args.exclude), include_hidden=args.hidden)
+    settings = replace(
+        _settings(app),
+        exclude=tuple(args.exclude),
+        include_hidden=args.hidden,
+        word_vectors=args.word_vectors,
+    )
     index = app.open_index(settings)
     try:
         with app.stoppable() as should_stop:
