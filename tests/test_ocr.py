@@ -171,6 +171,22 @@ def test_without_tesseract_a_scan_is_skipped_saying_why_and_the_run_goes_on(
     assert status_line(OcrOptions(mode="off")) == "ocr:     off"
 
 
+def test_a_scan_skipped_without_tesseract_is_read_once_it_is_there(
+    tmp_path: Path, fake_settings, encoders
+) -> None:
+    folder = tmp_path / "docs"
+    scanned_pdf(folder / "scan.pdf", [ENGLISH], None)
+    without = replace(fake_settings, tesseract=str(tmp_path / "nowhere" / "tesseract"))
+    assert len(run_index(folder, without, encoders).skipped) == 1
+    assert len(run_index(folder, without, encoders).skipped) == 1  # remembered, not retried
+    reading = fake_tesseract(tmp_path, "echo 'the pangolin report'")
+    report = run_index(folder, replace(fake_settings, tesseract=reading), encoders)
+    assert not report.skipped and report.added + report.updated == 1
+    with Index.open(settings=fake_settings, encoders=encoders) as index:
+        (hit,) = index.search("pangolin", k=3, mode="lexical")
+        assert (Path(hit.path).name, hit.page, hit.ocr) == ("scan.pdf", 1, True)
+
+
 def test_status_and_models_say_in_one_line_whether_ocr_runs(
     tmp_path: Path, fake_settings, encoders, capsys, monkeypatch
 ) -> None:
@@ -203,6 +219,8 @@ def test_a_tesseract_that_spins_is_cut_off_and_the_run_goes_on(
     assert Path(path).name == "scan.pdf"
     assert reason == "OCR took longer than 1 s on one page (the OCR time limit)"
     assert report.added == 1
+    with Index.open(settings=settings, encoders=encoders) as index:
+        assert index.verify().clean
     pid = int(pid_file.read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # killed and reaped, not left sleeping
