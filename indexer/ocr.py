@@ -90,12 +90,12 @@ def _unavailable(binary: str, languages: str) -> str | None:
         )
     except (OSError, subprocess.SubprocessError) as exc:
         return f"OCR is unavailable: {binary} does not run ({exc})"
-    listed = {
-        line.strip().rpartition("/")[2]
-        for line in done.stdout.decode("utf-8", "replace").splitlines()
-    }
+    if done.returncode != 0:
+        return f"OCR is unavailable: {binary} --list-langs failed (exit code {done.returncode})"
+    said = (done.stdout + done.stderr).decode("utf-8", "replace")  # versions differ on which
+    listed = {line.strip().rpartition("/")[2] for line in said.splitlines()}
     missing = [lang for lang in languages.split("+") if lang.rpartition("/")[2] not in listed]
-    if done.returncode != 0 or missing:
+    if missing:
         what = ", ".join(LANGUAGE_PACKAGES.get(m, f"tesseract-ocr-{m.lower()}") for m in missing)
         return f"OCR is unavailable: Tesseract has no {'+'.join(missing)} model ({what})"
     return None
