@@ -257,3 +257,12 @@ def test_ocr_off_or_another_mode_changes_the_reading_signature(tmp_path: Path) -
     assert unavailable(OcrOptions(binary=fake, languages="kor+fra")) == (
         "OCR is unavailable: Tesseract has no fra model (tesseract-ocr-fra)"
     )
+
+
+def test_index_takes_the_ocr_options(capsys) -> None:
+    from searchengine.cli.main import main
+
+    with pytest.raises(SystemExit):
+        main(["index", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--ocr {auto,all,off}" in out and "--ocr-languages LANGS" in out
