@@ -244,8 +244,8 @@ class Index:
             for m in modes
             if m in WORD_VECTOR_METHODS
         }
-        metrics = evaluate(searcher, qrels, modes, on_progress, rankers=rankers, expand=expand)
-        return EvalReport(qrels, metrics, missing, len(wanted))
+        scores = evaluate(searcher, qrels, modes, on_progress, rankers=rankers, expand=expand)
+        return EvalReport(qrels, scores.modes, missing, len(wanted), scores.formats)
 
     def verify(self, *, check_sources: bool = True) -> Report:
         """Every disagreement between the catalog, the index files and the indexed files.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from searchengine.query.evaluate import Qrels
+from searchengine.query.evaluate import Breakdown, Qrels
 from searchengine.store.verify import Report
 
 
@@ -50,12 +50,19 @@ class RepairReport:
 
 @dataclass(frozen=True)
 class EvalReport:
-    """Search quality on labelled queries: metrics per mode and per query kind."""
+    """Search quality on labelled queries: metrics per mode, per query kind and per format
+    of the relevant files."""
 
     qrels: Qrels
-    modes: dict[str, dict[str, dict[str, float | int]]]
+    modes: Breakdown
     missing: list[str] = field(default_factory=list)  # relevant files not indexed
     relevant: int = 0
+    formats: Breakdown = field(default_factory=dict)  # mode -> format -> metrics
 
     def to_json(self, qrels_path: str) -> dict[str, object]:
-        return {"qrels": qrels_path, "folder": self.qrels.folder, "modes": self.modes}
+        return {
+            "qrels": qrels_path,
+            "folder": self.qrels.folder,
+            "modes": self.modes,
+            "formats": self.formats,
+        }

@@ -247,6 +247,12 @@ def cmd_eval(app: App) -> int:
             for kind, m in kinds.items():
                 label = f"{m['queries']} {kind}"
                 print(f"{mode:8} {label:>12}  " + "  ".join(f"{m[c]:9.3f}" for c in cols))
+        if any(len(formats) > 1 for formats in report.formats.values()):
+            print(f"\n{'mode':8} {'format':>12}  " + "  ".join(f"{c:>9}" for c in cols))
+            for mode, formats in report.formats.items():
+                for fmt, m in formats.items():
+                    label = f"{m['queries']} {fmt}"
+                    print(f"{mode:8} {label:>12}  " + "  ".join(f"{m[c]:9.3f}" for c in cols))
 
     app.emit(report.to_json(os.path.abspath(args.qrels)), human)
     return 0

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import cast
 
 from searchengine.errors import ConfigError
-from searchengine.files import path_key
+from searchengine.files import format_of, path_key
 from searchengine.filters import Filters
 from searchengine.query.searcher import Searcher
 from searchengine.records import MODES, Mode
@@ -35,6 +35,19 @@ class Qrels:
     folder: str
     relevant: dict[str, frozenset[str]]
     kinds: dict[str, str]
+
+
+Breakdown = dict[str, dict[str, dict[str, float | int]]]
+"""mode -> group -> metrics (as Metrics.to_json gives them)."""
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Metrics per mode: overall (`all`) and per query kind in `modes`; per format of the
+    relevant files (`docx`, `pdf`, ...) in `formats`."""
+
+    modes: Breakdown
+    formats: Breakdown
 
 
 @dataclass
@@ -93,6 +106,14 @@ def read_qrels(path: Path, folder: Path | None = None) -> Qrels:
     return Qrels(root, {q: frozenset(r) for q, r in relevant.items()}, kinds)
 
 
+def by_format(relevant: frozenset[str]) -> dict[str, frozenset[str]]:
+    """A query's relevant files grouped by their format (by extension; `other` if none)."""
+    groups: dict[str, set[str]] = {}
+    for path in relevant:
+        groups.setdefault(format_of(path) or "other", set()).add(path)
+    return {f: frozenset(paths) for f, paths in groups.items()}
+
+
 def evaluate(
     searcher: Searcher,
     qrels: Qrels,
@@ -101,14 +122,18 @@ def evaluate(
     *,
     rankers: Mapping[str, Ranker] | None = None,
     expand: bool = False,
-) -> dict[str, dict[str, dict[str, float | int]]]:
+) -> Evaluation:
     """Metrics per mode (or ranker: `rankers` rank the files under the qrels folder),
-    overall (`all`) and per query kind."""
+    overall (`all`) and per query kind; and per format of the relevant files, where a
+    query counts once in each format it has relevant files of, judged on those alone."""
     filters = Filters(folders=(qrels.folder,))
     rankers = rankers or {}
-    out: dict[str, dict[str, dict[str, float | int]]] = {}
+    groups = {query: by_format(relevant) for query, relevant in qrels.relevant.items()}
+    out: Breakdown = {}
+    formats: Breakdown = {}
     for mode in modes:
         per_kind: dict[str, Metrics] = {"all": Metrics()}
+        per_format: dict[str, Metrics] = {}
         for n, (query, relevant) in enumerate(qrels.relevant.items(), start=1):
             if mode in rankers:
                 ranked = rankers[mode](query, DEPTH)
@@ -122,7 +147,10 @@ def evaluate(
             kind = qrels.kinds[query]
             if kind != "all":
                 per_kind.setdefault(kind, Metrics()).add(ranked, relevant)
+            for fmt, of_format in groups[query].items():
+                per_format.setdefault(fmt, Metrics()).add(ranked, of_format)
             if on_progress:
                 on_progress(mode, n, len(qrels.relevant))
         out[mode] = {k: m.to_json() for k, m in per_kind.items()}
-    return out
+        formats[mode] = {f: per_format[f].to_json() for f in sorted(per_format)}
+    return Evaluation(out, formats)
