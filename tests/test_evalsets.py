@@ -122,3 +122,67 @@ def test_korean_set_queries_are_korean() -> None:
     # The cross-lingual file asks the same docs in English.
     rows_en = read_qrels(EVALSETS / "debian-faq-ko" / "qrels-en.tsv")
     assert not any(HANGUL.search(q) for q, _, _ in rows_en)
+
+
+# evalsets/office-ko: the debian-faq-ko answers written into office formats (its build.py)
+OFFICE = EVALSETS / "office-ko"
+OFFICE_FORMATS = {"docx", "pptx", "xlsx", "odt", "hwpx", "eml", "rtf", "epub", "pdf"}
+ZIPPED = {"docx", "pptx", "xlsx", "odt", "hwpx", "epub"}
+
+
+def test_office_set_is_the_korean_set_in_office_formats() -> None:
+    from collections import Counter
+    from email import policy
+    from email.parser import BytesParser
+
+    rows = read_qrels(OFFICE / "qrels.tsv")
+    source = read_qrels(EVALSETS / "debian-faq-ko" / "qrels.tsv")
+    # the same queries and kinds, each relevant file the same answer under its new name
+    assert [(q, Path(r).stem, k) for q, r, k in rows] == [
+        (q, Path(r).stem, k) for q, r, k in source
+    ]
+    docs = {p.name: p for p in (OFFICE / "docs").iterdir()}
+    assert {r for _, r, k in rows if k.startswith("question")} == set(docs), "qrels vs docs"
+    txt = {p.stem for p in (EVALSETS / "debian-faq-ko" / "docs").glob("*.txt")}
+    assert {Path(n).stem for n in docs} == txt
+    counts = Counter(Path(n).suffix[1:] for n in docs)
+    assert set(counts) == OFFICE_FORMATS and min(counts.values()) >= 10, counts
+    total = 0
+    for name, path in docs.items():
+        data = path.read_bytes()
+        total += len(data)
+        fmt = Path(name).suffix[1:]
+        if fmt in ZIPPED:
+            assert data.startswith(b"PK\x03\x04"), name
+        elif fmt == "rtf":
+            assert data.startswith(b"{\\rtf1\\ansi\\ansicpg949") and data.isascii(), name
+        elif fmt == "pdf":  # a scan: pictures only, no fonts, so no text layer
+            assert data.startswith(b"%PDF-") and b"/DCTDecode" in data, name
+            assert b"/Font" not in data, f"{name} has a text layer"
+        elif fmt == "eml":
+            mail = BytesParser(policy=policy.default).parsebytes(data)
+            assert mail["Subject"] == Path(name).stem, name
+    assert total < 3_000_000, f"office-ko takes {total} bytes; keep the set small"
+
+
+def test_office_set_rebuilds_byte_for_byte(tmp_path: Path) -> None:
+    """build.py's output is what is committed (the scans' pixels depend on the installed
+    Pillow and fonts-noto-cjk, so those are compared by name only)."""
+    import importlib.util
+
+    for writer in ("docx", "pptx", "openpyxl", "odf", "hwpforge", "numpy"):
+        pytest.importorskip(writer)
+    spec = importlib.util.spec_from_file_location("office_ko_build", OFFICE / "build.py")
+    assert spec and spec.loader
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    if not build.FONT.is_file():
+        pytest.skip("fonts-noto-cjk is not installed")
+    build.build(tmp_path)
+    assert (tmp_path / "qrels.tsv").read_bytes() == (OFFICE / "qrels.tsv").read_bytes()
+    built = sorted(p.name for p in (tmp_path / "docs").iterdir())
+    assert built == sorted(p.name for p in (OFFICE / "docs").iterdir())
+    for name in built:
+        if not name.endswith(".pdf"):
+            fresh = (tmp_path / "docs" / name).read_bytes()
+            assert fresh == (OFFICE / "docs" / name).read_bytes(), f"{name} differs"
