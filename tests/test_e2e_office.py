@@ -1,0 +1,117 @@
+"""End to end: the office-ko set (Korean answers saved as docx, pptx, xlsx, odt, hwpx, eml,
+rtf, epub and scanned PDF) is read in full and searched about as well as the same answers
+as .txt, with the real default models and Tesseract.
+
+Indexing the whole set and its .txt twin takes over two minutes on 2 cores, so this test
+takes a fixed subset: the first PER_FORMAT answers of each format (in name order), the
+same answers as .txt, and the queries whose answer is among them. The figures of the whole
+set are in docs/search-quality.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import semsearch
+
+from indexer.ocr import OcrOptions, unavailable
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parent.parent
+OFFICE = REPO / "evalsets" / "office-ko"
+TXT = REPO / "evalsets" / "debian-faq-ko" / "docs"
+PER_FORMAT = 6
+FORMATS = {"docx", "pptx", "xlsx", "odt", "hwpx", "eml", "rtf", "epub", "pdf"}
+Measured = dict[str, dict[str, Any]]  # index and eval reports (JSON) by name
+
+NO_TESSERACT = unavailable(OcrOptions())
+# CI sets SEMSEARCH_OCR_REQUIRED=1, so a missing Tesseract fails there instead of skipping
+needs_tesseract = pytest.mark.skipif(
+    NO_TESSERACT is not None and not os.environ.get("SEMSEARCH_OCR_REQUIRED"),
+    reason=f"{NO_TESSERACT}: `make tesseract` installs it (apt-get); the scans need it",
+)
+
+
+def subset(tmp: Path) -> tuple[Path, Path, int]:
+    """Copy the subset into tmp/office and tmp/txt, each with its qrels.tsv (the .txt one
+    with the office file's format as the query's kind); the number of files."""
+    chosen: dict[str, str] = {}  # stem -> office name
+    per_format: dict[str, int] = {}
+    for path in sorted((OFFICE / "docs").iterdir()):
+        fmt = path.suffix[1:]
+        if per_format.get(fmt, 0) < PER_FORMAT:
+            per_format[fmt] = per_format.get(fmt, 0) + 1
+            chosen[path.stem] = path.name
+    assert set(per_format) == FORMATS
+    office, txt = tmp / "office", tmp / "txt"
+    for folder in (office / "docs", txt / "docs"):
+        folder.mkdir(parents=True)
+    for stem, name in chosen.items():
+        shutil.copyfile(OFFICE / "docs" / name, office / "docs" / name)
+        shutil.copyfile(TXT / f"{stem}.txt", txt / "docs" / f"{stem}.txt")
+    head, *rows = (OFFICE / "qrels.tsv").read_text(encoding="utf-8").splitlines()
+    office_rows, txt_rows = [head], [head]
+    for row in rows:
+        query, relevant, kind = row.split("\t")
+        stem, fmt = relevant.rsplit(".", 1)
+        if chosen.get(stem) == relevant:
+            office_rows.append(row)
+            txt_rows.append(f"{query}\t{stem}.txt\t{fmt}")
+    (office / "qrels.tsv").write_text("\n".join(office_rows) + "\n", encoding="utf-8")
+    (txt / "qrels.tsv").write_text("\n".join(txt_rows) + "\n", encoding="utf-8")
+    return office, txt, len(chosen)
+
+
+@pytest.fixture(scope="module")
+def measured(real_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Measured:
+    """Each folder indexed in its own index and evaluated (hybrid): the index reports and
+    the eval reports, by 'office' and 'txt'."""
+    office, txt, files = subset(tmp_path_factory.mktemp("office-ko"))
+    out: Measured = {"files": {"n": files}}
+    for name, folder in (("office", office), ("txt", txt)):
+        index = ("--index", str(folder / "index"))  # the session's data folder holds the models
+        # eval reads no word vectors: none are trained (the CLI would wait for them)
+        proc = semsearch(
+            real_env, *index, "index", str(folder / "docs"), "--json", "--no-word-vectors"
+        )
+        assert proc.returncode == 0, proc.stderr
+        out[f"{name}-index"] = json.loads(proc.stdout)
+        qrels = str(folder / "qrels.tsv")
+        proc = semsearch(real_env, *index, "eval", qrels, "--mode", "hybrid", "--json")
+        assert proc.returncode == 0, proc.stderr
+        out[name] = json.loads(proc.stdout)
+    return out
+
+
+@needs_tesseract
+def test_every_office_file_is_read_and_found_about_as_well_as_txt(measured: Measured) -> None:
+    report = measured["office-index"]
+    assert report["skipped"] == 0, report["skip_reasons"]
+    assert report["added"] == measured["files"]["n"] == PER_FORMAT * len(FORMATS)
+    office = measured["office"]["modes"]["hybrid"]["all"]
+    txt = measured["txt"]["modes"]["hybrid"]["all"]
+    assert office["queries"] == txt["queries"] >= 50
+    assert office["mrr@10"] >= 0.95 * txt["mrr@10"], (office, txt)
+    # eval names every format of the set, each with its queries
+    formats = measured["office"]["formats"]["hybrid"]
+    assert set(formats) == FORMATS
+    assert sum(m["queries"] for m in formats.values()) == office["queries"]
+
+
+@needs_tesseract
+@pytest.mark.xfail(
+    strict=False,
+    reason="scans reach about 0.75 of .txt on the whole set (docs/search-quality.md): "
+    "Tesseract misreads Latin words inside Korean lines",
+)
+def test_scans_are_found_at_least_085_as_well_as_txt(measured: Measured) -> None:
+    scans = measured["office"]["formats"]["hybrid"]["pdf"]
+    txt = measured["txt"]["modes"]["hybrid"]["pdf"]  # the same answers, as .txt
+    assert scans["queries"] == txt["queries"]
+    assert scans["mrr@10"] >= 0.85 * txt["mrr@10"], (scans, txt)
