@@ -27,6 +27,7 @@ import datetime as dt
 import hashlib
 import html
 import io
+import re
 import shutil
 import uuid
 import zipfile
@@ -148,8 +149,6 @@ def write_xlsx(text: str, stem: str) -> bytes:
 
 def _fixed_core_dates(data: bytes) -> bytes:
     """openpyxl stamps docProps/core.xml with the time of the save: put WHEN there."""
-    import re
-
     stamp = WHEN.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
