@@ -258,6 +258,7 @@ def test_an_older_catalog_gets_its_lexical_index_on_open(
         conn.execute("DROP TABLE image_tags")
         conn.execute("DROP TRIGGER chunk_terms_follow_delete")
         conn.execute("DROP TABLE chunk_terms")
+        conn.execute("ALTER TABLE chunks DROP COLUMN ocr")  # migration 0012's
         conn.execute("UPDATE alembic_version SET version_num = '0007_add_skip_limits'")
     # opening upgrades it and analyses the existing chunks
     hits = _search(fake_settings, encoders, "자동차", k=3, mode="lexical")
