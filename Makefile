@@ -59,9 +59,10 @@ screenshot: setup browser
 	SEMSEARCH_SCREENSHOT=docs/screenshot.png $(BIN)/python -m pytest -q tests/test_browser_e2e.py
 
 # Test tiers: pyproject.toml's markers say what a test needs (tests/conftest.py adds them
-# from the fixtures a test uses). Two workers (pytest-xdist); the tests that share the real
-# models, the Ray cluster or the browser stay together in one of them.
-PYTEST := $(BIN)/python -m pytest -q -n 2 --dist loadgroup
+# from the fixtures a test uses). Two workers (pytest-xdist), each test file whole in one
+# of them, so a module's fixture (the Ray cluster, an indexed labelled set) is built once.
+# (Not --dist loadgroup: with pytest 9.2 it no longer groups, pytest-xdist issue 1386.)
+PYTEST := $(BIN)/python -m pytest -q -n 2 --dist loadfile
 FAST := not (e2e or browser or postgres or ray or subprocess or slow)
 
 # everything, on SQLite; then what touches the catalog (the `catalog` marker) again with

@@ -62,13 +62,6 @@ CATALOG_MODULES = {
 }
 
 
-# Under pytest-xdist (`make test` runs two workers), the tests that share an expensive
-# session or module fixture run in one worker, so it is built once: the real models'
-# data folder, the Ray cluster, the browser.
-_XDIST_GROUPS = ("e2e", "ray", "browser")
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         for fixture in getattr(item, "fixturenames", ()):
@@ -77,9 +70,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(mark)
         if getattr(item, "module", None) is not None and item.module.__name__ in CATALOG_MODULES:
             item.add_marker(pytest.mark.catalog)
-        group = next((g for g in _XDIST_GROUPS if item.get_closest_marker(g)), None)
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")
