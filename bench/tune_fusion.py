@@ -42,9 +42,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 from searchengine import Encoders, Filters, Index, Settings  # noqa: E402
 from searchengine.config import DEFAULT_TEXT_MODEL, data_home  # noqa: E402
+from searchengine.lexical import looks_exact  # noqa: E402
 from searchengine.models.spaces import load_text_encoder  # noqa: E402
 from searchengine.query.evaluate import read_qrels  # noqa: E402
-from searchengine.query.fusion import looks_exact  # noqa: E402
 
 SETS = {
     "ko": ROOT / "evalsets/debian-faq-ko/qrels.tsv",

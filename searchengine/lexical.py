@@ -116,6 +116,7 @@ class AnalysedQuery:
     words: tuple[str, ...]  # the distinct terms, in order
     korean: tuple[str, ...]  # those of them that are kiwi's morphemes of its Hangul
     expression: str | None  # the FTS5 MATCH expression; None: no terms
+    exact: bool  # it carries an identifier, a path or a number (`looks_exact`)
 
 
 def analyse_query(query: str) -> AnalysedQuery:
@@ -127,7 +128,17 @@ def analyse_query(query: str) -> AnalysedQuery:
         tuple(dict.fromkeys(t.term for t in terms)),
         tuple(dict.fromkeys(t.term for t in terms if _HAS_HANGUL_RE.match(query, t.start))),
         _expression(query, terms),
+        looks_exact(query),
     )
+
+
+_EXACT_TOKEN = re.compile(r"\d|\w[-_./:]\w|(^|\s)[-_./]+\w|\w_")
+
+
+def looks_exact(query: str) -> bool:
+    """Whether the query carries an identifier, a path or a number: words found word for
+    word then count for more than meaning (query/fusion.py)."""
+    return bool(_EXACT_TOKEN.search(query))
 
 
 def query_terms(query: str) -> list[str]:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from searchengine.lexical import analyse_query, looks_exact
 from searchengine.query.fusion import (
     GOOD_MATCH,
     Background,
     Scored,
     fuse_hybrid,
     good_match_z,
-    looks_exact,
     merge_by_rank,
     reference_background,
 )
@@ -110,7 +110,12 @@ def test_reference_vectors_are_encoded_once_per_model(tmp_path) -> None:  # type
 def test_image_tags_weigh_more_than_words_in_text() -> None:
     from searchengine.query.fusion import LEXICAL_WEIGHT, TAG_WEIGHT, lexical_weight
 
+    coffee, code = analyse_query("커피"), analyse_query("0x80070005")
+    assert not coffee.exact and code.exact  # the record says it once for every stage
     assert (
-        lexical_weight("커피") == LEXICAL_WEIGHT < lexical_weight("커피", tags=True) == TAG_WEIGHT
+        lexical_weight(coffee.exact)
+        == LEXICAL_WEIGHT
+        < lexical_weight(coffee.exact, tags=True)
+        == TAG_WEIGHT
     )
-    assert lexical_weight("0x80070005", tags=True) >= lexical_weight("0x80070005")
+    assert lexical_weight(code.exact, tags=True) >= lexical_weight(code.exact)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,8 +85,6 @@ GOOD_MATCH: dict[str, Cutoff] = {
 # a car: not offered.
 IMAGE_TO_DOCUMENTS: dict[str, str] = {"semsearch-clip-lite0": "both", "semsearch-clip-duo": "both"}
 UNCALIBRATED = Cutoff(3.5, 1000)  # models nobody calibrated: a guess, marked as one
-
-_EXACT_TOKEN = re.compile(r"\d|\w[-_./:]\w|(^|\s)[-_./]+\w|\w_")
 
 RRF_K = 60  # reciprocal-rank constant for merging text and image lists
 BACKGROUND_SIZE = 1024
@@ -161,14 +158,10 @@ def _extreme(n: int) -> float:
     return math.sqrt(2.0 * math.log(max(n, 2)))
 
 
-def looks_exact(query: str) -> bool:
-    """Whether the query carries an identifier, a path or a number."""
-    return bool(_EXACT_TOKEN.search(query))
-
-
-def lexical_weight(query: str, tags: bool = False) -> float:
-    """How much the words count against the meaning; `tags`: words matched in image tags."""
-    weight = LEXICAL_WEIGHT_EXACT if looks_exact(query) else LEXICAL_WEIGHT
+def lexical_weight(exact: bool, tags: bool = False) -> float:
+    """How much the words count against the meaning, for a query that looks exact
+    (`AnalysedQuery.exact`) or not; `tags`: words matched in image tags."""
+    weight = LEXICAL_WEIGHT_EXACT if exact else LEXICAL_WEIGHT
     return max(weight, TAG_WEIGHT) if tags else weight
 
 

@@ -32,7 +32,6 @@ from searchengine.query.fusion import (
     fuse_hybrid,
     good_match_z,
     lexical_weight,
-    looks_exact,
     merge_by_rank,
     reference_background,
 )
@@ -279,11 +278,11 @@ class Searcher:
             for s in ranked:
                 s.fused = s.cosine or 0.0
         else:
-            ranked = fuse_hybrid(list(pool.values()), lexical_weight(query.text, name == IMAGE))
+            ranked = fuse_hybrid(list(pool.values()), lexical_weight(query.exact, name == IMAGE))
         threshold, calibrated = good_match_z(space.model, searched)
         top_lexical = max((s.lexical for s in ranked), default=0.0)
         # tags: labels sure at calibrated precision
-        exact = looks_exact(query.text) or name == IMAGE
+        exact = query.exact or name == IMAGE
         for s in ranked:
             s.calibrated = calibrated
             if s.dense_z is not None:
