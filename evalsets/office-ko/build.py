@@ -169,6 +169,10 @@ def write_odt(text: str, stem: str) -> bytes:
     from odf.opendocument import OpenDocumentText
     from odf.text import P
 
+    # odfpy declares the namespaces of the element modules loaded so far, and writing a
+    # document loads the rest: the first document of a process would differ from every
+    # later one (and from one written after other odfpy use). One is written away first.
+    OpenDocumentText().write(io.BytesIO())
     doc = OpenDocumentText()
     for line in lines_of(text):
         para = P()
