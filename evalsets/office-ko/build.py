@@ -31,6 +31,7 @@ import re
 import shutil
 import uuid
 import zipfile
+from collections.abc import Callable
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -63,10 +64,11 @@ def lines_of(text: str) -> list[str]:
     return [line for block in blocks_of(text) for line in block]
 
 
-def fixed_zip(data: bytes) -> bytes:
-    """The same zip with every member's time fixed (writers stamp the time of the run).
+def fixed_zip(data: bytes, settle_xml: Callable[[bytes], bytes] | None = None) -> bytes:
+    """The same zip with every member's time fixed (writers stamp the time of the run),
+    and each .xml member passed through `settle_xml` when given.
 
-    Member order, names, content and compression stay as the writer chose them.
+    Member order, names and compression stay as the writer chose them.
     """
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
@@ -74,7 +76,10 @@ def fixed_zip(data: bytes) -> bytes:
             fixed = zipfile.ZipInfo(info.filename, ZIP_TIME)
             fixed.compress_type = info.compress_type
             fixed.external_attr = info.external_attr
-            dst.writestr(fixed, src.read(info.filename))
+            content = src.read(info.filename)
+            if settle_xml is not None and info.filename.endswith(".xml"):
+                content = settle_xml(content)
+            dst.writestr(fixed, content)
     return out.getvalue()
 
 
@@ -169,10 +174,6 @@ def write_odt(text: str, stem: str) -> bytes:
     from odf.opendocument import OpenDocumentText
     from odf.text import P
 
-    # odfpy declares the namespaces of the element modules loaded so far, and writing a
-    # document loads the rest: the first document of a process would differ from every
-    # later one (and from one written after other odfpy use). One is written away first.
-    OpenDocumentText().write(io.BytesIO())
     doc = OpenDocumentText()
     for line in lines_of(text):
         para = P()
@@ -180,7 +181,26 @@ def write_odt(text: str, stem: str) -> bytes:
         doc.text.addElement(para)
     buf = io.BytesIO()
     doc.write(buf)
-    return fixed_zip(buf.getvalue())
+    return fixed_zip(buf.getvalue(), settle_xml=_used_namespaces_only)
+
+
+_XMLNS = re.compile(rb'\s+xmlns:([\w.-]+)="([^"]*)"')
+
+
+def _used_namespaces_only(xml: bytes) -> bytes:
+    """The root element declaring the namespaces the document uses, sorted by prefix.
+
+    odfpy declares every namespace any of its elements used before in the process (a
+    class-wide dict), so its output would depend on what else ran first."""
+    start = xml.index(b"<", xml.index(b"?>") + 2 if xml.startswith(b"<?xml") else 0)
+    end = xml.index(b">", start)
+    root, rest = xml[start:end], xml[end:]
+    declared = dict(_XMLNS.findall(root))
+    used = {p for p in declared if re.search(rb"[<\s/]" + re.escape(p) + rb":", root + rest)}
+    bare = _XMLNS.sub(b"", root)
+    head, _, tail = bare.partition(b" ")
+    attrs = b"".join(b' xmlns:%s="%s"' % (p, declared[p]) for p in sorted(used))
+    return xml[:start] + head + attrs + (b" " + tail if tail else b"") + rest
 
 
 def write_hwpx(text: str, stem: str) -> bytes:
