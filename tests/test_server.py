@@ -387,3 +387,30 @@ def test_status_and_meta_carry_the_version(client: TestClient) -> None:
 
     assert client.get("/api/status").json()["version"] == __version__
     assert client.get("/api/meta").json()["version"] == __version__
+
+
+def test_hwp_and_hwpx_documents_show_the_preview_they_carry(
+    tmp_path: Path, fake_settings, encoders
+) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "hangul"
+    folder.mkdir()
+    data = Path(__file__).parent / "data" / "formats"
+    for name in ("sample_document.hwp", "sample_document.hwpx"):
+        (folder / name).write_bytes((data / name).read_bytes())
+    with Index.open(settings=fake_settings, encoders=encoders) as index:
+        index.add(folder)
+        with TestClient(create_app(index), base_url=BASE) as client:
+            hits = client.get("/api/search", params={"q": "무궁화", "mode": "lexical"}).json()
+            assert sorted(names(hits)) == ["sample_document.hwp", "sample_document.hwpx"]
+            for hit in hits["hits"]:
+                item = client.get(f"/api/items/{hit['id']}").json()
+                thumb = client.get(item["thumb_url"], params={"size": 128})
+                assert thumb.status_code == 200, thumb.text
+                assert thumb.headers["content-type"] == "image/jpeg"
+                assert max(Image.open(io.BytesIO(thumb.content)).size) <= 128
+    from searchengine.server.thumbs import embedded_preview
+
+    bare = tmp_path / "bare.hwpx"
+    bare.write_bytes(b"PK\x05\x06" + b"\0" * 18)  # a zip holding nothing
+    with pytest.raises(ExtractionError, match="no preview picture"):
+        embedded_preview(bare)

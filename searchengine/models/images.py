@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import IO
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -11,9 +12,10 @@ from searchengine.errors import ExtractionError
 
 
 def load_image(
-    path: Path, max_side: int, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+    path: Path | IO[bytes], max_side: int, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
 ) -> Image.Image:
-    """Decode an image upright (EXIF applied), RGB, at most `max_side` pixels a side.
+    """Decode an image (a file, or bytes already read) upright (EXIF applied), RGB, at
+    most `max_side` pixels a side.
 
     An image of more than `max_pixels` is refused from its header, before any
     decoding. PIL's own process-wide limit is left as it is (changing it per

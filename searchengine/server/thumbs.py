@@ -1,23 +1,30 @@
-"""Thumbnails of indexed images and of PDFs' first pages, made once and cached
-in the index folder.
+"""Thumbnails of indexed images, of PDFs' first pages and of HWP/HWPX documents (the
+preview picture of the first page they carry), made once and cached in the index
+folder.
 
 A cached thumbnail is named for the file's id, the size, and the file's size
 and mtime on disk, so a changed file gets a new one (the old is removed).
 Images are decoded through `load_image`, with the same decompression-bomb limit
 as indexing. A PDF's first page is rendered by PDFium straight at the thumbnail
-size, so a page of any declared size costs the same few pixels. Other documents
-have no thumbnail (the page shows their kind instead).
+size, so a page of any declared size costs the same few pixels. An HWP or HWPX file's
+preview picture is read under the indexer's unpacking limits and decoded like an image.
+Other documents have no thumbnail (the page shows their kind instead).
 """
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 import threading
+import zipfile
 from pathlib import Path
 
 from PIL import Image
 
+from indexer.formats import hwp, hwpx
+from indexer.formats.unpack import Budget
+from searchengine.config import DEFAULT_MAX_UNPACK_RATIO, DEFAULT_MAX_UNPACKED_BYTES
 from searchengine.errors import ExtractionError
 from searchengine.files import format_of
 from searchengine.models.images import load_image
@@ -30,9 +37,13 @@ CACHE_FOLDER = "thumbs"
 _PDFIUM = threading.Lock()  # PDFium is not thread-safe; the server renders on a thread pool
 
 
+PREVIEWED = ("pdf", "hwp", "hwpx")  # documents drawn by their first page
+
+
 def has_thumbnail(kind: str, path: str) -> bool:
-    """Whether `thumbnail` can draw this item: images, and PDFs by their first page."""
-    return kind == "image" or format_of(path) == "pdf"
+    """Whether `thumbnail` can draw this item: images, and PDFs and HWP/HWPX documents by
+    their first page."""
+    return kind == "image" or format_of(path) in PREVIEWED
 
 
 def thumb_size(asked: int | None) -> int:
@@ -54,8 +65,12 @@ def thumbnail(index_dir: Path, file_id: int, source: Path, size: int, max_pixels
     path = folder / name
     if path.is_file():
         return path
-    image = first_page(source, size) if format_of(source.name) == "pdf" else None
-    if image is None:
+    fmt = format_of(source.name)
+    if fmt == "pdf":
+        image = first_page(source, size)
+    elif fmt in ("hwp", "hwpx"):
+        image = load_image(embedded_preview(source), size, max_pixels)
+    else:
         image = load_image(source, size, max_pixels)
     folder.mkdir(exist_ok=True)
     for old in folder.glob(f"{file_id}-{size}-*.thumb"):
@@ -69,6 +84,23 @@ def thumbnail(index_dir: Path, file_id: int, source: Path, size: int, max_pixels
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def embedded_preview(source: Path) -> io.BytesIO:
+    """The preview picture of the first page an HWP 5.0 or HWPX file carries."""
+    data = source.read_bytes()
+    try:
+        if format_of(source.name) == "hwp" and not data.startswith(b"PK"):
+            picture = hwp.preview_image(data)
+        else:  # HWPX, or an HWPX saved under .hwp
+            budget = Budget(len(data), DEFAULT_MAX_UNPACKED_BYTES, DEFAULT_MAX_UNPACK_RATIO)
+            with zipfile.ZipFile(io.BytesIO(data)) as zf:
+                picture = hwpx.preview_image(zf, budget)
+    except (zipfile.BadZipFile, ValueError) as exc:
+        raise ExtractionError(f"{source.name}: not a readable HWP/HWPX file ({exc})") from None
+    if not picture:
+        raise ExtractionError(f"{source.name}: carries no preview picture")
+    return io.BytesIO(picture)
 
 
 def first_page(source: Path, size: int) -> Image.Image:
