@@ -114,6 +114,18 @@ def version(options: OcrOptions) -> str | None:
     return first.rpartition(" ")[2] or None
 
 
+def status(options: OcrOptions) -> dict[str, object]:
+    """What `status --json` and `models --json` say of OCR: its mode, and whether it runs."""
+    reason = None if options.mode == "off" else unavailable(options)
+    return {
+        "mode": options.mode,
+        "languages": options.languages,
+        "available": options.mode != "off" and reason is None,
+        "tesseract": version(options) if options.mode != "off" and reason is None else None,
+        "reason": reason,
+    }
+
+
 def status_line(options: OcrOptions) -> str:
     """One line for `semsearch status` and `semsearch models`."""
     if options.mode == "off":

@@ -10,6 +10,7 @@ where that is a failure. A missing or spinning Tesseract is played by a script.
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 from dataclasses import replace
@@ -203,6 +204,13 @@ def test_status_and_models_say_in_one_line_whether_ocr_runs(
     assert main(["--index", str(fake_settings.index_dir), "status"]) == 0
     out = capsys.readouterr().out
     assert [ln for ln in out.splitlines() if ln.startswith("ocr:")] == [status_line(OcrOptions())]
+    # and --json says it as data, the same in both commands
+    assert main(["--index", str(fake_settings.index_dir), "--json", "status"]) == 0
+    said = json.loads(capsys.readouterr().out)["ocr"]
+    assert main(["--json", "models"]) == 0
+    assert json.loads(capsys.readouterr().out)["ocr"] == said
+    assert said["mode"] == "auto" and said["available"] is (said["reason"] is None)
+    assert said["available"] is (said["tesseract"] is not None)
 
 
 def test_a_tesseract_that_spins_is_cut_off_and_the_run_goes_on(

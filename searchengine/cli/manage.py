@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from indexer.ocr import OcrOptions, status_line
+from indexer.ocr import status as ocr_status
 from searchengine.cli.app import App, wait_option
 
 
@@ -69,7 +70,7 @@ def cmd_status(app: App) -> int:
             print(f"skipped: ... and {len(skipped) - 20} more (see --json)")
         print(status_line(OcrOptions.from_settings(app.settings)))
 
-    app.emit(status.to_json(), human)
+    app.emit({**status.to_json(), "ocr": ocr_status(OcrOptions.from_settings(app.settings))}, human)
     return 0
 
 
@@ -87,7 +88,7 @@ def cmd_models(app: App) -> int:
             print(f"{r['kind']:5}  {name}  available: {mark}  {r['where']}{default}")
         print(status_line(OcrOptions.from_settings(app.settings)))
 
-    app.emit({"models": rows}, human)
+    app.emit({"models": rows, "ocr": ocr_status(OcrOptions.from_settings(app.settings))}, human)
     return 0
 
 
