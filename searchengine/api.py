@@ -60,7 +60,7 @@ from searchengine.vocab import (
 )
 from searchengine.vocab.baseline import WordVectorRanker
 from searchengine.vocab.store import METHODS as WORD_VECTOR_METHODS
-from searchengine.vocab.store import vocab_dir
+from searchengine.vocab.store import read_record, vocab_dir
 from searchengine.vocab.train import train_vocab
 
 log = logging.getLogger(__name__)
@@ -334,17 +334,19 @@ class Index:
         return True
 
     def _word_vectors(self, method: str) -> WordVectors:
-        """The last complete model of `method`; trained now when there is none yet."""
+        """The last complete model of `method`; trained now when none was ever trained
+        (a training that skipped the collection said why, and the next `add` retries)."""
+        folder = vocab_dir(self.path)
         try:
-            return load_vectors(vocab_dir(self.path), method)
+            return load_vectors(folder, method)
         except NoWordVectorsError:
-            if not self.settings.word_vectors:
+            if not self.settings.word_vectors or read_record(folder) is not None:
                 raise
         self.wait_for_word_vectors()
         record = self.train_word_vectors()
         if record.status != "trained":
             raise NoWordVectorsError(f"no word vectors for this collection: {record.reason}")
-        return load_vectors(vocab_dir(self.path), method)
+        return load_vectors(folder, method)
 
     def reembed(
         self,

@@ -167,6 +167,16 @@ def test_too_little_text_is_skipped_with_reason(index: Index) -> None:
         index.related("car")
 
 
+def test_a_skipped_collection_is_not_read_again_on_each_use(index: Index, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The page asks for related words on every search: a collection skipped for too
+    little text says so from its record, without reading its text again."""
+    assert index.wait_for_word_vectors()
+    monkeypatch.setattr(train, "read_corpus", lambda *a, **kw: pytest.fail("read again"))
+    for _ in range(2):
+        with pytest.raises(NoWordVectorsError, match="need at least 5,000"):
+            index.related("car")
+
+
 def test_vectors_are_dropped_with_the_text(topic_index: Index, tmp_path: Path) -> None:
     for doc in (tmp_path / "topics").glob("*.txt"):
         doc.unlink()
