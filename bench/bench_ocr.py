@@ -62,6 +62,7 @@ DPI = 200
 
 
 def cjk_font() -> str | None:
+    """A font with Hangul (fonts-noto-cjk), a sans one where there is; None without."""
     try:
         listed = subprocess.run(
             ["fc-list", ":lang=ko", "file"], capture_output=True, text=True, timeout=30
@@ -69,6 +70,7 @@ def cjk_font() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     fonts = sorted(ln.split(":")[0].strip() for ln in listed.splitlines() if ln.strip())
+    fonts = [f for f in fonts if f.endswith((".ttc", ".otf", ".ttf"))]
     sans = [f for f in fonts if "Sans" in f and "Regular" in f]
     return (sans or fonts or [None])[0]
 
@@ -82,6 +84,7 @@ def page_lines(n: int, korean: bool) -> list[str]:
 
 
 def scanned_page(lines: list[str], font: str | None) -> Image.Image:
+    """An A4 page of text as a scanner (or a phone) leaves it: tilted, soft, JPEG-noisy."""
     page = Image.new("L", (int(8.27 * DPI), int(11.69 * DPI)), 255)
     draw = ImageDraw.Draw(page)
     size = int(DPI * 14 / 72)

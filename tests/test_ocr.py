@@ -12,14 +12,15 @@ from __future__ import annotations
 import io
 import json
 import os
-import subprocess
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from helpers import minimal_pdf, run_index
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from PIL import Image
 
+from bench.bench_ocr import cjk_font as find_cjk_font
+from bench.bench_ocr import scanned_page
 from indexer.extract import extract_text_bytes
 from indexer.ocr import OcrOptions, read_text, status_line, unavailable
 from searchengine import Index
@@ -40,37 +41,12 @@ KOREAN = ["자동차 보험 청구서 제출 안내", "고양이 사료 가격�
 
 def cjk_font() -> str:
     """A font with Hangul (fonts-noto-cjk, which `make browser` installs)."""
-    try:
-        listed = subprocess.run(
-            ["fc-list", ":lang=ko", "file"], capture_output=True, text=True, timeout=30
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        listed = ""
-    fonts = sorted(line.split(":")[0].strip() for line in listed.splitlines() if line.strip())
-    fonts = [f for f in fonts if f.endswith((".ttc", ".otf", ".ttf"))]
-    sans = [f for f in fonts if "Sans" in f and "Regular" in f]
-    if not fonts:
+    font = find_cjk_font()
+    if font is None:
         if REQUIRED:
             pytest.fail("no font with Hangul: `make browser` installs fonts-noto-cjk")
         pytest.skip("no font with Hangul to draw the scans (fonts-noto-cjk: `make browser`)")
-    return (sans or fonts)[0]
-
-
-def scanned_page(lines: list[str], font: str | None, dpi: int = 200) -> Image.Image:
-    """An A4 page of text as a scanner (or a phone) leaves it: tilted, soft, JPEG-noisy."""
-    page = Image.new("L", (int(8.27 * dpi), int(11.69 * dpi)), 255)
-    draw = ImageDraw.Draw(page)
-    size = int(dpi * 14 / 72)
-    face = ImageFont.truetype(font, size) if font else ImageFont.load_default(size)
-    y = dpi
-    for line in lines:
-        draw.text((dpi, y), line, font=face, fill=0)
-        y += int(size * 1.8)
-    page = page.rotate(1.2, resample=Image.Resampling.BICUBIC, fillcolor=255)
-    page = page.filter(ImageFilter.GaussianBlur(0.8))
-    buf = io.BytesIO()
-    page.save(buf, "JPEG", quality=40)
-    return Image.open(io.BytesIO(buf.getvalue())).convert("L")
+    return font
 
 
 def scanned_pdf(path: Path, pages: list[list[str]], font: str | None) -> Path:
