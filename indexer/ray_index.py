@@ -31,12 +31,12 @@ from searchengine.config import Settings
 from searchengine.models.encoders import Encoders
 from searchengine.models.spaces import IMAGE, TEXT, Spaces
 from searchengine.query.fusion import reference_background
-from searchengine.records import Tag
+from searchengine.records import Progress, Tag
 from searchengine.store import Store
 
 from . import pipeline
 from .changes import StopRequested
-from .pipeline import IndexReport, IndexRun, PendingItem, Progress, Work, folder_root
+from .pipeline import IndexReport, IndexRun, PendingItem, Work, folder_root
 from .ray_pool import Address, Pool, RemoteImage, RemoteText, cluster
 from .read_worker import ReadRequest
 
