@@ -4,7 +4,7 @@ written into one office format by a writer that is not semsearch's reader.
 
     .venv/bin/python evalsets/office-ko/build.py
 
-Answer number i (the debian-faq-ko documents in name order) goes to FORMATS[i % 9], keeping
+Answer number i (the debian-faq-ko documents in name order) goes to FORMATS[i % 11], keeping
 its stem (`01-01.txt` -> `01-01.docx`), so the queries of debian-faq-ko/qrels.tsv ask the
 same texts; this set's qrels.tsv is that file with the new names. The writers:
 
@@ -13,11 +13,18 @@ same texts; this set's qrels.tsv is that file with the new names. The writers:
   rtf   written here, \\'XX CP949 escapes          epub  written here (zip + XHTML, EPUB 3)
   pdf   a scan: pages rendered with Pillow and Noto Sans CJK KR, skewed, blurred, speckled,
         saved as JPEG pictures in an image-only PDF (no text layer)
+  png   a screenshot: a window on a 96 dpi screen (title bar, maybe a sidebar), the text in
+        Noto Sans CJK KR at 14-17 px as a screen draws it; a long answer makes a tall
+        (scrolling) capture
+  jpg   a phone's photo of a printed page: the text on an A4 page in Noto Serif CJK KR, the
+        page photographed on a desk at an angle, under uneven light, a little out of focus,
+        with sensor noise, saved as a phone saves it (JPEG quality 60-75)
 
-Everything written is a pure function of the debian-faq-ko files (and, for the scans, of
-the installed Pillow and fonts-noto-cjk): fixed dates in every file, zip members with a
-fixed time, noise from a generator seeded by the document's name. Running it twice gives
-byte-identical files. The writers are the `dev` extra's (pip install -e '.[dev]').
+Everything written is a pure function of the debian-faq-ko files (and, for the pictures, of
+the installed Pillow, FreeType, libjpeg, zlib and fonts-noto-cjk): fixed dates in every file,
+zip members with a fixed time, every random choice from a generator seeded by the document's
+name. Running it twice gives byte-identical files. The writers are the `dev` extra's
+(pip install -e '.[dev]').
 See SOURCE.md for the rules and the counts.
 """
 
@@ -38,11 +45,14 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE.parent / "debian-faq-ko"
-FORMATS = ("docx", "pptx", "xlsx", "odt", "hwpx", "eml", "rtf", "epub", "pdf")
+FORMATS = ("docx", "pptx", "xlsx", "odt", "hwpx", "eml", "rtf", "epub", "pdf", "png", "jpg")
 WHEN = dt.datetime(2021, 12, 6, 9, 0, 0)  # every file's creation and modification date
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
 FONT_FACE = "Noto Sans CJK KR"
+BOLD = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc")  # fonts-noto-cjk too
+SERIF = Path("/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc")
+SERIF_FACE = "Noto Serif CJK KR"
 
 # The scan: an A4 page at 150 dpi, 11.5 pt text, then what a cheap scanner does to it.
 PAGE = (1240, 1754)
@@ -53,6 +63,39 @@ SKEW_DEG = 1.2  # each page turned by a seeded angle in [-SKEW_DEG, SKEW_DEG]
 BLUR_PX = 0.7
 SPECKS = 0.0004  # share of pixels turned into dark dust
 JPEG_QUALITY = 40
+
+# The screenshot: a window on a 96 dpi screen, its text in the UI font at the sizes screens
+# use (small, crisp, anti-aliased: the hard case for OCR, unlike a 150-300 dpi page).
+SHOT_FONT_PX = (14, 17)  # the text's size, in pixels, drawn from this range (inclusive)
+SHOT_DESKTOP = 1280  # a desktop window's width; its height is one of SHOT_HEIGHTS or more
+SHOT_HEIGHTS = (720, 800, 860)
+SHOT_NARROW = (720, 1280)  # every third screenshot: a narrow, phone-like window
+SHOT_APPS = ("Leaf Notes", "글판", "Papyrus", "메모함", "Quill Reader", "한빛 뷰어")
+# (background, text, title bar, sidebar, title text), light themes and dark ones
+SHOT_LIGHT = (
+    ((255, 255, 255), (32, 33, 36), (232, 232, 232), (242, 242, 242), (60, 60, 60)),
+    ((248, 248, 246), (43, 43, 43), (222, 222, 220), (236, 236, 233), (70, 70, 70)),
+    ((253, 246, 227), (59, 58, 54), (238, 232, 213), (245, 238, 218), (88, 80, 64)),
+    ((239, 243, 248), (29, 39, 51), (214, 222, 232), (226, 232, 240), (50, 60, 75)),
+)
+SHOT_DARK = (
+    ((30, 30, 30), (212, 212, 212), (50, 50, 51), (37, 37, 38), (204, 204, 204)),
+    ((32, 33, 36), (232, 234, 237), (53, 54, 58), (41, 42, 45), (189, 193, 198)),
+)
+
+# The photo: the text printed on an A4 page (300 dpi, Korean word processors' 160% line
+# spacing), photographed by a phone held over the desk.
+PHOTO_PAGE = (2480, 3508)
+PHOTO_MARGIN = (295, 354)  # 25 mm left/right, 30 mm top/bottom
+PHOTO_PT = (12, 11, 10, 9)  # the largest of these at which the whole answer fits the page
+PHOTO_SENSORS = ((3024, 4032), (3000, 4000), (2448, 3264), (2736, 3648))  # phones, portrait
+PHOTO_SENT = 2048  # the long side of the photo as it is passed on
+PHOTO_TURN_DEG = 3.0  # the page turned by a seeded angle in [-PHOTO_TURN_DEG, PHOTO_TURN_DEG]
+PHOTO_QUALITY = (60, 75)  # JPEG quality, drawn from this range (inclusive)
+# the paper's colours, the ink's, the desk's
+PHOTO_PAPER = ((246, 245, 240), (250, 250, 250), (243, 241, 232))
+PHOTO_INK = (28, 28, 32)
+PHOTO_DESKS = ((150, 112, 78), (118, 118, 116), (64, 58, 52), (196, 190, 178))
 
 
 def blocks_of(text: str) -> list[list[str]]:
@@ -349,14 +392,22 @@ def _xhtml(title: str, body: str) -> str:
     )
 
 
-def _font(index_name: str, size: int):  # type: ignore[no-untyped-def]
+def _font(index_name: str, size: int, path: Path = FONT):  # type: ignore[no-untyped-def]
     from PIL import ImageFont
 
-    for index in range(16):
-        font = ImageFont.truetype(str(FONT), size, index=index)
-        if font.getname()[0] == index_name:
-            return font
-    raise SystemExit(f"{FONT} has no face {index_name!r}: apt-get install fonts-noto-cjk")
+    if path.is_file():
+        for index in range(16):
+            font = ImageFont.truetype(str(path), size, index=index)
+            if font.getname()[0] == index_name:
+                return font
+    raise SystemExit(f"{path} has no face {index_name!r}: apt-get install fonts-noto-cjk")
+
+
+def _rng(stem: str):  # type: ignore[no-untyped-def]
+    """The generator of every random choice made for document `stem`."""
+    import numpy as np
+
+    return np.random.default_rng(int.from_bytes(hashlib.sha256(stem.encode()).digest()[:8], "big"))
 
 
 def wrap(line: str, font, width: int) -> list[str]:  # type: ignore[no-untyped-def]
@@ -396,8 +447,7 @@ def write_pdf(text: str, stem: str) -> bytes:
         for line in block:
             rows.extend(wrap(line, font, width))
     pages = [rows[i : i + per_page] for i in range(0, len(rows), per_page)]
-    seed = int.from_bytes(hashlib.sha256(stem.encode()).digest()[:8], "big")
-    rng = np.random.default_rng(seed)
+    rng = _rng(stem)
     images = []
     for page_rows in pages:
         page = Image.new("L", PAGE, 255)
@@ -428,6 +478,252 @@ def write_pdf(text: str, stem: str) -> bytes:
     return buf.getvalue()
 
 
+def _rows(text: str, font, width: int) -> list[str | None]:  # type: ignore[no-untyped-def]
+    """The answer's lines wrapped to `width` pixels; None between two blocks."""
+    rows: list[str | None] = []
+    for block in blocks_of(text):
+        if rows:
+            rows.append(None)
+        for line in block:
+            rows.extend(wrap(line, font, width))
+    return rows
+
+
+def shot_plan(text: str, stem: str, n: int) -> dict:  # type: ignore[type-arg]
+    """Everything screenshot number n of the set looks like, before it is drawn: every
+    third one a narrow, phone-like window, every fourth one in dark mode, the rest (text
+    size, line spacing, theme, title bar, sidebar, margins) from the stem's generator.
+    `chrome` is the text drawn besides the answer (the title; a phone's clock)."""
+    rng = _rng(stem)
+    narrow = n % 3 == 2
+    themes = SHOT_DARK if n % 4 == 3 else SHOT_LIGHT
+    theme = themes[int(rng.integers(len(themes)))]
+    size = int(rng.integers(SHOT_FONT_PX[0], SHOT_FONT_PX[1] + 1))
+    line_px = round(size * float(rng.uniform(1.45, 1.7)))
+    gap_px = round(size * float(rng.uniform(0.5, 1.0)))
+    app = SHOT_APPS[int(rng.integers(len(SHOT_APPS)))]
+    mac = bool(rng.random() < 0.5)
+    sidebar = int(rng.integers(200, 261)) if rng.random() < 0.5 else 0
+    desktop_height = SHOT_HEIGHTS[int(rng.integers(len(SHOT_HEIGHTS)))]
+    pad = int(rng.integers(28, 49))
+    column = int(rng.integers(720, 1001))
+    if narrow:
+        width, min_height = SHOT_NARROW
+        style, sidebar, top, pad = "phone", 0, 28 + 56, pad // 2  # status bar, app bar
+        column = width - 2 * pad
+        chrome = ["9:00", f"{stem}.txt"]
+    else:
+        width, min_height = SHOT_DESKTOP, desktop_height
+        style, top = ("mac", 28) if mac else ("windows", 32)
+        column = min(width - sidebar - 2 * pad, column)
+        chrome = [f"{stem}.txt" if mac else f"{stem}.txt - {app}"]
+    rows = _rows(text, _font(FONT_FACE, size), column)
+    body = sum(line_px if row is not None else gap_px for row in rows)
+    height = max(min_height, top + pad + body + pad)
+    return {
+        "style": style, "theme": theme, "size": size, "line_px": line_px, "gap_px": gap_px,
+        "sidebar": sidebar, "top": top, "pad": pad, "width": width, "height": height,
+        "rows": rows, "chrome": chrome,
+    }  # fmt: skip
+
+
+def write_png(text: str, stem: str, n: int) -> bytes:
+    """A screenshot (number n of the set): a window showing the answer, captured whole, so
+    a long answer gives a tall (scrolling) capture. Lossless PNG, as screenshot tools save."""
+    from PIL import Image, ImageDraw
+
+    plan = shot_plan(text, stem, n)
+    bg, ink, bar, side, title_ink = plan["theme"]
+    width, height, top = plan["width"], plan["height"], plan["top"]
+    image = Image.new("RGB", (width, height), bg)
+    draw = ImageDraw.Draw(image)
+    edge = tuple(max(0, c - 24) if sum(bg) > 384 else min(255, c + 20) for c in bar)
+    chrome = _font(FONT_FACE, 13)
+    if plan["style"] == "phone":
+        draw.rectangle((0, 0, width, 28), fill=bar)
+        draw.text((16, 14), plan["chrome"][0], font=chrome, fill=title_ink, anchor="lm")
+        for k in range(4):  # signal bars, battery
+            draw.rectangle((width - 92 + 6 * k, 19 - 3 * k, width - 88 + 6 * k, 20), fill=title_ink)
+        draw.rounded_rectangle((width - 52, 9, width - 26, 20), 2, outline=title_ink)
+        draw.rectangle((width - 50, 11, width - 36, 18), fill=title_ink)
+        draw.rectangle((0, 28, width, top), fill=bar)
+        draw.line((0, top - 1, width, top - 1), fill=edge)
+        arrow_y = 28 + 28
+        draw.line((20, arrow_y, 36, arrow_y), fill=title_ink, width=2)
+        draw.line((20, arrow_y, 27, arrow_y - 7), fill=title_ink, width=2)
+        draw.line((20, arrow_y, 27, arrow_y + 7), fill=title_ink, width=2)
+        title = _font(FONT_FACE, 18, BOLD)
+        draw.text((64, arrow_y), plan["chrome"][1], font=title, fill=title_ink, anchor="lm")
+    else:
+        draw.rectangle((0, 0, width, top), fill=bar)
+        draw.line((0, top - 1, width, top - 1), fill=edge)
+        mid = top // 2
+        if plan["style"] == "mac":
+            for k, colour in enumerate(((255, 95, 87), (254, 188, 46), (40, 200, 64))):
+                x = 20 + 20 * k
+                draw.ellipse((x - 6, mid - 6, x + 6, mid + 6), fill=colour)
+            draw.text(
+                (width // 2, mid), plan["chrome"][0], font=chrome, fill=title_ink, anchor="mm"
+            )
+        else:
+            draw.rounded_rectangle((10, mid - 8, 26, mid + 8), 3, fill=(70, 130, 200))
+            draw.text((36, mid), plan["chrome"][0], font=chrome, fill=title_ink, anchor="lm")
+            x = width - 138
+            draw.line((x + 18, mid, x + 28, mid), fill=title_ink)  # minimise
+            draw.rectangle((x + 64, mid - 5, x + 74, mid + 5), outline=title_ink)  # maximise
+            draw.line((x + 110, mid - 5, x + 120, mid + 5), fill=title_ink)  # close
+            draw.line((x + 110, mid + 5, x + 120, mid - 5), fill=title_ink)
+        if plan["sidebar"]:
+            draw.rectangle((0, top, plan["sidebar"] - 1, height), fill=side)
+            draw.line((plan["sidebar"] - 1, top, plan["sidebar"] - 1, height), fill=edge)
+            for k in range(6):  # the sidebar's icons
+                y = top + 24 + 40 * k
+                draw.rounded_rectangle((18, y, 38, y + 20), 4, fill=edge)
+    font = _font(FONT_FACE, plan["size"])
+    x, y = plan["sidebar"] + plan["pad"], top + plan["pad"]
+    for row in plan["rows"]:
+        if row is None:
+            y += plan["gap_px"]
+            continue
+        draw.text((x, y), row, font=font, fill=ink)
+        y += plan["line_px"]
+    buf = io.BytesIO()
+    image.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _homography(dst, src) -> tuple[float, ...]:  # type: ignore[no-untyped-def]
+    """Pillow's PERSPECTIVE coefficients that take each output point in `dst` to the input
+    point in `src` (four of each)."""
+    import numpy as np
+
+    a, b = [], []
+    for (x, y), (u, v) in zip(dst, src, strict=True):
+        a.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+        a.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+        b.extend([u, v])
+    return tuple(float(c) for c in np.linalg.solve(np.array(a, float), np.array(b, float)))
+
+
+def photo_page(text: str):  # type: ignore[no-untyped-def]
+    """The answer printed on an A4 page at 300 dpi (grey, 0 ink, 255 paper), in the largest
+    of PHOTO_PT sizes at which it fits, and that size in points."""
+    from PIL import Image, ImageDraw
+
+    width = PHOTO_PAGE[0] - 2 * PHOTO_MARGIN[0]
+    room = PHOTO_PAGE[1] - 2 * PHOTO_MARGIN[1]
+    for pt in PHOTO_PT:
+        size = round(pt * 300 / 72)
+        line_px = round(size * 1.6)
+        font = _font(SERIF_FACE, size, SERIF)
+        rows = _rows(text, font, width)
+        if sum(line_px if row is not None else line_px // 2 for row in rows) <= room:
+            break
+    else:
+        raise SystemExit(f"the answer does not fit one page at {PHOTO_PT[-1]} pt")
+    page = Image.new("L", PHOTO_PAGE, 255)
+    draw = ImageDraw.Draw(page)
+    y = PHOTO_MARGIN[1]
+    for row in rows:
+        if row is None:
+            y += line_px // 2
+            continue
+        draw.text((PHOTO_MARGIN[0], y), row, font=font, fill=0)
+        y += line_px
+    return page, pt
+
+
+def write_jpg(text: str, stem: str) -> bytes:
+    """A phone's photo of the printed page: the page on a desk, turned a little, seen at a
+    slant (one edge further from the lens), under light brighter on one side and dim in
+    the corners (for some, the phone's shadow), slightly out of focus, with sensor noise,
+    at a phone's resolution and JPEG quality."""
+    import numpy as np
+    from PIL import Image, ImageChops, ImageFilter
+
+    rng = _rng(stem)
+    page, _ = photo_page(text)
+    width, height = PHOTO_SENSORS[int(rng.integers(len(PHOTO_SENSORS)))]
+    # Where the page lands: centred near the middle, filling 80-90% of the photo's height.
+    scale = float(rng.uniform(0.8, 0.9)) * height / PHOTO_PAGE[1]
+    half = np.array(PHOTO_PAGE, float) * scale / 2
+    corners = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], float) * half
+    slant = float(rng.uniform(0.01, 0.05))  # the far edge this much shorter
+    far = int(rng.integers(4))  # 0 top, 1 right, 2 bottom, 3 left
+    ends = {0: (0, 1), 1: (1, 2), 2: (2, 3), 3: (3, 0)}[far]
+    axis = 0 if far in (0, 2) else 1
+    for k in ends:
+        corners[k, axis] *= 1 - slant
+    corners += rng.uniform(-0.006, 0.006, (4, 2)) * half * 2
+    turn = np.radians(float(rng.uniform(-PHOTO_TURN_DEG, PHOTO_TURN_DEG)))
+    rotation = np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]])
+    centre = np.array([width, height], float) / 2
+    centre += rng.uniform(-0.02, 0.02, 2) * np.array([width, height])
+    dst = corners @ rotation.T + centre
+    src = [(0, 0), (PHOTO_PAGE[0], 0), PHOTO_PAGE, (0, PHOTO_PAGE[1])]
+    coeffs = _homography(dst, src)
+    perspective, bicubic = Image.Transform.PERSPECTIVE, Image.Resampling.BICUBIC
+    seen = page.transform((width, height), perspective, coeffs, bicubic, fillcolor=255)
+    mask = Image.new("L", PHOTO_PAGE, 255).transform(
+        (width, height), perspective, coeffs, Image.Resampling.BILINEAR, fillcolor=0
+    )
+    offset = rng.integers(6, 19, 2)
+    shadow = ImageChops.offset(mask, int(offset[0]), int(offset[1]))
+    shadow = shadow.filter(ImageFilter.GaussianBlur(float(rng.uniform(12, 30))))
+    # The desk, its colour varying slowly; the page's shadow on it; the page on top.
+    desk_rgb = np.array(PHOTO_DESKS[int(rng.integers(len(PHOTO_DESKS)))], float)
+    shade = rng.normal(0, 8, (6, 8, 1)) + rng.normal(0, 2, (6, 8, 3))
+    tiles = np.clip(desk_rgb + shade, 0, 255).astype(np.uint8)
+    desk = np.asarray(
+        Image.fromarray(tiles, "RGB").resize((width, height), bicubic), dtype=np.float32
+    )
+    desk *= 1 - 0.45 * (np.asarray(shadow, dtype=np.float32) / 255)[..., None]
+    paper = np.array(PHOTO_PAPER[int(rng.integers(len(PHOTO_PAPER)))], np.float32)
+    ink = np.array(PHOTO_INK, np.float32)
+    lum = (np.asarray(seen, dtype=np.float32) / 255)[..., None]
+    on_page = (np.asarray(mask, dtype=np.float32) / 255)[..., None]
+    pixels = desk + (ink + (paper - ink) * lum - desk) * on_page
+    del desk, lum, on_page
+    photo = Image.fromarray(np.clip(pixels + 0.5, 0, 255).astype(np.uint8), "RGB")
+    photo = photo.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.9, 1.6))))
+    # The light: brighter on one side, dimmer in the corners, for some the phone's shadow.
+    small = (width // 16, height // 16)
+    yy, xx = np.mgrid[-1 : 1 : small[1] * 1j, -1 : 1 : small[0] * 1j]
+    toward = float(rng.uniform(0, 2 * np.pi))
+    side = ((xx * np.cos(toward) + yy * np.sin(toward)) / np.sqrt(2) + 1) / 2
+    light = 1 - float(rng.uniform(0.12, 0.3)) * side
+    light *= 1 - float(rng.uniform(0.12, 0.28)) * (xx**2 + yy**2) / 2
+    blob = rng.uniform(-1, 1, 2) * np.array([1.0, 1.2])
+    dim = float(rng.uniform(0.15, 0.3)) if rng.random() < 0.4 else 0.0
+    light *= 1 - dim * np.exp(-((xx - blob[0]) ** 2 / 0.5 + (yy - blob[1]) ** 2 / 0.3))
+    light *= float(rng.uniform(0.9, 1.02))
+    field = Image.fromarray(light.astype(np.float32), "F").resize(
+        (width, height), Image.Resampling.BILINEAR
+    )
+    tint = np.array(((1.0, 0.97, 0.88), (1.0, 1.0, 1.0), (0.95, 0.98, 1.0))[int(rng.integers(3))])
+    pixels = np.asarray(photo, dtype=np.float32)
+    pixels *= np.asarray(field, dtype=np.float32)[..., None] * tint.astype(np.float32)
+    # The sensor's noise: grain on every pixel, coarser colour noise.
+    pixels += rng.standard_normal((height, width), dtype=np.float32)[..., None] * float(
+        rng.uniform(2.0, 4.0)
+    )
+    chroma = rng.standard_normal(((height + 1) // 2, (width + 1) // 2, 3), dtype=np.float32)
+    chroma = chroma.repeat(2, axis=0).repeat(2, axis=1)[:height, :width]
+    pixels += chroma * float(rng.uniform(1.0, 2.5))
+    del chroma
+    photo = Image.fromarray(np.clip(pixels + 0.5, 0, 255).astype(np.uint8), "RGB")
+    # Sent on, as mail and messengers send photos by default: scaled down (the set stays small)
+    sent = PHOTO_SENT / max(width, height)
+    photo = photo.resize((round(width * sent), round(height * sent)), Image.Resampling.LANCZOS)
+    exif = Image.Exif()
+    exif[0x0131] = "evalsets/office-ko/build.py"  # Software
+    exif[0x0132] = WHEN.strftime("%Y:%m:%d %H:%M:%S")  # DateTime
+    quality = int(rng.integers(PHOTO_QUALITY[0], PHOTO_QUALITY[1] + 1))
+    buf = io.BytesIO()
+    photo.save(buf, "JPEG", quality=quality, subsampling=2, exif=exif.tobytes())
+    return buf.getvalue()
+
+
 def build(out: Path = HERE) -> dict[str, list[str]]:
     """Write docs/ and qrels.tsv under `out`; the document names by format."""
     docs = out / "docs"
@@ -443,6 +739,8 @@ def build(out: Path = HERE) -> dict[str, list[str]]:
         stem = src.stem
         if fmt == "eml":
             data = write_eml(text, stem, len(by_format["eml"]))
+        elif fmt == "png":
+            data = write_png(text, stem, len(by_format["png"]))
         else:
             data = WRITERS[fmt](text, stem)
         name = f"{stem}.{fmt}"
@@ -467,6 +765,7 @@ WRITERS = {
     "rtf": write_rtf,
     "epub": write_epub,
     "pdf": write_pdf,
+    "jpg": write_jpg,
 }
 
 
