@@ -100,8 +100,9 @@ class PendingItem:
     sha256: str
     is_update: bool
     chunks: list = field(default_factory=list)  # list[records.Chunk]
-    image: Image.Image | None = None
+    image: Image.Image | None = None  # a picture (its chunks, if any: its words, read by OCR)
     vectors: np.ndarray | None = None  # encoded already (by a Ray worker, indexer.ray_index)
+    text_vectors: np.ndarray | None = None  # a picture's chunks, encoded already (Ray)
     tags: tuple[Tag, ...] = ()
     terms: tuple[str, ...] | None = None  # the chunks' lexical terms, if analysed already
 
@@ -267,7 +268,8 @@ class IndexRun:
                 assert reply.image is not None
                 mode, size, pixels = reply.image
                 item.image = Image.frombytes(mode, size, pixels)
-                units = 1
+                item.chunks = self._chunk(reply.passages) if reply.passages else []
+                units = 1 + len(item.chunks)
         except ExtractionError as exc:
             self.skip(f, str(exc))
             return
@@ -332,25 +334,32 @@ class IndexRun:
 
     def _encode(self, batch: list[PendingItem]) -> _Encoded:
         """The batch's catalog items, vectors in place (on the encoding thread)."""
-        texts = [p for p in batch if p.chunks]
-        images = [p for p in batch if not p.chunks]
+        worded = [p for p in batch if p.chunks]  # documents, and pictures with words
+        images = [p for p in batch if p.found.kind == IMAGE]
         out = _Encoded()
-        if texts:
-            vectors, out.fingerprints[TEXT] = self.encode_texts(texts)
+        of_chunks: dict[int, np.ndarray] = {}
+        if worded:
+            vectors, out.fingerprints[TEXT] = self.encode_texts(worded)
             vectors = as_stored(vectors)
             at = 0
-            for p in texts:
+            for p in worded:
                 n = len(p.chunks)
-                out.items.append(self._item(p, TEXT, vectors[at : at + n]))
+                of_chunks[id(p)] = vectors[at : at + n]
                 at += n
             out.chunks = at
+        image_rows: dict[int, tuple[np.ndarray, Sequence[Tag]]] = {}
         if images:
             vectors, tags, out.fingerprints[IMAGE] = self.encode_images(images)
             vectors = as_stored(vectors)
-            out.items.extend(
-                self._item(p, IMAGE, vectors[i : i + 1], tags[i]) for i, p in enumerate(images)
-            )
+            for i, p in enumerate(images):
+                image_rows[id(p)] = (vectors[i : i + 1], tags[i])
             out.images = len(images)
+        for p in batch:  # in the batch's order
+            if id(p) in image_rows:
+                vectors, tags = image_rows[id(p)]
+                out.items.append(self._item(p, IMAGE, vectors, tags, of_chunks.get(id(p))))
+            else:
+                out.items.append(self._item(p, TEXT, of_chunks[id(p)]))
         return out
 
     def _write(self, batch: list[PendingItem], encoded: _Encoded) -> None:
@@ -365,7 +374,7 @@ class IndexRun:
                 self.store.hnsw_index(space)
         added, removed = self.catalog.write_items(items, fingerprints)
         for name, space in records.items():
-            stacked = np.concatenate([it.vectors for it in items if it.space == name])
+            stacked = np.concatenate([v for it in items for v in it.vectors_in(name)])
             self.store.apply(space, added.get(name, []), stacked, removed.get(name, []))
         for name, labels in removed.items():
             if name not in records:
@@ -393,7 +402,12 @@ class IndexRun:
         return vectors, tags, ienc.fingerprint
 
     def _item(
-        self, p: PendingItem, space: str, vectors: np.ndarray, tags: Sequence[Tag] = ()
+        self,
+        p: PendingItem,
+        space: str,
+        vectors: np.ndarray,
+        tags: Sequence[Tag] = (),
+        text_vectors: np.ndarray | None = None,
     ) -> NewItem:
         f = p.found
         # the indexer analyses, the catalog stores: on the encoding thread, so the write
@@ -411,6 +425,8 @@ class IndexRun:
             tags,
             terms=terms,
             tag_terms=tag_terms(tags) if tags else "",
+            text_vectors=text_vectors,
+            text_space=TEXT,
         )
 
     def _encoded(self, n: int) -> None:

@@ -134,25 +134,29 @@ class RayIndexRun(IndexRun):
                     list(out.chunks),
                     None,
                     out.vectors,
+                    out.text_vectors,
                     out.tags,
                     out.terms if out.chunks else None,
                 )
-                self.pend(item, len(out.chunks) or 1)
+                self.pend(item, len(out.chunks) + (out.status == "image"))
             if self.pending_units >= pipeline.FLUSH_BATCHES * self.settings.text_batch:
                 self.flush()
         self.flush()
 
     def encode_texts(self, texts: list[PendingItem]) -> tuple[np.ndarray, str]:
-        return _rows(texts), self.spaces.text().fingerprint
+        # a picture's words came back beside its image vector
+        rows = [p.text_vectors if p.found.kind == IMAGE else p.vectors for p in texts]
+        return _stack(rows, texts), self.spaces.text().fingerprint
 
     def encode_images(
         self, images: list[PendingItem]
     ) -> tuple[np.ndarray, Sequence[Sequence[Tag]], str]:
-        return _rows(images), [p.tags for p in images], self.spaces.image().fingerprint
+        rows = [p.vectors for p in images]
+        return _stack(rows, images), [p.tags for p in images], self.spaces.image().fingerprint
 
 
-def _rows(items: list[PendingItem]) -> np.ndarray:
-    vectors = [p.vectors for p in items if p.vectors is not None]
+def _stack(rows: list[np.ndarray | None], items: list[PendingItem]) -> np.ndarray:
+    vectors = [v for v in rows if v is not None]
     assert len(vectors) == len(items), "every outcome of a Ray worker carries its vectors"
     return np.concatenate(vectors)
 

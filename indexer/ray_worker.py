@@ -54,6 +54,7 @@ class Outcome:
     tags: tuple[Tag, ...] = ()
     fingerprint: str = ""  # of the model that made `vectors`
     terms: tuple[str, ...] = ()  # each chunk's lexical terms: workers analyse, as they encode
+    text_vectors: Vectors | None = None  # a picture's words (OCR), one text row per chunk
 
 
 class BatchWorker:
@@ -115,7 +116,7 @@ class BatchWorker:
         in one call, so the encoder fills its own batches."""
         out: list[Outcome | None] = [None] * len(requests)
         texts: list[tuple[int, list[Chunk]]] = []
-        images: list[tuple[int, Image.Image]] = []
+        images: list[tuple[int, Image.Image, list[Chunk]]] = []
         for i, req in enumerate(requests):
             if req.kind == IMAGE and self._no_image_model():
                 out[i] = Outcome("later", self._image_problem or "")
@@ -134,25 +135,43 @@ class BatchWorker:
             else:
                 assert reply.image is not None
                 mode, size, pixels = reply.image
-                images.append((i, Image.frombytes(mode, size, pixels)))
-        if texts:
+                words = chunk_for(self.text(), reply.passages, self.settings)
+                images.append((i, Image.frombytes(mode, size, pixels), words))
+        # a picture's words are encoded with the documents' text, in one call
+        worded = texts + [(i, words) for i, _, words in images if words]
+        of_chunks: dict[int, Vectors] = {}
+        if worded:
             enc = self.text()
-            flat = [c.text for _, chunks in texts for c in chunks]
+            flat = [c.text for _, chunks in worded for c in chunks]
             vectors = as_stored(enc.encode(flat, "passage"))
             at = 0
-            for i, chunks in texts:
-                rows = vectors[at : at + len(chunks)]
-                out[i] = Outcome(
-                    "text", "", tuple(chunks), rows, (), enc.fingerprint, chunk_terms(chunks)
-                )
+            for i, chunks in worded:
+                of_chunks[i] = vectors[at : at + len(chunks)]
                 at += len(chunks)
+            for i, chunks in texts:
+                out[i] = Outcome(
+                    "text",
+                    "",
+                    tuple(chunks),
+                    of_chunks[i],
+                    (),
+                    enc.fingerprint,
+                    chunk_terms(chunks),
+                )
         if images:
             ienc = self.image()
-            vectors, tags = ienc.encode_and_tag([im for _, im in images])
+            vectors, tags = ienc.encode_and_tag([im for _, im, _ in images])
             vectors = as_stored(vectors)
-            for n, (i, _) in enumerate(images):
+            for n, (i, _, words) in enumerate(images):
                 out[i] = Outcome(
-                    "image", "", (), vectors[n : n + 1], tuple(tags[n]), ienc.fingerprint
+                    "image",
+                    "",
+                    tuple(words),
+                    vectors[n : n + 1],
+                    tuple(tags[n]),
+                    ienc.fingerprint,
+                    chunk_terms(words),
+                    of_chunks.get(i),
                 )
         return [o if o is not None else Outcome("later", "not processed") for o in out]
 

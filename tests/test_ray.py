@@ -33,6 +33,8 @@ from sqlalchemy import func, select
 import indexer.pipeline
 import indexer.ray_index
 import indexer.ray_pool
+from bench.bench_ocr import cjk_font
+from bench.bench_picture_ocr import screenshot
 from indexer.ray_index import plan_batches
 from searchengine import Index
 from searchengine.catalog.schema import Chunk, File, ImageTag, Vector
@@ -161,6 +163,9 @@ def _same_index(a: Settings, b: Settings, queries=QUERIES, in_order: bool = True
 def _folder(tmp_path: Path, n: int = 40) -> Path:
     root = make_corpus(tmp_path / "folder")
     Corpus(root / "more", seed=7).add(n)
+    # a picture with words: its OCR chunks travel back beside its image vector
+    lines = ["Quarterly report of the delivery trucks", "배송 트럭 분기 보고서"]
+    screenshot(lines, cjk_font(), size=16).save(root / "report_screenshot.png")
     return root
 
 

@@ -206,7 +206,7 @@ class Catalog(CatalogUpkeep, CatalogSearch, CatalogTags):
                     f"{item.path}: {len(item.terms)} terms for {len(item.chunks)} chunks"
                 )
         with self.session() as s:
-            for name in {item.space for item in items}:
+            for name in {space for item in items for space, _, _ in item.rows()}:
                 _check_fingerprint(s, name, fingerprints[name])
             at = 0
             while at < len(items):  # runs of distinct paths: one file's rows at a time

@@ -69,7 +69,10 @@ class SpaceInfo:
 
 @dataclass(frozen=True)
 class NewItem:
-    """A file's content ready to be written: chunks (text) or one vector (image)."""
+    """A file's content ready to be written: chunks (text) or one vector (image).
+
+    A picture may also hold words, read by OCR: its chunks, each with a row in
+    `text_vectors` (the text space), beside its one image vector."""
 
     path: str
     kind: str
@@ -77,7 +80,7 @@ class NewItem:
     mtime_ns: int
     sha256: str
     space: str
-    chunks: Sequence[ChunkRecord]  # empty for images
+    chunks: Sequence[ChunkRecord]  # a document's text; a picture's words read by OCR, or none
     vectors: Vectors  # one row per chunk, or one row for an image
     tags: Sequence[Tag] = ()  # an image's confident labels, best first
     # What the lexical index holds, analysed by the indexer (lexical.index_text per chunk,
@@ -85,6 +88,17 @@ class NewItem:
     # Left empty, the chunks are stored without words.
     terms: Sequence[str] = ()
     tag_terms: str = ""
+    text_vectors: Vectors | None = None  # a picture's chunks in the text space, one row each
+    text_space: str = "text"
+
+    def rows(self) -> Iterator[tuple[str, Vectors, bool]]:
+        """(space, vectors, whether each row is a chunk's), in the order they are written."""
+        yield self.space, self.vectors, self.text_vectors is None and bool(self.chunks)
+        if self.text_vectors is not None:
+            yield self.text_space, self.text_vectors, True
+
+    def vectors_in(self, space: str) -> list[Vectors]:
+        return [v for name, v, _ in self.rows() if name == space]
 
 
 def valid_vectors_of(space: str) -> tuple[ColumnElement[bool], ...]:

@@ -82,17 +82,18 @@ def write_run(
             write_tags(s, fid, item.tags, item.tag_terms)
         owned = chunk_ids[next_chunk : next_chunk + len(item.chunks)]
         next_chunk += len(item.chunks)
-        for i in range(len(item.vectors)):
-            vector_params.append(
-                {
-                    "space": item.space,
-                    "file_id": fid,
-                    "chunk_id": owned[i] if owned else None,
-                    "fingerprint": fingerprints[item.space],
-                    "data": vector_blob(item.vectors[i]),
-                }
-            )
-            spaces.append(item.space)
+        for space, vectors, of_chunks in item.rows():
+            for i in range(len(vectors)):
+                vector_params.append(
+                    {
+                        "space": space,
+                        "file_id": fid,
+                        "chunk_id": owned[i] if of_chunks else None,
+                        "fingerprint": fingerprints[space],
+                        "data": vector_blob(vectors[i]),
+                    }
+                )
+                spaces.append(space)
     if vector_params:
         labels = s.scalars(
             insert(Vector).returning(Vector.id, sort_by_parameter_order=True), vector_params

@@ -19,9 +19,7 @@ def check_page(k: int, offset: int) -> None:
         raise ConfigError("the offset must be 0 or more")
 
 
-def make_hit(
-    info: ChunkInfo, query: AnalysedQuery, s: Scored, tags: tuple[Tag, ...] = ()
-) -> Hit:
+def make_hit(info: ChunkInfo, query: AnalysedQuery, s: Scored, tags: tuple[Tag, ...] = ()) -> Hit:
     kind: Kind = "image" if info.kind == "image" else "text"
     space = IMAGE if kind == "image" else TEXT
     extra: dict[str, object] = {}
@@ -58,6 +56,7 @@ def make_hit(
         file_id=info.file_id,
         highlights=snip.highlights,
         good=s.good,
+        tags=tags,
         ocr=info.ocr,
         extra=extra,
     )

@@ -373,7 +373,14 @@ class Searcher:
             cut = 1 + max((i for i, s in enumerate(items) if s.good is not False), default=-1)
             heads.append(items[:cut])
             tails.append(items[cut:])
-        ordered: list[Scored] = merge_by_rank(heads) + merge_by_rank(tails)  # type: ignore[assignment]
+        merged: list[Scored] = merge_by_rank(heads) + merge_by_rank(tails)  # type: ignore[assignment]
+        # a picture with words is in both spaces' lists: it is shown once, where it ranks best
+        ordered: list[Scored] = []
+        seen: set[int] = set()
+        for s in merged:
+            if s.file_id not in seen:
+                seen.add(s.file_id)
+                ordered.append(s)
         if by_date:
             good = [s for s in ordered if s.good]
             ordered = good or ordered
@@ -382,7 +389,7 @@ class Searcher:
         page = ordered[offset : offset + k]
         chunks = self.catalog.chunk_info([s.chunk for s in page if s.chunk is not None])
         files = self.catalog.file_infos([s.file_id for s in page if s.chunk is None])
-        tags = self.catalog.tags_of([s.file_id for s in page if s.chunk is None])
+        tags = self.catalog.tags_of([s.file_id for s in page])  # a picture found by its words too
         hits = []
         for s in page:
             info = chunks.get(s.chunk) if s.chunk is not None else files.get(s.file_id)
