@@ -13,6 +13,7 @@ circles or a decompression bomb costs one skipped file. Whatever escapes that
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import pickle
 import signal
@@ -29,8 +30,10 @@ from searchengine.records import Passage
 
 from .extract import extract_text_bytes
 from .ocr import OcrOptions
+from .picture_text import gate_view, read_picture, wants_ocr
 
 FRAME = struct.Struct(">Q")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,8 @@ class ReadRequest:
 
 @dataclass(frozen=True)
 class ReadReply:
-    """status: "text" (passages), "image" (raw RGB), "skip" (remember why) or "changed"."""
+    """status: "text" (passages), "image" (raw RGB, and its words read by OCR as passages,
+    if any), "skip" (remember why) or "changed"."""
 
     status: str
     reason: str = ""
@@ -148,21 +152,40 @@ def _read_text(req: ReadRequest, limits: ReadLimits) -> ReadReply:
 
 
 def _read_image(req: ReadRequest, limits: ReadLimits) -> ReadReply:
+    """The picture at the image model's size; and its words, where the gate sees text."""
+    import io
+
     from PIL import Image
 
-    from searchengine.models.images import load_image
+    from searchengine.models.images import decode_upright
 
+    with open(req.path, "rb") as fh:
+        data = fh.read(req.size + 1)
+    if len(data) != req.size:
+        return ReadReply("changed", "changed while being read; the next run indexes it")
     with warnings.catch_warnings():
         # Pillow only warns between one and two times its pixel limit: refuse those too
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            image = load_image(Path(req.path), limits.max_image_side, limits.max_image_pixels)
+            upright = decode_upright(
+                io.BytesIO(data), limits.max_image_side, limits.max_image_pixels
+            )
         except Image.DecompressionBombWarning as exc:
             raise ExtractionError(f"image too large to decode safely ({exc})") from None
+    image = upright.copy()
+    image.thumbnail((limits.max_image_side, limits.max_image_side))
+    passages: list[Passage] = []
+    if wants_ocr(limits.ocr, gate_view(upright, image)):
+        assert limits.ocr is not None
+        try:
+            passages = read_picture(data, limits.ocr)
+        except ExtractionError as exc:  # the picture is still a picture
+            log.info("%s: its words were not read: %s", req.path, exc)
+    del upright
     st = os.stat(req.path)
     if (st.st_size, st.st_mtime_ns) != (req.size, req.mtime_ns):
         return ReadReply("changed", "changed while being read; the next run indexes it")
-    return ReadReply("image", image=(image.mode, image.size, image.tobytes()))
+    return ReadReply("image", passages=passages, image=(image.mode, image.size, image.tobytes()))
 
 
 def timed_out(limits: ReadLimits) -> ReadReply:

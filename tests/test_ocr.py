@@ -66,7 +66,9 @@ def fake_tesseract(tmp_path: Path, then: str) -> str:
         'case "$1" in\n'
         "  --list-langs) printf 'List of available languages (2):\\neng\\nkor\\n' ;;\n"
         "  --version) echo 'tesseract 5.3.0' ;;\n"
-        f"  *) {then} ;;\n"
+        # asked for files (OUTBASE txt tsv): what `then` prints is the text, and no words
+        """  *) if [ "$2" != stdout ]; then printf 'level\\n' > "$2.tsv"; exec > "$2.txt"; fi\n"""
+        f"     {then} ;;\n"
         "esac\n"
     )
     script.chmod(0o755)

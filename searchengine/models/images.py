@@ -21,6 +21,17 @@ def load_image(
     decoding. PIL's own process-wide limit is left as it is (changing it per
     call would race between threads).
     """
+    upright = decode_upright(path, max_side, max_pixels)
+    upright.thumbnail((max_side, max_side))
+    return upright
+
+
+def decode_upright(
+    path: Path | IO[bytes], max_side: int, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+) -> Image.Image:
+    """The image upright and RGB, decoded at least `max_side` a side where it is larger
+    (a JPEG decodes straight to a reduced size: huge photos stay cheap), not yet scaled
+    down to it: the indexer also looks at a tall screenshot's text at a readable size."""
     try:
         with Image.open(path) as source:
             width, height = source.size
@@ -29,11 +40,8 @@ def load_image(
                     f"image too large to decode safely ({width}x{height} pixels, "
                     f"over the limit of {max_pixels})"
                 )
-            # JPEG can decode straight to a reduced size: huge photos stay cheap.
             source.draft("RGB", (max_side, max_side))
-            upright = ImageOps.exif_transpose(source)
-            upright.thumbnail((max_side, max_side))
-            return _to_rgb(upright)
+            return _to_rgb(ImageOps.exif_transpose(source))
     except Image.DecompressionBombError as exc:
         raise ExtractionError(f"image too large to decode safely ({exc})") from exc
     except UnidentifiedImageError as exc:

@@ -102,10 +102,15 @@ function hitNode(hit, rank) {
   const picture = hit.thumb_url
     ? el("img", { class: "thumb", src: `${hit.thumb_url}?size=128`, alt: "", loading: "lazy" })
     : el("div", { class: "badge", text: ext });
+  const place = hit.place || (hit.page ? `page ${hit.page}` : "");
   const meta = el("div", { class: "meta" },
-    `${rank}. ${hit.kind} · score ${Number(hit.score).toFixed(3)}${hit.page ? ` · page ${hit.page}` : ""} · `,
+    `${rank}. ${hit.kind} · score ${Number(hit.score).toFixed(3)}${place ? ` · ${place}` : ""} · `,
     hit.good_match === false ? el("span", { class: "weak", text: "weak match" })
       : el("span", { class: "good", text: "good match" }));
+  if (hit.ocr) {
+    meta.append(" ", el("span", { class: "ocr", text: "OCR",
+      title: "these words were read from a picture by OCR: they may hold errors" }));
+  }
   const copy = el("button", { class: "copy", text: "copy path", type: "button",
     onclick: () => copyPath(hit.path) });
   const path = el("div", { class: "path" }, el("span", { text: hit.path }), " ", copy);
