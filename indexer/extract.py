@@ -26,13 +26,14 @@ import zipfile
 
 from searchengine.config import DEFAULT_MAX_UNPACK_RATIO, DEFAULT_MAX_UNPACKED_BYTES
 from searchengine.errors import ExtractionError
-from searchengine.files import FORMAT_BY_EXTENSION
+from searchengine.files import FORMAT_BY_EXTENSION, IMAGE_EXTENSIONS
 from searchengine.records import Passage
 
 from .formats import epub, hwp, hwpx, mail, opendocument, outlook, rtf, sheets, slides
 from .formats.text import decode_text, html_text
 from .formats.unpack import MAX_ZIP_MEMBERS, Budget, check_zip, open_zip
 from .ocr import OcrOptions, read_text, unavailable
+from .picture_text import picture_words
 
 __all__ = ["MAX_ZIP_MEMBERS", "check_zip", "decode_text", "extract_text_bytes"]
 
@@ -44,6 +45,7 @@ _ZIP_FORMS = {"hwp": "hwpx", "xls": "xlsx"}
 OCR_DPI = 200  # shared/OFFLINE.md: 5-7% character errors on a 200 dpi scan, 0.3-0.9 s a page
 MAX_OCR_PIXELS = 40_000_000  # a larger page (a poster) is rendered at a lower DPI
 LITTLE_TEXT_CHARS = 32  # under --ocr all, a page with less text than this is read by OCR too
+MAX_MAIL_DEPTH = 3  # mails attached inside mails: deeper ones are not opened
 
 # zip packages, each read from its checked zip
 _ZIPPED = {
@@ -63,9 +65,11 @@ def extract_text_bytes(
     max_unpacked_bytes: int = DEFAULT_MAX_UNPACKED_BYTES,
     max_unpack_ratio: float = DEFAULT_MAX_UNPACK_RATIO,
     ocr: OcrOptions | None = None,
+    depth: int = 0,
 ) -> list[Passage]:
     """Passages of readable text in the content of a file with extension `ext`;
-    `ocr` says whether scanned pages are read (None: they are not)."""
+    `ocr` says whether scanned pages are read (None: they are not). `depth`: how many
+    mails this file is attached inside."""
     fmt = FORMAT_BY_EXTENSION.get(ext)
     if fmt in _ZIP_FORMS and data.startswith(_ZIP_MAGIC):
         fmt = _ZIP_FORMS[fmt]  # the zip form of a format saved under the binary form's name
@@ -89,10 +93,10 @@ def extract_text_bytes(
         passages = hwp.read_hwp(data, budget)
     elif fmt == "xls":
         passages = sheets.read_xls(data, budget)
-    elif fmt == "eml":
-        passages = mail.read_eml(data)
-    elif fmt == "msg":
-        passages = outlook.read_msg(data)
+    elif fmt in ("eml", "msg"):
+        passages, attached = mail.read_eml(data) if fmt == "eml" else outlook.read_msg(data)
+        limits = (max_unpacked_bytes, max_unpack_ratio, ocr, depth)
+        passages += _attachments(attached, budget, *limits)
     elif fmt == "rtf":
         passages = rtf.read_rtf(data)
     else:
@@ -101,6 +105,50 @@ def extract_text_bytes(
     if not passages:
         raise ExtractionError("no text in it")
     return passages
+
+
+def _attachments(
+    attached: list[mail.Attachment],
+    budget: Budget,
+    max_unpacked_bytes: int,
+    max_unpack_ratio: float,
+    ocr: OcrOptions | None,
+    depth: int,
+) -> list[Passage]:
+    """A mail's attached files that are documents (or pictures with words, where OCR
+    runs), each read as one passage of the mail: 'Attachment: NAME', then its text, with
+    the attachment's number as its place ('attachment 2'). A file that cannot be read is
+    left out, and the mail is indexed all the same; every attachment spends the mail's
+    unpacking budget, and a mail attached inside mails deeper than MAX_MAIL_DEPTH is
+    not opened."""
+    out = []
+    for number, item in enumerate(attached, start=1):
+        ext = "." + item.name.rpartition(".")[2].lower() if "." in item.name else ""
+        budget.spend(len(item.data))
+        try:
+            if FORMAT_BY_EXTENSION.get(ext) in ("eml", "msg") and depth >= MAX_MAIL_DEPTH:
+                continue
+            if ext in IMAGE_EXTENSIONS:
+                passages = picture_words(item.data, ocr)
+            elif ext in FORMAT_BY_EXTENSION:
+                passages = extract_text_bytes(
+                    item.data,
+                    ext,
+                    max_unpacked_bytes=max(budget.left, 1),
+                    max_unpack_ratio=max_unpack_ratio,
+                    ocr=ocr,
+                    depth=depth + 1,
+                )
+            else:
+                continue
+        except ExtractionError as exc:
+            log.info("attachment %s not read: %s", item.name, exc)
+            continue
+        text = "\n\n".join(p.text for p in passages if p.text.strip())
+        if text:
+            ocr_read = all(p.ocr for p in passages)
+            out.append(Passage(f"Attachment: {item.name}\n\n{text}", page=number, ocr=ocr_read))
+    return out
 
 
 def _pdf_pages(data: bytes, ocr: OcrOptions) -> list[Passage]:

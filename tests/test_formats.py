@@ -325,8 +325,14 @@ def write_cfb(streams: dict[str, bytes]) -> bytes:
     return header + b"".join(sectors)
 
 
-def write_msg(path: Path, word: str = "meerkat", legacy: bool = False) -> Path:
-    """An Outlook message: Unicode properties, or 8-bit ones in code page 949."""
+def write_msg(
+    path: Path,
+    word: str = "meerkat",
+    legacy: bool = False,
+    attached: dict[str, bytes] | None = None,
+) -> Path:
+    """An Outlook message: Unicode properties, or 8-bit ones in code page 949; `attached`
+    files as attachment storages (long file name, data)."""
     strings = {
         0x0037: "주간 회의 안건",
         0x0C1A: "이영희",
@@ -348,6 +354,12 @@ def write_msg(path: Path, word: str = "meerkat", legacy: bool = False) -> Path:
     if legacy:
         props += struct.pack("<HHIII", 0x0003, 0x3FFD, 6, 949, 0)
     streams["__properties_version1.0"] = bytes(props)
+    for n, (name, data) in enumerate((attached or {}).items()):
+        storage = f"__attach_version1.0_#{n:08X}"
+        streams[f"{storage}/__substg1.0_3707{kind:04X}"] = (
+            name.encode("cp949") if legacy else name.encode("utf-16-le")
+        )
+        streams[f"{storage}/__substg1.0_37010102"] = data
     path.write_bytes(write_cfb(streams))
     return path
 

@@ -1,4 +1,5 @@
-"""Mail messages (.eml): subject, sender, recipients, date and body, in whatever charset.
+"""Mail messages (.eml): subject, sender, recipients, date and body, in whatever charset;
+and the files attached, which the extractor reads as parts of the mail (`indexer.extract`).
 
 The standard library's parser (policy.default) decodes MIME and RFC 2047
 headers. Korean mail is often labelled EUC-KR or ks_c_5601-1987 while holding
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
@@ -24,6 +26,7 @@ from .text import decode_text, html_text
 
 MAX_PARTS = 1_000  # MIME parts in one mail
 MAX_NESTING = 100  # multiparts and attached messages, in all (the parser recurses into each)
+MAX_ATTACHMENTS = 100  # files attached to one mail that are read
 
 _BOUNDARY = re.compile(rb'boundary\s*=\s*(?:"([^"\r\n]{1,200})"|([^\s;"]{1,200}))', re.I)
 _NESTED = re.compile(rb"message/rfc822", re.I)
@@ -31,13 +34,40 @@ _KOREAN = {"euc_kr": "cp949"}  # EUC-KR's superset, which Korean mailers write u
 _HEADERS = (("subject", "Subject"), ("from", "From"), ("to", "To"), ("date", "Date"))
 
 
-def read_eml(data: bytes) -> list[Passage]:
-    """One passage: the headers a reader looks at, then the body text."""
+@dataclass(frozen=True)
+class Attachment:
+    """A file attached to a mail: its name as the mail gives it, and its bytes."""
+
+    name: str
+    data: bytes
+
+
+def read_eml(data: bytes) -> tuple[list[Passage], list[Attachment]]:
+    """One passage (the headers a reader looks at, then the body text) and the files
+    attached, at most MAX_ATTACHMENTS."""
     _check_tree(data)
     message = BytesParser(policy=policy.default).parsebytes(data)
     assert isinstance(message, EmailMessage)
     head = {label: _header(message, key) for key, label in _HEADERS}
-    return [mail_passage(head, _body(message))]
+    return [mail_passage(head, _body(message))], _attachments(message)
+
+
+def _attachments(message: EmailMessage) -> list[Attachment]:
+    out = []
+    for part in message.iter_attachments():
+        name = part.get_filename() or ""
+        if part.get_content_type() == "message/rfc822":
+            nested = part.get_payload()
+            inner = nested[0] if isinstance(nested, list) and nested else nested
+            if isinstance(inner, Message):  # a mail forwarded as an attachment
+                out.append(Attachment(name or "attached.eml", inner.as_bytes()))
+        else:
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes) and name:
+                out.append(Attachment(name, payload))
+        if len(out) == MAX_ATTACHMENTS:
+            break
+    return out
 
 
 def mail_passage(head: dict[str, str], body: str) -> Passage:

@@ -5,7 +5,8 @@ stream (fixed-size values such as the submit time inline); strings and binaries
 live in `__substg1.0_PPPPTTTT` streams named by property id and type. Unicode
 strings are UTF-16; 8-bit strings and HTML bodies are in the message's code
 page, with 949 (Korean) read as CP949 like EUC-KR mail. The passage has the same
-shape as an .eml's. Attachments are not read.
+shape as an .eml's. Attached files (each an `__attach_version1.0_#N` storage: its
+long or short file name, its data) are handed back like an .eml's.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 from searchengine.errors import ExtractionError
 from searchengine.records import Passage
 
-from .mail import decode_body, mail_passage
+from .mail import MAX_ATTACHMENTS, Attachment, decode_body, mail_passage
 from .text import html_text
 
 _PROPERTIES = "__properties_version1.0"
@@ -33,17 +34,21 @@ _SUBJECT, _SUBMIT_TIME, _DELIVERY_TIME, _HEADERS = 0x0037, 0x0039, 0x0E06, 0x007
 _SENDER_NAME, _SENDER_EMAIL, _SENDER_SMTP, _DISPLAY_TO = 0x0C1A, 0x0C1F, 0x5D01, 0x0E04
 _BODY, _HTML = 0x1000, 0x1013
 _MESSAGE_CODEPAGE, _INTERNET_CODEPAGE = 0x3FFD, 0x3FDE
+_ATTACH_DATA, _ATTACH_LONG_NAME, _ATTACH_NAME = 0x3701, 0x3707, 0x3704
+_ATTACH_PREFIX = "__attach_version1.0_#"
 
 _FILETIME_EPOCH = dt.datetime(1601, 1, 1, tzinfo=dt.timezone.utc)
 
 
-def read_msg(data: bytes) -> list[Passage]:
-    """One passage: subject, sender, recipients, date, then the body text."""
+def read_msg(data: bytes) -> tuple[list[Passage], list[Attachment]]:
+    """One passage (subject, sender, recipients, date, then the body text) and the files
+    attached, at most MAX_ATTACHMENTS."""
     import olefile
 
     try:
         with olefile.OleFileIO(io.BytesIO(data)) as ole:
-            return [_Message(ole, len(data)).passage()]
+            message = _Message(ole, len(data))
+            return [message.passage()], message.attachments()
     except (OSError, ValueError, IndexError, struct.error) as exc:
         raise ExtractionError(f"not a readable .msg file (a damaged file: {exc})") from None
 
@@ -100,6 +105,28 @@ class _Message:
                     return ""
         return ""
 
+    def attachments(self) -> list[Attachment]:
+        storages = sorted(
+            {e[0] for e in self.ole.listdir(streams=True) if e[0].startswith(_ATTACH_PREFIX)}
+        )
+        out = []
+        for storage in storages[:MAX_ATTACHMENTS]:
+            data = self._stream(f"{storage}/__substg1.0_{_ATTACH_DATA:04X}{_BINARY:04X}")
+            name = self._attached_name(storage)
+            if data and name:
+                out.append(Attachment(name, data))
+        return out
+
+    def _attached_name(self, storage: str) -> str:
+        for pid in (_ATTACH_LONG_NAME, _ATTACH_NAME):
+            unicode = self._stream(f"{storage}/__substg1.0_{pid:04X}{_UNICODE:04X}")
+            if unicode:
+                return unicode.decode("utf-16-le", "replace").rstrip("\0")
+            legacy = self._stream(f"{storage}/__substg1.0_{pid:04X}{_STRING8:04X}")
+            if legacy:
+                return decode_body(legacy, self.charset).rstrip("\0")
+        return ""
+
     def _long(self, pid: int) -> int:
         ptype, value = self.fixed.get(pid, (0, bytes(8)))
         return struct.unpack_from("<I", value)[0] if ptype == _LONG else 0
@@ -113,7 +140,8 @@ class _Message:
         return decode_body(legacy, charset).rstrip("\0") if legacy else ""
 
     def _stream(self, name: str) -> bytes | None:
-        """A root-level stream; olefile reads a stream whole, so its size is checked first."""
+        """A stream ('name', or 'storage/name'); olefile reads a stream whole, so its size
+        is checked first."""
         if not self.ole.exists(name):
             return None
         if self.ole.get_size(name) > self.file_size:
