@@ -30,6 +30,7 @@ import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from searchengine.config import (
@@ -181,12 +182,14 @@ def read(image: Image.Image, options: OcrOptions, segmentation: str) -> Reading:
     match."""
     with tempfile.TemporaryDirectory(prefix="semsearch-ocr-") as tmp:
         base = os.path.join(tmp, "out")
-        _tesseract(image, options, segmentation, "txt", "tsv", output=base)
+        renderers = ("txt", "tsv")  # Tesseract writes base.txt and base.tsv
+        _tesseract(image, options, segmentation, *renderers, output=base)
         try:
-            with open(base + ".txt", encoding="utf-8", errors="replace") as fh:
-                text = fh.read()
-            with open(base + ".tsv", encoding="utf-8", errors="replace") as fh:
-                words = _tsv_words(fh.read())
+            text, tsv = (
+                Path(f"{base}.{r}").read_text(encoding="utf-8", errors="replace")
+                for r in renderers
+            )
+            words = _tsv_words(tsv)
         except FileNotFoundError:
             raise ExtractionError(f"OCR failed ({options.binary} wrote no text)") from None
     languages = options.languages.split("+")

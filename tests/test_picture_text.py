@@ -13,9 +13,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from helpers import run_index
+from helpers import needs_tesseract, run_index
 from PIL import Image
-from test_ocr import cjk_font, fake_tesseract, needs_tesseract
+from test_ocr import cjk_font, fake_tesseract
 
 from bench.bench_picture_ocr import page_photo, screenshot
 from indexer.ocr import OcrOptions, Word, read, splice

@@ -20,6 +20,7 @@ import numpy as np
 from searchengine import lexical
 from searchengine.catalog import SpaceInfo
 from searchengine.errors import ConfigError, ModelUnavailableError
+from searchengine.files import IMAGE_FORMATS
 from searchengine.filters import Filters
 from searchengine.lexical import AnalysedQuery
 from searchengine.models.images import load_image
@@ -47,6 +48,11 @@ log = logging.getLogger(__name__)
 POOL = 50  # candidate files per space; deeper pages widen it
 NO_WORDS = lexical.analyse_query("")  # a search by vector alone: no words to match or show
 OVERFETCH = 5  # chunks fetched per wanted file, so grouping by file still fills the pool
+
+
+def _pictures_only(filters: Filters) -> Filters:
+    """`filters`, narrowed to pictures (of the formats asked for, if any)."""
+    return filters if filters.formats else replace(filters, formats=(IMAGE,))
 
 
 class Searcher:
@@ -127,17 +133,21 @@ class Searcher:
             return text_vec
 
         analysed = lexical.analyse_query(query)  # once: every stage below reads it
-        if self._wanted(TEXT, spaces):
+        by_words = False  # pictures were ranked by their words
+        if self._wanted(TEXT, spaces) or self._pictures_by_words(spaces, filters):
             vec = None if mode == "lexical" else text_query_vector()
-            lists.append(self._rank(TEXT, analysed, vec, need, mode, filters, expand))
+            within = filters if self._wanted(TEXT, spaces) else _pictures_only(filters)
+            ranked = self._rank(TEXT, analysed, vec, need, mode, within, expand)
+            by_words = bool(ranked)
+            lists.append(ranked)
         if self._wanted(IMAGE, spaces):
             # images have words too: their tags, in the lexical index
             vec = None if mode == "lexical" else self._image_query(query, text_query_vector, notes)
             if vec is not None or mode != "dense":
-                images = self._rank(IMAGE, analysed, vec, need, mode, filters)
+                images = self._by_look(self._rank(IMAGE, analysed, vec, need, mode, filters))
                 if images or spaces is None:
                     lists.append(images)
-                elif mode == "lexical":  # asked for images alone; else documents answer quietly
+                elif mode == "lexical" and not by_words:  # asked for images alone
                     notes.append("no image is tagged with these words: search images in dense mode")
         if sort not in SORTS:
             raise ConfigError(f"unknown sort {sort!r}: use one of {', '.join(SORTS)}", "sort")
@@ -220,6 +230,23 @@ class Searcher:
         if space not in self._records:
             return False
         return spaces is None or space in spaces
+
+    def _by_look(self, images: list[Scored]) -> list[Scored]:
+        """The image ranking of a text query without the pictures that have words (a
+        screenshot, a photo of a page), unless they look like a good match: their words
+        rank them in the text ranking, and their look says little about a text query
+        (screenshots all look alike to an image model)."""
+        if TEXT not in self._records or not images:
+            return images
+        _, wordless = self._labels.get(TEXT).rows_of_files([s.file_id for s in images])
+        return [s for s in images if s.file_id in wordless or s.good]
+
+    def _pictures_by_words(self, spaces: set[Space] | None, filters: Filters) -> bool:
+        """Pictures alone are asked for: their words (OCR) rank them too, where the text
+        index holds any and the formats asked for are pictures."""
+        if not self._wanted(IMAGE, spaces) or TEXT not in self._records:
+            return False
+        return all(f == IMAGE or f in IMAGE_FORMATS for f in filters.formats)
 
     def _image_query(
         self, query: str, text_vector: Callable[[], Vectors], notes: list[str]
