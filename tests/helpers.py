@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from PIL import Image, ImageDraw
 
+from indexer.ocr import OcrOptions, unavailable
 from searchengine import Encoders, Index, IndexReport, Settings
 from searchengine.catalog import Catalog
 from searchengine.records import Hit
 from searchengine.store import CATALOG_NAME
+
+OCR_REQUIRED = bool(os.environ.get("SEMSEARCH_OCR_REQUIRED"))
+NO_TESSERACT = unavailable(OcrOptions())
+# CI sets SEMSEARCH_OCR_REQUIRED=1, so a missing Tesseract fails there instead of skipping
+needs_tesseract = pytest.mark.skipif(
+    NO_TESSERACT is not None and not OCR_REQUIRED,
+    reason=f"{NO_TESSERACT}: `make tesseract` installs it (apt-get)",
+)
 
 
 def run_index(folder: Path, settings: Settings, encoders: Encoders | None = None) -> IndexReport:

@@ -11,15 +11,12 @@ set are in docs/search-quality.md.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import semsearch
-
-from indexer.ocr import OcrOptions, unavailable
+from helpers import needs_tesseract, semsearch
 
 pytestmark = pytest.mark.e2e
 
@@ -29,13 +26,6 @@ TXT = REPO / "evalsets" / "debian-faq-ko" / "docs"
 PER_FORMAT = 6
 FORMATS = {"docx", "pptx", "xlsx", "odt", "hwpx", "eml", "rtf", "epub", "pdf"}
 Measured = dict[str, dict[str, Any]]  # index and eval reports (JSON) by name
-
-NO_TESSERACT = unavailable(OcrOptions())
-# CI sets SEMSEARCH_OCR_REQUIRED=1, so a missing Tesseract fails there instead of skipping
-needs_tesseract = pytest.mark.skipif(
-    NO_TESSERACT is not None and not os.environ.get("SEMSEARCH_OCR_REQUIRED"),
-    reason=f"{NO_TESSERACT}: `make tesseract` installs it (apt-get); the scans need it",
-)
 
 
 def subset(tmp: Path) -> tuple[Path, Path, int]:

@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from helpers import minimal_pdf, run_index
+from helpers import OCR_REQUIRED, minimal_pdf, needs_tesseract, run_index
 from PIL import Image
 
 from bench.bench_ocr import cjk_font as find_cjk_font
@@ -26,15 +26,6 @@ from indexer.ocr import OcrOptions, read_text, status_line, unavailable
 from searchengine import Index
 from searchengine.errors import ExtractionError
 
-REQUIRED = bool(os.environ.get("SEMSEARCH_OCR_REQUIRED"))
-NO_TESSERACT = unavailable(OcrOptions())
-
-# CI sets SEMSEARCH_OCR_REQUIRED=1, so a missing Tesseract fails there instead of skipping
-needs_tesseract = pytest.mark.skipif(
-    NO_TESSERACT is not None and not REQUIRED,
-    reason=f"{NO_TESSERACT}: `make tesseract` installs it (apt-get)",
-)
-
 ENGLISH = ["Insurance claim for the blue sedan", "The meeting moved to Thursday"]
 KOREAN = ["자동차 보험 청구서 제출 안내", "고양이 사료 가격이 올랐습니다"]
 
@@ -43,7 +34,7 @@ def cjk_font() -> str:
     """A font with Hangul (fonts-noto-cjk, which `make browser` installs)."""
     font = find_cjk_font()
     if font is None:
-        if REQUIRED:
+        if OCR_REQUIRED:
             pytest.fail("no font with Hangul: `make browser` installs fonts-noto-cjk")
         pytest.skip("no font with Hangul to draw the scans (fonts-noto-cjk: `make browser`)")
     return font
