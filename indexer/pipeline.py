@@ -25,9 +25,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from searchengine.catalog import NewItem, as_stored
+from searchengine.catalog import FileState, NewItem, as_stored
 from searchengine.config import Settings
 from searchengine.errors import ConfigError, ExtractionError, ModelUnavailableError
+from searchengine.files import path_key
 from searchengine.lexical import chunk_terms, tag_terms
 from searchengine.models.encoders import TextEncoding
 from searchengine.models.spaces import IMAGE, TEXT, Spaces
@@ -38,7 +39,7 @@ from .changes import StopRequested, plan_changes
 from .chunk import chunk_passages
 from .read_worker import ReadLimits, ReadRequest
 from .reader import FileReader
-from .walk import FoundFile, WalkProblem, walk
+from .walk import FoundFile, WalkProblem, walk, walk_paths
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +138,10 @@ class IndexRun:
         settings: Settings,
         on_progress: Progress | None,
         should_stop: Callable[[], bool] | None,
+        paths: Sequence[Path] | None = None,
     ):
         self.root = root
+        self.paths = _outermost(paths) if paths is not None else None
         self.store = store
         store.claim_folder(root)  # a shared catalog: no other writer indexes it meanwhile
         self.catalog = store.catalog
@@ -177,9 +180,14 @@ class IndexRun:
 
     def _run(self) -> None:
         found: list[FoundFile] = []
-        for item in walk(
-            self.root, include_hidden=self.settings.include_hidden, exclude=self.settings.exclude
-        ):
+        hidden, exclude = self.settings.include_hidden, self.settings.exclude
+        if self.paths is None:
+            items = walk(self.root, include_hidden=hidden, exclude=exclude)
+            known = self.catalog.files_under(str(self.root))
+        else:  # only where a watcher saw changes: the catalog's files there, and the disk's
+            items = walk_paths(self.root, self.paths, include_hidden=hidden, exclude=exclude)
+            known = self._known_at(self.paths)
+        for item in items:
             if self.should_stop():
                 raise StopRequested
             if isinstance(item, WalkProblem):
@@ -187,7 +195,6 @@ class IndexRun:
                 continue
             found.append(item)
             self.progress("scan", len(found), None)
-        known = self.catalog.files_under(str(self.root))
         plan = plan_changes(
             found,
             known,
@@ -228,6 +235,18 @@ class IndexRun:
             self.progress("write", 0, len(work))
         self.process(work)
         self._write_inflight()
+
+    def _known_at(self, paths: Sequence[Path]) -> dict[str, FileState]:
+        """What the catalog holds at these places: files, and everything below folders."""
+        known: dict[str, FileState] = {}
+        for path in paths:
+            if path == self.root:
+                return self.catalog.files_under(str(self.root))
+            known.update(self.catalog.files_under(str(path)))
+            state = self.catalog.file_by_path(str(path))
+            if state is not None:
+                known[path_key(state.path)] = state
+        return known
 
     def process(self, work: list[Work]) -> None:
         """Read, chunk and encode each file, committing every few encoder batches."""
@@ -435,6 +454,15 @@ class IndexRun:
         self.progress("encode", self.encode_done, self.encode_total)
 
 
+def _outermost(paths: Sequence[Path]) -> list[Path]:
+    """The paths, less those below another one of them (a folder walked covers them)."""
+    kept: list[Path] = []
+    for path in sorted(set(paths), key=lambda p: len(p.parts)):
+        if not any(path.is_relative_to(k) for k in kept):
+            kept.append(path)
+    return sorted(kept)
+
+
 def chunk_for(enc: TextEncoding, passages: list[Passage], settings: Settings) -> list[Chunk]:
     """A document's chunks as `enc` reads them, sized by the settings."""
     budget = settings.chunk_tokens or (enc.max_tokens - enc.prefix_tokens("passage"))
@@ -457,10 +485,14 @@ def index_folder(
     settings: Settings,
     on_progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
+    paths: Sequence[Path] | None = None,
 ) -> IndexReport:
     """Bring the index up to date with `root`: only what changed is read and encoded.
 
     `should_stop` is asked between files and batches; when it says yes the run
-    stops at that boundary and returns a summary with `interrupted` set.
+    stops at that boundary and returns a summary with `interrupted` set. `paths`
+    (absolute, below `root`) limits the run to those files and folders: the places
+    a watcher saw change; a rename is seen whole when both its names are among them.
     """
-    return IndexRun(folder_root(root), store, spaces, settings, on_progress, should_stop).run()
+    root = folder_root(root)
+    return IndexRun(root, store, spaces, settings, on_progress, should_stop, paths).run()

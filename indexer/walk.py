@@ -6,7 +6,7 @@ import fnmatch
 import logging
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,14 +43,19 @@ BAD_NAME = "its name is not valid UTF-8 (rename it to index it)"
 
 
 def walk(
-    root: Path, *, include_hidden: bool = False, exclude: tuple[str, ...] = ()
+    root: Path,
+    *,
+    include_hidden: bool = False,
+    exclude: tuple[str, ...] = (),
+    start: Path | None = None,
 ) -> Iterator[FoundFile | WalkProblem]:
     """Yield supported files below `root`, and the places that could not be read.
 
     Symlinked folders are not followed, so links cannot loop; symlinked files
     are indexed under their own path, and a link that loops is reported. Names
     that are not valid UTF-8 (possible on Linux) cannot be stored and are
-    reported too.
+    reported too. `start`, a folder below `root`, walks only that part, under
+    `root`'s ignore file (see `walk_paths`).
     """
     problems: list[WalkProblem] = []
     exclude = exclude + read_ignore_file(root)
@@ -59,7 +64,8 @@ def walk(
         where = printable(str(err.filename))
         problems.append(WalkProblem(where, f"cannot list folder: {err.strerror}"))
 
-    for dirpath, dirnames, filenames in os.walk(root, onerror=on_error, followlinks=False):
+    top = start if start is not None else root
+    for dirpath, dirnames, filenames in os.walk(top, onerror=on_error, followlinks=False):
         kept = []
         for d in sorted(dirnames):
             if not (include_hidden or not d.startswith(".")):
@@ -92,6 +98,57 @@ def walk(
         yield from problems
         problems.clear()
     yield from problems  # a folder that could not be listed last
+
+
+def walk_paths(
+    root: Path,
+    paths: Iterable[Path],
+    *,
+    include_hidden: bool = False,
+    exclude: tuple[str, ...] = (),
+) -> Iterator[FoundFile | WalkProblem]:
+    """What `walk(root)` would yield at these places below `root` only: each a file, a
+    folder (walked) or a name that no longer exists (nothing). A watcher's events name
+    them; the rules are the full walk's, so both runs agree on what is indexed."""
+    patterns = exclude + read_ignore_file(root)
+    for path in sorted(set(paths)):
+        try:
+            parts = path.relative_to(root).parts
+        except ValueError:
+            continue  # not below root
+        if not parts:
+            yield from walk(root, include_hidden=include_hidden, exclude=exclude)
+            continue
+        place, allowed = root, True
+        for name in parts:  # every folder on the way, and the name itself, as walk sees them
+            place = place / name
+            if (not include_hidden and name.startswith(".")) or _excluded(
+                str(place), name, patterns
+            ):
+                allowed = False
+                break
+        if not allowed:
+            continue
+        if not _valid_name(str(path)):
+            yield WalkProblem(printable(str(path)), BAD_NAME)
+            continue
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue  # gone again: the catalog's entry, if any, is removed
+        if stat.S_ISDIR(st.st_mode):
+            yield from walk(root, include_hidden=include_hidden, exclude=exclude, start=path)
+            continue
+        kind = kind_of(path.name)
+        if kind is None:
+            continue
+        try:
+            st = os.stat(path)  # a symlinked file is indexed under its own name, as by walk
+        except OSError as exc:
+            yield WalkProblem(str(path), f"cannot stat: {exc.strerror}")
+            continue
+        if stat.S_ISREG(st.st_mode):
+            yield FoundFile(str(path), kind, extension(path.name), st.st_size, st.st_mtime_ns)
 
 
 IGNORE_FILE = ".semsearchignore"

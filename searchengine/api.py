@@ -31,6 +31,7 @@ from indexer.pipeline import IndexReport, folder_root, index_folder
 from indexer.ray_index import index_folder_on_ray
 from indexer.reembed import ReembedSummary as ReembedReport
 from indexer.reembed import reembed
+from indexer.watch import DEFAULT_RECONCILE_S, DEFAULT_SETTLE_S, Watcher, WatchState
 from searchengine.catalog import Catalog, browse
 from searchengine.catalog.browse import Item
 from searchengine.config import DEFAULT_EXPAND, DEFAULT_K, Settings
@@ -269,17 +270,28 @@ class Index:
         on_progress: Progress | None = None,
         should_stop: Callable[[], bool] | None = None,
         ray: str | bool | None = None,
+        paths: Collection[str | os.PathLike[str]] | None = None,
+        purpose: str = "indexing",
     ) -> IndexReport:
         """Bring the index up to date with `folder`: only what changed is read and encoded.
 
         `should_stop` is asked between files and batches; a stopped run keeps what it
         committed, and the next call finishes the job. `ray` reads and encodes on Ray
         (semsearch[ray]): True starts it here, "auto" or "HOST:PORT" joins a cluster.
+        `paths` (files and folders below `folder`, as a watcher names them) looks only
+        there, and trains no word vectors (a full `add` does). `purpose` is what the
+        writer lock tells another writer that has to wait.
         """
         root = folder_root(Path(folder))  # before the index folder is made for it
-        with self._writer("indexing") as store:
+        scope = None if paths is None else [Path(os.path.abspath(p)) for p in paths]
+        # a watcher never blocks on the lock: it tries again later, and can stop meanwhile
+        settings = replace(self.settings, lock_wait_s=0) if purpose == "watching" else None
+        with self._writer(purpose, settings) as store:
             spaces = self._spaces(store.catalog)
-            run = partial(index_folder_on_ray, address=ray) if ray else index_folder
+            if ray:
+                run = partial(index_folder_on_ray, address=ray)
+            else:
+                run = partial(index_folder, paths=scope)
             report = run(root, store, spaces, self.settings, on_progress, should_stop)
             if not report.interrupted and not store.shared:
                 # A run killed before its save left index files behind the catalog;
@@ -295,10 +307,50 @@ class Index:
                     self.settings.model_cache,
                 )
             self._keep_encoders(spaces)
-        if self.settings.word_vectors and not report.interrupted:
+        if self.settings.word_vectors and not report.interrupted and scope is None:
             self._train_in_background()
             report.word_vectors = "training"
         return report
+
+    def watcher(
+        self,
+        folders: Sequence[str | os.PathLike[str]],
+        *,
+        settle_s: float = DEFAULT_SETTLE_S,
+        reconcile_s: float = DEFAULT_RECONCILE_S,
+        on_report: Callable[[Path, IndexReport, list[Path] | None], None] | None = None,
+        on_state: Callable[[WatchState], None] | None = None,
+    ) -> Watcher:
+        """A watcher that keeps this index level with `folders` once its `run()` is called
+        (until `stop()`): everything that changed first, then each change as the folders'
+        file events name it, and a full walk every `reconcile_s`. It holds the writer lock
+        only while it writes, so searches go on and an `add` elsewhere waits its turn."""
+        roots = [folder_root(Path(f)) for f in folders]  # a ConfigError before anything
+        index_dir = Path(os.path.abspath(self.path))
+
+        def write(
+            root: Path,
+            paths: list[Path] | None,
+            on_progress: Progress,
+            should_stop: Callable[[], bool],
+        ) -> IndexReport:
+            return self.add(
+                root,
+                paths=paths,
+                on_progress=on_progress,
+                should_stop=should_stop,
+                purpose="watching",
+            )
+
+        return Watcher(
+            roots,
+            write,
+            ignore=[index_dir, index_dir.resolve()],
+            settle_s=settle_s,
+            reconcile_s=reconcile_s,
+            on_report=on_report,
+            on_state=on_state,
+        )
 
     def _train_in_background(self) -> None:
         """Word vectors for the new text, trained after `add` returns (~23 s per 10k

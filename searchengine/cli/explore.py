@@ -7,6 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from searchengine.cli.app import App, usage
+from searchengine.cli.watch import (
+    check_watch_options,
+    make_watcher,
+    start_in_background,
+    watch_options,
+)
 from searchengine.explore.layout import METHODS as MAP_METHODS
 
 DEFAULT_PORT = 8765
@@ -18,6 +24,15 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"(default: {DEFAULT_PORT})")
     p.add_argument("--token", help="a secret every request must carry; needed off this machine")
+    p.add_argument(
+        "--watch",
+        nargs="+",
+        action="extend",
+        metavar="FOLDER",
+        help="also keep the index level with these folders as they change (as `semsearch "
+        "watch` does, in this process); the page shows what is being indexed",
+    )
+    watch_options(p)
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("map", parents=[common], help="draw a 2-D map of the collection")
@@ -40,12 +55,25 @@ def cmd_serve(app: App) -> int:
     args = app.args
     if not is_loopback(args.host) and not args.token:
         raise usage(f"--host {args.host} lets other machines in: give --token as well")
+    check_watch_options(args)
     with app.open_index() as index:
-        asgi = create_app(index, token=args.token, bind=args.host)
+        watcher = make_watcher(app, index, args.watch) if args.watch else None
+        asgi = create_app(index, token=args.token, bind=args.host, watcher=watcher)
         shown = f"[{args.host}]" if ":" in args.host else args.host
         suffix = f"/?token={args.token}" if args.token else "/"
         app.status_line(f"serving {index.path} on http://{shown}:{args.port}{suffix}")
-        uvicorn.run(asgi, host=args.host, port=args.port, log_level="warning")
+        thread = None
+        if watcher is not None:
+            app.status_line(f"watching {', '.join(watcher.state.folders)}")
+            thread = start_in_background(
+                watcher, lambda exc: app.status_line(f"the watcher stopped: {exc}")
+            )
+        try:
+            uvicorn.run(asgi, host=args.host, port=args.port, log_level="warning")
+        finally:
+            if watcher is not None and thread is not None:
+                watcher.stop()  # after the current batch: nothing half-written
+                thread.join()
     return 0
 
 

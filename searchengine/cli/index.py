@@ -20,6 +20,33 @@ T = TypeVar("T")
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("index", parents=[common], help="index a folder (only what changed)")
     p.add_argument("folder", help="the folder to index")
+    reading_options(p)
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const=True,
+        metavar="ADDRESS",
+        help="read and encode on a Ray cluster: alone, start one on this machine; "
+        "'auto' or HOST:PORT joins one (write it after the folder; needs semsearch[ray])",
+    )
+    wait_option(p)
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser(
+        "reembed",
+        parents=[common],
+        help="switch to another model: re-embed everything, then swap atomically",
+    )
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--text-model", help="the new text model")
+    which.add_argument("--image-model", help="the new image model")
+    bf16_option(p)
+    wait_option(p)
+    p.set_defaults(func=cmd_reembed)
+
+
+def reading_options(p: argparse.ArgumentParser) -> None:
+    """What `index` and `watch` share: the models, which files, how they are read."""
     p.add_argument("--text-model", help="text model: preset, Hugging Face id or folder")
     p.add_argument("--image-model", help="image model: preset, ARCH:PRETRAINED or folder")
     p.add_argument(
@@ -61,31 +88,10 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         metavar="LANGS",
         help="Tesseract's language models, joined by + (default kor+eng)",
     )
-    p.add_argument(
-        "--ray",
-        nargs="?",
-        const=True,
-        metavar="ADDRESS",
-        help="read and encode on a Ray cluster: alone, start one on this machine; "
-        "'auto' or HOST:PORT joins one (write it after the folder; needs semsearch[ray])",
-    )
-    wait_option(p)
-    p.set_defaults(func=cmd_index)
-
-    p = sub.add_parser(
-        "reembed",
-        parents=[common],
-        help="switch to another model: re-embed everything, then swap atomically",
-    )
-    which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--text-model", help="the new text model")
-    which.add_argument("--image-model", help="the new image model")
-    bf16_option(p)
-    wait_option(p)
-    p.set_defaults(func=cmd_reembed)
 
 
-def _settings(app: App) -> Settings:
+def writing_settings(app: App) -> Settings:
+    """The settings of a writing command, from `reading_options`' flags."""
     args = app.args
     settings = app.settings
     if getattr(args, "max_file_mb", None) is not None:
@@ -98,6 +104,8 @@ def _settings(app: App) -> Settings:
         settings = replace(settings, ocr=args.ocr)
     if getattr(args, "ocr_languages", None):
         settings = replace(settings, ocr_languages=args.ocr_languages)
+    if getattr(args, "exclude", None) is not None:
+        settings = replace(settings, exclude=tuple(args.exclude), include_hidden=args.hidden)
     return settings
 
 
@@ -112,12 +120,7 @@ def bf16_option(p: argparse.ArgumentParser) -> None:
 
 def cmd_index(app: App) -> int:
     args = app.args
-    settings = replace(
-        _settings(app),
-        exclude=tuple(args.exclude),
-        include_hidden=args.hidden,
-        word_vectors=args.word_vectors,
-    )
+    settings = replace(writing_settings(app), word_vectors=args.word_vectors)
     index = app.open_index(settings)
     try:
         with app.stoppable() as should_stop:
@@ -187,7 +190,7 @@ def cmd_reembed(app: App) -> int:
     if not model:
         raise usage("give --text-model MODEL or --image-model MODEL")
     # the new model is this command's argument, not the model to open the index with
-    settings = replace(_settings(app), text_model=None, image_model=None)
+    settings = replace(writing_settings(app), text_model=None, image_model=None)
     summary = _stoppable(app, settings, lambda index, **kw: index.reembed(space, model, **kw))
     app.emit(summary.to_json(), lambda: _print_reembed(app, summary))
     return _interrupted(app, summary.interrupted, f"{summary.encoded} vectors")

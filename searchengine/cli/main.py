@@ -15,6 +15,7 @@ from searchengine.cli import index as index_commands
 from searchengine.cli import manage as manage_commands
 from searchengine.cli import related as related_commands
 from searchengine.cli import search as search_commands
+from searchengine.cli import watch as watch_commands
 from searchengine.cli.app import INTERRUPTED_EXIT, App, exit_code, message
 from searchengine.config import data_home
 from searchengine.errors import SearchEngineError
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     search_commands.register(sub, common)
     manage_commands.register(sub, common)
     index_commands.register(sub, common)
+    watch_commands.register(sub, common)
     explore_commands.register(sub, common)
     related_commands.register(sub, common)
     return parser

@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Mount
 
 from searchengine import __version__
-from searchengine.api import Index
+from searchengine.api import Index, Watcher
 from searchengine.errors import ConfigError, SearchEngineError
 from searchengine.explore.layout import Method as MapMethod
 from searchengine.files import FORMATS, format_of
@@ -135,6 +135,8 @@ def status(request: Request) -> dict[str, Any]:
     out = index_of(request).status().to_json()
     out["can_open_folder"] = can_reveal(request.app.state.loopback)
     out["version"] = __version__
+    watcher: Watcher | None = request.app.state.watcher
+    out["watch"] = watcher.state.to_json() if watcher is not None else None
     return out
 
 
@@ -337,8 +339,11 @@ def create_app(
     token: str | None = None,
     bind: str = "127.0.0.1",
     max_upload: int = search_routes.DEFAULT_UPLOAD_BYTES,
+    watcher: Watcher | None = None,
 ) -> Guard:
-    """The ASGI application serving `index`; the Guard in front of FastAPI."""
+    """The ASGI application serving `index`; the Guard in front of FastAPI. `watcher`,
+    if given, keeps the index level with its folders (the caller runs it): `/api/status`
+    says what it does."""
     app = FastAPI(
         title="semsearch",
         summary="Search your documents and images by meaning, in Korean and English.",
@@ -356,6 +361,7 @@ def create_app(
     app.state.max_upload = max_upload
     app.state.loopback = is_loopback(bind)
     app.state.map_worker = MapWorker(index)
+    app.state.watcher = watcher
     app.include_router(search_routes.router)
     app.include_router(api)
     document = app.openapi
