@@ -1,6 +1,6 @@
 """End to end: the office-ko set (Korean answers saved as docx, pptx, xlsx, odt, hwpx, eml,
-rtf, epub and scanned PDF) is read in full and searched about as well as the same answers
-as .txt, with the real default models and Tesseract.
+rtf, epub, scanned PDF, screenshots and photos of pages) is read in full and searched about
+as well as the same answers as .txt, with the real default models and Tesseract.
 
 Indexing the whole set and its .txt twin takes over two minutes on 2 cores, so this test
 takes a fixed subset: the first PER_FORMAT answers of each format (in name order), the
@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 OFFICE = REPO / "evalsets" / "office-ko"
 TXT = REPO / "evalsets" / "debian-faq-ko" / "docs"
 PER_FORMAT = 6
-FORMATS = {"docx", "pptx", "xlsx", "odt", "hwpx", "eml", "rtf", "epub", "pdf"}
+FORMATS = {"docx", "pptx", "xlsx", "odt", "hwpx", "eml", "rtf", "epub", "pdf", "png", "jpg"}
 Measured = dict[str, dict[str, Any]]  # index and eval reports (JSON) by name
 
 
@@ -95,13 +95,25 @@ def test_every_office_file_is_read_and_found_about_as_well_as_txt(measured: Meas
 
 
 @needs_tesseract
-@pytest.mark.xfail(
-    strict=False,
-    reason="scans reach about 0.75 of .txt on the whole set (docs/search-quality.md): "
-    "Tesseract misreads Latin words inside Korean lines",
+@pytest.mark.parametrize(
+    "fmt",
+    [
+        "pdf",
+        pytest.param(
+            "png",
+            marks=pytest.mark.xfail(
+                strict=False,
+                reason="screenshots reach 0.848 of .txt on the whole set (docs/search-quality.md); "
+                "on this subset's 7 queries, one hit at rank 2 instead of 1 decides it",
+            ),
+        ),
+        "jpg",
+    ],
 )
-def test_scans_are_found_at_least_085_as_well_as_txt(measured: Measured) -> None:
-    scans = measured["office"]["formats"]["hybrid"]["pdf"]
-    txt = measured["txt"]["modes"]["hybrid"]["pdf"]  # the same answers, as .txt
-    assert scans["queries"] == txt["queries"]
-    assert scans["mrr@10"] >= 0.85 * txt["mrr@10"], (scans, txt)
+def test_scans_screenshots_and_photos_are_found_at_least_085_as_well_as_txt(
+    measured: Measured, fmt: str
+) -> None:
+    read = measured["office"]["formats"]["hybrid"][fmt]
+    txt = measured["txt"]["modes"]["hybrid"][fmt]  # the same answers, as .txt
+    assert read["queries"] == txt["queries"]
+    assert read["mrr@10"] >= 0.85 * txt["mrr@10"], (read, txt)
