@@ -438,12 +438,69 @@ window.semsearchMap = {
   },
 };
 
+// the index's state under the search box: what it holds, and what a watcher does now
+const STATE_POLL_MS = { watching: 1500, idle: 30000 };
+let lastChange = null; // the watcher's last change seen: a new one refreshes the results
+
+function megabytes(n) { return `${(n / 1048576).toFixed(n < 10485760 ? 1 : 0)} MB`; }
+function clock(seconds) { return new Date(seconds * 1000).toLocaleTimeString(); }
+
+function showState(status) {
+  const counts = status.counts || {};
+  const models = (status.spaces || []).map((s) => `${s.name}: ${s.model}`).join(", ");
+  const vectors = (status.spaces || []).reduce((n, s) => n + (s.vectors || 0), 0);
+  const parts = [`${counts.files || 0} files`, `${vectors} vectors`];
+  if (models) parts.push(models);
+  parts.push(megabytes(status.total_bytes || 0));
+  $("state-summary").textContent = parts.join(" · ");
+  const watch = status.watch;
+  const box = $("state-watch"), bar = $("state-progress");
+  box.hidden = !watch;
+  bar.hidden = true;
+  let skipped = status.skipped || [];
+  if (watch) {
+    const when = watch.last_change ? ` · last change ${clock(watch.last_change)}` : "";
+    let text = `${watch.state} ${watch.folders.join(", ")}${when}`;
+    const p = watch.progress;
+    if (p && p.phase) {
+      text = `indexing: ${p.phase} ${p.done}${p.total ? `/${p.total}` : ""}`;
+      bar.hidden = false;
+      if (p.total) { bar.max = p.total; bar.value = p.done; } else bar.removeAttribute("value");
+    }
+    if (watch.pending) text += ` · ${watch.pending} changes settling`;
+    if (watch.detail) text += ` · ${watch.detail}`;
+    box.textContent = text;
+    box.className = watch.state === "retrying" ? "trouble" : p && p.phase ? "busy" : "";
+    if (watch.skipped.length) skipped = watch.skipped.slice().reverse();
+    if (lastChange !== null && watch.last_change !== lastChange && current
+        && current.kind !== "image" && !$("results").hidden) run();
+    lastChange = watch.last_change;
+  }
+  const list = $("state-skipped");
+  list.hidden = !skipped.length;
+  list.querySelector("summary").textContent = `${skipped.length} skipped`;
+  list.querySelector("ul").replaceChildren(
+    ...skipped.slice(0, 20).map((s) => el("li", {}, `${baseName(s.path)}: ${s.reason}`)));
+}
+
+async function pollState() {
+  let watching = false;
+  try {
+    const status = await getJSON("/api/status");
+    canOpenFolder = Boolean(status.can_open_folder);
+    showState(status);
+    watching = Boolean(status.watch);
+  } catch (err) {
+    $("state-summary").textContent = `status: ${err.message}`;
+  }
+  setTimeout(pollState, watching ? STATE_POLL_MS.watching : STATE_POLL_MS.idle);
+}
+
 async function boot() {
   wire();
   try { meta = await getJSON("/api/meta"); fillChoices(); }
   catch (err) { notice(`error: ${err.message}`); }
-  try { canOpenFolder = Boolean((await getJSON("/api/status")).can_open_folder); }
-  catch { canOpenFolder = false; }
+  await pollState();
   const start = readURL();
   const view = start.get("view");
   if (start.get("similar")) similar(Number(start.get("similar")), "", !view);
