@@ -58,7 +58,12 @@ SMOKES = [
     pytest.param("bench_scale.py", ["recall@10", "EXTRAPOLATED n=100,000,000", "iter_vectors s"]),
     pytest.param("scale_sim.py", ["bulk fill writes what write_items writes: True", "rows/s"]),
     pytest.param("bench_lookup.py", ["dense lookup", "first search ms"]),
-    pytest.param("bench_ocr.py", ["pages/s"]),  # "not measured (why)" where Tesseract is absent
+    pytest.param("bench_ocr.py", ["pages/s"]),
+    pytest.param(
+        "bench_watch.py",
+        ["new file found by another reader", "idle CPU", "verify clean: True"],
+        marks=pytest.mark.e2e,
+    ),  # "not measured (why)" where Tesseract is absent
     pytest.param("bench_cold_start.py", ["whole processes", "median"], marks=pytest.mark.e2e),
     pytest.param(
         "bench_bf16.py", ["cosine min", "chunks/s", "MRR change", "verdict"], marks=pytest.mark.e2e
