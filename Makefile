@@ -44,6 +44,7 @@ tesseract:
 demo: setup
 	$(BIN)/semsearch --index $(DEMO_INDEX) index sample_corpus
 	$(BIN)/semsearch --index $(DEMO_INDEX) search 승용차 -k 5
+	$(BIN)/semsearch --index $(DEMO_INDEX) search "소방 점검은 언제 하나요?" -k 3
 	$(BIN)/semsearch --index $(DEMO_INDEX) search "walking my puppy" -k 3
 	$(BIN)/semsearch --index $(DEMO_INDEX) search --image tests/data/query_images/car_query_skoda.png -k 3
 	$(BIN)/semsearch --index $(DEMO_INDEX) search 고양이 --space image -k 3

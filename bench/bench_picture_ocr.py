@@ -50,6 +50,7 @@ from searchengine.config import DEFAULT_MAX_IMAGE_SIDE
 from searchengine.models.images import decode_upright
 
 ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_SCREENSHOTS = {"택배_배송_조회.png"}  # the pictures of sample_corpus/images that hold text
 TITLES = ["메모장", "Mail", "문서 보기", "Settings", "검색 결과", "Terminal"]
 
 
@@ -148,8 +149,10 @@ def labelled(font: str | None, smoke: bool) -> list[tuple[str, bool, Image.Image
     ):
         real += sorted(glob.glob(pattern))
     out += [("packaged screenshot", True, Path(p)) for p in real if "Logo" not in p]
+    sample = sorted((ROOT / "sample_corpus/images").glob("*"))
+    out += [("sample screenshot", True, p) for p in sample if p.name in SAMPLE_SCREENSHOTS]
     photos = sorted((ROOT / "evalsets/photos").glob("*.jpg"))
-    drawings = sorted((ROOT / "sample_corpus/images").glob("*"))
+    drawings = [p for p in sample if p.name not in SAMPLE_SCREENSHOTS]
     drawings += sorted((ROOT / "tests/data/query_images").glob("*"))
     icons = sorted(glob.glob("/usr/share/icons/Adwaita/512x512/*/*.png"))
     out += [("photo", False, p) for p in photos[: 6 if smoke else None]]

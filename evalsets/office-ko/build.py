@@ -192,10 +192,10 @@ def write_xlsx(text: str, stem: str) -> bytes:
         ws.append(line.split(" | ") if " | " in line else [line])
     buf = io.BytesIO()
     wb.save(buf)
-    return fixed_zip(_fixed_core_dates(buf.getvalue()))
+    return fixed_zip(fix_core_dates(buf.getvalue()))
 
 
-def _fixed_core_dates(data: bytes) -> bytes:
+def fix_core_dates(data: bytes) -> bytes:
     """openpyxl stamps docProps/core.xml with the time of the save: put WHEN there."""
     stamp = WHEN.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
     out = io.BytesIO()

@@ -136,8 +136,11 @@ class Searcher:
         by_words = False  # pictures were ranked by their words
         if self._wanted(TEXT, spaces) or self._pictures_by_words(spaces, filters):
             vec = None if mode == "lexical" else text_query_vector()
-            within = filters if self._wanted(TEXT, spaces) else _pictures_only(filters)
-            ranked = self._rank(TEXT, analysed, vec, need, mode, within, expand)
+            if self._wanted(TEXT, spaces):
+                ranked = self._rank(TEXT, analysed, vec, need, mode, filters, expand)
+            else:  # pictures asked for: those whose words match, or mean the query
+                ranked = self._rank(TEXT, analysed, vec, need, mode, _pictures_only(filters))
+                ranked = [s for s in ranked if s.good or s.lexical > 0]
             by_words = bool(ranked)
             lists.append(ranked)
         if self._wanted(IMAGE, spaces):
