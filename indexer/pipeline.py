@@ -375,8 +375,8 @@ class IndexRun:
             out.images = len(images)
         for p in batch:  # in the batch's order
             if id(p) in image_rows:
-                vectors, tags = image_rows[id(p)]
-                out.items.append(self._item(p, IMAGE, vectors, tags, of_chunks.get(id(p))))
+                row, labels = image_rows[id(p)]
+                out.items.append(self._item(p, IMAGE, row, labels, of_chunks.get(id(p))))
             else:
                 out.items.append(self._item(p, TEXT, of_chunks[id(p)]))
         return out
