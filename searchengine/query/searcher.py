@@ -147,7 +147,9 @@ class Searcher:
             # images have words too: their tags, in the lexical index
             vec = None if mode == "lexical" else self._image_query(query, text_query_vector, notes)
             if vec is not None or mode != "dense":
-                images = self._by_look(self._rank(IMAGE, analysed, vec, need, mode, filters))
+                images = self._rank(IMAGE, analysed, vec, need, mode, filters)
+                if self._wanted(TEXT, spaces):  # beside the documents, by words if it has them
+                    images = self._by_look(images)
                 if images or spaces is None:
                     lists.append(images)
                 elif mode == "lexical" and not by_words:  # asked for images alone
