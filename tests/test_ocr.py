@@ -243,3 +243,21 @@ def test_index_takes_the_ocr_options(capsys) -> None:
         main(["index", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert "--ocr {auto,all,off}" in out and "--ocr-languages LANGS" in out
+
+
+def test_index_says_in_one_line_when_ocr_cannot_run_and_goes_on(
+    tmp_path: Path, capsys, monkeypatch, tiny_bert_dir: Path
+) -> None:
+    from searchengine.cli.main import main
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "note.txt").write_text("the pangolin report")
+    monkeypatch.setenv("SEMSEARCH_HOME", str(tmp_path / "home"))
+    argv = ["--index", str(tmp_path / "index"), "index", str(folder), "--no-word-vectors"]
+    argv += ["--ocr-languages", "xyz", "--text-model", str(tiny_bert_dir)]
+    code = main(argv)
+    err = capsys.readouterr().err
+    said = [line for line in err.splitlines() if "OCR is unavailable" in line]
+    assert len(said) == 1 and "xyz" in said[0] and "pictures indexed without" in said[0], err
+    assert code == 0

@@ -9,7 +9,7 @@ from contextlib import nullcontext, redirect_stdout
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from indexer.ocr import OCR_MODES
+from indexer.ocr import OCR_MODES, OcrOptions, unavailable
 from searchengine.api import Index, IndexReport, ReembedReport
 from searchengine.cli.app import INTERRUPTED_EXIT, App, usage, wait_option
 from searchengine.config import Settings
@@ -121,6 +121,9 @@ def bf16_option(p: argparse.ArgumentParser) -> None:
 def cmd_index(app: App) -> int:
     args = app.args
     settings = replace(writing_settings(app), word_vectors=args.word_vectors)
+    ocr = OcrOptions.from_settings(settings)
+    if ocr.mode != "off" and (reason := unavailable(ocr)) is not None:
+        app.status_line(f"{reason}: scans are skipped, pictures indexed without their words")
     index = app.open_index(settings)
     try:
         with app.stoppable() as should_stop:
