@@ -54,6 +54,7 @@ SMOKES = [
     pytest.param("calibrate_tags.py", ["precision", "lowest threshold"], marks=pytest.mark.e2e),
     pytest.param("bench_vocab.py", ["train s", "size MB", "glove"]),
     pytest.param("bench_picture_ocr.py", ["gate: precision", "labelled pictures"]),
+    pytest.param("bench_screenshots.py", ["of .txt", "as .txt: MRR@10"], marks=pytest.mark.e2e),
     pytest.param("bench_storage.py", ["bare hnswlib", "ratio: time"]),
     pytest.param("bench_scale.py", ["recall@10", "EXTRAPOLATED n=100,000,000", "iter_vectors s"]),
     pytest.param("scale_sim.py", ["bulk fill writes what write_items writes: True", "rows/s"]),
