@@ -49,7 +49,8 @@ MIN_SIDE = 64  # a smaller picture holds no words worth reading
 # Tesseract finds the blocks (a window's title bar, a sidebar, a caption). On the office-ko
 # pictures one block of text (--psm 6, as for pages) made fewer character errors (photos 4.7%
 # against 6.9%, screenshots at twice their size 6.9% against 7.3%) but searched worse: hybrid
-# MRR@10 of the screenshots 0.78 of their .txt against 0.85, of the photos 0.98 against 1.02
+# MRR@10 of the screenshots 0.78 of their .txt against 0.85, of the photos 0.98 against 1.02;
+# all 123 answers as screenshots, all 135 queries: 0.901 against 0.945 (bench_screenshots)
 SEGMENTATION = "3"
 SURE = 70.0  # Tesseract's confidence in a word (0-100): real words score 80-97, texture under
 MIN_SURE_CHARACTERS = 10  # letters and digits in sure words of two or more
