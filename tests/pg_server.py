@@ -80,6 +80,15 @@ class PgServer:
             "--locale=C",
             "--no-sync",
         )
+        self.resume()
+        return self
+
+    def pause(self) -> None:
+        """Stop the server and keep its data, as a restart does (`resume` starts it)."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def resume(self) -> None:
+        """Start the server on its data folder and port (after `start`'s initdb, or `pause`)."""
         opts = " ".join(f"-c {k}={v!r}" if v == "" else f"-c {k}={v}" for k, v in SETTINGS.items())
         self._run(
             "pg_ctl",
@@ -90,25 +99,6 @@ class PgServer:
             "-w",
             "-t",
             "60",
-            "-o",
-            f"-p {self.port} {opts}",
-            "start",
-        )
-        return self
-
-    def pause(self) -> None:
-        """Stop the server and keep its data, as a restart does (`resume` starts it)."""
-        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
-
-    def resume(self) -> None:
-        opts = " ".join(f"-c {k}={v!r}" if v == "" else f"-c {k}={v}" for k, v in SETTINGS.items())
-        self._run(
-            "pg_ctl",
-            "-D",
-            str(self.data),
-            "-l",
-            str(self.root / "server.log"),
-            "-w",
             "-o",
             f"-p {self.port} {opts}",
             "start",
