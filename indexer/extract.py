@@ -26,7 +26,7 @@ import zipfile
 
 from searchengine.config import DEFAULT_MAX_UNPACK_RATIO, DEFAULT_MAX_UNPACKED_BYTES
 from searchengine.errors import ExtractionError
-from searchengine.files import FORMAT_BY_EXTENSION, IMAGE_EXTENSIONS
+from searchengine.files import FORMAT_BY_EXTENSION, IMAGE_EXTENSIONS, extension
 from searchengine.records import Passage
 
 from .formats import epub, hwp, hwpx, mail, opendocument, outlook, rtf, sheets, slides
@@ -123,7 +123,7 @@ def _attachments(
     not opened."""
     out = []
     for number, item in enumerate(attached, start=1):
-        ext = "." + item.name.rpartition(".")[2].lower() if "." in item.name else ""
+        ext = extension(item.name)
         budget.spend(len(item.data))
         try:
             if FORMAT_BY_EXTENSION.get(ext) in ("eml", "msg") and depth >= MAX_MAIL_DEPTH:

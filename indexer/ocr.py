@@ -186,8 +186,7 @@ def read(image: Image.Image, options: OcrOptions, segmentation: str) -> Reading:
         _tesseract(image, options, segmentation, *renderers, output=base)
         try:
             text, tsv = (
-                Path(f"{base}.{r}").read_text(encoding="utf-8", errors="replace")
-                for r in renderers
+                Path(f"{base}.{r}").read_text(encoding="utf-8", errors="replace") for r in renderers
             )
             words = _tsv_words(tsv)
         except FileNotFoundError:

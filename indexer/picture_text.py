@@ -151,16 +151,23 @@ def read_picture(data: bytes, options: OcrOptions) -> list[Passage]:
     return [Passage(reading.text, ocr=True)]
 
 
+def words_if_text(
+    data: bytes, upright: Image.Image, model_view: Image.Image, options: OcrOptions | None
+) -> list[Passage]:
+    """The words of a picture already decoded (`upright`, and the image model's copy of it),
+    read by `read_picture` where the gate sees text; none where OCR is off or unable, or the
+    gate sees no text."""
+    if not wants_ocr(options, gate_view(upright, model_view)):
+        return []
+    assert options is not None
+    return read_picture(data, options)
+
+
 def picture_words(data: bytes, options: OcrOptions | None) -> list[Passage]:
-    """The words of a picture given as bytes (a mail's attachment): decoded, looked at by
-    the gate and read as `read_picture` reads a file's; none where OCR is off or unable,
-    or the gate sees no text."""
+    """The words of a picture given as bytes (a mail's attachment), as `words_if_text`."""
     from searchengine.models.images import decode_upright
 
     upright = decode_upright(io.BytesIO(data), GATE_SIDE)
     view = upright.copy()
     view.thumbnail((GATE_SIDE, GATE_SIDE))
-    if not wants_ocr(options, gate_view(upright, view)):
-        return []
-    assert options is not None
-    return read_picture(data, options)
+    return words_if_text(data, upright, view, options)

@@ -30,7 +30,7 @@ from searchengine.records import Passage
 
 from .extract import extract_text_bytes
 from .ocr import OcrOptions
-from .picture_text import gate_view, read_picture, wants_ocr
+from .picture_text import words_if_text
 
 FRAME = struct.Struct(">Q")
 log = logging.getLogger(__name__)
@@ -175,12 +175,10 @@ def _read_image(req: ReadRequest, limits: ReadLimits) -> ReadReply:
     image = upright.copy()
     image.thumbnail((limits.max_image_side, limits.max_image_side))
     passages: list[Passage] = []
-    if wants_ocr(limits.ocr, gate_view(upright, image)):
-        assert limits.ocr is not None
-        try:
-            passages = read_picture(data, limits.ocr)
-        except ExtractionError as exc:  # the picture is still a picture
-            log.info("%s: its words were not read: %s", req.path, exc)
+    try:
+        passages = words_if_text(data, upright, image, limits.ocr)
+    except ExtractionError as exc:  # the picture is still a picture
+        log.info("%s: its words were not read: %s", req.path, exc)
     del upright
     st = os.stat(req.path)
     if (st.st_size, st.st_mtime_ns) != (req.size, req.mtime_ns):
