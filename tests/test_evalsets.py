@@ -7,6 +7,7 @@ UTF-8, header `query<TAB>relevant<TAB>kind`, one line per (query, relevant doc).
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -192,3 +193,75 @@ def test_office_set_rebuilds_byte_for_byte(tmp_path: Path) -> None:
         if not name.endswith(DRAWN):
             fresh = (tmp_path / "docs" / name).read_bytes()
             assert fresh == (OFFICE / "docs" / name).read_bytes(), f"{name} differs"
+
+
+# evalsets/libreoffice-help-ko: help page titles over their pages (its build.py)
+LO = EVALSETS / "libreoffice-help-ko"
+LO_KINDS = {"title", "title-in-text", "paraphrase"}
+LO_DOC = re.compile(r"^s[a-z]+-\d{3}\.txt$")
+
+
+def _lo_build():  # type: ignore[no-untyped-def]
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("lo_help_build", LO / "build.py")
+    assert spec and spec.loader
+    build = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = build  # its dataclass looks itself up there
+    spec.loader.exec_module(build)
+    return build
+
+
+def test_lo_help_set_has_a_korean_title_for_every_page() -> None:
+    rows = read_qrels(LO / "qrels.tsv")
+    docs = read_docs("libreoffice-help-ko")
+    assert len({q for q, _, _ in rows}) >= 500, "big enough to tell a change from noise"
+    assert len(set((q, r) for q, r, _ in rows)) == len(rows), "duplicate (query, relevant)"
+    assert {k for _, _, k in rows} == LO_KINDS
+    titles = [(q, r, k) for q, r, k in rows if k != "paraphrase"]
+    assert sorted(r for _, r, _ in titles) == sorted(docs), "one title per page"
+    assert len({q for q, _, _ in titles}) == len(titles), "a title has one answer"
+    total = 0
+    for name, text in docs.items():
+        assert LO_DOC.match(name), name
+        assert text.strip() and text.endswith("\n"), name
+        total += len(text.encode("utf-8"))
+    assert total < 1_000_000, f"docs take {total} bytes; keep the set small"
+    for q, rel, kind in rows:
+        assert HANGUL.search(q), q
+        if kind != "paraphrase":  # the kind says whether the page repeats its title
+            echoed = q.lower() in docs[rel].lower()
+            assert echoed == (kind == "title-in-text"), (q, rel, kind)
+
+
+def test_lo_help_paraphrases_point_at_guides_of_the_set() -> None:
+    rows = read_qrels(LO / "qrels.tsv")
+    sources = dict(
+        line.split("\t") for line in (LO / "pages.tsv").read_text("utf-8").split("\n")[1:-1]
+    )
+    written = (LO / "paraphrases.tsv").read_text("utf-8").split("\n")[1:-1]
+    paraphrases = [(q, r) for q, r, k in rows if k == "paraphrase"]
+    assert len(paraphrases) == len(written) >= 50
+    for (q, rel), line in zip(paraphrases, written, strict=True):
+        assert line == f"{q}\t{sources[rel]}"
+        assert "/guide/" in sources[rel], line
+
+
+def test_lo_help_page_reader_drops_the_title_and_related_topics(tmp_path: Path) -> None:
+    build = _lo_build()
+    page = tmp_path / "text" / "swriter" / "guide" / "x.html"
+    page.parent.mkdir(parents=True)
+    page.write_text(
+        '<html><body><header>LibreOffice 7.4 Help</header><div id="DisplayArea">'
+        "<h1>표 삽입</h1><p>표를 넣으려면 <span>삽입</span>을 고릅니다.</p>"
+        "<table><tr><td>가</td><td>나</td></tr></table>"
+        '<div class="relatedtopics"><p>관련 주제</p><a href="y">셀 병합</a></div>'
+        "</div><footer>Title is: 표 삽입</footer></body></html>",
+        encoding="utf-8",
+    )
+    got = build.read_page(page, tmp_path / "text")
+    assert got == build.Page(
+        "swriter/guide/x.html", "표 삽입", "표를 넣으려면 삽입을 고릅니다.\n가 | 나"
+    )
+    kept, why = build.select([got, build.Page("a/b.html", "Insert Table", "x" * 200)])
+    assert kept == [] and why["title not Korean"] == 1 and why["answer under 150 characters"] == 1
