@@ -18,6 +18,7 @@ by the process that calls these (indexer.read_worker).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import math
@@ -27,7 +28,7 @@ import zipfile
 from searchengine.config import DEFAULT_MAX_UNPACK_RATIO, DEFAULT_MAX_UNPACKED_BYTES
 from searchengine.errors import ExtractionError
 from searchengine.files import FORMAT_BY_EXTENSION, IMAGE_EXTENSIONS, extension
-from searchengine.records import Passage
+from searchengine.records import Attached, Passage
 
 from .formats import epub, hwp, hwpx, mail, opendocument, outlook, rtf, sheets, slides
 from .formats.text import decode_text, html_text
@@ -35,7 +36,13 @@ from .formats.unpack import MAX_ZIP_MEMBERS, Budget, check_zip, open_zip
 from .ocr import OcrOptions, read_text, unavailable
 from .picture_text import picture_words
 
-__all__ = ["MAX_ZIP_MEMBERS", "check_zip", "decode_text", "extract_text_bytes"]
+__all__ = [
+    "MAX_ZIP_MEMBERS",
+    "check_zip",
+    "decode_text",
+    "extract_document",
+    "extract_text_bytes",
+]
 
 log = logging.getLogger(__name__)
 
@@ -65,15 +72,53 @@ def extract_text_bytes(
     max_unpacked_bytes: int = DEFAULT_MAX_UNPACKED_BYTES,
     max_unpack_ratio: float = DEFAULT_MAX_UNPACK_RATIO,
     ocr: OcrOptions | None = None,
-    depth: int = 0,
 ) -> list[Passage]:
     """Passages of readable text in the content of a file with extension `ext`;
-    `ocr` says whether scanned pages are read (None: they are not). `depth`: how many
-    mails this file is attached inside."""
+    `ocr` says whether scanned pages are read (None: they are not). A mail's attached
+    files are not among them: `extract_document` reads those as items of their own."""
+    passages, _ = extract_document(
+        data,
+        ext,
+        max_unpacked_bytes=max_unpacked_bytes,
+        max_unpack_ratio=max_unpack_ratio,
+        ocr=ocr,
+        attachments=False,
+    )
+    return passages
+
+
+def extract_document(
+    data: bytes,
+    ext: str,
+    *,
+    max_unpacked_bytes: int = DEFAULT_MAX_UNPACKED_BYTES,
+    max_unpack_ratio: float = DEFAULT_MAX_UNPACK_RATIO,
+    ocr: OcrOptions | None = None,
+    attachments: bool = True,
+) -> tuple[list[Passage], list[Attached]]:
+    """The file's own passages, and the files attached to it (a mail's) that could be
+    read, each with its passages (`records.Attached`)."""
+    budget = Budget(len(data), max_unpacked_bytes, max_unpack_ratio)
+    depth = 0 if attachments else None
+    return _document(data, ext, budget, max_unpacked_bytes, max_unpack_ratio, ocr, depth)
+
+
+def _document(
+    data: bytes,
+    ext: str,
+    budget: Budget,
+    max_unpacked_bytes: int,
+    max_unpack_ratio: float,
+    ocr: OcrOptions | None,
+    depth: int | None,
+) -> tuple[list[Passage], list[Attached]]:
+    """`depth`: how many mails this file is attached inside (None: attachments are not
+    read). Everything unpacked spends `budget`, attachments included; a zip package
+    declaring more than `max_unpacked_bytes` is refused unopened."""
     fmt = FORMAT_BY_EXTENSION.get(ext)
     if fmt in _ZIP_FORMS and data.startswith(_ZIP_MAGIC):
         fmt = _ZIP_FORMS[fmt]  # the zip form of a format saved under the binary form's name
-    budget = Budget(len(data), max_unpacked_bytes, max_unpack_ratio)
+    attached: list[Attached] = []
     if fmt in ("txt", "md"):
         passages = [Passage(decode_text(data))]
     elif fmt == "html":
@@ -94,9 +139,9 @@ def extract_text_bytes(
     elif fmt == "xls":
         passages = sheets.read_xls(data, budget)
     elif fmt in ("eml", "msg"):
-        passages, attached = mail.read_eml(data) if fmt == "eml" else outlook.read_msg(data)
-        limits = (max_unpacked_bytes, max_unpack_ratio, ocr, depth)
-        passages += _attachments(attached, budget, *limits)
+        passages, files = mail.read_eml(data) if fmt == "eml" else outlook.read_msg(data)
+        if depth is not None:
+            attached = _attachments(files, budget, max_unpack_ratio, ocr, depth)
     elif fmt == "rtf":
         passages = rtf.read_rtf(data)
     else:
@@ -104,51 +149,56 @@ def extract_text_bytes(
     passages = [p for p in passages if p.text.strip()]
     if not passages:
         raise ExtractionError("no text in it")
-    return passages
+    return passages, attached
 
 
 def _attachments(
-    attached: list[mail.Attachment],
+    files: list[mail.Attachment],
     budget: Budget,
-    max_unpacked_bytes: int,
     max_unpack_ratio: float,
     ocr: OcrOptions | None,
     depth: int,
-) -> list[Passage]:
+) -> list[Attached]:
     """A mail's attached files that are documents (or pictures with words, where OCR
-    runs), each read as one passage of the mail: 'Attachment: NAME', then its text, with
-    the attachment's number as its place ('attachment 2'). A file that cannot be read is
-    left out, and the mail is indexed all the same; every attachment spends the mail's
-    unpacking budget, and a mail attached inside mails deeper than MAX_MAIL_DEPTH is
-    not opened."""
-    out = []
-    for number, item in enumerate(attached, start=1):
+    runs), each read as an item of its own, numbered in the mail's order ('2/notes.docx');
+    the attachments of a mail attached to it come after that mail, under its name. A file
+    that cannot be read is left out, and the mail is indexed all the same; every
+    attachment spends the mail's unpacking budget, and a mail attached inside mails deeper
+    than MAX_MAIL_DEPTH is not opened."""
+    out: list[Attached] = []
+    for number, item in enumerate(files, start=1):
         ext = extension(item.name)
         budget.spend(len(item.data))
+        name = f"{number}/{_safe_name(item.name)}"
+        inner: list[Attached] = []
         try:
             if FORMAT_BY_EXTENSION.get(ext) in ("eml", "msg") and depth >= MAX_MAIL_DEPTH:
                 continue
             if ext in IMAGE_EXTENSIONS:
                 passages = picture_words(item.data, ocr)
             elif ext in FORMAT_BY_EXTENSION:
-                passages = extract_text_bytes(
-                    item.data,
-                    ext,
-                    max_unpacked_bytes=max(budget.left, 1),
-                    max_unpack_ratio=max_unpack_ratio,
-                    ocr=ocr,
-                    depth=depth + 1,
+                limit = max(budget.left, 1)
+                passages, inner = _document(
+                    item.data, ext, budget, limit, max_unpack_ratio, ocr, depth + 1
                 )
             else:
                 continue
         except ExtractionError as exc:
             log.info("attachment %s not read: %s", item.name, exc)
             continue
-        text = "\n\n".join(p.text for p in passages if p.text.strip())
-        if text:
-            ocr_read = all(p.ocr for p in passages)
-            out.append(Passage(f"Attachment: {item.name}\n\n{text}", page=number, ocr=ocr_read))
+        passages = [p for p in passages if p.text.strip()]
+        if passages:
+            digest = hashlib.sha256(item.data).hexdigest()
+            out.append(Attached(name, len(item.data), digest, passages))
+            out += [Attached(f"{name}/{a.name}", a.size, a.sha256, a.passages) for a in inner]
     return out
+
+
+def _safe_name(name: str) -> str:
+    """An attachment's file name as one path segment: no folders, no control characters."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(c if c.isprintable() else "_" for c in base).strip()
+    return base if base not in ("", ".", "..") else "attachment"
 
 
 def _pdf_pages(data: bytes, ocr: OcrOptions) -> list[Passage]:

@@ -28,11 +28,11 @@ from PIL import Image
 from searchengine.catalog import FileState, NewItem, as_stored
 from searchengine.config import Settings
 from searchengine.errors import ConfigError, ExtractionError, ModelUnavailableError
-from searchengine.files import path_key
+from searchengine.files import extension, path_key
 from searchengine.lexical import chunk_terms, tag_terms
 from searchengine.models.encoders import TextEncoding
 from searchengine.models.spaces import IMAGE, TEXT, Spaces
-from searchengine.records import Chunk, Passage, Progress, Tag
+from searchengine.records import Attached, Chunk, Passage, Progress, Tag
 from searchengine.store import Store
 
 from .changes import StopRequested, plan_changes
@@ -61,6 +61,7 @@ class IndexReport:
     encoded: int = 0  # vectors computed by a model in this run
     chunks: int = 0
     images: int = 0
+    attached: int = 0  # items inside the files written (a mail's attachments)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     interrupted: bool = False  # stopped on request; running again finishes the job
@@ -83,6 +84,7 @@ class IndexReport:
             "encoded": self.encoded,
             "chunks": self.chunks,
             "images": self.images,
+            "attached": self.attached,
             "skip_reasons": [{"path": p, "reason": r} for p, r in self.skipped],
             "seconds": round(self.seconds, 3),
             "interrupted": self.interrupted,
@@ -106,6 +108,7 @@ class PendingItem:
     text_vectors: np.ndarray | None = None  # a picture's chunks, encoded already (Ray)
     tags: tuple[Tag, ...] = ()
     terms: tuple[str, ...] | None = None  # the chunks' lexical terms, if analysed already
+    parent: str | None = None  # the path of the file that holds it (a mail's attachment)
 
 
 @dataclass
@@ -261,6 +264,7 @@ class IndexRun:
 
     def _extract(self, f: FoundFile, digest: str, is_update: bool) -> None:
         item = PendingItem(f, digest, is_update)
+        inside: list[tuple[Attached, list]] = []  # a mail's attachments, chunked
         if f.kind == IMAGE:
             if self.image_problem is None:
                 try:
@@ -283,6 +287,7 @@ class IndexRun:
                 if not item.chunks:
                     raise ExtractionError("no text in it")
                 units = len(item.chunks)
+                inside = [(a, self._chunk(a.passages)) for a in reply.attached]
             else:
                 assert reply.image is not None
                 mode, size, pixels = reply.image
@@ -293,8 +298,13 @@ class IndexRun:
             self.skip(f, str(exc))
             return
         self.pend(item, units)
+        for a, chunks in inside:
+            if chunks:
+                self.pend(attached_item(f, a, chunks), len(chunks))
 
     def pend(self, item: PendingItem, units: int) -> None:
+        """Queue an item for encoding; the items inside a file (a mail's attachments) are
+        queued right after it, so they are written in the same batch, after it."""
         self.pending.append(item)
         self.pending_units += units
         self.encode_total += units
@@ -398,12 +408,14 @@ class IndexRun:
         for name, labels in removed.items():
             if name not in records:
                 self._apply_removals({name: labels})
-        for p in batch:
+        files = [p for p in batch if p.parent is None]
+        self.summary.attached += len(batch) - len(files)
+        for p in files:
             if p.is_update:
                 self.summary.updated += 1
             else:
                 self.summary.added += 1
-        self.written += len(batch)
+        self.written += len(files)
         self.progress("write", self.written, self.to_write)
         self.store.save_if_due(self.settings.index_save_seconds)
 
@@ -446,12 +458,21 @@ class IndexRun:
             tag_terms=tag_terms(tags) if tags else "",
             text_vectors=text_vectors,
             text_space=TEXT,
+            parent=p.parent,
         )
 
     def _encoded(self, n: int) -> None:
         self.summary.encoded += n
         self.encode_done += n
         self.progress("encode", self.encode_done, self.encode_total)
+
+
+def attached_item(holder: FoundFile, a: Attached, chunks: list) -> PendingItem:
+    """A file inside `holder` (a mail's attachment) as an item of its own: its path is
+    the holder's, '/', its place in it; it takes the holder's time."""
+    path = f"{holder.path}/{a.name}"
+    found = FoundFile(path, TEXT, extension(a.name), a.size, holder.mtime_ns)
+    return PendingItem(found, a.sha256, False, chunks, parent=holder.path)
 
 
 def _outermost(paths: Sequence[Path]) -> list[Path]:

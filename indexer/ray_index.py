@@ -31,12 +31,12 @@ from searchengine.config import Settings
 from searchengine.models.encoders import Encoders
 from searchengine.models.spaces import IMAGE, TEXT, Spaces
 from searchengine.query.fusion import reference_background
-from searchengine.records import Progress, Tag
+from searchengine.records import Attached, Progress, Tag
 from searchengine.store import Store
 
 from . import pipeline
 from .changes import StopRequested
-from .pipeline import IndexReport, IndexRun, PendingItem, Work, folder_root
+from .pipeline import IndexReport, IndexRun, PendingItem, Work, attached_item, folder_root
 from .ray_pool import Address, Pool, RemoteImage, RemoteText, cluster
 from .read_worker import ReadRequest
 
@@ -139,6 +139,11 @@ class RayIndexRun(IndexRun):
                     out.terms if out.chunks else None,
                 )
                 self.pend(item, len(out.chunks) + (out.status == "image"))
+                for a in out.attached:
+                    held = Attached(a.name, a.size, a.sha256, [])
+                    child = attached_item(f, held, list(a.chunks))
+                    child.vectors, child.terms = a.vectors, a.terms
+                    self.pend(child, len(a.chunks))
             if self.pending_units >= pipeline.FLUSH_BATCHES * self.settings.text_batch:
                 self.flush()
         self.flush()

@@ -22,7 +22,7 @@ from searchengine.errors import ModelUnavailableError
 from searchengine.lexical import chunk_terms
 from searchengine.models.encoders import Encoders, ImageEncoding, TextEncoding, TextRole
 from searchengine.models.spaces import IMAGE, TEXT, load_image_encoder, load_text_encoder
-from searchengine.records import Chunk, Tag, Vectors
+from searchengine.records import Attached, Chunk, Tag, Vectors
 
 from .pipeline import chunk_for
 from .read_worker import ReadLimits, ReadRequest
@@ -55,6 +55,19 @@ class Outcome:
     fingerprint: str = ""  # of the model that made `vectors`
     terms: tuple[str, ...] = ()  # each chunk's lexical terms: workers analyse, as they encode
     text_vectors: Vectors | None = None  # a picture's words (OCR), one text row per chunk
+    attached: tuple[AttachedOutcome, ...] = ()  # a mail's attachments, read and encoded
+
+
+@dataclass(frozen=True)
+class AttachedOutcome:
+    """A file inside the file read (a mail's attachment), encoded as an item of its own."""
+
+    name: str  # its place inside the file (records.Attached)
+    size: int
+    sha256: str
+    chunks: tuple[Chunk, ...]
+    vectors: Vectors
+    terms: tuple[str, ...]
 
 
 class BatchWorker:
@@ -116,6 +129,7 @@ class BatchWorker:
         in one call, so the encoder fills its own batches."""
         out: list[Outcome | None] = [None] * len(requests)
         texts: list[tuple[int, list[Chunk]]] = []
+        inside: list[tuple[int, Attached, list[Chunk]]] = []  # (request, attachment, chunks)
         images: list[tuple[int, Image.Image, list[Chunk]]] = []
         for i, req in enumerate(requests):
             if req.kind == IMAGE and self._no_image_model():
@@ -130,6 +144,9 @@ class BatchWorker:
                 chunks = chunk_for(self.text(), reply.passages, self.settings)
                 if chunks:
                     texts.append((i, chunks))
+                    for a in reply.attached:
+                        if more := chunk_for(self.text(), a.passages, self.settings):
+                            inside.append((i, a, more))
                 else:
                     out[i] = Outcome("skip", "no text in it")
             else:
@@ -143,11 +160,21 @@ class BatchWorker:
         if worded:
             enc = self.text()
             flat = [c.text for _, chunks in worded for c in chunks]
+            flat += [c.text for _, _, chunks in inside for c in chunks]
             vectors = as_stored(enc.encode(flat, "passage"))
             at = 0
             for i, chunks in worded:
                 of_chunks[i] = vectors[at : at + len(chunks)]
                 at += len(chunks)
+            attached: dict[int, list[AttachedOutcome]] = {}
+            for i, a, chunks in inside:
+                rows = vectors[at : at + len(chunks)]
+                at += len(chunks)
+                attached.setdefault(i, []).append(
+                    AttachedOutcome(
+                        a.name, a.size, a.sha256, tuple(chunks), rows, chunk_terms(chunks)
+                    )
+                )
             for i, chunks in texts:
                 out[i] = Outcome(
                     "text",
@@ -157,6 +184,7 @@ class BatchWorker:
                     (),
                     enc.fingerprint,
                     chunk_terms(chunks),
+                    attached=tuple(attached.get(i, ())),
                 )
         if images:
             ienc = self.image()

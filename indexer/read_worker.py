@@ -26,9 +26,9 @@ from typing import IO
 
 from searchengine.config import Settings
 from searchengine.errors import ExtractionError
-from searchengine.records import Passage
+from searchengine.records import Attached, Passage
 
-from .extract import extract_text_bytes
+from .extract import extract_document
 from .ocr import OcrOptions
 from .picture_text import words_if_text
 
@@ -85,13 +85,15 @@ class ReadRequest:
 
 @dataclass(frozen=True)
 class ReadReply:
-    """status: "text" (passages), "image" (raw RGB, and its words read by OCR as passages,
-    if any), "skip" (remember why) or "changed"."""
+    """status: "text" (passages, and the files attached to it that were read),
+    "image" (raw RGB, and its words read by OCR as passages, if any), "skip" (remember
+    why) or "changed"."""
 
     status: str
     reason: str = ""
     passages: list[Passage] = field(default_factory=list)
     image: tuple[str, tuple[int, int], bytes] | None = None
+    attached: list[Attached] = field(default_factory=list)
 
 
 class _Timeout(BaseException):
@@ -141,14 +143,14 @@ def _read_text(req: ReadRequest, limits: ReadLimits) -> ReadReply:
     stable = len(data) == req.size and (st.st_size, st.st_mtime_ns) == (req.size, req.mtime_ns)
     if not stable or hashlib.sha256(data).hexdigest() != req.sha256:
         return ReadReply("changed", "changed while being read; the next run indexes it")
-    passages = extract_text_bytes(
+    passages, attached = extract_document(
         data,
         Path(req.path).suffix.lower(),
         max_unpacked_bytes=limits.max_unpacked_bytes,
         max_unpack_ratio=limits.max_unpack_ratio,
         ocr=limits.ocr,
     )
-    return ReadReply("text", passages=passages)
+    return ReadReply("text", passages=passages, attached=attached)
 
 
 def _read_image(req: ReadRequest, limits: ReadLimits) -> ReadReply:

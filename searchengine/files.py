@@ -56,8 +56,6 @@ PLACE_WORDS: dict[str, str] = {
     "xlsx": "sheet",
     "ods": "sheet",
     "xls": "sheet",
-    "eml": "attachment",  # a mail's body has no place; its attached files are numbered
-    "msg": "attachment",
 }
 
 

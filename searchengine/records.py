@@ -39,6 +39,21 @@ class Passage:
 
 
 @dataclass(frozen=True)
+class Attached:
+    """A file inside another (a mail's attachment), read as an item of its own.
+
+    `name` is its place inside the file that holds it, one number and name per level:
+    '2/report.pdf', or '1/forwarded.eml/1/memo.hwp' for an attachment of a mail
+    forwarded as an attachment. Its catalog path is the holder's path, '/', `name`:
+    never a path on disk, since the holder is a file, not a folder."""
+
+    name: str
+    size: int
+    sha256: str
+    passages: list[Passage]
+
+
+@dataclass(frozen=True)
 class Chunk:
     """A span of a document's text, sized for the text model."""
 
@@ -86,6 +101,9 @@ class Hit:
     tags: tuple[Tag, ...] = ()  # an image's confident labels, best first
     ocr: bool = False  # the snippet's text was read by OCR (it may hold errors)
     extra: dict[str, object] = field(default_factory=dict)
+    # the file on disk that holds this item (a mail, of its attachment; `path` is then the
+    # mail's path, '/', the attachment's place in it); None for a file on disk
+    within: str | None = None
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -105,6 +123,8 @@ class Hit:
             out["tags"] = [t.to_json() for t in self.tags]
         if self.ocr:
             out["ocr"] = True
+        if self.within is not None:
+            out["within"] = self.within
         out.update(self.extra)
         return out
 

@@ -46,6 +46,7 @@ _MARKS_BY_FIXTURE = {
 # suite does not touch SQL, or tests what only SQLite has, or is covered by these.
 CATALOG_MODULES = {
     "test_api",
+    "test_attachments",
     "test_catalog",
     "test_concurrency",
     "test_explore",

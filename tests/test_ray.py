@@ -21,12 +21,13 @@ import subprocess
 import sys
 import textwrap
 from dataclasses import replace
+from email.message import EmailMessage
 from pathlib import Path
 
 import netguard
 import numpy as np
 import pytest
-from helpers import make_corpus
+from helpers import make_corpus, minimal_pdf
 from safety_helpers import Corpus, assert_same_rankings, rankings
 from sqlalchemy import func, select
 
@@ -166,6 +167,13 @@ def _folder(tmp_path: Path, n: int = 40) -> Path:
     # a picture with words: its OCR chunks travel back beside its image vector
     lines = ["Quarterly report of the delivery trucks", "배송 트럭 분기 보고서"]
     screenshot(lines, cjk_font(), size=16).save(root / "report_screenshot.png")
+    # a mail with a document attached: the attachment travels back as an item of its own
+    message = EmailMessage()
+    message["Subject"] = "fleet budget"
+    message.set_content("the budget of the delivery fleet is attached")
+    pdf = minimal_pdf(["fuel costs of the delivery trucks rose in the third quarter"])
+    message.add_attachment(pdf, maintype="application", subtype="pdf", filename="fuel.pdf")
+    (root / "budget.eml").write_bytes(message.as_bytes())
     return root
 
 
@@ -219,9 +227,10 @@ def test_a_ray_run_makes_the_index_a_local_run_makes(
     progress: list[tuple[str, int, int | None]] = []
     with Index.open(settings=remote) as index:
         got = index.add(folder, ray=True, on_progress=lambda *p: progress.append(p))
-    for field in ("added", "chunks", "images", "encoded", "skipped"):
+    for field in ("added", "attached", "chunks", "images", "encoded", "skipped"):
         assert getattr(got, field) == getattr(expected, field), field
     assert got.added == len([p for p in folder.rglob("*") if p.is_file()])
+    assert got.attached == 1
     assert ("extract", got.added, got.added) in progress
     assert ("write", got.added, got.added) in progress
     _same_index(local, remote)

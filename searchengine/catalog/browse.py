@@ -34,9 +34,15 @@ class Item:
     chunks: int
     pages: int | None
     preview: str  # the start of its extracted text ("" for images)
+    within: str | None = None  # the file on disk that holds it (a mail, of its attachment)
+
+    @property
+    def on_disk(self) -> str:
+        """The file on disk to open or show for it: itself, or the file that holds it."""
+        return self.within or self.path
 
     def to_json(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "id": self.id,
             "path": self.path,
             "kind": self.kind,
@@ -46,6 +52,9 @@ class Item:
             "pages": self.pages,
             "preview": self.preview,
         }
+        if self.within is not None:
+            out["within"] = self.within
+        return out
 
 
 def item(catalog: Catalog, file_id: int) -> Item | None:
@@ -61,7 +70,12 @@ def item(catalog: Catalog, file_id: int) -> Item | None:
         ).all()
         pages = s.scalar(select(func.max(Chunk.page)).where(Chunk.file_id == row.id))
         preview = _preview([(t, st) for t, st, _ in chunks])
-        return Item(row.id, row.path, row.kind, row.size, row.mtime_ns, len(chunks), pages, preview)
+        within = (
+            s.scalar(select(File.path).where(File.id == row.parent_id)) if row.parent_id else None
+        )
+        return Item(
+            row.id, row.path, row.kind, row.size, row.mtime_ns, len(chunks), pages, preview, within
+        )
 
 
 def _preview(chunks: list[tuple[str, int]]) -> str:

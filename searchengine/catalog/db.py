@@ -118,30 +118,51 @@ class Catalog(CatalogUpkeep, CatalogSearch, CatalogTags):
     # files
 
     def files_under(self, root: str) -> dict[str, FileState]:
-        """Every file the catalog holds below `root` (an absolute folder), by path key."""
+        """Every file the catalog holds below `root` (an absolute folder), by path key;
+        not the items inside them (a mail's attachments), which come and go with theirs."""
         prefix = path_key(root.rstrip("/") + "/")
         with self.session() as s:
-            rows = s.scalars(select(File).where(File.path_key.startswith(prefix, autoescape=True)))
+            rows = s.scalars(
+                select(File).where(
+                    File.path_key.startswith(prefix, autoescape=True), File.parent_id.is_(None)
+                )
+            )
             return {r.path_key: file_state(r) for r in rows}
 
     def file_by_path(self, path: str) -> FileState | None:
         """The file at `path`, whichever Unicode normal form the path is written in."""
         with self.session() as s:
-            row = s.scalar(select(File).where(File.path_key == path_key(path)))
+            row = s.scalar(
+                select(File).where(File.path_key == path_key(path), File.parent_id.is_(None))
+            )
             return file_state(row) if row else None
 
     def update_files(self, changes: Iterable[tuple[int, str, int, int]]) -> None:
         """Renamed or touched files, as (id, path on disk, size, mtime_ns), in one transaction.
 
-        A file keeps its chunks and vectors.
+        A file keeps its chunks and vectors; the items inside it (a mail's attachments)
+        move with it.
         """
         with self.session() as s:
             for file_id, path, size, mtime_ns in changes:
+                old = s.scalar(select(File.path).where(File.id == file_id))
                 s.execute(
                     update(File)
                     .where(File.id == file_id)
                     .values(path=path, path_key=path_key(path), size=size, mtime_ns=mtime_ns)
                 )
+                if old is None or old == path:
+                    continue
+                inside = s.execute(
+                    select(File.id, File.path).where(File.parent_id == file_id)
+                ).all()
+                for child_id, child_path in inside:
+                    moved = path + child_path[len(old) :]
+                    s.execute(
+                        update(File)
+                        .where(File.id == child_id)
+                        .values(path=moved, path_key=path_key(moved), mtime_ns=mtime_ns)
+                    )
 
     def record_skip(
         self,

@@ -46,6 +46,12 @@ class FileState:
     kind: str
     skip_reason: str | None
     skip_limits: str | None = None  # the reading limits in force when it was skipped
+    parent_id: int | None = None  # the file that holds it (a mail, of an attachment)
+
+    @property
+    def on_disk(self) -> bool:
+        """Whether `path` names a file on disk (not an item inside one)."""
+        return self.parent_id is None
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,7 @@ class NewItem:
     tag_terms: str = ""
     text_vectors: Vectors | None = None  # a picture's chunks in the text space, one row each
     text_space: str = "text"
+    parent: str | None = None  # the path of the file that holds it (a mail, of its attachment)
 
     def rows(self) -> Iterator[tuple[str, Vectors, bool]]:
         """(space, vectors, whether each row is a chunk's), in the order they are written."""
@@ -159,12 +166,17 @@ def file_state(row: File) -> FileState:
         row.kind,
         row.skip_reason,
         row.skip_limits,
+        row.parent_id,
     )
 
 
 def drop_file(s: Session, row: File) -> list[tuple[str, int]]:
-    """Delete a file with its chunks and vectors; returns (space, label) of the vectors."""
-    pairs = [
+    """Delete a file with its chunks and vectors, and the items it holds (a mail's
+    attachments) with theirs; returns (space, label) of the vectors."""
+    pairs = []
+    for child in s.scalars(select(File).where(File.parent_id == row.id)).all():
+        pairs += drop_file(s, child)
+    pairs += [
         (sp, int(i))
         for i, sp in s.execute(select(Vector.id, Vector.space).where(Vector.file_id == row.id))
     ]

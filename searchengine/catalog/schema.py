@@ -50,6 +50,10 @@ class File(Base):
     indexed_at: Mapped[float]
     skip_reason: Mapped[str | None] = mapped_column(String, default=None)
     skip_limits: Mapped[str | None] = mapped_column(String, default=None)  # limits it failed
+    # the file that holds this one (a mail, of its attachment); None for a file on disk
+    parent_id: Mapped[int | None] = mapped_column(
+        BIG, ForeignKey("files.id", ondelete="CASCADE"), index=True, default=None
+    )
 
     chunks: Mapped[list[Chunk]] = relationship(
         back_populates="file", cascade="all, delete-orphan", passive_deletes=True

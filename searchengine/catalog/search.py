@@ -32,6 +32,7 @@ from sqlalchemy import text as sql_text
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.exc import DatabaseError
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.expression import CTE, ColumnClause
 
 from searchengine.catalog.connection import CatalogConnection
@@ -314,6 +315,21 @@ class CatalogSearch(CatalogConnection):
             for part in id_batches([int(x) for x in file_ids]):
                 rows = s.execute(select(File.id, File.mtime_ns).where(File.id.in_(part))).all()
                 out.update((int(fid), int(mtime)) for fid, mtime in rows)
+        return out
+
+    def holders(self, file_ids: Sequence[int]) -> dict[int, str]:
+        """The path of the file that holds each of these items, for those held inside
+        one (a mail's attachments)."""
+        out: dict[int, str] = {}
+        holder = aliased(File)
+        with self.session() as s:
+            for part in id_batches([int(x) for x in file_ids]):
+                rows = s.execute(
+                    select(File.id, holder.path)
+                    .join(holder, holder.id == File.parent_id)
+                    .where(File.id.in_(part))
+                ).all()
+                out.update((int(fid), str(path)) for fid, path in rows)
         return out
 
     def file_infos(self, file_ids: Sequence[int]) -> dict[int, ChunkInfo]:

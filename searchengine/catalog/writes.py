@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from searchengine.catalog.rows import NewItem, drop_file, vector_blob, write_tags
@@ -75,6 +75,7 @@ def write_run(
             "chunk_terms",
             list(zip(chunk_ids, (t for item in items for t in _terms(item)), strict=True)),
         )
+    _link_parents(s, items, file_ids)
     vector_params, spaces = [], []
     next_chunk = 0
     for item, fid in zip(items, file_ids, strict=True):
@@ -100,6 +101,22 @@ def write_run(
         ).all()
         for space, label in zip(spaces, labels, strict=True):
             added.setdefault(space, []).append(int(label))
+
+
+def _link_parents(s: Session, items: Sequence[NewItem], file_ids: Sequence[int]) -> None:
+    """Point each item held inside a file (a mail's attachment) at that file's row,
+    written before it in this run or already in the catalog."""
+    ids = {path_key(item.path): fid for item, fid in zip(items, file_ids, strict=True)}
+    for item, fid in zip(items, file_ids, strict=True):
+        if item.parent is None:
+            continue
+        key = path_key(item.parent)
+        parent = ids.get(key)
+        if parent is None:
+            parent = s.scalar(select(File.id).where(File.path_key == key))
+        if parent is None:
+            raise ValueError(f"{item.path}: the file that holds it ({item.parent}) is not written")
+        s.execute(update(File).where(File.id == fid).values(parent_id=parent))
 
 
 def _terms(item: NewItem) -> Sequence[str]:

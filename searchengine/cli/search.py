@@ -166,7 +166,8 @@ def _print_hits(app: App, hits: Sequence[Hit], offset: int) -> None:
     if offset == 0 and all(h.good is False for h in hits):
         print("no good match; the closest results are:")
     for n, hit in enumerate(hits, start=offset + 1):
-        marks = [m for m in (hit.place, "read by OCR" if hit.ocr else None) if m]
+        held = "attached to " + Path(hit.within).name if hit.within else None
+        marks = [m for m in (hit.place, "read by OCR" if hit.ocr else None, held) if m]
         where = f"  ({', '.join(marks)})" if marks else ""
         weak = "  (weak match)" if hit.good is False and any(h.good for h in hits) else ""
         print(f"{n:2}. {hit.score:.3f}  {hit.kind:5}  {app.show_path(hit.path)}{where}{weak}")

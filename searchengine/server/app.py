@@ -175,7 +175,7 @@ def open_folder(request: Request, item_id: ItemId) -> dict[str, Any]:
     found = index_of(request).item(item_id)
     if found is None:
         raise HTTPException(404, f"no item {item_id}")
-    path = Path(found.path)
+    path = Path(found.on_disk)  # a mail's attachment: the mail
     if not path.parent.is_dir():
         raise HTTPException(404, f"the folder of item {item_id} is no longer on disk")
     try:
@@ -211,7 +211,7 @@ def thumb(
 ) -> FileResponse:
     index = index_of(request)
     found = index.item(item_id)
-    if found is None or not has_thumbnail(found.kind, found.path):
+    if found is None or found.within is not None or not has_thumbnail(found.kind, found.path):
         raise HTTPException(404, f"no image or PDF {item_id}")
     try:
         path = thumbnail(
@@ -246,7 +246,7 @@ def original(request: Request, item_id: ItemId) -> FileResponse:
     found = index_of(request).item(item_id)
     if found is None:
         raise HTTPException(404, f"no item {item_id}")
-    path = Path(found.path)
+    path = Path(found.on_disk)  # a mail's attachment: the mail that holds it
     if not path.is_file():
         raise HTTPException(404, f"item {item_id} is no longer on disk")
     media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"

@@ -193,7 +193,7 @@ def verify(index_dir: Path, catalog: Catalog, *, check_sources: bool = True) -> 
             items=leftovers,
         )
     if check_sources:
-        missing = [f.path for f in catalog.iter_files() if not os.path.exists(f.path)]
+        missing = [f.path for f in catalog.iter_files() if f.on_disk and not os.path.exists(f.path)]
         if missing:
             report.add(
                 "missing-source",
@@ -310,7 +310,7 @@ def repair(store: Store, *, check_sources: bool = True) -> list[str]:
         catalog.drop_files(f.id for f in unbacked)
         done.append(f"dropped {len(unbacked)} indexed files that had no vectors")
     if check_sources:
-        missing = [f.path for f in catalog.iter_files() if not os.path.exists(f.path)]
+        missing = [f.path for f in catalog.iter_files() if f.on_disk and not os.path.exists(f.path)]
         if missing:
             catalog.remove_files(missing)
             done.append(f"dropped {len(missing)} files that no longer exist on disk")

@@ -111,8 +111,12 @@ function hitNode(hit, rank) {
     meta.append(" ", el("span", { class: "ocr", text: "OCR",
       title: "these words were read from a picture by OCR: they may hold errors" }));
   }
+  if (hit.within) {  // a mail's attachment: "open" and "copy path" are the mail's
+    meta.append(" ", el("span", { class: "within", text: `attached to ${baseName(hit.within)}`,
+      title: hit.within }));
+  }
   const copy = el("button", { class: "copy", text: "copy path", type: "button",
-    onclick: () => copyPath(hit.path) });
+    onclick: () => copyPath(hit.within || hit.path) });
   const path = el("div", { class: "path" }, el("span", { text: hit.path }), " ", copy);
   if (canOpenFolder) {
     path.append(" ", el("button", { class: "open-folder", text: "open folder", type: "button",
