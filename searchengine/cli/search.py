@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from searchengine.cli.app import App, usage
 from searchengine.config import DEFAULT_EXPAND, DEFAULT_K
@@ -244,17 +244,25 @@ def cmd_eval(app: App) -> int:
 
     def human() -> None:
         cols = ["recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10"]
-        print(f"{'mode':8} {'queries':>12}  " + "  ".join(f"{c:>9}" for c in cols))
+
+        def figures(m: dict[str, object]) -> str:
+            # each mean, and half the width of its 95% interval: a change smaller than
+            # that is within what another draw of queries could give
+            ci = cast(dict[str, list[float]], m["ci95"])
+            return "  ".join(
+                f"{m[c]:6.3f} ±{(ci[c][1] - ci[c][0]) / 2:5.3f}".rjust(14) for c in cols
+            )
+
+        print(f"{'mode':8} {'queries':>17}  " + "  ".join(f"{c:>14}" for c in cols))
         for mode, kinds in report.modes.items():
             for kind, m in kinds.items():
-                label = f"{m['queries']} {kind}"
-                print(f"{mode:8} {label:>12}  " + "  ".join(f"{m[c]:9.3f}" for c in cols))
+                print(f"{mode:8} {str(m['queries']) + ' ' + kind:>17}  " + figures(m))
         if any(len(formats) > 1 for formats in report.formats.values()):
-            print(f"\n{'mode':8} {'format':>12}  " + "  ".join(f"{c:>9}" for c in cols))
+            print(f"\n{'mode':8} {'format':>17}  " + "  ".join(f"{c:>14}" for c in cols))
             for mode, formats in report.formats.items():
                 for fmt, m in formats.items():
-                    label = f"{m['queries']} {fmt}"
-                    print(f"{mode:8} {label:>12}  " + "  ".join(f"{m[c]:9.3f}" for c in cols))
+                    print(f"{mode:8} {str(m['queries']) + ' ' + fmt:>17}  " + figures(m))
+        print("± half the width of the 95% bootstrap interval (queries resampled)")
 
     app.emit(report.to_json(os.path.abspath(args.qrels)), human)
     return 0

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
+import numpy as np
+
 from searchengine.errors import ConfigError
 from searchengine.files import format_of, path_key
 from searchengine.filters import Filters
@@ -23,6 +25,11 @@ from searchengine.records import MODES, Mode
 
 CUTOFFS = (1, 5, 10)
 DEPTH = 10
+# Each figure's 95% interval: the queries resampled with replacement this many times
+# (percentile bootstrap), from a fixed seed so that a rerun prints the same interval.
+RESAMPLES = 1000
+CONFIDENCE = 0.95
+METRICS = (*(f"recall@{c}" for c in CUTOFFS), "mrr@10", "ndcg@10")
 
 Ranker = Callable[[str, int], list[str]]
 """ranker(query, depth): the best files' path keys, best first: a baseline beside the modes."""
@@ -37,7 +44,7 @@ class Qrels:
     kinds: dict[str, str]
 
 
-Breakdown = dict[str, dict[str, dict[str, float | int]]]
+Breakdown = dict[str, dict[str, dict[str, object]]]
 """mode -> group -> metrics (as Metrics.to_json gives them)."""
 
 
@@ -52,28 +59,48 @@ class Evaluation:
 
 @dataclass
 class Metrics:
-    queries: int = 0
-    recall: dict[int, float] = field(default_factory=lambda: dict.fromkeys(CUTOFFS, 0.0))
-    mrr: float = 0.0
-    ndcg: float = 0.0
+    """Each query's recall@1/5/10, MRR@10 and nDCG@10, kept per query for the intervals."""
+
+    per_query: dict[str, list[float]] = field(
+        default_factory=lambda: {name: [] for name in METRICS}
+    )
+
+    @property
+    def queries(self) -> int:
+        return len(self.per_query["mrr@10"])
 
     def add(self, ranked: Sequence[str], relevant: frozenset[str]) -> None:
-        self.queries += 1
         for c in CUTOFFS:
-            self.recall[c] += len(relevant.intersection(ranked[:c])) / len(relevant)
+            hits = len(relevant.intersection(ranked[:c]))
+            self.per_query[f"recall@{c}"].append(hits / len(relevant))
         first = next((i for i, p in enumerate(ranked[:DEPTH]) if p in relevant), None)
-        self.mrr += 0.0 if first is None else 1.0 / (first + 1)
+        self.per_query["mrr@10"].append(0.0 if first is None else 1.0 / (first + 1))
         dcg = sum(1.0 / math.log2(i + 2) for i, p in enumerate(ranked[:DEPTH]) if p in relevant)
         ideal = sum(1.0 / math.log2(i + 2) for i in range(min(len(relevant), DEPTH)))
-        self.ndcg += dcg / ideal
+        self.per_query["ndcg@10"].append(dcg / ideal)
 
-    def to_json(self) -> dict[str, float | int]:
+    def to_json(self) -> dict[str, object]:
+        """The means, and `ci95`: each mean's 95% bootstrap interval [low, high]."""
         n = max(self.queries, 1)
-        out: dict[str, float | int] = {"queries": self.queries}
-        out.update({f"recall@{c}": round(v / n, 4) for c, v in self.recall.items()})
-        out["mrr@10"] = round(self.mrr / n, 4)
-        out["ndcg@10"] = round(self.ndcg / n, 4)
+        out: dict[str, object] = {"queries": self.queries}
+        out.update({name: round(sum(v) / n, 4) for name, v in self.per_query.items()})
+        out["ci95"] = {
+            name: [round(x, 4) for x in bootstrap_interval(v)] for name, v in self.per_query.items()
+        }
         return out
+
+
+def bootstrap_interval(values: Sequence[float]) -> tuple[float, float]:
+    """The percentile bootstrap's CONFIDENCE interval of the mean of `values` (the
+    queries drawn with replacement RESAMPLES times; seeded, so reruns agree)."""
+    if not values:
+        return (0.0, 0.0)
+    data = np.asarray(values, dtype=np.float64)
+    rng = np.random.default_rng(0)
+    means = data[rng.integers(0, len(data), size=(RESAMPLES, len(data)))].mean(axis=1)
+    tail = (1.0 - CONFIDENCE) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return float(low), float(high)
 
 
 def read_qrels(path: Path, folder: Path | None = None) -> Qrels:
