@@ -20,6 +20,7 @@ from helpers import draw_image, run_index
 
 from searchengine import Encoders, Index, Results, Settings, make_filters
 from searchengine.cli.main import main
+from searchengine.query import searcher
 
 WORDS = "car engine road dog puppy park banana fruit kitchen tax bank rain train station".split()
 
@@ -263,3 +264,20 @@ def test_an_older_catalog_gets_its_lexical_index_on_open(
     # opening upgrades it and analyses the existing chunks
     hits = _search(fake_settings, encoders, "자동차", k=3, mode="lexical")
     assert _names(hits) == ["car.txt"]
+
+
+def test_every_pooled_file_is_scored_on_both_signals(
+    index: Index, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file in the dense pool gets its BM25 even when more than a pool's worth of files
+    match the words better (here: most of the 240 notes hold `car` or `dog`)."""
+    monkeypatch.setattr(searcher, "POOL", 5)  # each signal brings 5 files to the pool
+    query = "car dog"
+    lexical = {h.path: h.score for h in index.search(query, k=245, mode="lexical")}
+    assert len(lexical) > 100  # far more word matches than the lexical pool takes
+    dense = [h.path for h in index.search(query, k=5, mode="dense")]
+    assert set(dense) - set(sorted(lexical, key=lambda p: -lexical[p])[:5])
+    hybrid = index.search(query, k=5, mode="hybrid")
+    assert {h.path for h in hybrid} & set(dense)  # dense-pooled files among the hits
+    for hit in hybrid:  # (these words are in most notes: their BM25 rounds to 0.0)
+        assert ("bm25" in hit.extra) == (hit.path in lexical), hit.path

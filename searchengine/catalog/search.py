@@ -244,13 +244,29 @@ class CatalogSearch(CatalogConnection):
         with self.session() as s:
             return [int(i) for i in s.scalars(select(File.id).where(*file_conditions(filters)))]
 
-    def lexical_matches(self, match: str, filters: Filters, limit: int) -> list[LexicalMatch]:
+    def lexical_matches(
+        self, match: str, filters: Filters, limit: int, files: Sequence[int] | None = None
+    ) -> list[LexicalMatch]:
         """The best `limit` files for an FTS5 MATCH expression (on PostgreSQL, the same
-        terms as a tsquery), each with its best chunk.
+        terms as a tsquery), each with its best chunk; of `files` alone, if given.
 
         Ties are broken by file id, so paging through results is stable.
         """
+        if files is not None:  # scores are the table's own (idf over all chunks)
+            return [
+                m
+                for part in id_batches([int(f) for f in files])
+                for m in self._lexical_matches(match, filters, len(part), part)
+            ]
+        return self._lexical_matches(match, filters, limit, None)
+
+    def _lexical_matches(
+        self, match: str, filters: Filters, limit: int, files: list[int] | None
+    ) -> list[LexicalMatch]:
         matched = matches_cte(self.engine, "chunk_terms", "chunk_id", match)
+        conditions = file_conditions(filters)
+        if files is not None:
+            conditions.append(Chunk.file_id.in_(files))
         ranked = (
             select(
                 Chunk.file_id.label("file_id"),
@@ -265,7 +281,7 @@ class CatalogSearch(CatalogConnection):
             )
             .join(Chunk, Chunk.id == matched.c.chunk_id)
             .join(File, File.id == Chunk.file_id)
-            .where(and_(*file_conditions(filters)))
+            .where(and_(*conditions))
             .subquery()
         )
         query = (

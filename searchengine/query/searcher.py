@@ -293,6 +293,10 @@ class Searcher:
                 matches = expand_matches(
                     self.catalog, self.store.index_dir, query, filters, need, matches
                 )
+            if vec is not None and name == TEXT:
+                # the dense pool's files beyond the lexical top `need` get their BM25 too
+                unmatched = set(pool) - {m.file_id for m in matches}
+                matches += self.catalog.lexical_matches(expr, filters, 0, sorted(unmatched))
             for m in matches:
                 s = pool.setdefault(m.file_id, Scored(m.file_id))
                 s.lexical = m.score
