@@ -43,7 +43,7 @@ Issue 15 ("faster than the peers on the same model"). Protocol:
   on a shared machine the figures are provisional.
 
     python -m bench.compare_peers [--chunks N] [--queries 100] [--cold 5] [--threads 1]
-    python -m bench.compare_peers --bf16   # semsearch indexes in bf16 (`index --bf16`)
+    python -m bench.compare_peers --fp32   # semsearch indexes in fp32 (`index --fp32`)
     python -m bench.compare_peers --smoke   # semsearch only, a few chunks: a check
 """
 
@@ -317,7 +317,7 @@ def load_queries(n: int) -> list[str]:
 
 def run_semsearch(work: Path, chunks: list[str], queries: list[str], warm: list[str],
                   threads: int, model_cache: Path,
-                  precision: str = "fp32") -> dict[str, Any]:  # fmt: skip
+                  precision: str = "auto") -> dict[str, Any]:  # fmt: skip
     import numpy as np
 
     from searchengine import Encoders, Index, Settings
@@ -337,12 +337,13 @@ def run_semsearch(work: Path, chunks: list[str], queries: list[str], warm: list[
     encoder.prepare_batches()  # and the torch model auto indexes on: the peers' own
     res: dict[str, Any] = {"system": "semsearch", "load_s": round(time.perf_counter() - t0, 2)}
     res["engine"] = encoder.engine
-    res["precision"] = precision
     with Index.open(settings=settings, encoders=Encoders(text=encoder)) as index:
         t0 = time.perf_counter()
         summary = index.add(corpus)
         res["ingest_s"] = round(time.perf_counter() - t0, 2)
-        counts = index.status().counts
+        status = index.status()
+        counts = status.counts
+        res["precision"] = next(s["precision"] for s in status.spaces if s["name"] == "text")
         res["indexed_chunks"] = counts.get("chunks")
         res["summary"] = summary.to_json()
         for q in warm:
@@ -385,7 +386,10 @@ def main() -> None:
     ap.add_argument("--cold", type=int, default=5, help="cold one-shot runs per system")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument(
-        "--bf16", action="store_true", help="semsearch indexes in bf16 (`semsearch index --bf16`)"
+        "--fp32",
+        action="store_true",
+        help="semsearch indexes in fp32 (`semsearch index --fp32`); by default it indexes as "
+        "`semsearch index` does: bf16 where the CPU has bfloat16 instructions",
     )
     ap.add_argument("--peers-venv", type=Path, default=DEFAULT_VENV)
     ap.add_argument("--work", type=Path, help="work folder (default: a temporary one)")
@@ -450,7 +454,7 @@ def run(args: argparse.Namespace) -> None:
     log(f"{len(chunks)} chunks, {len(queries)} queries, model {folder}, {args.threads} thread(s)")
     log("semsearch: ingest and warm queries ...")
     phase_load = {"semsearch": round(os.getloadavg()[0], 2)}
-    precision = "bf16" if args.bf16 else "fp32"
+    precision = "fp32" if args.fp32 else "auto"
     sem = run_semsearch(work, chunks, queries, warm, args.threads, model_cache, precision)
     for system in PEERS if py is not None else ():
         log(f"{system}: ingest and warm queries ...")

@@ -107,9 +107,13 @@ def reembed(
     if pending is None:
         image = space == IMAGE and not isinstance(encoder, TextEncoder)
         query_fp = _shared_tower(store, settings, encoder) if image else None  # type: ignore[arg-type]
-        catalog.ensure_space(staging, model, encoder.fingerprint, encoder.dim, query_fp)
+        precision = None if isinstance(encoder, TextEncoder) else "fp32"  # image towers: fp32
+        catalog.ensure_space(
+            staging, model, encoder.fingerprint, encoder.dim, query_fp, precision=precision
+        )
     if isinstance(encoder, TextEncoder):
         _embed_chunks(store, encoder, space, staging, settings, summary, progress, stop)
+        catalog.note_precision(staging, encoder.passage_precisions)
     else:
         _embed_images(store, encoder, space, staging, settings, summary, progress, stop)
     if not summary.interrupted:

@@ -196,7 +196,7 @@ class Index:
         """Counts, models and sizes of this index."""
         catalog = self._read_store().catalog  # no model needed to tell what is indexed
         counts = catalog.counts()
-        spaces = [
+        spaces: list[dict[str, object]] = [
             {
                 "name": s.name,
                 "model": s.model,
@@ -204,6 +204,9 @@ class Index:
                 "dim": s.dim,
                 "index_generation": s.index_generation,
                 "vectors": s.index_count,
+                # what its vectors were computed in ("bf16+fp32": runs differed; None: an
+                # index written before this was recorded)
+                "precision": s.precision,
             }
             for s in catalog.spaces()
         ]

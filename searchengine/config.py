@@ -21,7 +21,7 @@ DEFAULT_IMAGE_MODEL = "semsearch-clip-duo"
 DEFAULT_CHUNK_OVERLAP_TOKENS = 32
 DEFAULT_TEXT_BATCH = 32
 DEFAULT_TEXT_ENGINE = "auto"
-DEFAULT_TEXT_PRECISION = "fp32"
+DEFAULT_TEXT_PRECISION = "auto"
 DEFAULT_IMAGE_BATCH = 32
 DEFAULT_K = 10
 DEFAULT_IMAGE_TO_DOCUMENTS = "auto"  # the way measured best for the image model, if any
@@ -77,9 +77,11 @@ class Settings:
     # what runs the text model: "auto" (ONNX Runtime, exported once into the model cache,
     # else torch), "onnx" or "torch"
     text_engine: str = DEFAULT_TEXT_ENGINE
-    # what indexing batches on torch compute in: "fp32" (exact), or "bf16" where the CPU
-    # has bfloat16 instructions (AVX512-BF16, AMX): faster, vectors at cosine ~0.99999
-    # (bench/bench_bf16.py); elsewhere it stays fp32. Queries are always fp32.
+    # what indexing batches on torch compute in: "auto" (bf16 where the CPU has bfloat16
+    # instructions, AVX512-BF16 or AMX, or on a GPU; fp32 elsewhere), "bf16" (the same, but
+    # said where it cannot) or "fp32" (exact). bf16: ~2x faster on such a CPU, vectors at
+    # cosine ~0.99999, MRR@10 within 1% (bench/bench_bf16.py, docs/precision.md). Queries
+    # are always fp32: one query is not where the time goes.
     text_precision: str = DEFAULT_TEXT_PRECISION
     encode_threads: int = 0  # threads per forward pass; 0: one per core
     image_batch: int = DEFAULT_IMAGE_BATCH

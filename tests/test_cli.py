@@ -227,6 +227,36 @@ def test_index_bf16_asks_the_text_encoder_for_bf16(corpus: Path, settings, capsy
     models = ["--text-model", settings.text_model, "--image-model", settings.image_model]
     code, out, _ = _cli(capsys, *base, *models, "--bf16")
     assert code == 0 and json.loads(out)["added"] == 6 and asked == ["bf16"]
+    code, out, _ = _cli(capsys, *base[:2], "status", "--json")
+    (text,) = [s for s in json.loads(out)["spaces"] if s["name"] == "text"]
+    assert text["precision"] in ("bf16", "fp32")  # what the CPU had
+
+
+@pytest.mark.parametrize(("flags", "precision"), [((), "auto"), (("--fp32",), "fp32")])
+def test_index_is_auto_precision_by_default_and_fp32_when_told(
+    corpus: Path, settings, capsys, monkeypatch, flags: tuple[str, ...], precision: str
+):
+    from searchengine.models import spaces
+    from searchengine.models.text_encoder import TextEncoder
+
+    asked: list[str] = []
+
+    class Spy(TextEncoder):
+        def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            asked.append(kwargs["precision"])
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(spaces, "TextEncoder", Spy)
+    base = ["--index", str(settings.index_dir), "index", str(corpus), "--json"]
+    models = ["--text-model", settings.text_model, "--image-model", settings.image_model]
+    code, out, _ = _cli(capsys, *base, *models, *flags)
+    assert code == 0 and asked == [precision]
+    code, out, _ = _cli(capsys, "--index", str(settings.index_dir), "status", "--json")
+    (text,) = [s for s in json.loads(out)["spaces"] if s["name"] == "text"]
+    if precision == "fp32":
+        assert text["precision"] == "fp32"
+    code, out, _ = _cli(capsys, "--index", str(settings.index_dir), "status")
+    assert "fp32" in out or "bf16" in out
 
 
 def test_version_is_the_installed_packages(capsys) -> None:

@@ -240,6 +240,32 @@ def test_bf16_without_the_instructions_stays_fp32_and_says_so(
         TextEncoder(source(tiny_bert_dir), precision="int3")  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("has_bf16", [True, False])
+def test_auto_precision_is_bf16_where_the_cpu_has_it_and_fp32_silently_elsewhere(
+    tiny_bert_dir: Path, monkeypatch: pytest.MonkeyPatch, has_bf16: bool
+) -> None:
+    """The default ("auto") needs no flag: bf16 batches on a CPU with the instructions,
+    exact fp32 on one without (detection forced either way), and no word about it."""
+    from searchengine.models import text_encoder
+
+    monkeypatch.setattr(text_encoder, "cpu_has_bf16", lambda: has_bf16)
+    said: list[str] = []
+    many = [f"{t} {i}" for i in range(3) for t in TEXTS]
+    auto = TextEncoder(
+        source(tiny_bert_dir), batch_size=4, engine="torch", precision="auto", on_status=said.append
+    )
+    exact = TextEncoder(source(tiny_bert_dir), batch_size=4, engine="torch", precision="fp32")
+    assert auto.precision == "auto" and auto.passage_precisions == set()
+    a, b = auto.encode(many), exact.encode(many)
+    assert np.array_equal(a, b) is not has_bf16
+    assert cosines(a, b).min() >= 0.99
+    expected = "bf16" if has_bf16 else "fp32"
+    assert auto.precision == expected and auto.passage_precisions == {expected}
+    assert exact.passage_precisions == {"fp32"} and said == []
+    auto.encode(many[:3], "query")  # queries are fp32 and are not passages
+    assert auto.passage_precisions == {expected}
+
+
 def test_cpu_has_bf16_reads_the_flags() -> None:
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     expected = any(f in flags.split() for f in ("avx512_bf16", "amx_bf16"))

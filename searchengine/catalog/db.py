@@ -81,6 +81,8 @@ class Catalog(CatalogUpkeep, CatalogSearch, CatalogTags):
         fingerprint: str,
         dim: int,
         query_fingerprint: str | None = None,
+        *,
+        precision: str | None = None,
     ) -> SpaceInfo:
         """Record the model of a space, or return the record already there."""
         with self.session() as s:
@@ -97,8 +99,22 @@ class Catalog(CatalogUpkeep, CatalogSearch, CatalogTags):
                     index_deleted=0,
                     index_bytes=0,
                     query_fingerprint=query_fingerprint,
+                    precision=precision,
                 )
                 s.add(row)
+            return space_info(row)
+
+    def note_precision(self, name: str, used: Iterable[str]) -> SpaceInfo | None:
+        """Add the precisions a run computed the space's vectors in ("fp32", "bf16") to
+        those it records; the record as it is now."""
+        with self.session() as s:
+            row = s.get(Space, name)
+            if row is None:
+                return None
+            before = {p for p in (row.precision or "").split("+") if p}
+            merged = "+".join(sorted(before | set(used)))
+            if merged and merged != row.precision:
+                row.precision = merged
             return space_info(row)
 
     def record_index_save(self, name: str, generation: int, stamp: FileStamp) -> None:

@@ -66,6 +66,7 @@ class SpaceInfo:
     index_deleted: int = 0
     index_bytes: int = 0
     metric: str = "cosine"
+    precision: str | None = None  # "fp32", "bf16", "bf16+fp32"; None: not recorded
 
     @property
     def stamp(self) -> FileStamp:
@@ -153,6 +154,7 @@ def space_info(row: Space) -> SpaceInfo:
         row.index_deleted or 0,
         row.index_bytes or 0,
         row.metric,
+        row.precision,
     )
 
 

@@ -33,6 +33,9 @@ class Space(Base):
     index_bytes: Mapped[int] = mapped_column(BIG, default=0)  # its size: with the above, its stamp
     # fingerprint of the text model whose query vectors are also this space's text queries
     query_fingerprint: Mapped[str | None] = mapped_column(String, default=None)
+    # what its vectors were computed in: "fp32", "bf16", or "bf16+fp32" when runs differed;
+    # None: written before this was recorded
+    precision: Mapped[str | None] = mapped_column(String, default=None)
 
 
 class File(Base):

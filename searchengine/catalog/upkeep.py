@@ -290,6 +290,7 @@ class CatalogUpkeep(CatalogConnection):
                     fingerprint=st.fingerprint,
                     dim=st.dim,
                     query_fingerprint=st.query_fingerprint,
+                    precision=st.precision,
                     index_generation=cur.index_generation + 1,
                     index_count=stamp.live,
                     index_deleted=stamp.deleted,

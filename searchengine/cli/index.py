@@ -98,8 +98,8 @@ def writing_settings(app: App) -> Settings:
         settings = replace(settings, max_file_bytes=int(args.max_file_mb * 1024 * 1024))
     if getattr(args, "file_timeout", None) is not None:
         settings = replace(settings, file_timeout_s=args.file_timeout)
-    if getattr(args, "bf16", False):
-        settings = replace(settings, text_precision="bf16")
+    if getattr(args, "precision", None):
+        settings = replace(settings, text_precision=args.precision)
     if getattr(args, "ocr", None):
         settings = replace(settings, ocr=args.ocr)
     if getattr(args, "ocr_languages", None):
@@ -110,11 +110,22 @@ def writing_settings(app: App) -> Settings:
 
 
 def bf16_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
+    which = p.add_mutually_exclusive_group()
+    which.add_argument(
+        "--fp32",
+        dest="precision",
+        action="store_const",
+        const="fp32",
+        help="encode text in float32 even where the CPU has bfloat16 instructions "
+        "(by default indexing runs in bf16 there: about 2x faster, search quality within "
+        "1%%; docs/precision.md)",
+    )
+    which.add_argument(
         "--bf16",
-        action="store_true",
-        help="encode text in bfloat16 where the CPU has it (AVX512-BF16, AMX): indexing "
-        "about 1.5x faster, search quality within 1%% (README: int8 and bf16)",
+        dest="precision",
+        action="store_const",
+        const="bf16",
+        help="bf16, and say so where the CPU cannot (the default is bf16 where it can)",
     )
 
 

@@ -59,9 +59,10 @@ def cmd_status(app: App) -> int:
         print(f"chunks:  {counts['chunks']}")
         for s in status.spaces:
             vectors = counts.get(f"vectors_{s['name']}", 0)
+            precision = s["precision"] or "precision not recorded"
             print(
                 f"space:   {s['name']:6} {s['model']} (dim {s['dim']}, fingerprint "
-                f"{s['fingerprint']}, {vectors} vectors)"
+                f"{s['fingerprint']}, {vectors} vectors, {precision})"
             )
         print(f"size:    {_human_bytes(status.total_bytes)}")
         for p, r in skipped[:20]:

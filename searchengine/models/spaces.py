@@ -172,13 +172,23 @@ class Spaces:
         """The space's catalog record, created from its encoder on first write."""
         if space == TEXT:
             t = self.text()
-            return self.catalog.ensure_space(TEXT, t.name, t.fingerprint, t.dim)
+            record = self.catalog.ensure_space(TEXT, t.name, t.fingerprint, t.dim)
+            # what the run's passages were computed in (a given encoder may not say)
+            used: set[str] = getattr(t, "passage_precisions", set())
+            if used and not used <= set((record.precision or "").split("+")):
+                record = self.catalog.note_precision(TEXT, used) or record
+            return record
         existing = self.catalog.space(IMAGE)
         if existing is not None:
             return existing
         i = self.image()
         return self.catalog.ensure_space(
-            IMAGE, i.name, i.fingerprint, i.dim, query_fingerprint=self.shared_tower(i)
+            IMAGE,
+            i.name,
+            i.fingerprint,
+            i.dim,
+            query_fingerprint=self.shared_tower(i),
+            precision="fp32",  # the image towers always run in fp32
         )
 
     def shared_tower(self, image: ImageEncoding) -> str | None:

@@ -36,8 +36,10 @@ log = logging.getLogger(__name__)
 
 Engine = Literal["auto", "onnx", "torch"]
 ENGINES = ("auto", "onnx", "torch")
-Precision = Literal["fp32", "bf16"]
-PRECISIONS = ("fp32", "bf16")
+Precision = Literal["auto", "fp32", "bf16"]
+# "auto": bf16 where it pays (torch on a GPU or on a CPU with bfloat16 instructions), else
+# fp32, silently; "bf16": the same, but said where it cannot; "fp32": always
+PRECISIONS = ("auto", "fp32", "bf16")
 BATCH_ON_TORCH = 16  # passages in one call from which "auto" encodes them on torch
 
 
@@ -81,7 +83,10 @@ class TextEncoder:
                 parameter="text_precision",
             )
         self.source = source
-        self.precision: str = precision  # what passage batches on torch compute in
+        # what passage batches on torch compute in; "auto" becomes "bf16" or "fp32" at the
+        # first batch big enough for torch
+        self.precision: str = precision
+        self.passage_precisions: set[str] = set()  # what the passages encoded so far ran in
         self.name = source.name
         self.batch_size = batch_size
         self.engine: str = engine
@@ -257,6 +262,8 @@ class TextEncoder:
         if len(texts) >= BATCH_ON_TORCH and passages:
             backend = self._for_batches() or backend
         bf16 = passages and self._bf16_on(backend)
+        if passages:
+            self.passage_precisions.add("bf16" if bf16 else "fp32")
         with self._encoding:
             ids = tokenizer(
                 [prefix + t for t in texts], truncation=True, max_length=self._max_tokens
@@ -275,9 +282,11 @@ class TextEncoder:
                 out[rows] = backend.run(batch, mask)
 
     def _bf16_on(self, backend: OnnxBackend | TorchBackend) -> bool:
-        """Whether bf16 was asked for and pays on `backend` (torch, on a GPU or a CPU with
-        bfloat16 instructions); said once where it was asked for and cannot."""
-        if self.precision != "bf16":
+        """Whether bf16 was asked for (or left to "auto") and pays on `backend` (torch, on
+        a GPU or a CPU with bfloat16 instructions); said once where it was asked for and
+        cannot. Where the CPU has no such instructions torch emulates bf16, slower than
+        fp32, so "auto" stays fp32 there."""
+        if self.precision == "fp32":
             return False
         why = None
         if not isinstance(backend, TorchBackend):
@@ -287,11 +296,13 @@ class TextEncoder:
         elif backend.device.startswith("cpu") and not cpu_has_bf16():
             why = "bf16 asked for, but this CPU has no bfloat16 instructions: fp32"
         if why is None:
+            self.precision = "bf16"
             return True
+        if self.precision == "bf16":  # asked for by name: say why not
+            log.info(why)
+            if self._on_status is not None:
+                self._on_status(why)
         self.precision = "fp32"
-        log.info(why)
-        if self._on_status is not None:
-            self._on_status(why)
         return False
 
     @property
