@@ -78,9 +78,10 @@ def plan_changes(
         if should_stop is not None and should_stop():
             raise StopRequested
         old = known.get(f.key)
+        # a file skipped, or a picture read without OCR, under other reading limits than
+        # today's is read again
+        retry = old is not None and old.skip_limits not in (None, skip_limits)
         if old is not None and old.size == f.size and old.mtime_ns == f.mtime_ns:
-            # a file skipped under other reading limits than today's is tried again
-            retry = bool(old.skip_reason) and old.skip_limits not in (None, skip_limits)
             if not retry:
                 if old.path != f.path:
                     plan.moved.append((f, old))  # only the Unicode form of its name changed
@@ -108,7 +109,7 @@ def plan_changes(
                 on_hashed()
         if old is None:
             fresh.append((f, digest))
-        elif old.sha256 == digest and not old.skip_reason:
+        elif old.sha256 == digest and not old.skip_reason and not retry:
             plan.touched.append((f, old))
         else:
             plan.updated.append((f, digest, old))

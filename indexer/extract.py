@@ -51,6 +51,7 @@ _ZIP_FORMS = {"hwp": "hwpx", "xls": "xlsx"}
 
 OCR_DPI = 200  # shared/OFFLINE.md: 5-7% character errors on a 200 dpi scan, 0.3-0.9 s a page
 MAX_OCR_PIXELS = 40_000_000  # a larger page (a poster) is rendered at a lower DPI
+MAX_OCR_PAGES = 1000  # scanned pages read in one file (over 20 min on one core): the rest not
 LITTLE_TEXT_CHARS = 32  # under --ocr all, a page with less text than this is read by OCR too
 MAX_MAIL_DEPTH = 3  # mails attached inside mails: deeper ones are not opened
 
@@ -224,6 +225,9 @@ def _pdf_pages(data: bytes, ocr: OcrOptions) -> list[Passage]:
     except (PdfReadError, OSError, ValueError, KeyError, TypeError) as exc:
         raise ExtractionError(f"not a readable PDF ({exc})") from exc
     scanned = [p.page for p in pages if p.page is not None and _wants_ocr(p.text, ocr.mode)]
+    if len(scanned) > MAX_OCR_PAGES:
+        log.info("%d scanned pages: only the first %d are read", len(scanned), MAX_OCR_PAGES)
+        scanned = scanned[:MAX_OCR_PAGES]
     reason = unavailable(ocr) if scanned else None
     if scanned and reason is None:
         read = _ocr_pages(data, scanned, ocr)
@@ -271,6 +275,8 @@ def _ocr_pages(data: bytes, numbers: list[int], ocr: OcrOptions) -> dict[int, Pa
             finally:
                 page.close()
             out[number] = Passage(read_text(image, ocr), page=number, ocr=True)
+            if ocr.on_page is not None:
+                ocr.on_page()
     except pdfium.PdfiumError as exc:
         raise ExtractionError(f"a page could not be rendered for OCR ({exc})") from exc
     finally:

@@ -29,7 +29,8 @@ import re
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -61,6 +62,8 @@ class OcrOptions:
     languages: str = DEFAULT_OCR_LANGUAGES  # Tesseract's models joined by "+": "kor+eng"
     timeout_s: float = DEFAULT_OCR_TIMEOUT_S  # one Tesseract call; 0: no limit of its own
     binary: str = "tesseract"
+    # called after each page read (the reader's heartbeat: a long scan is not a hung one)
+    on_page: Callable[[], None] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_settings(cls, s: Settings) -> OcrOptions:

@@ -162,6 +162,8 @@ class IndexRun:
         self.should_stop = should_stop or (lambda: False)
         limits = ReadLimits.from_settings(settings)
         self.limits = limits.signature()
+        # pictures read without OCR remember these limits: a run with OCR reads them again
+        self.read_short = None if limits.reads_words else self.limits
         self.reader = FileReader(limits)
         self._encoder = ThreadPoolExecutor(1, thread_name_prefix="semsearch-encode")
         self._inflight: tuple[list[PendingItem], Future[_Encoded]] | None = None
@@ -459,6 +461,7 @@ class IndexRun:
             text_vectors=text_vectors,
             text_space=TEXT,
             parent=p.parent,
+            read_short=self.read_short if f.kind == IMAGE else None,
         )
 
     def _encoded(self, n: int) -> None:

@@ -20,7 +20,7 @@ import signal
 import struct
 import sys
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO
 
@@ -33,6 +33,7 @@ from .ocr import OcrOptions
 from .picture_text import words_if_text
 
 FRAME = struct.Struct(">Q")
+ALIVE = "alive"  # sent between a request and its reply: a page of a scan was read
 log = logging.getLogger(__name__)
 
 
@@ -57,6 +58,11 @@ class ReadLimits:
             f"pixels={self.max_image_pixels} memory={self.memory_bytes}"
             + (f" {self.ocr.signature()}" if self.ocr else "")
         )
+
+    @property
+    def reads_words(self) -> bool:
+        """Whether OCR runs under these limits (on, and Tesseract with its models here)."""
+        return self.ocr is not None and self.ocr.signature() not in ("ocr=off", "ocr=unavailable")
 
     @classmethod
     def from_settings(cls, s: Settings) -> ReadLimits:
@@ -240,6 +246,18 @@ def main() -> None:
         except (ImportError, ValueError, OSError):
             pass  # not on this platform: the parent's time limit still holds
     signal.signal(signal.SIGALRM, _on_alarm)
+
+    timeout = limits.timeout_s
+
+    def heartbeat() -> None:
+        """A page of a scan was read: the file's time limit starts again, here and in the
+        parent, so that a long scan is read page by page instead of cut off as a hang."""
+        if timeout:
+            signal.setitimer(signal.ITIMER_REAL, timeout)
+        send(out, ALIVE)
+
+    if limits.ocr is not None:
+        limits = replace(limits, ocr=replace(limits.ocr, on_page=heartbeat))
     send(out, "ready")
     while (req := receive(inp)) is not None:
         assert isinstance(req, ReadRequest)

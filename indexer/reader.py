@@ -12,7 +12,7 @@ import time
 
 from searchengine.errors import SearchEngineError
 
-from .read_worker import FRAME, ReadLimits, ReadReply, ReadRequest, send, timed_out
+from .read_worker import ALIVE, FRAME, ReadLimits, ReadReply, ReadRequest, send, timed_out
 
 GRACE_S = 10.0  # past the worker's own timer, the parent kills it (a hang inside C code)
 START_S = 60.0  # the worker's imports, on a slow first start
@@ -33,9 +33,11 @@ class FileReader:
         except BrokenPipeError:
             return self._died()
         timeout = self.limits.timeout_s
-        deadline = time.monotonic() + (timeout + GRACE_S if timeout else math.inf)
         try:
-            reply = self._receive(deadline)
+            reply: object = ALIVE
+            while reply == ALIVE:  # each page of a scan read starts the time limit again
+                deadline = time.monotonic() + (timeout + GRACE_S if timeout else math.inf)
+                reply = self._receive(deadline)
         except TimeoutError:
             self._stop(kill=True)
             return timed_out(self.limits)

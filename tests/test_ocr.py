@@ -218,6 +218,22 @@ def test_the_file_time_limit_also_ends_a_tesseract_without_its_own(
         os.kill(int(pid_file.read_text()), 0)
 
 
+def test_a_long_scan_is_read_page_by_page_past_the_file_time_limit(
+    tmp_path: Path, fake_settings, encoders
+) -> None:
+    # each page takes 0.7 s, the eight together 5.6 s: over the file's 2 s limit, which
+    # starts again with every page read (a page that hangs is still cut off: above)
+    slow = fake_tesseract(tmp_path, "sleep 0.7; echo 'the archived okapi ledger'")
+    folder = tmp_path / "docs"
+    scanned_pdf(folder / "archive.pdf", [ENGLISH] * 8, None)
+    settings = replace(fake_settings, tesseract=slow, ocr_timeout_s=0.0, file_timeout_s=2.0)
+    report = run_index(folder, settings, encoders)
+    assert (report.added, report.skipped) == (1, [])
+    with Index.open(settings=settings, encoders=encoders) as index:
+        hits = index.search("okapi ledger", k=10, mode="lexical")
+        assert {h.page for h in hits} <= set(range(1, 9)) and hits[0].ocr
+
+
 def test_a_failing_tesseract_is_a_reason(tmp_path: Path) -> None:
     broken = fake_tesseract(tmp_path, "echo 'Error: cannot read input' >&2; exit 1")
     with pytest.raises(ExtractionError, match=r"OCR failed \(Error: cannot read input\)"):

@@ -155,3 +155,30 @@ def test_a_tesseract_that_spins_on_a_picture_costs_its_words_not_the_picture(
     settings = replace(fake_settings, tesseract=spinning, ocr_timeout_s=1.0)
     report = run_index(folder, settings, encoders)
     assert (report.images, report.chunks, report.skipped) == (1, 0, [])
+
+
+@needs_tesseract
+def test_a_picture_indexed_without_ocr_is_read_once_ocr_runs(
+    tmp_path: Path, fake_settings, encoders
+) -> None:
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    lines = ["Quarterly budget of the okapi sanctuary", "오카피 보호구역 분기 예산"]
+    screenshot(lines, cjk_font(), size=16).save(folder / "budget.png")
+    without = replace(fake_settings, tesseract=str(tmp_path / "nowhere" / "tesseract"))
+    first = run_index(folder, without, encoders)
+    assert (first.added, first.skipped) == (1, [])  # a picture all the same
+    again = run_index(folder, without, encoders)
+    assert (again.unchanged, again.encoded) == (1, 0)  # the same limits: not read again
+    off = run_index(folder, replace(fake_settings, ocr="off"), encoders)
+    assert off.updated == 1  # other limits: read again (still without words)
+    with Index.open(settings=fake_settings, encoders=encoders) as index:
+        assert index.search("okapi sanctuary", k=3, mode="lexical").hits == ()
+    report = run_index(folder, fake_settings, encoders)  # Tesseract is there now
+    assert (report.updated, report.skipped) == (1, [])
+    with Index.open(settings=fake_settings, encoders=encoders) as index:
+        (hit,) = index.search("okapi sanctuary", k=3, mode="lexical")
+        assert (Path(hit.path).name, hit.ocr) == ("budget.png", True)
+        assert index.verify().clean
+    last = run_index(folder, fake_settings, encoders)
+    assert (last.unchanged, last.encoded) == (1, 0)  # read with OCR: never again

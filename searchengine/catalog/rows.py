@@ -45,7 +45,7 @@ class FileState:
     sha256: str
     kind: str
     skip_reason: str | None
-    skip_limits: str | None = None  # the reading limits in force when it was skipped
+    skip_limits: str | None = None  # the reading limits when it was skipped (or read short)
     parent_id: int | None = None  # the file that holds it (a mail, of an attachment)
 
     @property
@@ -98,6 +98,7 @@ class NewItem:
     text_vectors: Vectors | None = None  # a picture's chunks in the text space, one row each
     text_space: str = "text"
     parent: str | None = None  # the path of the file that holds it (a mail, of its attachment)
+    read_short: str | None = None  # the reading limits it was read under without OCR (a picture)
 
     def rows(self) -> Iterator[tuple[str, Vectors, bool]]:
         """(space, vectors, whether each row is a chunk's), in the order they are written."""

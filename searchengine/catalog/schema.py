@@ -52,7 +52,9 @@ class File(Base):
     sha256: Mapped[str] = mapped_column(String, index=True)
     indexed_at: Mapped[float]
     skip_reason: Mapped[str | None] = mapped_column(String, default=None)
-    skip_limits: Mapped[str | None] = mapped_column(String, default=None)  # limits it failed
+    # the reading limits it was skipped under, or a picture's read without OCR: other limits
+    # (Tesseract installed, --ocr on) read it again
+    skip_limits: Mapped[str | None] = mapped_column(String, default=None)
     # the file that holds this one (a mail, of its attachment); None for a file on disk
     parent_id: Mapped[int | None] = mapped_column(
         BIG, ForeignKey("files.id", ondelete="CASCADE"), index=True, default=None

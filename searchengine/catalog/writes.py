@@ -46,6 +46,7 @@ def write_run(
                 "mtime_ns": item.mtime_ns,
                 "sha256": item.sha256,
                 "indexed_at": now,
+                "skip_limits": item.read_short,
             }
             for item in items
         ],

@@ -75,7 +75,8 @@ def reading_options(p: argparse.ArgumentParser) -> None:
         "--file-timeout",
         type=float,
         metavar="SECONDS",
-        help="skip a file whose reading takes longer than this (default 60; 0: no limit)",
+        help="skip a file whose reading takes longer than this (default 60; it starts "
+        "again with each scanned page read by OCR; 0: no limit)",
     )
     p.add_argument(
         "--ocr",
