@@ -41,8 +41,12 @@ class CatalogUpkeep(CatalogConnection):
                 select(func.count()).select_from(File).where(File.skip_reason.is_not(None))
             )
             chunks = s.scalar(select(func.count()).select_from(Chunk))
+            attached = s.scalar(
+                select(func.count()).select_from(File).where(File.parent_id.is_not(None))
+            )
             out = {
-                "files": int(files or 0),
+                "files": int(files or 0),  # a mail's attachments among them
+                "attached": int(attached or 0),
                 "skipped": int(skipped or 0),
                 "chunks": int(chunks or 0),
             }

@@ -197,6 +197,8 @@ def _print_summary(app: App, s: IndexReport) -> None:
         f"added {s.added}, updated {s.updated}, moved {s.moved}, removed {s.removed}, "
         f"unchanged {s.unchanged}, skipped {len(s.skipped)}"
     )
+    if s.attached:
+        print(f"with them {s.attached} files attached to mails, each an item of its own")
 
 
 def cmd_reembed(app: App) -> int:

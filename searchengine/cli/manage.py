@@ -52,9 +52,11 @@ def cmd_status(app: App) -> int:
 
     def human() -> None:
         print(f"index:   {status.index}")
+        attached = counts.get("attached", 0)
         print(
-            f"files:   {counts.get('files_text', 0)} documents, "
-            f"{counts.get('files_image', 0)} images, {counts['skipped']} skipped"
+            f"files:   {counts.get('files_text', 0)} documents"
+            + (f" ({attached} of them attached to mails)" if attached else "")
+            + f", {counts.get('files_image', 0)} images, {counts['skipped']} skipped"
         )
         print(f"chunks:  {counts['chunks']}")
         for s in status.spaces:
