@@ -135,6 +135,8 @@ def test_an_attachment_is_found_as_its_own_item_within_its_mail(
         only_word = Filters(formats=("docx",))
         assert index.search("quarterly", k=3, mode="lexical", filters=only_word).hits == ()
         assert index.verify().clean  # its path is not on disk, and that is no problem
+        counts = index.status().counts
+        assert (counts["files"], counts["attached"]) == (3, 2)
 
 
 def test_attachments_go_with_their_mail(tmp_path: Path, fake_settings, encoders) -> None:
