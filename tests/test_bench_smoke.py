@@ -58,6 +58,10 @@ SMOKES = [
     pytest.param("bench_storage.py", ["bare hnswlib", "ratio: time"]),
     pytest.param("bench_scale.py", ["recall@10", "EXTRAPOLATED n=100,000,000", "iter_vectors s"]),
     pytest.param("scale_sim.py", ["bulk fill writes what write_items writes: True", "rows/s"]),
+    pytest.param("bench_recall.py", ["the product's ef at this size", "worst recall@10"]),
+    pytest.param(
+        "real_chunks.py", ["planned 40 chunks", "loaded 40 vectors"], marks=pytest.mark.e2e
+    ),
     pytest.param("bench_lookup.py", ["dense lookup", "first search ms"]),
     pytest.param("bench_ocr.py", ["pages/s"]),
     pytest.param(

@@ -261,6 +261,9 @@ def test_an_older_catalog_gets_its_lexical_index_on_open(
         conn.execute("DROP TABLE chunk_terms")
         conn.execute("ALTER TABLE chunks DROP COLUMN ocr")  # migration 0012's
         conn.execute("UPDATE alembic_version SET version_num = '0007_add_skip_limits'")
+        conn.execute("DROP INDEX ix_files_parent_id")  # migration 0013's
+        conn.execute("ALTER TABLE files DROP COLUMN parent_id")
+        conn.execute('ALTER TABLE spaces DROP COLUMN "precision"')  # migration 0014's
     # opening upgrades it and analyses the existing chunks
     hits = _search(fake_settings, encoders, "자동차", k=3, mode="lexical")
     assert _names(hits) == ["car.txt"]

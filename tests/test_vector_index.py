@@ -117,3 +117,25 @@ def test_scans_exactly_up_to_a_count_or_a_share() -> None:
     assert not params.scans_exactly(101, 1000)
     assert params.scans_exactly(200, 2000)  # a tenth of the index
     assert not HnswParams(exact_scan_max=0, exact_scan_share=0.0).scans_exactly(1, 1000)
+
+
+def test_the_graph_walk_widens_as_the_index_grows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ef follows the live count (HnswParams.ef_for): after adds, and on load."""
+    from searchengine.store import hnsw
+
+    monkeypatch.setattr(hnsw, "EF_BY_SIZE", ((5, 300), (20, 500)))
+    params = HnswParams(ef_search=64)
+    assert [params.ef_for(n) for n in (0, 5, 6, 20, 21)] == [64, 64, 300, 300, 500]
+    idx = HnswIndex(8, params=params)
+    idx.add(np.arange(1, 5), _unit(4, 8))
+    assert idx._index.ef == 64
+    idx.add(np.arange(5, 11), _unit(6, 8, seed=1))
+    assert idx._index.ef == 300
+    idx.add(np.arange(11, 31), _unit(20, 8, seed=2))
+    assert idx._index.ef == 500
+    idx.save(tmp_path / "text.hnsw")
+    assert HnswIndex.load(tmp_path / "text.hnsw", 8, params)._index.ef == 500
+    labels, _ = idx.search(_unit(1, 8, seed=3), 400)  # k past the count: all 30
+    assert len(labels) == 30 and idx._index.ef == 500

@@ -37,6 +37,15 @@ from searchengine.store.hnsw_file import FileScan, scan_open_file
 log = logging.getLogger(__name__)
 
 
+# (more than this many live vectors, at least this ef), from bench/bench_recall.py: a
+# search asks for k=250, so hnswlib walked with ef=250, which found 0.81 of the true top 10
+# in 100,000 vectors fitted to real e5 ones (0.998 at 4,096); ef 1,600 found 0.986, at
+# ~6x the walk's cost (~10 ms of one core there). A warm searcher scans up to 131,072
+# kept vectors exactly (query/labels.py), so this is what one-shot searches and bigger
+# indexes pay. Not measured past 100,000 (docs/scaling.md).
+EF_BY_SIZE: tuple[tuple[int, int], ...] = ((4_096, 1_600),)
+
+
 @dataclass(frozen=True)
 class HnswParams:
     """How an index graph is built and searched (see the defaults in searchengine/config.py)."""
@@ -56,6 +65,15 @@ class HnswParams:
             exact_scan_max=settings.exact_scan_max,
             exact_scan_share=settings.exact_scan_share,
         )
+
+    def ef_for(self, live: int) -> int:
+        """The ef a search uses in an index of `live` vectors: the graph walk must widen as
+        the index grows to keep finding the true nearest (bench/bench_recall.py)."""
+        ef = self.ef_search
+        for size, wider in EF_BY_SIZE:
+            if live > size:
+                ef = max(ef, wider)
+        return ef
 
     def scans_exactly(self, allowed: int, live: int) -> bool:
         """Whether a filter allowing `allowed` of `live` vectors is answered by an exact scan."""
@@ -109,8 +127,8 @@ def _new_hnsw(dim: int, capacity: int, params: HnswParams) -> hnswlib.Index:
     index.init_index(
         max_elements=max(capacity, 16), ef_construction=params.ef_construction, M=params.m
     )
-    # hnswlib searches with max(ef, k), so ef is set once and never changed
-    # while searches may be running.
+    # hnswlib searches with max(ef, k), so ef is set only while no search runs: here,
+    # and as the index grows (HnswParams.ef_for)
     index.set_ef(params.ef_search)
     return index
 
@@ -161,7 +179,7 @@ class HnswIndex:
             raise IndexCorruptError(f"index file {path} kept being replaced while it was read")
         if int(index.element_count) != scan.count:
             raise IndexCorruptError(f"index file {path} does not hold what its header says")
-        index.set_ef(params.ef_search)
+        index.set_ef(params.ef_for(len(scan.labels)))
         self = cls.__new__(cls)
         self.dim = dim
         self.params = params
@@ -216,6 +234,8 @@ class HnswIndex:
                 self._index.resize_index(max(need, int(self._index.max_elements * 1.5)))
             self._index.add_items(vectors, np.asarray(labels, dtype=np.int64))
             self._live.update(int(x) for x in labels)
+            # a bigger index needs a wider walk; set while no search runs (exclusive)
+            self._index.set_ef(self.params.ef_for(self.live_count))
 
     def delete(self, labels: Iterable[int]) -> None:
         """Mark labels deleted; unknown or already deleted labels are ignored."""
@@ -289,7 +309,7 @@ class HnswIndex:
                 empty = np.zeros((1, 0))
                 return empty.astype(np.int64), empty.astype(np.float32)
             finally:
-                self._index.set_ef(self.params.ef_search)
+                self._index.set_ef(self.params.ef_for(self.live_count))
 
     def save(self, path: Path, *, fsync: bool = True) -> FileStamp:
         """Write the index to `path` atomically; returns what the file holds."""
