@@ -54,6 +54,11 @@ _LONE_PARTICLES = frozenset(
 )
 # Light verbs left over from `공부 했다`-style spacing; they would be in nearly every chunk.
 _STOP_LEMMAS = frozenset({"하다", "되다"})
+# final consonants (their index in a syllable) of a stem's last syllable that conjugation
+# may change: none or ㅎ, the vowel too (하 → 해, 어떻 → 어때); ㄷ ㄹ ㅂ ㅅ, the final
+# alone (걷 → 걸, 알 → 아, 돕 → 도, 낫 → 나)
+_CONTRACTING_FINALS = frozenset({0, 27})
+_IRREGULAR_FINALS = frozenset({7, 8, 17, 19})
 _EVERY_WORD = re.compile("")
 
 
@@ -404,8 +409,13 @@ def _could_match(terms: Set[str]) -> re.Pattern[str] | None:
     """What a Hangul word must contain to be analysed into one of `terms`; None: none can.
 
     A noun appears as itself. A conjugated predicate keeps the initial consonant
-    and vowel of each stem syllable but the last (부르다 → 불러) and the initial
-    consonant of the last one (걷다 → 걸어, 오다 → 와, 마시다 → 마셔).
+    and vowel of each stem syllable but the last (부르다 → 불러); of the last, what
+    its final consonant allows: none or ㅎ, the initial consonant (오다 → 와, 마시다 →
+    마셔, 어떻다 → 어때); ㄷ, ㄹ, ㅂ or ㅅ, which irregular verbs change or drop, the
+    initial consonant and vowel (걷다 → 걸어, 알다 → 아는, 돕다 → 도와); any other,
+    the syllable itself (있다 → 있나요). The last case matters: `[아-잏]` for 있다, a
+    predicate of most Korean questions, sent nearly every word of a page's snippets
+    through kiwi, the slowest searches' largest cost (issue 30).
     """
     parts = []
     for term in terms:
@@ -415,8 +425,18 @@ def _could_match(terms: Set[str]) -> re.Pattern[str] | None:
         if len(term) > 1 and term.endswith("다"):  # perhaps a predicate's dictionary form
             stem = term[:-1]
             head = "".join(_syllables_like(c, 28) for c in stem[:-1])
-            parts.append(head + _syllables_like(stem[-1], 21 * 28))
+            parts.append(head + _last_stem_syllable(stem[-1]))
     return re.compile("|".join(parts)) if parts else None
+
+
+def _last_stem_syllable(syllable: str) -> str:
+    """What the last syllable of a predicate's stem can look like conjugated."""
+    final = (ord(syllable) - 0xAC00) % 28
+    if final in _CONTRACTING_FINALS:
+        return _syllables_like(syllable, 21 * 28)
+    if final in _IRREGULAR_FINALS:
+        return _syllables_like(syllable, 28)
+    return syllable
 
 
 def _syllables_like(syllable: str, block: int) -> str:

@@ -62,6 +62,9 @@ SMOKES = [
     pytest.param(
         "real_chunks.py", ["planned 40 chunks", "loaded 40 vectors"], marks=pytest.mark.e2e
     ),
+    pytest.param(
+        "bench_tail.py", ["slowest 5%", "fastest half", "costliest snippets"], marks=pytest.mark.e2e
+    ),
     pytest.param("bench_lookup.py", ["dense lookup", "first search ms"]),
     pytest.param("bench_ocr.py", ["pages/s"]),
     pytest.param(

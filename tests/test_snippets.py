@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from searchengine.lexical import analyze, query_terms
+from searchengine.lexical import analyse_query, analyze, query_terms
 from searchengine.query.snippets import ELLIPSIS, Snippet, snippet
 
 
@@ -55,6 +55,46 @@ def test_a_snippet_highlights_what_full_analysis_finds(query: str, shown: list[s
     found = [text[t.start : t.end] for t in analyze(text) if t.term == query]
     assert set(shown) <= set(found)
     assert _highlighted(snippet(text, query, width=200)) == found
+
+
+CONJUGATED = (
+    "자료가 있나요? 있었다. 있는 것, 있어서 좋다. 좋아요, 좋은 날. 나는 안다, 아는 사람, "
+    "압니다, 알아요. 도와 주세요, 돕는 손, 도운 일. 걸어서 걷는다. 병이 나아서 낫는다. "
+    "어떻게 하나요? 어때요? 어떤 책. 책을 읽어요, 읽는다. 싫어요, 싫은 일. 만들어 만드는 "
+    "만든 것. 추워요, 춥다. 그래서 그렇다. 불러 부르는 노래."
+)
+
+
+@pytest.mark.parametrize(
+    ("query", "term"),
+    [("있나요", "있다"), ("좋다", "좋다"), ("알다", "알다"), ("돕다", "돕다"), ("걷다", "걷다"),
+     ("낫다", "낫다"), ("어떻다", "어떻다"), ("읽다", "읽다"), ("싫다", "싫다"),
+     ("만들다", "만들다"), ("춥다", "춥다"), ("그렇다", "그렇다"), ("부르다", "부르다")],
+)  # fmt: skip
+def test_a_snippet_of_a_predicate_finds_every_form_full_analysis_finds(
+    query: str, term: str
+) -> None:
+    # the pre-filter sends kiwi only words that could be `term` conjugated: each stem's
+    # last syllable as narrowly as its final consonant allows (있다: 있 only)
+    found = [CONJUGATED[t.start : t.end] for t in analyze(CONJUGATED) if t.term == term]
+    assert found and term in analyse_query(query).words
+    assert _highlighted(snippet(CONJUGATED, query, width=len(CONJUGATED))) == found
+
+
+def test_the_pre_filter_keeps_a_regular_stem_to_itself() -> None:
+    """있다 (in most Korean questions) sends kiwi words with 있 only, not every 아-잏 word:
+    the slowest searches' snippets spent most of their time on those (issue 30)."""
+    from searchengine.lexical import _could_match
+
+    words = "자료가 있나요 아는 이 일을 어떻게 알아요".split()
+    could = _could_match({"있다"})
+    assert could is not None and [w for w in words if could.search(w)] == ["있나요"]
+    could = _could_match({"알다", "어떻다"})
+    assert could is not None and [w for w in words if could.search(w)] == [
+        "아는",
+        "어떻게",
+        "알아요",
+    ]
 
 
 def test_a_snippet_without_a_match_is_the_start_of_the_text() -> None:
