@@ -31,7 +31,11 @@ SMOKES = [
         ["no filter", "filter --under", "hybrid", "encoder share of the median"],
         marks=pytest.mark.e2e,
     ),
-    pytest.param("tune_fusion.py", ["== ko:", "== en:", "good match:"], marks=pytest.mark.e2e),
+    pytest.param(
+        "tune_fusion.py",
+        ["== ko:", "== en:", "== ko-help:", "worth a=2.0", "Δ +0.0000", "good match:"],
+        marks=pytest.mark.e2e,
+    ),
     pytest.param(
         "bench_clip_recall.py",
         ["text->image, Korean queries", "image->image (same concept)", "ms/picture"],

@@ -18,7 +18,7 @@ import pytest
 from fakes import FakeImageEncoder, FakeTextEncoder
 from helpers import draw_image, run_index
 
-from searchengine import Encoders, Index, Results, Settings, make_filters
+from searchengine import Encoders, Filters, Index, Results, Settings, make_filters
 from searchengine.cli.main import main
 from searchengine.query import searcher
 
@@ -233,6 +233,7 @@ def test_cli_eval_reports_every_mode(
         assert 0.0 <= m["all"]["ndcg@10"] <= 1.0
     code, out, _ = _cli(capsys, *base, "--mode", "lexical")
     assert code == 0 and "lexical" in out and "recall@1" in out
+    assert "±" in out and "95% bootstrap interval" in out  # each figure with its noise
     (tmp_path / "bad.tsv").write_text("q\tr\nx\ty\n", encoding="utf-8")
     code, _, err = _cli(
         capsys, "--index", str(settings.index_dir), "eval", str(tmp_path / "bad.tsv")
@@ -260,10 +261,10 @@ def test_an_older_catalog_gets_its_lexical_index_on_open(
         conn.execute("DROP TRIGGER chunk_terms_follow_delete")
         conn.execute("DROP TABLE chunk_terms")
         conn.execute("ALTER TABLE chunks DROP COLUMN ocr")  # migration 0012's
-        conn.execute("UPDATE alembic_version SET version_num = '0007_add_skip_limits'")
         conn.execute("DROP INDEX ix_files_parent_id")  # migration 0013's
         conn.execute("ALTER TABLE files DROP COLUMN parent_id")
         conn.execute('ALTER TABLE spaces DROP COLUMN "precision"')  # migration 0014's
+        conn.execute("UPDATE alembic_version SET version_num = '0007_add_skip_limits'")
     # opening upgrades it and analyses the existing chunks
     hits = _search(fake_settings, encoders, "자동차", k=3, mode="lexical")
     assert _names(hits) == ["car.txt"]
@@ -284,3 +285,38 @@ def test_every_pooled_file_is_scored_on_both_signals(
     assert {h.path for h in hybrid} & set(dense)  # dense-pooled files among the hits
     for hit in hybrid:  # (these words are in most notes: their BM25 rounds to 0.0)
         assert ("bm25" in hit.extra) == (hit.path in lexical), hit.path
+
+
+@pytest.mark.sqlite_only("FTS5's idf, read from the catalog file")
+def test_the_bm25_worth_is_the_idf_fts5_scores_with(fake_shared: Settings, many: Path) -> None:
+    """bench/tune_fusion.py's query worth (a fusion it measures) is the sum of the query's
+    terms' idf as FTS5's bm25() has it: BM25 / worth is then at most k1 + 1 = 2.2 a term."""
+    import sqlite3
+
+    from bench.tune_fusion import query_worth
+    from searchengine.catalog import Catalog
+    from searchengine.lexical import analyse_query
+
+    texts = [p.read_text(encoding="utf-8") for p in many.rglob("*") if p.suffix in {".txt", ".md"}]
+    db = sqlite3.connect(fake_shared.index_dir / "catalog.sqlite")
+    try:
+        n_chunks = db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        idf = {}
+        for word in ("자동차", "bank", "INV"):
+            expr = analyse_query(word).expression
+            assert expr is not None
+            holding = sum(1 for t in texts if word in t)  # one chunk a file here
+            idf[word] = max(float(np.log((n_chunks - holding + 0.5) / (holding + 0.5))), 1e-6)
+            assert query_worth(db, expr) == pytest.approx(idf[word]), word
+        assert idf["자동차"] > 5 > idf["bank"]  # one file holds it; nearly all hold `bank`
+        every = analyse_query("bank INV 자동차").expression
+        assert every is not None
+        assert query_worth(db, every) == pytest.approx(sum(idf.values()))
+    finally:
+        db.close()
+    catalog = Catalog(fake_shared.index_dir / "catalog.sqlite", create=False)
+    try:
+        for m in catalog.lexical_matches('"자동차"', Filters(), 5):
+            assert 0 < m.score / idf["자동차"] < 2.2
+    finally:
+        catalog.close()
