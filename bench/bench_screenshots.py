@@ -20,6 +20,7 @@ import importlib.util
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -52,7 +53,8 @@ def read_shot(job: tuple[str, int, str, str]) -> tuple[str, str, float]:
     picture_text.SEGMENTATION = psm
     data = _writer().write_png((SOURCE / f"{stem}.txt").read_text(encoding="utf-8"), stem, n)
     t0 = time.perf_counter()
-    passages = picture_text.read_picture(data, OcrOptions())
+    # no time limit: the figure is what OCR reads, not whether a loaded machine reads it in 30 s
+    passages = picture_text.read_picture(data, OcrOptions(timeout_s=0))
     return stem, passages[0].text if passages else "", time.perf_counter() - t0
 
 
@@ -77,6 +79,7 @@ def main() -> None:
     ap.add_argument("--psm", nargs="+", default=["3", "6"])
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--smoke", action="store_true", help="6 answers: a check, not a measurement")
+    ap.add_argument("--keep", type=Path, help="keep the texts OCR read here (DIR/psmN/STEM.txt)")
     args = ap.parse_args()
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
@@ -111,6 +114,8 @@ def main() -> None:
                 read = list(pool.map(read_shot, jobs))
             for stem, text, _ in read:
                 (folder / f"{stem}.txt").write_text(text, encoding="utf-8")
+            if args.keep is not None:
+                shutil.copytree(folder, args.keep / folder.name, dirs_exist_ok=True)
             seconds = sorted(s for _, _, s in read)
             got = evaluate(folder, qrels, Path(tmp) / f"index-{psm}")
             print(

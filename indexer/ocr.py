@@ -51,6 +51,11 @@ SURE = 90.0  # Tesseract's confidence (0-100) under which a word is read again, 
 MAX_REREAD = 2000  # unsure words read again on one page, at most
 PAD, GAP = 6, 40  # pixels around each unsure word's box, and between boxes on the sheet
 _SYLLABLE_SPACE = re.compile(r"(?<=[\uac00-\ud7a3]) (?=[\uac00-\ud7a3])")
+_HANGUL = re.compile(r"[\uac00-\ud7a3\u3131-\u318e]")
+_HANGUL_ONLY = re.compile(r"[\uac00-\ud7a3]+")
+_TRAILING_JUNK = "'\u2019\u2018\"`|!?:;,._-=~()[]{}<>"  # a cut through a letter reads as these
+HANGUL_LANGUAGES = frozenset({"kor", "kor_vert", "Hangul", "Hangul_vert"})
+MIN_SPLIT_WIDTH = 8  # pixels: a Latin part narrower than this is not read on its own
 LANGUAGE_PACKAGES = {"kor": "tesseract-ocr-kor", "Hangul": "tesseract-ocr-script-hang"}
 
 
@@ -200,12 +205,79 @@ def read(image: Image.Image, options: OcrOptions, segmentation: str) -> Reading:
         return Reading(text, words)
     grey = image.convert("L")
     better: dict[int, Word] = {}
+    # word -> where its Hangul ending starts, and the ending (None: a neighbour's word)
+    mixed: dict[int, tuple[int, Word | None]] = {}
     for language in languages:
         alone = replace(options, languages=language)
-        for i, word in zip(unsure, _reread(grey, [words[i] for i in unsure], alone), strict=True):
+        read_alone = _reread(grey, [words[i] for i in unsure], alone)
+        for i, parts in zip(unsure, read_alone, strict=True):
+            inside = _inside(words[i], parts)
+            # Tesseract's box of a misread word can reach over the next word (a particle
+            # it read on its own): what lies in a neighbour's box is the neighbour's
+            own = [p for p in inside if not in_neighbour_box(words, i, p)]
+            word = _joined(words[i], own)
             if word is not None and word.confidence > better.get(i, words[i]).confidence:
                 better[i] = word
+            ending = hangul_ending(inside)
+            if language in HANGUL_LANGUAGES and ending is not None:
+                x, tail = ending
+                mixed[i] = (x, None if in_neighbour_box(words, i, tail) else tail)
+    latin = next((lang for lang in languages if lang not in HANGUL_LANGUAGES), None)
+    if mixed and latin is not None:
+        better.update(_read_mixed(grey, words, mixed, better, replace(options, languages=latin)))
     return Reading(splice(text, words, better), [better.get(i, w) for i, w in enumerate(words)])
+
+
+def hangul_ending(parts: list[Word]) -> tuple[int, Word] | None:
+    """Where a word read by a Korean model ends in Hangul after something else (a Latin
+    word and its particle, `testing에`, read as `1658008 에`): the page x at which the
+    Hangul ending starts, and the ending; None for any other word."""
+    at = len(parts)
+    while at > 0 and _HANGUL_ONLY.fullmatch(parts[at - 1].text):
+        at -= 1
+    if at == 0 or at == len(parts) or any(_HANGUL.search(p.text) for p in parts[:at]):
+        return None
+    if sum(len(p.text) for p in parts[:at]) < 2:
+        return None
+    ending = parts[at:]
+    text = "".join(p.text for p in ending)
+    confidence = min(p.confidence for p in ending)
+    first = ending[0]
+    return first.left, Word(text, first.left, first.top, first.width, first.height, confidence)
+
+
+def _read_mixed(
+    grey: Image.Image,
+    words: list[Word],
+    mixed: dict[int, tuple[int, Word | None]],
+    better: dict[int, Word],
+    latin: OcrOptions,
+) -> dict[int, Word]:
+    """Words of Latin letters with a Hangul ending (`testing에`, `XYZ-3.7이`): each model
+    alone misreads the half it does not know (`testingoll`, `1658008에`). The part before
+    the ending, as the Korean model placed it, is read again by the Latin model, and joined
+    to the Korean model's ending (unless the next word is that ending); kept where that is
+    surer than the best reading so far."""
+    order = [i for i in mixed if mixed[i][0] - words[i].left >= MIN_SPLIT_WIDTH]
+    if not order:
+        return {}
+    heads = [replace(words[i], width=mixed[i][0] - words[i].left) for i in order]
+    out: dict[int, Word] = {}
+    read = _reread(grey, heads, latin, pad_right=0)
+    for i, cut, parts in zip(order, heads, read, strict=True):
+        head = _joined(words[i], _inside(cut, parts))
+        if head is None:
+            continue
+        latin_part = head.text.rstrip(_TRAILING_JUNK)
+        if len(latin_part) < 2 or _HANGUL.search(latin_part):
+            continue
+        ending = mixed[i][1]
+        confidence = min(head.confidence, ending.confidence if ending else 100.0)
+        if confidence > better.get(i, words[i]).confidence:
+            w = words[i]
+            text = latin_part + (ending.text if ending else "")
+            out[i] = Word(text, w.left, w.top, w.width, w.height, confidence)
+    return out
 
 
 def _tsv_words(tsv: str) -> list[Word]:
@@ -223,13 +295,16 @@ def _tsv_words(tsv: str) -> list[Word]:
     return words
 
 
-def _reread(grey: Image.Image, words: list[Word], options: OcrOptions) -> list[Word | None]:
-    """Each word's box read again by `options`' languages: the boxes (padded) one under the
-    other on one white sheet, read in one run, each word read given back to its box."""
+def _reread(
+    grey: Image.Image, words: list[Word], options: OcrOptions, pad_right: int = PAD
+) -> list[list[Word]]:
+    """Each word's box read again by `options`' languages: the boxes (padded; `pad_right`
+    on the right) one under the other on one white sheet, read in one run; what was read
+    in each box, left to right, in the page's coordinates."""
     from PIL import Image
 
     def box(w: Word) -> tuple[int, int, int, int]:
-        right, bottom = w.left + w.width + PAD, w.top + w.height + PAD
+        right, bottom = w.left + w.width + pad_right, w.top + w.height + PAD
         return (
             max(w.left - PAD, 0),
             max(w.top - PAD, 0),
@@ -237,7 +312,8 @@ def _reread(grey: Image.Image, words: list[Word], options: OcrOptions) -> list[W
             min(bottom, grey.height),
         )
 
-    crops = [grey.crop(box(w)) for w in words]
+    boxes = [box(w) for w in words]
+    crops = [grey.crop(b) for b in boxes]
     sheet = Image.new(
         "L",
         (max(c.width for c in crops) + 2 * GAP, sum(c.height + GAP for c in crops) + GAP),
@@ -246,27 +322,53 @@ def _reread(grey: Image.Image, words: list[Word], options: OcrOptions) -> list[W
     spans, y = [], GAP
     for crop in crops:
         sheet.paste(crop, (GAP, y))
-        spans.append((y - GAP // 2, y + crop.height + GAP // 2))
+        spans.append((y - GAP // 2, y + crop.height + GAP // 2, y))
         y += crop.height + GAP
     read = _tsv_words(_tesseract(sheet, options, "6", "tsv").decode("utf-8", "replace"))
     found: list[list[Word]] = [[] for _ in words]
     for w in read:
         middle = w.top + w.height / 2
-        for n, (top, bottom) in enumerate(spans):
+        for n, (top, bottom, at) in enumerate(spans):
             if top <= middle < bottom:
-                found[n].append(w)
+                left, upper = boxes[n][0] + w.left - GAP, boxes[n][1] + w.top - at
+                found[n].append(replace(w, left=left, top=upper))
                 break
-    out: list[Word | None] = []
-    for word, parts in zip(words, found, strict=True):
-        if not parts:
-            out.append(None)
-            continue
+    for parts in found:
         parts.sort(key=lambda w: w.left)
-        # Korean read alone puts a space between the syllables of a lone word
-        joined = _SYLLABLE_SPACE.sub("", " ".join(p.text for p in parts))
-        confidence = min(p.confidence for p in parts)
-        out.append(Word(joined, word.left, word.top, word.width, word.height, confidence))
-    return out
+    return found
+
+
+def _joined(word: Word, parts: list[Word]) -> Word | None:
+    """What was read in `word`'s box, as one word in its place (None: nothing)."""
+    if not parts:
+        return None
+    # Korean read alone puts a space between the syllables of a lone word
+    joined = _SYLLABLE_SPACE.sub("", " ".join(p.text for p in parts))
+    confidence = min(p.confidence for p in parts)
+    return Word(joined, word.left, word.top, word.width, word.height, confidence)
+
+
+def _inside(word: Word, parts: list[Word]) -> list[Word]:
+    """The parts whose middle lies within `word`'s box, left to right: what lies in the
+    padding around it (a neighbour's first letter) is not the word's."""
+    return [p for p in parts if _across(word, p)]
+
+
+def _across(word: Word, part: Word) -> bool:
+    """Whether the middle of `part` lies within `word`'s box, left to right."""
+    return word.left <= part.left + part.width / 2 <= word.left + word.width
+
+
+def in_neighbour_box(words: list[Word], i: int, part: Word) -> bool:
+    """Whether `part` (read in word i's box) lies in the box of the word before or after
+    it on the same line."""
+    for j in (i - 1, i + 1):
+        if 0 <= j < len(words):
+            other = words[j]
+            same_line = other.top < part.top + part.height and part.top < other.top + other.height
+            if same_line and _across(other, part):
+                return True
+    return False
 
 
 def splice(text: str, words: list[Word], better: dict[int, Word]) -> str:

@@ -9,6 +9,7 @@ Tesseract skip where it is missing, unless SEMSEARCH_OCR_REQUIRED is set (CI).
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from PIL import Image
 from test_ocr import cjk_font, fake_tesseract
 
 from bench.bench_picture_ocr import page_photo, screenshot
-from indexer.ocr import OcrOptions, Word, read, splice
+from indexer.ocr import OcrOptions, Word, hangul_ending, in_neighbour_box, read, splice
 from indexer.picture_text import gate_view, read_picture, text_score, wants_ocr
 from searchengine import Index
 from searchengine.models.images import decode_upright
@@ -155,6 +156,48 @@ def test_a_tesseract_that_spins_on_a_picture_costs_its_words_not_the_picture(
     settings = replace(fake_settings, tesseract=spinning, ocr_timeout_s=1.0)
     report = run_index(folder, settings, encoders)
     assert (report.images, report.chunks, report.skipped) == (1, 0, [])
+
+
+# Latin words with a Korean particle: each model alone misreads the half it does not know
+
+
+MIXED_LINES = [
+    "새 버전의 testing에 들어가기 전에 unstable에서 먼저 시험합니다.",
+    "패키지 XYZ-3.7이 stable에 들어가려면 release팀의 승인이 필요합니다.",
+    "apt를 실행하고 dpkg로 설치한 뒤 kernel을 다시 시작하세요.",
+    "이 문서는 Debian의 FAQ를 옮긴 것입니다.",
+]
+MIXED_WORDS = re.findall(r"[A-Za-z][A-Za-z0-9.-]*[가-힣]+", " ".join(MIXED_LINES))
+
+
+def test_a_korean_reading_that_ends_in_hangul_after_latin_is_a_mixed_word() -> None:
+    def part(text: str, left: int, width: int = 20) -> Word:
+        return Word(text, left, 0, width, 20, 90.0)
+
+    x, ending = hangul_ending([part("1658008", 0, 70), part("에", 72)])
+    assert (x, ending.text) == (72, "에")
+    assert hangul_ending([part("165", 0), part("에", 22), part("서", 44)])[1].text == "에서"
+    assert hangul_ending([part("버그가", 0)]) is None  # all Hangul: a Korean word
+    assert hangul_ending([part("RC", 0)]) is None  # no Hangul ending
+    assert hangul_ending([part("1", 0), part("에", 22)]) is None  # one mark: too little
+    assert hangul_ending([part("가1", 0), part("에", 22)]) is None
+
+
+def test_what_lies_in_the_next_words_box_is_that_words() -> None:
+    words = [Word("×\\2", 615, 667, 85, 33, 32.0), Word("에", 670, 662, 25, 53, 93.0)]
+    assert in_neighbour_box(words, 0, Word("에", 674, 665, 29, 40, 95.0))
+    assert not in_neighbour_box(words, 0, Word("×\\2", 615, 667, 60, 33, 40.0))
+    assert not in_neighbour_box(words, 0, Word("에", 674, 900, 29, 40, 95.0))  # another line
+
+
+@needs_tesseract
+def test_latin_words_with_korean_particles_are_read_whole() -> None:
+    buf = io.BytesIO()
+    screenshot(MIXED_LINES, cjk_font(), size=15).save(buf, "PNG")
+    (passage,) = read_picture(buf.getvalue(), OcrOptions())
+    found = [w for w in MIXED_WORDS if w in passage.text]
+    # before the Latin half was read on its own: none of the 10 (`testingol]`, `kernelS`)
+    assert len(found) >= 6, (found, passage.text)
 
 
 @needs_tesseract
