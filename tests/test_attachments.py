@@ -207,3 +207,26 @@ def test_an_attached_screenshot_is_read_by_ocr_and_a_hit_says_where(
             str(folder / "alarm.eml"),
             True,
         )
+
+
+def test_the_page_opens_the_mail_of_an_attachment_and_draws_no_thumbnail(
+    tmp_path: Path, fake_settings, encoders
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from searchengine.server.app import create_app, fastapi_app
+
+    folder, path = _mail_folder(tmp_path)
+    run_index(folder, fake_settings, encoders)
+    with Index.open(settings=fake_settings, encoders=encoders) as index:
+        app = create_app(index)
+        with TestClient(app, base_url="http://127.0.0.1:8000") as client:
+            body = client.get("/api/search", params={"q": "pangolin", "mode": "lexical"}).json()
+            (hit,) = body["hits"]
+            assert hit["within"] == str(path) and hit["thumb_url"] is None  # a PDF, but inside
+            item = client.get(f"/api/items/{hit['id']}").json()
+            assert item["within"] == str(path) and item["thumb_url"] is None
+            assert client.get(f"/api/thumbs/{hit['id']}").status_code == 404
+            opened = client.get(hit["file_url"])  # the file it is in: the mail
+            assert opened.status_code == 200 and opened.content == path.read_bytes()
+        fastapi_app(app).state.map_worker.join(300)

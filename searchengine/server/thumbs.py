@@ -42,8 +42,11 @@ PREVIEWED = ("pdf", "hwp", "hwpx")  # documents drawn by their first page
 
 def has_thumbnail(kind: str, path: str) -> bool:
     """Whether `thumbnail` can draw this item: images, and PDFs and HWP/HWPX documents by
-    their first page."""
-    return kind == "image" or format_of(path) in PREVIEWED
+    their first page, where they are files of their own (a PDF attached to a mail is not:
+    its path is inside the mail's)."""
+    if kind == "image":
+        return True
+    return format_of(path) in PREVIEWED and os.path.isfile(path)
 
 
 def thumb_size(asked: int | None) -> int:
