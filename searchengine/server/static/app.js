@@ -112,7 +112,7 @@ function hitNode(hit, rank) {
       title: "these words were read from a picture by OCR: they may hold errors" }));
   }
   if (hit.within) {  // a mail's attachment: "open" and "copy path" are the mail's
-    meta.append(" ", el("span", { class: "within", text: `attached to ${baseName(hit.within)}`,
+    meta.append(" · ", el("span", { class: "within", text: `attached to ${baseName(hit.within)}`,
       title: hit.within }));
   }
   const copy = el("button", { class: "copy", text: "copy path", type: "button",
