@@ -218,8 +218,7 @@ def read(image: Image.Image, options: OcrOptions, segmentation: str) -> Reading:
             word = _joined(words[i], own)
             if word is not None and word.confidence > better.get(i, words[i]).confidence:
                 better[i] = word
-            ending = hangul_ending(inside)
-            if language in HANGUL_LANGUAGES and ending is not None:
+            if language in HANGUL_LANGUAGES and (ending := hangul_ending(inside)) is not None:
                 x, tail = ending
                 mixed[i] = (x, None if in_neighbour_box(words, i, tail) else tail)
     latin = next((lang for lang in languages if lang not in HANGUL_LANGUAGES), None)
