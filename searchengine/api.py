@@ -35,6 +35,7 @@ from indexer.reembed import reembed
 from indexer.watch import DEFAULT_RECONCILE_S, DEFAULT_SETTLE_S, Watcher, WatchState
 from searchengine.catalog import Catalog, browse
 from searchengine.catalog.browse import Item
+from searchengine.catalog.events import ACTIONS, UseEvent
 from searchengine.config import DEFAULT_EXPAND, DEFAULT_K, Settings
 from searchengine.errors import ConfigError, NoWordVectorsError
 from searchengine.explore import CollectionMap, OutlierReport, compute_map, find_outliers
@@ -72,6 +73,7 @@ Status = Callable[[str], None]
 
 
 _heap_settled = False
+MAX_USER_CHARS = 200
 
 
 def _settle_heap() -> None:
@@ -517,6 +519,48 @@ class Index:
     def _keep_encoders(self, spaces: Spaces) -> None:
         """Remember the models `spaces` loaded, so this index loads each once."""
         self._loaded = spaces.loaded()
+
+    # learning from use
+
+    def record(
+        self,
+        user: str,
+        item: int | str | os.PathLike[str],
+        action: str = "open",
+        query: str | None = None,
+        *,
+        rank: int | None = None,
+    ) -> UseEvent | None:
+        """Remember that `user` did `action` (one of ACTIONS: open, folder, copy, similar)
+        to `item` (a catalog id, `Hit.file_id`, or an indexed path), from the search
+        `query` at `rank` (1: the first hit). Kept in the catalog only; None when events
+        are turned off (`Settings.events`)."""
+        if not isinstance(user, str) or not user.strip() or len(user) > MAX_USER_CHARS:
+            raise ConfigError(f"a user is a name of 1 to {MAX_USER_CHARS} characters", "user")
+        if action not in ACTIONS:
+            raise ConfigError(f"unknown action {action!r}: use {', '.join(ACTIONS)}", "action")
+        if rank is not None and rank < 1:
+            raise ConfigError("rank counts from 1", "rank")
+        if not self.settings.events:
+            return None
+        catalog = self._read_store().catalog
+        if isinstance(item, int):
+            file_id: int | None = item
+        else:
+            found = catalog.file_by_path(os.path.abspath(Path(item).expanduser()))
+            file_id = found.id if found is not None else None
+        event = None if file_id is None else catalog.add_event(user, file_id, action, query, rank)
+        if event is None:
+            raise ConfigError(f"no indexed item {item}", "item")
+        return event
+
+    def events(self, user: str | None = None) -> list[UseEvent]:
+        """The recorded events (of `user`, if given), oldest first."""
+        return self._read_store().catalog.events(user=user)
+
+    def forget(self, user: str | None = None) -> int:
+        """Erase the events of `user`, or of everyone (None); how many were erased."""
+        return self._read_store().catalog.forget_events(user)
 
     # browsing (the web page and `semsearch map` / `outliers`)
 

@@ -115,6 +115,9 @@ class Settings:
     ocr_languages: str = DEFAULT_OCR_LANGUAGES
     ocr_timeout_s: float = DEFAULT_OCR_TIMEOUT_S
     tesseract: str = "tesseract"  # the binary: a name on PATH or a path
+    # record what people do with hits (opened, copied, ...) in the catalog, to learn
+    # recommendations and a personal ranking from; never sent anywhere
+    events: bool = True
 
     def __post_init__(self) -> None:
         # a caller may pass folders as strings ("~/index"): they become paths here, once

@@ -49,6 +49,7 @@ CATALOG_MODULES = {
     "test_attachments",
     "test_catalog",
     "test_concurrency",
+    "test_events",
     "test_explore",
     "test_lexical",
     "test_pipeline",

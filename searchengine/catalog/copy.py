@@ -20,7 +20,7 @@ from searchengine.records import Progress
 
 BATCH = 2_000
 # parents before children; `spaces` is keyed by name
-TABLES = ("spaces", "files", "chunks", "vectors", "image_tags")
+TABLES = ("spaces", "files", "chunks", "vectors", "image_tags", "events")
 LEXICAL = ("chunk_terms", "tag_terms")
 
 
@@ -64,7 +64,7 @@ def copy_catalog(source: Catalog, target: Catalog, on_progress: Progress | None 
         if out.get_bind().dialect.name == "postgresql":
             # a label is never handed out twice: not even one the source deleted
             after = {"vectors": _last_vector_id(source)}
-            for name in ("files", "chunks", "vectors", "image_tags"):
+            for name in ("files", "chunks", "vectors", "image_tags", "events"):
                 out.execute(
                     sql_text(
                         f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "

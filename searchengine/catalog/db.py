@@ -1,9 +1,9 @@
 """The catalog: the truth about files, chunks and vectors (SQLite, or PostgreSQL).
 
 All SQL lives in this package, behind `Catalog`: here (writes, spaces), in
-search.py (filters, the lexical index), tags.py (image tags), upkeep.py (checks,
-repair, model switches), writes.py (one indexing commit) and connection.py (the
-engine), so moving the catalog to another database touches this folder only.
+search.py (filters, the lexical index), tags.py (image tags), events.py (what
+people did with hits), upkeep.py (checks, repair, model switches), writes.py (one
+indexing commit) and connection.py (the engine), so moving the catalog to another database touches this folder only.
 The schema is owned by Alembic and upgraded on open.
 
 A file is known by its path in Unicode NFC form (`path_key`), so the NFD names
@@ -20,6 +20,7 @@ import numpy as np
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from searchengine.catalog.events import CatalogEvents
 from searchengine.catalog.rows import (
     STAGING_SUFFIX,
     FileState,
@@ -55,7 +56,7 @@ __all__ = [
 ]
 
 
-class Catalog(CatalogUpkeep, CatalogSearch, CatalogTags):
+class Catalog(CatalogUpkeep, CatalogSearch, CatalogTags, CatalogEvents):
     """Files, chunks, vectors and per-space model records: one SQLite file, or a
     PostgreSQL database shared by many processes and machines (`url`).
 

@@ -31,7 +31,7 @@ def migrations_dir() -> Path:
 # The newest migration; a catalog already there opens without importing Alembic
 # (a tenth of a second of every one-shot search). tests/test_catalog.py checks that
 # this is Alembic's own head.
-HEAD_REVISION = "0014_add_space_precision"
+HEAD_REVISION = "0015_add_events"
 _MIGRATING = "semsearch: migrating the catalog"
 
 

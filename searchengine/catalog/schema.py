@@ -116,3 +116,21 @@ class ImageTag(Base):
     en: Mapped[str] = mapped_column(String)
     ko: Mapped[str] = mapped_column(String)
     score: Mapped[float]
+
+
+class Event(Base):
+    """What a person did with a hit: opened it, its folder, copied its path, asked for
+    more like it (migration 0015)."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_user_name_at", "user_name", "at"),)
+
+    id: Mapped[int] = mapped_column(BIG, primary_key=True)
+    user_name: Mapped[str] = mapped_column(String)  # `user` is reserved on PostgreSQL
+    file_id: Mapped[int] = mapped_column(
+        BIG, ForeignKey("files.id", ondelete="CASCADE"), index=True
+    )
+    action: Mapped[str] = mapped_column(String)
+    query: Mapped[str | None] = mapped_column(String, default=None)
+    rank: Mapped[int | None] = mapped_column(default=None)
+    at: Mapped[float]

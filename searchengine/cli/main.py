@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from searchengine import __version__
 from searchengine.cli import explore as explore_commands
 from searchengine.cli import index as index_commands
+from searchengine.cli import learn as learn_commands
 from searchengine.cli import manage as manage_commands
 from searchengine.cli import related as related_commands
 from searchengine.cli import search as search_commands
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     watch_commands.register(sub, common)
     explore_commands.register(sub, common)
     related_commands.register(sub, common)
+    learn_commands.register(sub, common)
     return parser
 
 
