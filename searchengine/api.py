@@ -42,6 +42,7 @@ from searchengine.explore import CollectionMap, OutlierReport, compute_map, find
 from searchengine.explore.layout import Method as MapMethod
 from searchengine.explore.outliers import DEFAULT_NEIGHBOURS
 from searchengine.filters import Filters
+from searchengine.learn import Learner, Suggestions
 from searchengine.models.encoders import Encoders
 from searchengine.models.spaces import IMAGE, TEXT, Spaces
 from searchengine.query.evaluate import Ranker, evaluate, read_qrels
@@ -110,6 +111,7 @@ class Index:
         self._searcher: Searcher | None = None
         self._opening = threading.Lock()
         self._training: threading.Thread | None = None  # word vectors, after an add
+        self._learner: Learner | None = None  # what the events teach, made on first use
 
     @classmethod
     def open(
@@ -143,6 +145,9 @@ class Index:
         else:
             self._training = None
         with self._opening:
+            if self._learner is not None:
+                self._learner.wait()
+                self._learner = None
             if self._searcher is not None:
                 self._keep_encoders(self._searcher.spaces)
                 self._searcher = None
@@ -530,11 +535,13 @@ class Index:
         query: str | None = None,
         *,
         rank: int | None = None,
+        at: float | None = None,
     ) -> UseEvent | None:
         """Remember that `user` did `action` (one of ACTIONS: open, folder, copy, similar)
         to `item` (a catalog id, `Hit.file_id`, or an indexed path), from the search
-        `query` at `rank` (1: the first hit). Kept in the catalog only; None when events
-        are turned off (`Settings.events`)."""
+        `query` at `rank` (1: the first hit), at `at` (Unix seconds; default now: another
+        time imports events). Kept in the catalog only; None when events are turned off
+        (`Settings.events`)."""
         if not isinstance(user, str) or not user.strip() or len(user) > MAX_USER_CHARS:
             raise ConfigError(f"a user is a name of 1 to {MAX_USER_CHARS} characters", "user")
         if action not in ACTIONS:
@@ -544,12 +551,10 @@ class Index:
         if not self.settings.events:
             return None
         catalog = self._read_store().catalog
-        if isinstance(item, int):
-            file_id: int | None = item
-        else:
-            found = catalog.file_by_path(os.path.abspath(Path(item).expanduser()))
-            file_id = found.id if found is not None else None
-        event = None if file_id is None else catalog.add_event(user, file_id, action, query, rank)
+        file_id = item if isinstance(item, int) else self.item_at(item)
+        event = (
+            None if file_id is None else catalog.add_event(user, file_id, action, query, rank, at)
+        )
         if event is None:
             raise ConfigError(f"no indexed item {item}", "item")
         return event
@@ -559,10 +564,47 @@ class Index:
         return self._read_store().catalog.events(user=user)
 
     def forget(self, user: str | None = None) -> int:
-        """Erase the events of `user`, or of everyone (None); how many were erased."""
-        return self._read_store().catalog.forget_events(user)
+        """Erase the events of `user`, or of everyone (None); how many were erased. What
+        they taught (recommendations, the personal ranking) is learned again without them
+        before the next answer."""
+        erased = self._read_store().catalog.forget_events(user)
+        self._learn().forgotten()
+        return erased
+
+    def recommend(self, user: str, k: int = DEFAULT_K) -> Suggestions:
+        """Items for `user`, from what people who opened what they opened also opened
+        (their vectors), and from what is like what they opened (its content); nothing they
+        acted on recently. A user with no history gets the most opened items."""
+        if k < 1:
+            raise ConfigError("k must be at least 1", "k")
+        return self._learn().recommend(user, k)
+
+    def opened_with(self, item: int, k: int = DEFAULT_K) -> Suggestions:
+        """The items most often opened with `item` (a catalog id), by their learned vectors;
+        none for an item no one opened."""
+        if k < 1:
+            raise ConfigError("k must be at least 1", "k")
+        return self._learn().together(item, k)
+
+    def wait_for_learning(self, timeout: float | None = None) -> None:
+        """Wait for the training of recommendations that new events started in the
+        background (the answers meanwhile come from the model before them)."""
+        if self._learner is not None:
+            self._learner.wait(timeout)
+
+    def _learn(self) -> Learner:
+        catalog = self._read_store().catalog
+        with self._opening:
+            if self._learner is None or self._learner.catalog is not catalog:
+                self._learner = Learner(catalog)
+            return self._learner
 
     # browsing (the web page and `semsearch map` / `outliers`)
+
+    def item_at(self, path: str | os.PathLike[str]) -> int | None:
+        """The catalog id of the indexed file at `path`, or None."""
+        found = self._read_store().catalog.file_by_path(os.path.abspath(Path(path).expanduser()))
+        return found.id if found is not None else None
 
     def item(self, file_id: int) -> Item | None:
         """The indexed file with this catalog id (`Hit.file_id`), or None."""

@@ -24,6 +24,7 @@ DEFAULT_TEXT_ENGINE = "auto"
 DEFAULT_TEXT_PRECISION = "auto"
 DEFAULT_IMAGE_BATCH = 32
 DEFAULT_K = 10
+LOCAL_USER = "local"  # who the events of a server without named tokens belong to
 DEFAULT_IMAGE_TO_DOCUMENTS = "auto"  # the way measured best for the image model, if any
 DEFAULT_MAX_IMAGE_SIDE = 1024  # images are decoded at most this large before the model sees them
 DEFAULT_MAX_IMAGE_PIXELS = 200_000_000  # refuse decompression bombs past this

@@ -51,6 +51,7 @@ CATALOG_MODULES = {
     "test_concurrency",
     "test_events",
     "test_explore",
+    "test_learn",
     "test_lexical",
     "test_pipeline",
     "test_query_path",

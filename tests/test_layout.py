@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("searchengine.lexical", "searchengine.korean"),
     ("searchengine.store",),
     ("searchengine.models",),
-    ("searchengine.query", "searchengine.explore", "searchengine.vocab"),
+    ("searchengine.query", "searchengine.explore", "searchengine.vocab", "searchengine.learn"),
     ("indexer",),
     ("searchengine.api", "searchengine.reports"),
     ("searchengine.cli", "searchengine.__main__", "searchengine.server"),

@@ -1,0 +1,100 @@
+"""Learning from use: implicit ALS, recommendations, "opened with", forgetting.
+
+Logic on the fake encoders' six-file corpus and on small made-up event sets; the
+simulation that measures the figures is bench/bench_recommend.py. In CATALOG_MODULES.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from searchengine import Index
+from searchengine.catalog.events import UseEvent
+from searchengine.cli.main import main
+from searchengine.learn.als import fit_als
+from searchengine.learn.model import score_items, train
+
+
+def test_als_puts_users_next_to_what_their_group_opened() -> None:
+    # users 0-3 open items 0-4, users 4-7 items 5-9; user 0 never opened item 4
+    pairs = [(u, i) for u in range(4) for i in range(5) if (u, i) != (0, 4)]
+    pairs += [(u, i) for u in range(4, 8) for i in range(5, 10)]
+    rows, cols = np.array(pairs).T
+    f = fit_als(rows, cols, np.ones(len(pairs)), (8, 10), factors=4)
+    scores = f.items @ f.users[0]
+    assert scores[4] > scores[5:].max()  # the unseen item of the own group comes first
+
+
+def _events(pairs: list[tuple[str, int]]) -> list[UseEvent]:
+    return [UseEvent(n + 1, u, f, "open", None, None, 1000.0 + n) for n, (u, f) in enumerate(pairs)]
+
+
+def test_without_content_the_model_recommends_what_the_group_opened() -> None:
+    group_a = [(u, f) for u in ("a1", "a2", "a3") for f in (1, 2, 3)]
+    group_b = [(u, f) for u in ("b1", "b2", "b3") for f in (4, 5, 6)]
+    history = [("new", 1), ("new", 2)]
+    learned = train(_events(group_a + group_b + history), (20, 20), factors=4)
+    out = score_items(learned, "new", _events(history), [], mix=0.0, exclude={1, 2})
+    assert list(out.file_ids[:1]) == [3] and out.sources[0] == "together"
+    popular = score_items(learned, "nobody", [], [])
+    assert popular.sources[0] == "popular" and len(popular.file_ids) == 6
+
+
+def _ids(index: Index) -> dict[str, int]:
+    hits = index.search("car dog banana 자동차 price", k=10, spaces={"text"}, mode="lexical")
+    return {Path(h.path).name: h.file_id for h in hits}
+
+
+def test_recommend_learns_from_people_and_from_content(index: Index, corpus: Path) -> None:
+    (corpus / "cars.txt").write_text("the price of a car and the road tax", encoding="utf-8")
+    index.add(corpus)
+    ids = _ids(index)
+    assert index.recommend("ana").basis == "none" and not index.recommend("ana").items
+    # no one else opened anything: content alone finds the other text about cars
+    index.record("ana", ids["car.txt"], "open", "car")
+    first = index.recommend("ana", k=3)
+    assert first.basis == "history" and first.items[0].file_id == ids["cars.txt"]
+    assert ids["car.txt"] not in {s.file_id for s in first.items}  # opened: not again
+    # two people open dog.md and banana.html together; a third opens dog.md only
+    for user in ("ben", "cy"):
+        index.record(user, ids["dog.md"])
+        index.record(user, ids["banana.html"])
+    index.record("dee", ids["dog.md"])
+    assert index.recommend("dee", k=3).items[0].source == "content"  # learning meanwhile
+    index.wait_for_learning()
+    dee = index.recommend("dee", k=3)
+    assert dee.items[0].file_id == ids["banana.html"] and dee.items[0].source == "together"
+    assert index.opened_with(ids["dog.md"], k=1).items[0].file_id == ids["banana.html"]
+    assert index.opened_with(ids["korean.txt"]).items == ()  # no one opened it
+    popular = index.recommend("eve", k=2)  # no history: what most people opened
+    assert popular.basis == "popular" and {s.file_id for s in popular.items} == {
+        ids["dog.md"],
+        ids["banana.html"],
+    }
+    # forgetting takes effect at once: with ben's and cy's opens gone, nothing
+    # ties banana to dog any more
+    index.forget("ben")
+    index.forget("cy")
+    assert ids["banana.html"] not in {s.file_id for s in index.opened_with(ids["dog.md"]).items}
+
+
+def test_recommend_on_the_command_line(index: Index, capsys) -> None:
+    ids = _ids(index)
+    for user in ("ben", "cy"):
+        index.record(user, ids["dog.md"])
+        index.record(user, ids["banana.html"])
+    index.record("dee", ids["dog.md"])
+    base = ["--index", str(index.path)]
+    assert main([*base, "recommend", "--user", "dee", "-k", "2", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["basis"] == "history" and doc["items"][0]["id"] == ids["banana.html"]
+    dog = str(Path(index.item(ids["dog.md"]).path))  # type: ignore[union-attr]
+    assert main([*base, "recommend", "--with", dog]) == 0
+    assert "banana.html" in capsys.readouterr().out.splitlines()[0]
+    assert main([*base, "recommend", "--user", "nobody-at-all"]) == 0
+    assert "the most opened items" in capsys.readouterr().out
+    assert main([*base, "recommend", "--with", "/not/indexed.txt"]) == 2
+    assert "not an indexed file" in capsys.readouterr().err
