@@ -377,9 +377,13 @@ README_QUERIES = [
 
 @pytest.mark.e2e
 def test_sample_corpus_on_ray_searches_as_after_a_local_run(
-    tmp_path: Path, real_home: Path, ray_cluster, catalog, request
+    tmp_path: Path, real_home: Path, ray_cluster, pg_catalog, request, monkeypatch
 ) -> None:
-    """The real default models, two workers: the same answers as a local SQLite run."""
+    """The real default models, two workers, a shared PostgreSQL catalog (the scale-out
+    setup): the same answers as a local SQLite run. (Ray into a SQLite catalog is the
+    same code on the driver's side, checked with the tiny models above.)"""
+    monkeypatch.delenv("SEMSEARCH_CATALOG", raising=False)  # each run names its own
+    catalog = str(pg_catalog)
     base = Settings(index_dir=tmp_path / "unused", model_cache=real_home / "models")
     local, remote = _twin(base, "local"), _twin(base, "ray", catalog)
     with Index.open(settings=local) as index:
@@ -390,12 +394,11 @@ def test_sample_corpus_on_ray_searches_as_after_a_local_run(
     for field in ("added", "chunks", "images", "encoded"):
         assert getattr(got, field) == getattr(expected, field), field
     _same_index(local, remote, README_QUERIES)
-    if catalog is not None:
-        # lexical scores are the catalog's own (FTS5 on SQLite, full-text search on
-        # PostgreSQL): hybrid results are compared with a local run on PostgreSQL
-        local = _twin(base, "local-pg", _another_pg_catalog(request))
-        with Index.open(settings=local) as index:
-            index.add(CORPUS)
+    # lexical scores are the catalog's own (FTS5 on SQLite, full-text search on
+    # PostgreSQL): hybrid results are compared with a local run on PostgreSQL
+    local = _twin(base, "local-pg", _another_pg_catalog(request))
+    with Index.open(settings=local) as index:
+        index.add(CORPUS)
     queries = sorted((REPO / "tests" / "data" / "query_images").glob("*"))
     results = []
     for settings in (local, remote):
