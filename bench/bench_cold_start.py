@@ -1,4 +1,5 @@
-"""A one-shot `semsearch search`, timed as whole processes (issue 15: <= 2.5 s).
+"""A one-shot `semsearch search`, timed as whole processes (issue 15: <= 2.5 s; issue 26:
+a picture as the query within 2.5x a text query).
 
 Protocol:
 
@@ -7,12 +8,17 @@ Protocol:
 * One warm-up search, so the operating system holds the files, as after any
   earlier search; then ``--runs`` whole-process searches per query, the queries
   taking turns (an English and a Korean one by default: a Korean query also
-  loads kiwi, in a helper process). Wall time from start to exit, median and
-  range, and the machine's load before and after.
+  loads kiwi, in a helper process), and ``search --image`` with a picture.
+  Wall time from start to exit, median and range, the picture's median over
+  each text query's median, and the machine's load before and after.
+* ``--tree DIR`` (repeatable) runs the same searches with another source tree
+  (say a ``git worktree`` of an earlier commit) on the same index, interleaved
+  with this one's, so a before/after pair shares the machine's load.
 * The children run without PYTHONDONTWRITEBYTECODE, as on a user's machine:
   with it set, Python compiles the project's modules from source every run.
 
-    python -m bench.bench_cold_start [--runs 7] [--json] [--query TEXT ...]
+    python -m bench.bench_cold_start [--runs 7] [--json] [--query TEXT ...] [--image PNG]
+        [--tree DIR ...]
     python -m bench.bench_cold_start --smoke   # a check that it runs, not a measurement
 """
 
@@ -29,18 +35,21 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 QUERIES = ["used car prices", "승용차를 사려면"]
+IMAGE = ROOT / "tests" / "data" / "query_images" / "car_query_skoda.png"
 
 
 def semsearch(index: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "searchengine", "--index", str(index), *args]
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> float:
+def timed(cmd: list[str], env: dict[str, str], tree: Path = ROOT) -> float:
+    """Seconds a whole process takes; `-m` runs the package of `tree`, its working folder."""
     started = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tree)
     took = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{(done.stderr or done.stdout)[-800:]}")
@@ -51,6 +60,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--query", nargs="+", default=QUERIES)
+    ap.add_argument("--image", type=Path, default=IMAGE, help="the picture query")
+    ap.add_argument("--tree", type=Path, action="append", default=[], help="another source tree")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--smoke", action="store_true", help="one run, one small file")
     args = ap.parse_args()
@@ -62,14 +73,24 @@ def main() -> int:
             args.runs, corpus = 1, tmp / "corpus"
             corpus.mkdir()
             (corpus / "car.txt").write_text("자동차 구입 가이드: 예산과 보험", encoding="utf-8")
+            from PIL import Image
+
+            Image.new("RGB", (40, 30), (200, 30, 30)).save(corpus / "red.png")
         index = tmp / "index"
         timed(semsearch(index, "index", str(corpus)), env)
+        trees = [ROOT, *(t.resolve() for t in args.tree)]
+        searches: dict[str, tuple[str, ...]] = {q: ("search", q) for q in args.query}
+        picture = "--image " + args.image.name
+        searches[picture] = ("search", "--image", str(args.image.resolve()))
         load_before = os.getloadavg()[0]
-        timed(semsearch(index, "search", args.query[0]), env)  # warm-up
-        took: dict[str, list[float]] = {q: [] for q in args.query}
+        for tree in trees:  # warm-up: the operating system holds the files
+            for search in searches.values():
+                timed(semsearch(index, *search), env, tree)
+        took: dict[tuple[Path, str], list[float]] = {(t, q): [] for t in trees for q in searches}
         for _ in range(args.runs):
-            for query in args.query:
-                took[query].append(timed(semsearch(index, "search", query), env))
+            for tree in trees:
+                for name, search in searches.items():
+                    took[(tree, name)].append(timed(semsearch(index, *search), env, tree))
         load_after = os.getloadavg()[0]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -77,23 +98,40 @@ def main() -> int:
         f"{platform.machine()}, {os.cpu_count()} cpus, "
         f"load {load_before:.1f} before, {load_after:.1f} after"
     )
-    rows = {
-        q: {
-            "median_s": round(statistics.median(t), 2),
-            "min_s": round(min(t), 2),
-            "max_s": round(max(t), 2),
+    report: dict[str, dict[str, Any]] = {}
+    for tree in trees:
+        rows = {
+            q: {
+                "median_s": round(statistics.median(took[(tree, q)]), 2),
+                "min_s": round(min(took[(tree, q)]), 2),
+                "max_s": round(max(took[(tree, q)]), 2),
+            }
+            for q in searches
         }
-        for q, t in took.items()
-    }
+        image = statistics.median(took[(tree, picture)])
+        over = {q: round(image / statistics.median(took[(tree, q)]), 2) for q in args.query}
+        report[str(tree)] = {"queries": rows, "image_over_text": over}
     if args.json:
-        print(json.dumps({"machine": machine, "runs": args.runs, "queries": rows}, indent=2))
+        print(json.dumps({"machine": machine, "runs": args.runs, "trees": report}, indent=2))
         return 0
     print(f"machine: {machine}")
     print(f"one-shot `semsearch search QUERY`, whole processes, {args.runs} runs each:")
-    for query, r in rows.items():
-        spread = f"min {r['min_s']:.2f}, max {r['max_s']:.2f}"
-        print(f"  {query!r:24} median {r['median_s']:.2f} s  ({spread})")
+    for tree, result in report.items():
+        if len(report) > 1:
+            print(f"{tree} ({_commit(Path(tree))}):")
+        for query, r in result["queries"].items():
+            spread = f"min {r['min_s']:.2f}, max {r['max_s']:.2f}"
+            print(f"  {query!r:32} median {r['median_s']:.2f} s  ({spread})")
+        over = ", ".join(f"{r:.2f}x {q!r}" for q, r in result["image_over_text"].items())
+        print(f"  picture query's median over each text query's: {over}")
     return 0
+
+
+def _commit(tree: Path) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(tree), "log", "-1", "--format=%h"], capture_output=True, text=True
+    )
+    return done.stdout.strip() or "not a git tree"
 
 
 if __name__ == "__main__":

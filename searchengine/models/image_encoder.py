@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from searchengine.errors import ModelUnavailableError
+from searchengine.models import image_onnx
 from searchengine.models.sources import ImageSource
 from searchengine.models.tags import Tagger
 from searchengine.models.text_encoder import weights_fingerprint
@@ -33,6 +34,7 @@ class ImageEncoder:
         device: str | None = None,
         *,
         threads: int = 0,
+        engine: str = "auto",
     ):
         self.source = source
         self._threads = threads  # torch's threads, set once at load; 0: torch's default
@@ -49,8 +51,41 @@ class ImageEncoder:
         self._tagger: Tagger | None = None
         self._pooled: list[np.ndarray] = []  # pooled features of the pass under way
         self._text_released = False
+        self._engine = engine
+        self._onnx: image_onnx.OnnxImageTower | None = None  # pictures, where exported
 
     def _load(self) -> None:
+        """What encoding pictures needs: the ONNX graph where one was exported from these
+        weights (no torch at all), else the torch model (exporting the graph for next time)."""
+        if self._model is not None or self._onnx is not None:
+            return
+        with self._lock:
+            if self._model is not None or self._onnx is not None:
+                return
+            folder = self._folder()
+            tower = image_onnx.load(folder, self._threads) if folder is not None else None
+            if tower is not None:
+                self._use_onnx(tower)
+                log.info("loaded image model %s on ONNX Runtime (%s)", self.name, self.source.where)
+                return
+        self._load_torch()
+
+    def _folder(self) -> Path | None:
+        """The assembled local-dir folder whose graph may stand in for torch."""
+        if self._engine != "auto" or not self.source.arch.startswith(LOCAL_DIR):
+            return None
+        return Path(self.source.arch[len(LOCAL_DIR) :])
+
+    def _use_onnx(self, tower: image_onnx.OnnxImageTower) -> None:
+        self._dim, self._fingerprint = tower.dim, tower.fingerprint
+        if self.source.tagger_file is not None and tower.has_pooled:
+            from safetensors.numpy import load_file
+
+            layer = load_file(self.source.tagger_file)
+            self._tagger = Tagger(layer["weight"], layer["bias"], self.source.tag_threshold)
+        self._onnx = tower
+
+    def _load_torch(self) -> None:
         if self._model is not None:
             return
         with self._lock:
@@ -79,15 +114,44 @@ class ImageEncoder:
             with torch.inference_mode():
                 probe = torch.zeros(1, 3, *_image_size(model), device=device)
                 self._dim = int(model.encode_image(probe).shape[-1])
-            self._fingerprint = weights_fingerprint(model, self.source.text_prefix)
-            if self.source.tagger_file is not None:
-                self._tagger = self._load_tagger(model)
+            fingerprint = weights_fingerprint(model, self.source.text_prefix)
+            if self._onnx is None:
+                self._fingerprint = fingerprint
+                if self.source.tagger_file is not None:
+                    self._tagger = self._load_tagger(model)
+            elif fingerprint != self._fingerprint:
+                raise ModelUnavailableError(
+                    f"image model {self.name!r}: its ONNX graph was exported from other "
+                    f"weights ({self._onnx.fingerprint}, torch loads {fingerprint})"
+                )
             self._model = model
             log.info("loaded image model %s (%s)", self.name, self.source.where)
+            folder = self._folder()
+            if self._onnx is None and folder is not None and not image_onnx.exported(folder):
+                self._export(model, preprocess, folder)
+
+    def _export(self, model: Any, preprocess: Any, folder: Path) -> None:
+        """Export the graph for later processes, and use it from now on if it passed."""
+        try:
+            image_onnx.export(model, preprocess, self._fingerprint, self._dim, folder)
+        except Exception as exc:  # any failure: torch still works
+            log.warning("cannot run %s on ONNX Runtime (%s); using torch", self.name, exc)
+            return
+        finally:
+            self._pooled.clear()  # the check's passes went through the tagging hook
+        tower = image_onnx.load(folder, self._threads)
+        if tower is not None and tower.fingerprint == self._fingerprint:
+            self._onnx = tower
 
     @property
     def loaded(self) -> bool:
-        return self._model is not None
+        return self._model is not None or self._onnx is not None
+
+    @property
+    def engine(self) -> str:
+        """What encodes pictures: "onnx" or "torch" (loads the model)."""
+        self._load()
+        return "onnx" if self._onnx is not None else "torch"
 
     @property
     def dim(self) -> int:
@@ -108,6 +172,14 @@ class ImageEncoder:
         return out
 
     def _encode_images(self, images: Sequence[Image.Image], out: Vectors) -> None:
+        if self._onnx is not None:
+            for start in range(0, len(images), self.batch_size):
+                batch = images[start : start + self.batch_size]
+                vectors, pooled = self._onnx.run(batch)
+                out[start : start + len(batch)] = vectors
+                if pooled is not None and self._tagger is not None:
+                    self._pooled.append(pooled)
+            return
         import torch
 
         for start in range(0, len(images), self.batch_size):
@@ -160,9 +232,13 @@ class ImageEncoder:
         fingerprint, taken at load, still covers the text weights, so an index knows
         the same model; only `encode_texts` is refused from then on.
         """
+        self._load()
+        if self._model is None:  # on ONNX: the text tower was never loaded
+            with self._lock:
+                self._text_released = True
+            return
         import torch
 
-        self._load()
         with self._lock, self._encoding:
             if self._text_released or not isinstance(
                 getattr(self._model, "text", None), torch.nn.Module
@@ -177,6 +253,8 @@ class ImageEncoder:
     def encode_texts(self, texts: Sequence[str]) -> Vectors:
         """Encode text queries with the CLIP text tower."""
         self._load()
+        if not self._text_released:
+            self._load_torch()
         if self._text_released:
             raise ModelUnavailableError(
                 f"image model {self.name!r}: its text tower was released "
