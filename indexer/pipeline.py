@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +30,7 @@ from searchengine.config import Settings
 from searchengine.errors import ConfigError, ExtractionError, ModelUnavailableError
 from searchengine.files import extension, path_key
 from searchengine.lexical import chunk_terms, tag_terms
+from searchengine.models.domain import image_domains, trusts_tags
 from searchengine.models.encoders import TextEncoding
 from searchengine.models.spaces import IMAGE, TEXT, Spaces
 from searchengine.records import Attached, Chunk, Passage, Progress, Tag
@@ -378,17 +379,20 @@ class IndexRun:
                 of_chunks[id(p)] = vectors[at : at + n]
                 at += n
             out.chunks = at
-        image_rows: dict[int, tuple[np.ndarray, Sequence[Tag]]] = {}
+        image_rows: dict[int, tuple[np.ndarray, Sequence[Tag], str | None]] = {}
         if images:
             vectors, tags, out.fingerprints[IMAGE] = self.encode_images(images)
             vectors = as_stored(vectors)
+            domains = image_domains(self.spaces.image_model, vectors)
             for i, p in enumerate(images):
-                image_rows[id(p)] = (vectors[i : i + 1], tags[i])
+                labels = tags[i] if trusts_tags(domains[i]) else ()
+                image_rows[id(p)] = (vectors[i : i + 1], labels, domains[i])
             out.images = len(images)
         for p in batch:  # in the batch's order
             if id(p) in image_rows:
-                row, labels = image_rows[id(p)]
-                out.items.append(self._item(p, IMAGE, row, labels, of_chunks.get(id(p))))
+                row, labels, domain = image_rows[id(p)]
+                item = self._item(p, IMAGE, row, labels, of_chunks.get(id(p)))
+                out.items.append(replace(item, domain=domain))
             else:
                 out.items.append(self._item(p, TEXT, of_chunks[id(p)]))
         return out

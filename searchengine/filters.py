@@ -1,4 +1,5 @@
-"""What a search may return: folders, name patterns, file formats, modified dates.
+"""What a search may return: folders, name patterns, file formats, modified dates, and
+the domain of a picture (photo, drawing, text).
 
 Filters are applied inside each search (the catalog's SQL for lexical search,
 the allowed labels for vector search), never to a finished top-k, so a
@@ -25,7 +26,9 @@ from searchengine.errors import ConfigError
 from searchengine.files import FORMAT_BY_EXTENSION, FORMAT_NAMES, FORMATS, path_key
 from searchengine.records import SPACES
 
-FILTER_NAMES = ("folder", "glob", "format", "after", "before")
+FILTER_NAMES = ("folder", "glob", "format", "after", "before", "domain")
+# What a picture is (models/domain.py); documents have no domain, so this keeps images only.
+DOMAINS = ("photo", "drawing", "text")
 # What the old `kind` filter took: a space ("text", "image") as well as a format.
 # `format` still takes them, quietly, so `--kind text` in a script keeps its meaning.
 FILE_KINDS = (*SPACES, *FORMAT_NAMES)
@@ -43,6 +46,7 @@ class Filters:
     formats: tuple[str, ...] = ()  # names from FILE_KINDS: formats, or a whole space
     modified_after: float | None = None  # Unix seconds, inclusive
     modified_before: float | None = None  # Unix seconds, exclusive
+    domains: tuple[str, ...] = ()  # names from DOMAINS: pictures of these domains only
 
     @property
     def active(self) -> bool:
@@ -52,6 +56,7 @@ class Filters:
             or self.formats
             or self.modified_after is not None
             or self.modified_before is not None
+            or self.domains
         )
 
     def extensions(self) -> tuple[str, ...]:
@@ -79,6 +84,7 @@ def make_filters(
     after: str | None = None,
     before: str | None = None,
     *,
+    domains: Iterable[str] = (),
     under: Iterable[str] | None = None,
     kinds: Iterable[str] | None = None,
 ) -> Filters:
@@ -112,6 +118,17 @@ def make_filters(
                     parameter="format",
                 )
             wanted.append(name)
+    kept = []
+    for value in domains:
+        for name in value.lower().split(","):
+            name = name.strip()
+            if name and name not in DOMAINS:
+                raise ConfigError(
+                    f"unknown domain {name!r}: use one of {', '.join(DOMAINS)}",
+                    parameter="domain",
+                )
+            if name:
+                kept.append(name)
     lo = parse_when(after, "after") if after else None
     hi = parse_when(before, "before") if before else None
     if lo is not None and hi is not None and lo >= hi:
@@ -124,6 +141,7 @@ def make_filters(
         formats=tuple(dict.fromkeys(wanted)),
         modified_after=lo,
         modified_before=hi,
+        domains=tuple(dict.fromkeys(kept)),
     )
 
 

@@ -99,6 +99,7 @@ class Hit:
     highlights: tuple[tuple[int, int], ...] = ()  # spans of query terms within `snippet`
     good: bool | None = None  # above the model's calibrated good-match level (None: unknown)
     tags: tuple[Tag, ...] = ()  # an image's confident labels, best first
+    domain: str | None = None  # an image's domain: photo, drawing or text (None: unknown)
     ocr: bool = False  # the snippet's text was read by OCR (it may hold errors)
     extra: dict[str, object] = field(default_factory=dict)
     # the file on disk that holds this item (a mail, of its attachment; `path` is then the
@@ -121,6 +122,7 @@ class Hit:
         }
         if self.kind == "image":
             out["tags"] = [t.to_json() for t in self.tags]
+            out["domain"] = self.domain
         if self.ocr:
             out["ocr"] = True
         if self.within is not None:

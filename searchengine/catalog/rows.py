@@ -99,6 +99,7 @@ class NewItem:
     text_space: str = "text"
     parent: str | None = None  # the path of the file that holds it (a mail, of its attachment)
     read_short: str | None = None  # the reading limits it was read under without OCR (a picture)
+    domain: str | None = None  # an image's domain (models/domain.py), None where unknown
 
     def rows(self) -> Iterator[tuple[str, Vectors, bool]]:
         """(space, vectors, whether each row is a chunk's), in the order they are written."""

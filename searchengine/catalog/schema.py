@@ -59,6 +59,8 @@ class File(Base):
     parent_id: Mapped[int | None] = mapped_column(
         BIG, ForeignKey("files.id", ondelete="CASCADE"), index=True, default=None
     )
+    # an image's domain: "photo", "drawing" or "text" (models/domain.py); None: unknown
+    domain: Mapped[str | None] = mapped_column(String, default=None)
 
     chunks: Mapped[list[Chunk]] = relationship(
         back_populates="file", cascade="all, delete-orphan", passive_deletes=True

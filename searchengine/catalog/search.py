@@ -108,6 +108,8 @@ def file_conditions(filters: Filters) -> list[ColumnElement[bool]]:
         out.append(File.mtime_ns >= _ns(filters.modified_after))
     if filters.modified_before is not None:
         out.append(File.mtime_ns < _ns(filters.modified_before))
+    if filters.domains:
+        out.append(File.domain.in_(filters.domains))
     return out
 
 

@@ -1,4 +1,5 @@
-"""The catalog's image tags: each image's confident labels and their words (FTS5).
+"""The catalog's image labels: each image's confident tags and their words (FTS5), and
+its domain (photo, drawing, text; `files.domain`, migration 0016).
 
 A part of `Catalog`. `tag_terms` is an FTS5 table made by migration 0009 (on
 PostgreSQL a table with a tsvector column; rowid: the image file's id);
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, select, update
 
 from searchengine.catalog.connection import CatalogConnection
 from searchengine.catalog.rows import id_batches, write_tags
@@ -61,3 +62,20 @@ class CatalogTags(CatalogConnection):
         with self.session() as s:
             for fid, (ts, terms) in tags.items():
                 write_tags(s, fid, ts, terms)
+
+    def domains_of(self, file_ids: Sequence[int]) -> dict[int, str]:
+        """Each image's domain (files whose domain is unknown are left out)."""
+        out: dict[int, str] = {}
+        with self.session() as s:
+            for part in id_batches([int(x) for x in file_ids]):
+                rows = s.execute(
+                    select(File.id, File.domain).where(File.id.in_(part), File.domain.is_not(None))
+                ).all()
+                out.update((int(fid), str(d)) for fid, d in rows)
+        return out
+
+    def set_domains(self, domains: dict[int, str | None]) -> None:
+        """Replace the domains of these images (a model switch judges them anew)."""
+        with self.session() as s:
+            for fid, domain in domains.items():
+                s.execute(update(File).where(File.id == fid).values(domain=domain))

@@ -47,6 +47,7 @@ def write_run(
                 "sha256": item.sha256,
                 "indexed_at": now,
                 "skip_limits": item.read_short,
+                "domain": item.domain,
             }
             for item in items
         ],

@@ -14,7 +14,7 @@ from searchengine.cli.app import App, usage
 from searchengine.config import DEFAULT_EXPAND, DEFAULT_K
 from searchengine.errors import ConfigError, ExtractionError
 from searchengine.files import FORMAT_NAMES
-from searchengine.filters import Filters, make_filters
+from searchengine.filters import DOMAINS, Filters, make_filters
 from searchengine.records import MODES, SORTS, SPACES, Hit
 from searchengine.vocab import METHODS
 
@@ -122,10 +122,19 @@ def _filter_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--kind", action="append", dest="format", help=argparse.SUPPRESS)
     g.add_argument("--after", metavar="WHEN", help="modified on or after: 2024-05-01, or 7d/2w/3m")
     g.add_argument("--before", metavar="WHEN", help="modified before: 2024-06-01, or 30d")
+    g.add_argument(
+        "--domain",
+        action="append",
+        default=[],
+        metavar="DOMAIN",
+        help=f"only pictures of these kinds, comma-separated: {', '.join(DOMAINS)}",
+    )
 
 
 def _filters(args: argparse.Namespace) -> Filters:
-    return make_filters(args.folder, args.glob, args.format, args.after, args.before)
+    return make_filters(
+        args.folder, args.glob, args.format, args.after, args.before, domains=args.domain
+    )
 
 
 def _check_paging(args: argparse.Namespace) -> None:

@@ -427,12 +427,15 @@ class Searcher:
         files = self.catalog.file_infos([s.file_id for s in page if s.chunk is None])
         tags = self.catalog.tags_of([s.file_id for s in page])  # a picture found by its words too
         holders = self.catalog.holders([s.file_id for s in page])  # of a mail's attachments
+        domains = self.catalog.domains_of([s.file_id for s in page])
         hits = []
         for s in page:
             info = chunks.get(s.chunk) if s.chunk is not None else files.get(s.file_id)
             if info is not None:  # else removed since the pool was drawn
                 hit = make_hit(info, query, s, tags.get(s.file_id, ()))
-                hits.append(replace(hit, within=holders.get(s.file_id)))
+                hits.append(
+                    replace(hit, within=holders.get(s.file_id), domain=domains.get(s.file_id))
+                )
         return hits
 
     def _background(self, space: SpaceInfo) -> Background:

@@ -23,7 +23,7 @@ from pydantic import AfterValidator, BaseModel, Field, model_validator
 from searchengine.api import Index
 from searchengine.errors import ConfigError
 from searchengine.files import FORMAT_NAMES, FORMATS
-from searchengine.filters import FILE_KINDS, Filters, make_filters
+from searchengine.filters import DOMAINS, FILE_KINDS, Filters, make_filters
 from searchengine.records import Mode, Results, Sort, Space
 from searchengine.server.responses import errors
 from searchengine.server.thumbs import has_thumbnail
@@ -101,6 +101,7 @@ def one_of(allowed: tuple[str, ...], name: str) -> AfterValidator:
 
 FormatName = Annotated[str, one_of(FORMAT_NAMES, "format")]
 KindName = Annotated[str, one_of(FILE_KINDS, "kind")]
+DomainName = Annotated[str, one_of(DOMAINS, "domain")]
 
 
 class SearchRequest(BaseModel):
@@ -131,6 +132,9 @@ class SearchRequest(BaseModel):
     before: str | None = Field(
         None, description="modified before", json_schema_extra=declared(WHEN)
     )
+    domain: list[DomainName] = Field(
+        default_factory=list, description="pictures of these kinds only: photo, drawing, text"
+    )
     sort: Sort = Field(
         "relevance", description="relevance, or date: the good matches, newest first"
     )
@@ -159,7 +163,12 @@ def index_of(request: Request) -> Index:
 
 
 def filters_of(
-    format: list[str], folder: list[str], glob: list[str], after: str | None, before: str | None
+    format: list[str],
+    folder: list[str],
+    glob: list[str],
+    after: str | None,
+    before: str | None,
+    domain: list[str] | None = None,
 ) -> Filters:
     folder = [value for value in folder if value]  # an empty form field: no folder
     for value in folder:
@@ -167,7 +176,7 @@ def filters_of(
         # path would be read against the server's working folder, which no client knows
         if not os.path.isabs(value) or ".." in Path(value).parts or "\x00" in value:
             raise ConfigError(f"folder {value!r}: give an absolute path", parameter="folder")
-    return make_filters(folder, glob, format, after, before)
+    return make_filters(folder, glob, format, after, before, domains=domain or ())
 
 
 def _digest(params: dict[str, Any]) -> str:
@@ -219,7 +228,7 @@ def run_search(index: Index, req: SearchRequest) -> dict[str, Any]:
         k=req.k,
         mode=req.mode,
         spaces={req.space} if req.space else None,
-        filters=filters_of(req.format, req.folder, req.glob, req.after, req.before),
+        filters=filters_of(req.format, req.folder, req.glob, req.after, req.before, req.domain),
         offset=offset,
         sort=req.sort,
     )
@@ -284,6 +293,7 @@ def search_image(
     after: Annotated[str | None, Form(json_schema_extra=declared(WHEN, nullable=False))] = None,
     before: Annotated[str | None, Form(json_schema_extra=declared(WHEN, nullable=False))] = None,
     next: Annotated[str | None, Form(json_schema_extra=declared(CURSOR, nullable=False))] = None,
+    domain: Annotated[list[DomainName] | None, Form()] = None,
     kind: Annotated[
         list[KindName] | None,
         Form(
@@ -294,7 +304,7 @@ def search_image(
 ) -> dict[str, Any]:
     started = time.perf_counter()
     formats = [*(format or []), *(kind or [])]
-    filters = filters_of(formats, folder or [], glob or [], after, before)
+    filters = filters_of(formats, folder or [], glob or [], after, before, domain or [])
     limit: int = request.app.state.max_upload
     data = image.file.read(limit + 1)
     if len(data) > limit:
@@ -305,7 +315,7 @@ def search_image(
     params = {
         "image": hashlib.sha256(data).hexdigest(),
         "k": k,
-        "filters": [formats, folder, glob, after, before],  # as given: "30d" moves with time
+        "filters": [formats, folder, glob, after, before, domain],  # as given: "30d" moves
     }
     offset = cursor_offset(next, params)
     with tempfile.TemporaryDirectory(prefix="semsearch-upload-") as tmp:
