@@ -43,6 +43,7 @@ from searchengine.explore.layout import Method as MapMethod
 from searchengine.explore.outliers import DEFAULT_NEIGHBOURS
 from searchengine.filters import Filters
 from searchengine.learn import Learner, Suggestions
+from searchengine.learn.model import DEFAULT_PERSONAL_WEIGHT, PERSONAL_POOL, personal_order
 from searchengine.models.encoders import Encoders
 from searchengine.models.spaces import IMAGE, TEXT, Spaces
 from searchengine.query.evaluate import Ranker, evaluate, read_qrels
@@ -176,6 +177,8 @@ class Index:
         sort: Sort = "relevance",
         expand: bool = DEFAULT_EXPAND,
         kinds: Collection[Space] | None = None,
+        user: str | None = None,
+        personal: float = DEFAULT_PERSONAL_WEIGHT,
     ) -> Results:
         """Documents and images by meaning and words (`query`), or images like `image`.
 
@@ -183,7 +186,11 @@ class Index:
         (words); `spaces` keeps only text or image hits (`kinds` is its old name);
         `offset` pages through the results without repeating or skipping a hit;
         `sort="date"` lists the good matches newest first; `expand` adds the
-        collection's related words, weaker, to the words.
+        collection's related words, weaker, to the words. `user`: where the first hit is
+        one that user's learned vector likes (z > 1), add `personal` times their
+        preference (a z-score) to the score of each hit among the first PERSONAL_POOL that
+        people opened and they did not; nothing for a user without history, and which
+        hits are good matches stays as it was (bench/bench_recommend.py).
         """
         if kinds is not None:
             warnings.warn("search(kinds=) is now spaces=", DeprecationWarning, stacklevel=2)
@@ -200,16 +207,22 @@ class Index:
             )
         else:
             assert query is not None
+            mine = None
+            if user is not None and personal > 0 and sort == "relevance":
+                mine = self._learn().personal(user)
+            pool = max(offset + k, PERSONAL_POOL) if mine else k
             results = self._reader().search(
                 query,
-                k,
+                pool,
                 wanted,
-                offset=offset,
+                offset=0 if mine else offset,
                 mode=mode,
                 filters=filters,
                 sort=sort,
                 expand=expand,
             )
+            if mine:
+                results = personal_order(results, mine.terms, personal, offset, k, own=mine.own)
         _settle_heap()
         return results
 

@@ -70,6 +70,11 @@ SMOKES = [
         "bench_tail.py", ["slowest 5%", "fastest half", "costliest snippets"], marks=pytest.mark.e2e
     ),
     pytest.param("bench_lookup.py", ["dense lookup", "first search ms"]),
+    pytest.param(
+        "bench_recommend.py",
+        ["SIMULATED", "content only", "popularity", "own topic: plain hybrid", "= the order"],
+        marks=pytest.mark.e2e,
+    ),
     pytest.param("bench_ocr.py", ["pages/s"]),
     pytest.param(
         "bench_watch.py",

@@ -98,3 +98,74 @@ def test_recommend_on_the_command_line(index: Index, capsys) -> None:
     assert "the most opened items" in capsys.readouterr().out
     assert main([*base, "recommend", "--with", "/not/indexed.txt"]) == 2
     assert "not an indexed file" in capsys.readouterr().err
+
+
+BASE = "http://127.0.0.1:8000"
+
+
+def test_the_page_reports_events_and_gets_recommendations(index: Index) -> None:
+    from fastapi.testclient import TestClient
+
+    from searchengine.server.app import create_app
+
+    ids = _ids(index)
+    with TestClient(create_app(index), base_url=BASE) as c:
+        assert c.get("/api/recommend").json()["basis"] == "none"
+        sent = {"item": ids["dog.md"], "action": "open", "query": "puppy", "rank": 1}
+        res = c.post("/api/events", json=sent)
+        assert res.status_code == 200 and res.json() == {"recorded": True, "user": "local"}
+        assert c.post("/api/events", json={**sent, "action": "like"}).status_code == 422
+        bad = c.post("/api/events", json={**sent, "item": 10**9})
+        assert bad.status_code == 404 and bad.json()["error"] == f"no item {10**9}"
+        mine = c.get("/api/recommend", params={"k": 3}).json()
+        assert mine["user"] == "local" and mine["basis"] == "history" and mine["items"]
+        assert ids["dog.md"] not in {s["id"] for s in mine["items"]}
+        assert c.get(f"/api/items/{ids['dog.md']}/opened-with").status_code == 200
+        assert c.get("/api/items/999999/opened-with").status_code == 404
+    assert [(e.user, e.file_id, e.query, e.rank) for e in index.events()] == [
+        ("local", ids["dog.md"], "puppy", 1)
+    ]
+
+
+def test_each_token_names_its_user(index: Index) -> None:
+    from fastapi.testclient import TestClient
+
+    from searchengine.cli.explore import token_users
+    from searchengine.server.app import create_app
+
+    users = token_users(["ana=s1", "ben=s2"])
+    assert users == {"s1": "ana", "s2": "ben"}
+    assert token_users(["c2VjcmV0="]) == {"c2VjcmV0=": "local"}  # base64's '=': no name
+    ids = _ids(index)
+    app = create_app(index, bind="0.0.0.0", users=users)
+    with TestClient(app, base_url="http://192.0.2.7:8000") as c:
+        ana, ben = {"Authorization": "Bearer s1"}, {"Authorization": "Bearer s2"}
+        assert c.post("/api/events", json={"item": ids["car.txt"]}).status_code == 401
+        assert c.post("/api/events", json={"item": ids["car.txt"]}, headers=ana).json() == {
+            "recorded": True,
+            "user": "ana",
+        }
+        assert c.get("/api/recommend", headers=ana).json()["basis"] == "history"
+        assert c.get("/api/recommend", headers=ben).json()["basis"] == "popular"
+        assert c.get("/api/search", params={"q": "car"}, headers=ben).status_code == 200
+    assert [e.user for e in index.events()] == ["ana"]
+    # the one-token form of before: that token is the local user's
+    with TestClient(create_app(index, token="s3cret", bind="0.0.0.0"), base_url=BASE) as c:
+        sent = c.post(
+            "/api/events", json={"item": ids["dog.md"]}, headers={"Authorization": "Bearer s3cret"}
+        )
+        assert sent.json()["user"] == "local"
+
+
+def test_a_server_without_events_records_none(index: Index) -> None:
+    from dataclasses import replace
+
+    from fastapi.testclient import TestClient
+
+    from searchengine.server.app import create_app
+
+    ids = _ids(index)
+    off = Index.open(settings=replace(index.settings, events=False), encoders=index._given)
+    with off, TestClient(create_app(off), base_url=BASE) as c:
+        assert c.post("/api/events", json={"item": ids["dog.md"]}).json()["recorded"] is False
+    assert index.events() == []

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,17 +15,30 @@ from searchengine.cli.watch import (
     start_in_background,
     watch_options,
 )
+from searchengine.config import LOCAL_USER
 from searchengine.explore.layout import METHODS as MAP_METHODS
 
 DEFAULT_PORT = 8765
 KIND_COLOURS = {"text": "#2455c3", "image": "#d9572b"}
+USER_NAME = re.compile(r"[\w.@-]{1,64}")  # the NAME of --token NAME=SECRET
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("serve", parents=[common], help="the web page and HTTP API of an index")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"(default: {DEFAULT_PORT})")
-    p.add_argument("--token", help="a secret every request must carry; needed off this machine")
+    p.add_argument(
+        "--token",
+        action="append",
+        metavar="[NAME=]SECRET",
+        help="a secret every request must carry; needed off this machine. NAME=SECRET, "
+        "given once per person, lets each in as NAME: what they open is theirs",
+    )
+    p.add_argument(
+        "--no-events",
+        action="store_true",
+        help="do not record what is opened from the page (no recommendations learned)",
+    )
     p.add_argument(
         "--watch",
         nargs="+",
@@ -56,12 +71,17 @@ def cmd_serve(app: App) -> int:
     if not is_loopback(args.host) and not args.token:
         raise usage(f"--host {args.host} lets other machines in: give --token as well")
     check_watch_options(args)
-    with app.open_index() as index:
+    users = token_users(args.token or [])
+    settings = replace(app.settings, events=False) if args.no_events else None
+    with app.open_index(settings) as index:
         watcher = make_watcher(app, index, args.watch) if args.watch else None
-        asgi = create_app(index, token=args.token, bind=args.host, watcher=watcher)
+        asgi = create_app(index, bind=args.host, watcher=watcher, users=users)
         shown = f"[{args.host}]" if ":" in args.host else args.host
-        suffix = f"/?token={args.token}" if args.token else "/"
-        app.status_line(f"serving {index.path} on http://{shown}:{args.port}{suffix}")
+        url = f"http://{shown}:{args.port}/"
+        if not users:
+            app.status_line(f"serving {index.path} on {url}")
+        for token, user in users.items():
+            app.status_line(f"serving {index.path} to {user} on {url}?token={token}")
         thread = None
         if watcher is not None:
             app.status_line(f"watching {', '.join(watcher.state.folders)}")
@@ -75,6 +95,26 @@ def cmd_serve(app: App) -> int:
                 watcher.stop()  # after the current batch: nothing half-written
                 thread.join()
     return 0
+
+
+def token_users(given: list[str]) -> dict[str, str]:
+    """token -> user from --token values: NAME=SECRET names its user; a bare SECRET (the
+    one token of a server for one person) is the local user's."""
+    users: dict[str, str] = {}
+    for value in given:
+        name, sep, secret = value.partition("=")
+        if sep and secret and USER_NAME.fullmatch(name):
+            user, token = name, secret
+        else:
+            user, token = LOCAL_USER, value
+        if not token:
+            raise usage("--token needs a secret")
+        if token in users:
+            raise usage(f"--token: two users share one secret ({users[token]}, {user})")
+        users[token] = user
+    if list(users.values()).count(LOCAL_USER) > 1:
+        raise usage("--token: give one bare SECRET at most; name the others NAME=SECRET")
+    return users
 
 
 def cmd_map(app: App) -> int:

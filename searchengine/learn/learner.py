@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +33,14 @@ log = logging.getLogger(__name__)
 
 DEFAULT_RETRAIN_EVENTS = 10  # new events that start a training in the background
 DEFAULT_RECENT_DAYS = 30.0  # what a user acted on this recently is not recommended again
+
+
+@dataclass(frozen=True)
+class Personal:
+    """A user's personal terms (`terms(file ids)`), and the items they opened before."""
+
+    terms: Callable[[list[int]], dict[int, float]]
+    own: set[int]
 
 
 @dataclass(frozen=True)
@@ -151,11 +160,14 @@ class Learner:
             None, "together", self._suggestions(ids, cosine, ["together"] * len(ids), k), file_id
         )
 
-    def personal(self, user: str, file_ids: list[int]) -> dict[int, float]:
-        """The user's personal term for each of these items that has one (z-scores of the
-        model's preference); empty for a user without history."""
+    def personal(self, user: str) -> Personal | None:
+        """What the personal ranking of `user`'s searches needs, or None for a user the
+        model has no history of."""
         model = self.model()
-        return {} if model is None else personal_terms(model, user, file_ids)
+        if model is None or model.user_vector(user) is None:
+            return None
+        own = {e.file_id for e in self.catalog.events(user=user)}
+        return Personal(lambda ids: personal_terms(model, user, ids), own)
 
     # plumbing
 

@@ -27,11 +27,13 @@ from starlette.routing import Match, Mount
 
 from searchengine import __version__
 from searchengine.api import Index, Watcher
+from searchengine.config import LOCAL_USER
 from searchengine.errors import ConfigError, SearchEngineError
 from searchengine.explore.layout import Method as MapMethod
 from searchengine.files import FORMATS, format_of
 from searchengine.filters import FILTER_NAMES
 from searchengine.records import MODES, SORTS, SPACES
+from searchengine.server import learn as learn_routes
 from searchengine.server import search as search_routes
 from searchengine.server.responses import (
     ALL_EXTENSIONS,
@@ -340,10 +342,11 @@ def create_app(
     bind: str = "127.0.0.1",
     max_upload: int = search_routes.DEFAULT_UPLOAD_BYTES,
     watcher: Watcher | None = None,
+    users: dict[str, str] | None = None,
 ) -> Guard:
     """The ASGI application serving `index`; the Guard in front of FastAPI. `watcher`,
     if given, keeps the index level with its folders (the caller runs it): `/api/status`
-    says what it does."""
+    says what it does. `users` (token -> user name) lets each token in as its user."""
     app = FastAPI(
         title="semsearch",
         summary="Search your documents and images by meaning, in Korean and English.",
@@ -363,6 +366,7 @@ def create_app(
     app.state.map_worker = MapWorker(index)
     app.state.watcher = watcher
     app.include_router(search_routes.router)
+    app.include_router(learn_routes.router)
     app.include_router(api)
     document = app.openapi
 
@@ -424,7 +428,14 @@ def create_app(
     hosts = LOOPBACK_HOSTS | {bind.lower().strip("[]")}
     if bind in ("0.0.0.0", "::"):
         hosts |= {"*"}  # any name reaches it; the token is what guards it then
-    return Guard(app, hosts=frozenset(hosts), token=token, max_body=max_upload + 1024 * 1024)
+    return Guard(
+        app,
+        hosts=frozenset(hosts),
+        token=token,
+        max_body=max_upload + 1024 * 1024,
+        users=users,
+        local_user=LOCAL_USER,
+    )
 
 
 def fastapi_app(asgi: Guard) -> FastAPI:

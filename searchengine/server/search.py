@@ -21,6 +21,7 @@ from fastapi import Path as PathParam
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from searchengine.api import Index
+from searchengine.config import LOCAL_USER
 from searchengine.errors import ConfigError
 from searchengine.files import FORMAT_NAMES, FORMATS
 from searchengine.filters import DOMAINS, FILE_KINDS, Filters, make_filters
@@ -162,6 +163,11 @@ def index_of(request: Request) -> Index:
     return index
 
 
+def user_of(request: Request) -> str:
+    """Who this request is: the user its token names (security.Guard), or the local user."""
+    return str(getattr(request.state, "user", None) or LOCAL_USER)
+
+
 def filters_of(
     format: list[str],
     folder: list[str],
@@ -219,7 +225,8 @@ def page(results: Results, params: dict[str, Any], started: float) -> dict[str, 
     return out
 
 
-def run_search(index: Index, req: SearchRequest) -> dict[str, Any]:
+def run_search(index: Index, req: SearchRequest, user: str = LOCAL_USER) -> dict[str, Any]:
+    """One page of a search for `user` (whose learned preferences may reorder it)."""
     started = time.perf_counter()
     params = req.model_dump(exclude={"next"})
     offset = cursor_offset(req.next, params)
@@ -231,6 +238,7 @@ def run_search(index: Index, req: SearchRequest) -> dict[str, Any]:
         filters=filters_of(req.format, req.folder, req.glob, req.after, req.before, req.domain),
         offset=offset,
         sort=req.sort,
+        user=user,
     )
     return page(results, params, started)
 
@@ -246,7 +254,7 @@ SEARCH_ERRORS = errors(
     responses=SEARCH_ERRORS,
 )
 def search_get(request: Request, req: Annotated[SearchRequest, Query()]) -> dict[str, Any]:
-    return run_search(index_of(request), req)
+    return run_search(index_of(request), req, user_of(request))
 
 
 @router.post(
@@ -255,7 +263,7 @@ def search_get(request: Request, req: Annotated[SearchRequest, Query()]) -> dict
     responses={**SEARCH_ERRORS, **errors(403, 413)},
 )
 def search_post(request: Request, req: SearchRequest) -> dict[str, Any]:
-    return run_search(index_of(request), req)
+    return run_search(index_of(request), req, user_of(request))
 
 
 def sniff_image(head: bytes) -> str | None:

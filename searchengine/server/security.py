@@ -8,6 +8,9 @@
   is refused (no CSRF).
 - With a token, every request must carry it: `Authorization: Bearer T`, the
   cookie the page gets, or `?token=T` once in a link (which sets the cookie).
+  Several tokens may each name a user (`users`: token -> name); the request's user
+  is then `scope["state"]["user"]` (the local user without tokens, or with one
+  unnamed token), whose events are theirs alone.
 - A body larger than the limit answers 413, whether it says so in its
   `Content-Length` or only turns out that way while it streams in.
 
@@ -70,10 +73,16 @@ class Guard:
         hosts: frozenset[str] = LOOPBACK_HOSTS,
         token: str | None = None,
         max_body: int = 25 * 1024 * 1024,
+        users: dict[str, str] | None = None,
+        local_user: str = "local",
     ):
         self.app = app
         self.hosts = frozenset(h.lower() for h in hosts)
-        self.token = token
+        # token -> the user it names; one unnamed token is the local user's
+        self.users = dict(users or {})
+        if token:
+            self.users.setdefault(token, local_user)
+        self.local_user = local_user
         self.max_body = max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -81,43 +90,58 @@ class Guard:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        refusal, set_cookie = self._check(scope, headers)
+        refusal, set_cookie, user = self._check(scope, headers)
         if refusal is not None:
             await _reply(send, *refusal)
             return
-        if set_cookie:
-            send = _with_cookie(send, self.token or "")
+        if set_cookie is not None:
+            send = _with_cookie(send, set_cookie)
+        scope.setdefault("state", {})["user"] = user
         await self._guarded_body(scope, receive, send)
 
-    def _check(self, scope: Scope, headers: dict[str, str]) -> tuple[tuple[int, str] | None, bool]:
+    def _user_of(self, given: str) -> str | None:
+        """The user `given` names, comparing it with every token in constant time."""
+        found = None
+        for token, user in self.users.items():
+            if hmac.compare_digest(given.encode(), token.encode()):
+                found = user
+        return found
+
+    def _check(
+        self, scope: Scope, headers: dict[str, str]
+    ) -> tuple[tuple[int, str] | None, str | None, str]:
+        """(a refusal, the token to set as a cookie, the user)."""
         host = host_name(headers.get("host", ""))
-        if host not in self.hosts and not (self.token and "*" in self.hosts):
-            return (400, f"unknown Host {headers.get('host', '')!r}"), False
-        set_cookie = False
-        if self.token:
+        if host not in self.hosts and not (self.users and "*" in self.hosts):
+            return (400, f"unknown Host {headers.get('host', '')!r}"), None, ""
+        set_cookie = None
+        user = self.local_user
+        if self.users:
             given = _bearer(headers) or _cookie(headers)
             if given is None:
                 query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
                 given = (query.get("token") or [None])[0]
-                set_cookie = given is not None
-            if given is None or not hmac.compare_digest(given.encode(), self.token.encode()):
-                return (401, "this server needs its token"), False
+                set_cookie = given
+            named = None if given is None else self._user_of(given)
+            if named is None:
+                return (401, "this server needs its token"), None, ""
+            user = named
         if scope["method"] not in SAFE_METHODS:
             origin = headers.get("origin")
             if (
                 origin is not None
                 and urlsplit(origin).netloc.lower() != headers.get("host", "").lower()
             ):
-                return (403, "cross-site request refused"), False
+                return (403, "cross-site request refused"), None, ""
             if headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
-                return (403, "cross-site request refused"), False
+                return (403, "cross-site request refused"), None, ""
         try:
             length = int(headers.get("content-length", "0") or 0)
         except ValueError:
-            return (400, "bad Content-Length"), False
+            return (400, "bad Content-Length"), None, ""
         if length > self.max_body:
-            return (413, f"request body over the limit of {self.max_body} bytes"), False
-        return None, set_cookie
+            return (413, f"request body over the limit of {self.max_body} bytes"), None, ""
+        return None, set_cookie, user
 
     async def _guarded_body(self, scope: Scope, receive: Receive, send: Send) -> None:
         seen = 0
