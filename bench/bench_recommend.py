@@ -269,10 +269,11 @@ def personal_rows(
         other += [(u.name, q, rel) for q, rel in rng.sample(others, HOLD)]
     rows: dict[str, float] = {}
     for label, asked in (("own topic", own), ("other topics", other)):
-        rows[f"{label}: plain hybrid"] = statistics.fmean(mrr(pooled[q], r) for _, q, r in asked)
+        plain = statistics.fmean(mrr(pooled[q], r) for _, q, r in asked)
+        rows[f"{label}: plain hybrid"] = plain
         for way, gate, boost_own in PERSONAL_WAYS:
             for w in PERSONAL_WEIGHTS:
-                rows[f"{label}: {way} w {w}"] = statistics.fmean(
+                got = statistics.fmean(
                     mrr(
                         personal_order(
                             pooled[q],
@@ -287,6 +288,8 @@ def personal_rows(
                     )
                     for u, q, r in asked
                 )
+                rows[f"{label}: {way} w {w}"] = got
+                rows[f"{label}: {way} w {w}, change"] = got - plain  # paired, per seed
     return rows
 
 
@@ -379,7 +382,7 @@ def main() -> int:
     )
     for name, values in personal.items():
         sd = statistics.pstdev(values) if len(values) > 1 else 0.0
-        print(f"  {name:40} {statistics.fmean(values):.3f}  ±{sd:.3f}")
+        print(f"  {name:48} {statistics.fmean(values):+.4f}  ±{sd:.4f}")
     print(f"  the library's search(user=) = the order measured here: {agree}")
     print(f"\n{time.monotonic() - started:.0f} s")
     return 0

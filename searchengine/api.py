@@ -40,7 +40,7 @@ from searchengine.config import DEFAULT_EXPAND, DEFAULT_K, Settings
 from searchengine.errors import ConfigError, NoWordVectorsError
 from searchengine.explore import CollectionMap, OutlierReport, compute_map, find_outliers
 from searchengine.explore.layout import Method as MapMethod
-from searchengine.explore.outliers import DEFAULT_NEIGHBOURS
+from searchengine.explore.outliers import DEFAULT_NEIGHBOURS, OUTLIER_METHODS
 from searchengine.filters import Filters
 from searchengine.learn import Learner, Suggestions
 from searchengine.learn.model import DEFAULT_PERSONAL_WEIGHT, PERSONAL_POOL, personal_order
@@ -627,6 +627,14 @@ class Index:
         """Every item on a plane: PCA, or t-SNE cached per index generation in the folder."""
         return compute_map(self._read_store().catalog, self.path, method, cached_only=cached_only)
 
-    def outliers(self, *, k: int = DEFAULT_NEIGHBOURS, limit: int = 50) -> OutlierReport:
-        """The items least like their k nearest neighbours, per space; near-duplicate groups."""
-        return find_outliers(self._read_store().catalog, k=k, limit=limit)
+    def outliers(
+        self, *, k: int = DEFAULT_NEIGHBOURS, limit: int = 50, method: str = "knn"
+    ) -> OutlierReport:
+        """The items least like the rest, per space: by the distance to their k nearest
+        neighbours ("knn"), or by how badly an autoencoder trained on the space rebuilds
+        them ("autoencoder"); near-duplicate groups."""
+        if method not in OUTLIER_METHODS:
+            raise ConfigError(
+                f"unknown method {method!r}: use {', '.join(OUTLIER_METHODS)}", "method"
+            )
+        return find_outliers(self._read_store().catalog, k=k, limit=limit, method=method)

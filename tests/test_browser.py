@@ -313,3 +313,34 @@ def test_related_words_show_under_the_search_box(  # type: ignore[no-untyped-def
             assert f"q={words[0]}" in page.url
             search(page, server, "zeppelin")  # a word the collection never uses: nothing shown
             assert page.locator("#related").is_hidden()
+
+
+def test_an_opened_hit_shapes_the_empty_box_recommendations(page, live) -> None:
+    page.goto(live.url + "/")
+    page.wait_for_function("document.querySelector('#state-summary').textContent !== ''")
+    assert page.locator("#for-you").is_hidden()  # nothing opened yet: nothing to suggest
+    search(page, live, "engine road drive")
+    first = page.locator(".hit").first
+    opened = first.locator(".title").text_content()
+    assert opened.startswith("car")
+    with page.expect_popup() as popup:
+        first.locator("a.open").click()
+    popup.value.close()
+    index = fastapi_app(live.server.config.app).state.index
+    deadline = time.monotonic() + 10
+    while not index.events() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [event] = index.events()
+    assert (event.user, event.action, event.query, event.rank) == (
+        "local",
+        "open",
+        "engine road drive",
+        1,
+    )
+    page.fill("#q", "")  # the emptied box shows what was learned
+    page.wait_for_selector("#for-you:not([hidden]) .suggestion")
+    suggested = page.locator("#for-you .suggestion .title").all_text_contents()
+    assert opened not in suggested  # just opened: not suggested again
+    assert suggested[0].startswith("car") and suggested[0] != opened, suggested
+    assert "from what you opened" in page.locator("#for-you-basis").text_content()
+    assert page.locator("#hits .hit").count() == 0

@@ -11,6 +11,7 @@ from helpers import draw_image
 
 from searchengine import Encoders, Index, Settings
 from searchengine.cli.main import main
+from searchengine.errors import ConfigError
 from searchengine.explore.layout import pca_2d
 from searchengine.explore.outliers import nearest
 
@@ -132,3 +133,17 @@ def test_cli_map_and_outliers(
 def test_serve_refuses_other_hosts_without_a_token(fake_settings: Settings, capsys) -> None:
     assert main(["--index", str(fake_settings.index_dir), "serve", "--host", "0.0.0.0"]) == 2
     assert "--token" in capsys.readouterr().err
+
+
+def test_the_autoencoder_finds_the_planted_outlier_too(index: Index, capsys) -> None:
+    report = index.outliers(method="autoencoder")
+    assert report.method == "autoencoder"
+    text = [Path(o.path).name for o in report.spaces["text"]]
+    assert text[0] == "odd-one-out.txt", text[:3]
+    again = index.outliers(method="autoencoder")  # seeded: the same scores
+    assert [o.score for o in again.spaces["text"]] == [o.score for o in report.spaces["text"]]
+    with pytest.raises(ConfigError, match="unknown method"):
+        index.outliers(method="isolation-forest")
+    assert main(["--index", str(index.path), "outliers", "--method", "autoencoder"]) == 0
+    out = capsys.readouterr().out
+    assert "reconstruction error" in out and "odd-one-out.txt" in out.splitlines()[1]

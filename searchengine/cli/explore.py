@@ -17,6 +17,7 @@ from searchengine.cli.watch import (
 )
 from searchengine.config import LOCAL_USER
 from searchengine.explore.layout import METHODS as MAP_METHODS
+from searchengine.explore.outliers import OUTLIER_METHODS
 
 DEFAULT_PORT = 8765
 KIND_COLOURS = {"text": "#2455c3", "image": "#d9572b"}
@@ -58,6 +59,13 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("outliers", parents=[common], help="the most unusual items, per space")
     p.add_argument("-k", type=int, default=5, help="neighbours an item is compared with")
     p.add_argument("-n", "--limit", type=int, default=20, help="items listed per space")
+    p.add_argument(
+        "--method",
+        choices=OUTLIER_METHODS,
+        default="knn",
+        help="knn: far from their nearest neighbours; autoencoder: rebuilt badly by an "
+        "autoencoder trained on the space (default: knn)",
+    )
     p.set_defaults(func=cmd_outliers)
 
 
@@ -147,13 +155,18 @@ def cmd_map(app: App) -> int:
 
 def cmd_outliers(app: App) -> int:
     with app.open_index() as index:
-        report = index.outliers(k=app.args.k, limit=app.args.limit)
+        report = index.outliers(k=app.args.k, limit=app.args.limit, method=app.args.method)
 
     def human() -> None:
         if not report.spaces:
             print("too few items to tell")
         for space, items in report.spaces.items():
-            print(f"most unusual in {space} (mean distance to {report.neighbours} nearest):")
+            how = (
+                "autoencoder's reconstruction error"
+                if report.method == "autoencoder"
+                else f"mean distance to {report.neighbours} nearest"
+            )
+            print(f"most unusual in {space} ({how}):")
             for n, o in enumerate(items, 1):
                 print(f"{n:3}. {o.score:.3f}  z {o.z:5.1f}  {app.show_path(o.path)}")
         for group in report.duplicates:

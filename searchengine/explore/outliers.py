@@ -1,26 +1,31 @@
 """The items least like the rest, and groups of near-duplicates, in each space.
 
-An item's outlier score is the mean cosine distance to its k nearest
-neighbours in its own space (found with hnswlib). Scores of two spaces are not
-comparable, so each space gets its own list, and `z` (the score as a z-score
-within its space) says how unusual an item is there.
+An item's outlier score is, by `method`, the mean cosine distance to its k nearest
+neighbours in its own space (found with hnswlib: "knn"), or how badly an
+autoencoder trained on the space rebuilds it ("autoencoder", autoencoder.py).
+Scores of two spaces are not comparable, so each space gets its own list, and `z`
+(the score as a z-score within its space) says how unusual an item is there.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 import hnswlib
 import numpy as np
 
 from searchengine.catalog import Catalog
 from searchengine.catalog.browse import SpaceItems, space_items
+from searchengine.explore.autoencoder import reconstruction_errors
 from searchengine.records import SPACES
 
 DEFAULT_NEIGHBOURS = 5
 DEFAULT_DUPLICATE_DISTANCE = 0.01  # cosine distance under which two items are near-duplicates
 DEFAULT_OUTLIER_LIMIT = 50
 OUTLIER_SPACES = SPACES
+OutlierMethod = Literal["knn", "autoencoder"]
+OUTLIER_METHODS: tuple[str, ...] = get_args(OutlierMethod)
 
 
 @dataclass(frozen=True)
@@ -29,7 +34,7 @@ class Outlier:
     path: str
     kind: str
     space: str
-    score: float  # mean cosine distance to the k nearest neighbours
+    score: float  # mean cosine distance to the k nearest neighbours, or reconstruction error
     z: float  # the score as a z-score within its space
 
     def to_json(self) -> dict[str, object]:
@@ -50,9 +55,11 @@ class OutlierReport:
     neighbours: int
     spaces: dict[str, list[Outlier]] = field(default_factory=dict)
     duplicates: list[list[dict[str, object]]] = field(default_factory=list)
+    method: str = "knn"
 
     def to_json(self) -> dict[str, object]:
         return {
+            "method": self.method,
             "neighbours": self.neighbours,
             "spaces": {name: [o.to_json() for o in items] for name, items in self.spaces.items()},
             "duplicates": self.duplicates,
@@ -65,8 +72,10 @@ def find_outliers(
     k: int = DEFAULT_NEIGHBOURS,
     limit: int = DEFAULT_OUTLIER_LIMIT,
     duplicate_distance: float = DEFAULT_DUPLICATE_DISTANCE,
+    method: str = "knn",
 ) -> OutlierReport:
-    """Score every item of each space; keep the `limit` most unusual of each."""
+    """Score every item of each space by `method`; keep the `limit` most unusual of each.
+    Near-duplicates are found by the k nearest neighbours either way."""
     spaces: dict[str, list[Outlier]] = {}
     duplicates: list[list[dict[str, object]]] = []
     for name in OUTLIER_SPACES:
@@ -76,7 +85,7 @@ def find_outliers(
         if len(items.ids) < 3:  # no neighbourhood to stand out from
             continue
         labels, dists = nearest(items.vectors, k)
-        scores = dists.mean(axis=1)
+        scores = outlier_scores(items.vectors, dists, method)
         spread = float(scores.std()) or 1.0
         z = (scores - float(scores.mean())) / spread
         order = np.argsort(-scores, kind="stable")[:limit]
@@ -93,7 +102,15 @@ def find_outliers(
         ]
         duplicates += _groups(items, labels, dists, duplicate_distance)
     duplicates.sort(key=len, reverse=True)
-    return OutlierReport(k, spaces, duplicates)
+    return OutlierReport(k, spaces, duplicates, method)
+
+
+def outlier_scores(vectors: np.ndarray, dists: np.ndarray, method: str) -> np.ndarray:
+    """Each item's score: its mean distance to its neighbours (`dists`, "knn"), or its
+    reconstruction error ("autoencoder")."""
+    if method == "autoencoder":
+        return reconstruction_errors(vectors)
+    return np.asarray(dists.mean(axis=1), dtype=np.float64)
 
 
 def nearest(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

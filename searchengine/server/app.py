@@ -30,6 +30,7 @@ from searchengine.api import Index, Watcher
 from searchengine.config import LOCAL_USER
 from searchengine.errors import ConfigError, SearchEngineError
 from searchengine.explore.layout import Method as MapMethod
+from searchengine.explore.outliers import OutlierMethod
 from searchengine.files import FORMATS, format_of
 from searchengine.filters import FILTER_NAMES
 from searchengine.records import MODES, SORTS, SPACES
@@ -301,15 +302,17 @@ def related(
 
 @api.get(
     "/outliers",
-    summary="The items least like the rest, per space; near-duplicates",
+    summary="The items least like the rest, per space (kNN distance or an autoencoder's "
+    "reconstruction error); near-duplicates",
     responses=errors(422),
 )
 def outliers(
     request: Request,
     k: Annotated[int, Query(ge=1, le=50)] = 5,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    method: OutlierMethod = "knn",
 ) -> dict[str, Any]:
-    return index_of(request).outliers(k=k, limit=limit).to_json()
+    return index_of(request).outliers(k=k, limit=limit, method=method).to_json()
 
 
 def allowed_methods(request: Request) -> list[str]:

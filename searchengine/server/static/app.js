@@ -116,11 +116,11 @@ function hitNode(hit, rank) {
       title: hit.within }));
   }
   const copy = el("button", { class: "copy", text: "copy path", type: "button",
-    onclick: () => copyPath(hit.within || hit.path) });
+    onclick: () => { report("copy", hit.id, rank); copyPath(hit.within || hit.path); } });
   const path = el("div", { class: "path" }, el("span", { text: hit.path }), " ", copy);
   if (canOpenFolder) {
     path.append(" ", el("button", { class: "open-folder", text: "open folder", type: "button",
-      onclick: () => openFolder(hit.id) }));
+      onclick: () => { report("folder", hit.id, rank); openFolder(hit.id); } }));
   }
   const body = el("div", { class: "body" },
     el("div", { class: "title", text: name, onclick: () => openItem(hit.id) }),
@@ -132,8 +132,9 @@ function hitNode(hit, rank) {
   }
   body.append(el("div", { class: "actions" },
     el("button", { class: "more-like-this", type: "button", text: "more like this",
-      onclick: () => similar(hit.id, name) }),
-    el("a", { href: hit.file_url, target: "_blank", rel: "noopener noreferrer", text: "open" })));
+      onclick: () => { report("similar", hit.id, rank); similar(hit.id, name); } }),
+    el("a", { href: hit.file_url, target: "_blank", rel: "noopener noreferrer", text: "open",
+      class: "open", onclick: () => report("open", hit.id, rank) })));
   return el("li", { class: `hit${hit.good_match === false ? " weak" : ""}`, "data-id": String(hit.id) },
     picture, body);
 }
@@ -181,6 +182,7 @@ async function run(append = false) {
 
 function textSearch(reveal = true) {
   if (!$("q").value.trim()) return;
+  $("for-you").hidden = true;
   current = { kind: "text", params: searchParams().toString(), reveal };
   writeURL();
   run();
@@ -225,6 +227,18 @@ function similar(id, name, reveal = true) {
   run();
 }
 
+// what the person does with a hit, for the recommendations (POST /api/events): kept in
+// this index's catalog, never sent anywhere else; the server may have them turned off
+function report(action, id, rank) {
+  const query = current && current.kind === "text" ? $("q").value.trim() : null;
+  const event = { item: id, action };
+  if (query) event.query = query;
+  if (rank) event.rank = rank;
+  fetch("/api/events", { method: "POST", keepalive: true,
+    headers: { "content-type": "application/json" }, body: JSON.stringify(event) })
+    .catch(() => { /* a lost event costs a recommendation, never the page */ });
+}
+
 async function copyPath(path) {
   try { await navigator.clipboard.writeText(path); notice(`copied ${path}`); }
   catch { notice(path); }
@@ -246,15 +260,17 @@ async function openItem(id) {
     const item = await getJSON(`/api/items/${id}`);
     $("item-name").textContent = item.name;
     $("item-path").textContent = item.path;
-    $("item-copy").onclick = () => copyPath(item.path);
+    $("item-copy").onclick = () => { report("copy", item.id); copyPath(item.path); };
     $("item-folder").hidden = !canOpenFolder;
-    $("item-folder").onclick = () => openFolder(item.id);
+    $("item-folder").onclick = () => { report("folder", item.id); openFolder(item.id); };
     $("item-thumb").hidden = !item.thumb_url;
     if (item.thumb_url) $("item-thumb").src = `${item.thumb_url}?size=512`;
     $("item-preview").textContent = item.preview || "";
     $("item-preview").hidden = !item.preview;
     $("item-open").href = item.file_url;
-    $("item-similar").onclick = () => similar(item.id, item.name);
+    $("item-open").onclick = () => report("open", item.id);
+    $("item-similar").onclick = () => { report("similar", item.id); similar(item.id, item.name); };
+    showOpenedWith(item.id);
     $("item").dataset.id = String(item.id);
     $("item").hidden = false;
   } catch (err) {
@@ -263,6 +279,43 @@ async function openItem(id) {
 }
 
 function closeItem() { $("item").hidden = true; }
+
+// learned from use: recommendations while the search box is empty, and the items most
+// often opened with the one shown
+
+function suggestionNode(s, rank) {
+  const node = el("li", { class: "suggestion", "data-id": String(s.id) },
+    el("span", { class: "title", text: baseName(s.path), onclick: () => openItem(s.id) }),
+    " ",
+    el("a", { href: `/api/files/${s.id}`, target: "_blank", rel: "noopener noreferrer",
+      text: "open", class: "open", onclick: () => report("open", s.id, rank) }));
+  node.title = s.path;
+  return node;
+}
+
+const SOURCES = { history: "from what you opened", popular: "what people open most" };
+
+async function showRecommendations() {
+  const box = $("for-you");
+  try {
+    const body = await getJSON("/api/recommend?k=10");
+    if ($("q").value.trim() || !body.items.length) { box.hidden = true; return; }
+    $("for-you-basis").textContent = SOURCES[body.basis] || "";
+    $("for-you-list").replaceChildren(...body.items.map((s, i) => suggestionNode(s, i + 1)));
+    box.hidden = false;
+  } catch { box.hidden = true; }
+}
+
+async function showOpenedWith(id) {
+  const box = $("item-with");
+  box.hidden = true;
+  try {
+    const body = await getJSON(`/api/items/${id}/opened-with?k=5`);
+    if (!body.items.length || $("item").dataset.id !== String(id)) return;
+    $("item-with-list").replaceChildren(...body.items.map((s, i) => suggestionNode(s, i + 1)));
+    box.hidden = false;
+  } catch { /* nothing learned about it: nothing shown */ }
+}
 
 // views
 
@@ -363,7 +416,9 @@ function lightUp(ids, append) {
 
 async function loadOutliers() {
   try {
-    const body = await getJSON("/api/outliers");
+    const method = $("outlier-method").value;
+    const body = await getJSON(`/api/outliers?${new URLSearchParams({ method })}`);
+    const measure = method === "autoencoder" ? "error" : "distance";
     const lists = [];
     map.odd.clear();
     for (const [space, items] of Object.entries(body.spaces)) {
@@ -372,7 +427,7 @@ async function loadOutliers() {
         if (rank < 5) map.odd.add(o.id);
         list.append(el("li", { "data-id": String(o.id), onclick: () => openItem(o.id) },
           el("span", { class: "name", text: baseName(o.path) }),
-          el("span", { class: "meta", text: `  distance ${o.score.toFixed(3)} · z ${o.z.toFixed(1)}` })));
+          el("span", { class: "meta", text: `  ${measure} ${o.score.toFixed(3)} · z ${o.z.toFixed(1)}` })));
       });
       lists.push(el("h3", { text: `Most unusual ${space === "image" ? "images" : "documents"}` }), list);
     }
@@ -394,6 +449,16 @@ async function loadOutliers() {
 
 function wire() {
   $("search").addEventListener("submit", (e) => { e.preventDefault(); textSearch(); });
+  $("q").addEventListener("input", () => {
+    if ($("q").value.trim()) return;
+    current = null;  // an emptied box: what was found goes, recommendations come
+    $("hits").replaceChildren();
+    $("more").hidden = true;
+    notice("");
+    writeURL();
+    showRecommendations();
+  });
+  $("outlier-method").addEventListener("change", loadOutliers);
   $("more").addEventListener("click", () => run(true));
   $("pick").addEventListener("change", (e) => imageSearch(e.target.files[0]));
   $("item-close").addEventListener("click", closeItem);
@@ -509,6 +574,7 @@ async function boot() {
   const view = start.get("view");
   if (start.get("similar")) similar(Number(start.get("similar")), "", !view);
   else if ($("q").value.trim()) textSearch(!view);
+  else showRecommendations();
   if (view) showView(view);
 }
 
