@@ -40,7 +40,12 @@ from searchengine.config import DEFAULT_EXPAND, DEFAULT_K, Settings
 from searchengine.errors import ConfigError, NoWordVectorsError
 from searchengine.explore import CollectionMap, OutlierReport, compute_map, find_outliers
 from searchengine.explore.layout import Method as MapMethod
-from searchengine.explore.outliers import DEFAULT_NEIGHBOURS, OUTLIER_METHODS
+from searchengine.explore.outliers import (
+    DEFAULT_NEIGHBOURS,
+    OUTLIER_METHODS,
+    new_outliers,
+    scan_new_outliers,
+)
 from searchengine.filters import Filters
 from searchengine.learn import Learner, Suggestions
 from searchengine.learn.model import DEFAULT_PERSONAL_WEIGHT, PERSONAL_POOL, personal_order
@@ -113,6 +118,7 @@ class Index:
         self._opening = threading.Lock()
         self._training: threading.Thread | None = None  # word vectors, after an add
         self._learner: Learner | None = None  # what the events teach, made on first use
+        self._scanning: threading.Thread | None = None  # outliers among new items, after an add
 
     @classmethod
     def open(
@@ -143,8 +149,11 @@ class Index:
         next `add` or first use trains them."""
         if wait:
             self.wait_for_word_vectors()
+            if self._scanning is not None:
+                self._scanning.join()
         else:
             self._training = None
+        self._scanning = None
         with self._opening:
             if self._learner is not None:
                 self._learner.wait()
@@ -260,7 +269,14 @@ class Index:
         on_server = catalog.server_bytes()
         if on_server is not None:
             sizes["catalog database"] = on_server
-        return IndexStatus(str(self.path.resolve()), counts, spaces, sizes, catalog.skipped())
+        return IndexStatus(
+            str(self.path.resolve()),
+            counts,
+            spaces,
+            sizes,
+            catalog.skipped(),
+            new_outliers(catalog, self.path) if self.path.is_dir() else [],
+        )
 
     def evaluate(
         self,
@@ -358,7 +374,28 @@ class Index:
         if self.settings.word_vectors and not report.interrupted and scope is None:
             self._train_in_background()
             report.word_vectors = "training"
+        if self.settings.scan_outliers and not report.interrupted and report.committed:
+            self._scan_in_background()
         return report
+
+    def _scan_in_background(self) -> None:
+        """The new items an autoencoder finds unusual, for `status`: scored after `add`
+        returns (seconds per 100k items), one scan at a time."""
+        if self._scanning is not None and self._scanning.is_alive():
+            self._scanning.join()
+        self._scanning = threading.Thread(
+            target=self._scan_logged, name="semsearch-outliers", daemon=True
+        )
+        self._scanning.start()
+
+    def _scan_logged(self) -> None:
+        try:
+            with Store.for_settings(self.settings) as store:
+                found = scan_new_outliers(store.catalog, self.path)
+            if found:
+                log.info("%d new items are unusual (semsearch status)", len(found))
+        except Exception as exc:  # a background thread has no caller to raise to
+            log.warning("new items were not scanned for outliers: %s", exc)
 
     def watcher(
         self,

@@ -119,6 +119,8 @@ class Settings:
     # record what people do with hits (opened, copied, ...) in the catalog, to learn
     # recommendations and a personal ranking from; never sent anywhere
     events: bool = True
+    # after a run, score the new items with an autoencoder; `status` lists the unusual ones
+    scan_outliers: bool = True
 
     def __post_init__(self) -> None:
         # a caller may pass folders as strings ("~/index"): they become paths here, once

@@ -17,6 +17,8 @@ class IndexStatus:
     spaces: list[dict[str, object]]
     bytes: dict[str, int]
     skipped: list[tuple[str, str]]
+    # new items an autoencoder found unusual after the runs that added them, most first
+    new_outliers: list[dict[str, object]] = field(default_factory=list)
 
     @property
     def total_bytes(self) -> int:
@@ -30,6 +32,7 @@ class IndexStatus:
             "bytes": self.bytes,
             "total_bytes": self.total_bytes,
             "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
+            "new_outliers": self.new_outliers,
         }
 
 

@@ -71,6 +71,11 @@ SMOKES = [
     ),
     pytest.param("bench_lookup.py", ["dense lookup", "first search ms"]),
     pytest.param(
+        "bench_outliers.py",
+        ["together  knn k=5", "alone     autoencoder", "photos among drawings"],
+        marks=pytest.mark.e2e,
+    ),
+    pytest.param(
         "bench_recommend.py",
         ["SIMULATED", "content only", "popularity", "own topic: plain hybrid", "= the order"],
         marks=pytest.mark.e2e,

@@ -147,3 +147,27 @@ def test_the_autoencoder_finds_the_planted_outlier_too(index: Index, capsys) -> 
     assert main(["--index", str(index.path), "outliers", "--method", "autoencoder"]) == 0
     out = capsys.readouterr().out
     assert "reconstruction error" in out and "odd-one-out.txt" in out.splitlines()[1]
+
+
+def test_status_lists_the_unusual_new_items_of_a_run(
+    fake_settings: Settings, encoders: Encoders, tmp_path: Path
+) -> None:
+    rng = np.random.default_rng(0)
+    vocab = [t.split() + [f"{t.split()[0]}{k}" for k in range(8)] for t in TOPICS]
+    root = tmp_path / "many"
+    root.mkdir()
+    for n in range(60):
+        words = rng.choice(vocab[n % 3], 6, replace=False)
+        (root / f"doc{n:02}.txt").write_text(" ".join(words), encoding="utf-8")
+    with Index.open(settings=fake_settings, encoders=encoders) as index:
+        index.add(root)
+    with Index.open(settings=fake_settings, encoders=encoders) as index:  # the scan is done
+        listed = index.status().new_outliers
+        # what the scan lists: the autoencoder's own report, past z 3
+        report = index.outliers(method="autoencoder", limit=100).spaces["text"]
+        assert listed, "nothing stood out: the test corpus no longer tests anything"
+        assert [o["id"] for o in listed] == [o.id for o in report if o.z > 3]
+        Path(str(listed[0]["path"])).unlink()
+        index.add(root)
+    with Index.open(settings=fake_settings, encoders=encoders) as index:
+        assert listed[0]["id"] not in {o["id"] for o in index.status().new_outliers}

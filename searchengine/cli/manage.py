@@ -71,6 +71,8 @@ def cmd_status(app: App) -> int:
             print(f"skipped: {app.show_path(p)}: {r}")
         if len(skipped) > 20:
             print(f"skipped: ... and {len(skipped) - 20} more (see --json)")
+        for o in status.new_outliers[:5]:
+            print(f"unusual: {app.show_path(str(o['path']))} (new; z {float(str(o['z'])):.1f})")
         print(status_line(OcrOptions.from_settings(app.settings)))
 
     app.emit({**status.to_json(), "ocr": ocr_status(OcrOptions.from_settings(app.settings))}, human)

@@ -9,14 +9,17 @@ Scores of two spaces are not comparable, so each space gets its own list, and `z
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal, get_args
 
 import hnswlib
 import numpy as np
 
 from searchengine.catalog import Catalog
-from searchengine.catalog.browse import SpaceItems, space_items
+from searchengine.catalog.browse import SpaceItems, item, space_items
 from searchengine.explore.autoencoder import reconstruction_errors
 from searchengine.records import SPACES
 
@@ -157,3 +160,70 @@ def _groups(
         for group in members.values()
         if len(group) > 1
     ]
+
+
+# After a run: the new items an autoencoder finds this unusual are listed in `status`
+NEW_OUTLIER_Z = 3.0
+NEW_OUTLIERS_FILE = "new-outliers.json"
+MIN_SCAN_ITEMS = 20  # fewer items in a space: too few to learn what is usual there
+KEEP_NEW_OUTLIERS = 100
+
+
+def scan_new_outliers(catalog: Catalog, folder: Path, *, z: float = NEW_OUTLIER_Z) -> list[Outlier]:
+    """Score every item of each space with the autoencoder; keep the items added since
+    the last scan (file ids above the last one it saw) whose z-score is above `z`, and
+    write them, with those found before and the newest file id, to NEW_OUTLIERS_FILE in
+    the index folder (`status` reads it)."""
+    path = folder / NEW_OUTLIERS_FILE
+    seen, before = _read_scan(path)
+    found: list[Outlier] = []
+    last = seen
+    for name in OUTLIER_SPACES:
+        if catalog.space(name) is None:
+            continue
+        items = space_items(catalog, name)
+        if not len(items.ids):
+            continue
+        last = max(last, int(items.ids.max()))
+        if len(items.ids) < MIN_SCAN_ITEMS:
+            continue
+        scores = reconstruction_errors(items.vectors)
+        spread = float(scores.std()) or 1.0
+        zs = (scores - float(scores.mean())) / spread
+        for i in np.flatnonzero((items.ids > seen) & (zs > z)):
+            found.append(
+                Outlier(
+                    int(items.ids[i]),
+                    items.paths[i],
+                    items.kinds[i],
+                    name,
+                    float(scores[i]),
+                    float(zs[i]),
+                )
+            )
+    found.sort(key=lambda o: -o.z)
+    new_ids = {o.id for o in found}
+    kept = [o.to_json() for o in found] + [i for i in before if i["id"] not in new_ids]
+    record = {"last_file_id": last, "items": kept[:KEEP_NEW_OUTLIERS]}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, path)
+    return found
+
+
+def new_outliers(catalog: Catalog, folder: Path, limit: int = 20) -> list[dict[str, object]]:
+    """The unusual new items that the scans after runs found, most unusual first; only
+    those still indexed."""
+    _, items = _read_scan(folder / NEW_OUTLIERS_FILE)
+    alive = [i for i in items if item(catalog, int(str(i["id"]))) is not None]
+    alive.sort(key=lambda i: -float(str(i["z"])))
+    return alive[:limit]
+
+
+def _read_scan(path: Path) -> tuple[int, list[dict[str, object]]]:
+    """(the last file id scanned, the unusual items found) of a scan file; none: (0, [])."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return int(data["last_file_id"]), [dict(i) for i in data["items"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0, []
