@@ -3,8 +3,9 @@
 All SQL lives in this package, behind `Catalog`: here (writes, spaces), in
 search.py (filters, the lexical index), tags.py (image tags), events.py (what
 people did with hits), upkeep.py (checks, repair, model switches), writes.py (one
-indexing commit) and connection.py (the engine), so moving the catalog to another database touches this folder only.
-The schema is owned by Alembic and upgraded on open.
+indexing commit) and connection.py (the engine), so moving the catalog to another
+database touches this folder only. The schema is owned by Alembic and upgraded on
+open.
 
 A file is known by its path in Unicode NFC form (`path_key`), so the NFD names
 macOS writes and the NFC names a user types are the same file; the name on
