@@ -30,8 +30,7 @@ from searchengine.config import Settings
 from searchengine.errors import ConfigError, ExtractionError, ModelUnavailableError
 from searchengine.files import extension, path_key
 from searchengine.lexical import chunk_terms, tag_terms
-from searchengine.models.domain import image_domains, trusts_tags
-from searchengine.models.encoders import TextEncoding
+from searchengine.models.encoders import TextEncoding, labelled
 from searchengine.models.spaces import IMAGE, TEXT, Spaces
 from searchengine.records import Attached, Chunk, Passage, Progress, Tag
 from searchengine.store import Store
@@ -110,6 +109,7 @@ class PendingItem:
     tags: tuple[Tag, ...] = ()
     terms: tuple[str, ...] | None = None  # the chunks' lexical terms, if analysed already
     parent: str | None = None  # the path of the file that holds it (a mail's attachment)
+    domain: str | None = None  # a picture's domain, judged already (by a Ray worker)
 
 
 @dataclass
@@ -381,12 +381,10 @@ class IndexRun:
             out.chunks = at
         image_rows: dict[int, tuple[np.ndarray, Sequence[Tag], str | None]] = {}
         if images:
-            vectors, tags, out.fingerprints[IMAGE] = self.encode_images(images)
+            vectors, tags, domains, out.fingerprints[IMAGE] = self.encode_images(images)
             vectors = as_stored(vectors)
-            domains = image_domains(self.spaces.image_model, vectors)
             for i, p in enumerate(images):
-                labels = tags[i] if trusts_tags(domains[i]) else ()
-                image_rows[id(p)] = (vectors[i : i + 1], labels, domains[i])
+                image_rows[id(p)] = (vectors[i : i + 1], tags[i], domains[i])
             out.images = len(images)
         for p in batch:  # in the batch's order
             if id(p) in image_rows:
@@ -432,11 +430,11 @@ class IndexRun:
 
     def encode_images(
         self, images: list[PendingItem]
-    ) -> tuple[np.ndarray, Sequence[Sequence[Tag]], str]:
-        """The images' vectors and tags, in order, and the model's fingerprint."""
+    ) -> tuple[np.ndarray, Sequence[Sequence[Tag]], Sequence[str | None], str]:
+        """The images' vectors, tags and domains, in order, and the model's fingerprint."""
         ienc = self.spaces.image()
-        vectors, tags = ienc.encode_and_tag([p.image for p in images if p.image is not None])
-        return vectors, tags, ienc.fingerprint
+        vectors, tags, domains = labelled(ienc, [p.image for p in images if p.image is not None])
+        return vectors, tags, domains, ienc.fingerprint
 
     def _item(
         self,

@@ -137,6 +137,7 @@ class RayIndexRun(IndexRun):
                     out.text_vectors,
                     out.tags,
                     out.terms if out.chunks else None,
+                    domain=out.domain,
                 )
                 self.pend(item, len(out.chunks) + (out.status == "image"))
                 for a in out.attached:
@@ -155,9 +156,10 @@ class RayIndexRun(IndexRun):
 
     def encode_images(
         self, images: list[PendingItem]
-    ) -> tuple[np.ndarray, Sequence[Sequence[Tag]], str]:
+    ) -> tuple[np.ndarray, Sequence[Sequence[Tag]], Sequence[str | None], str]:
         rows = [p.vectors for p in images]
-        return _stack(rows, images), [p.tags for p in images], self.spaces.image().fingerprint
+        tags, domains = [p.tags for p in images], [p.domain for p in images]
+        return _stack(rows, images), tags, domains, self.spaces.image().fingerprint
 
 
 def _stack(rows: list[np.ndarray | None], items: list[PendingItem]) -> np.ndarray:

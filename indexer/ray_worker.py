@@ -20,7 +20,13 @@ from searchengine.catalog import as_stored
 from searchengine.config import Settings
 from searchengine.errors import ModelUnavailableError
 from searchengine.lexical import chunk_terms
-from searchengine.models.encoders import Encoders, ImageEncoding, TextEncoding, TextRole
+from searchengine.models.encoders import (
+    Encoders,
+    ImageEncoding,
+    TextEncoding,
+    TextRole,
+    labelled,
+)
 from searchengine.models.spaces import IMAGE, TEXT, load_image_encoder, load_text_encoder
 from searchengine.records import Attached, Chunk, Tag, Vectors
 
@@ -56,6 +62,7 @@ class Outcome:
     terms: tuple[str, ...] = ()  # each chunk's lexical terms: workers analyse, as they encode
     text_vectors: Vectors | None = None  # a picture's words (OCR), one text row per chunk
     attached: tuple[AttachedOutcome, ...] = ()  # a mail's attachments, read and encoded
+    domain: str | None = None  # a picture's: photo, drawing, text (models/domain.py)
 
 
 @dataclass(frozen=True)
@@ -188,7 +195,7 @@ class BatchWorker:
                 )
         if images:
             ienc = self.image()
-            vectors, tags = ienc.encode_and_tag([im for _, im, _ in images])
+            vectors, tags, domains = labelled(ienc, [im for _, im, _ in images])
             vectors = as_stored(vectors)
             for n, (i, _, words) in enumerate(images):
                 out[i] = Outcome(
@@ -200,6 +207,7 @@ class BatchWorker:
                     ienc.fingerprint,
                     chunk_terms(words),
                     of_chunks.get(i),
+                    domain=domains[n],
                 )
         return [o if o is not None else Outcome("later", "not processed") for o in out]
 

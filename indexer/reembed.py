@@ -24,7 +24,7 @@ from searchengine.catalog import SpaceInfo, staging_name
 from searchengine.config import Settings
 from searchengine.errors import ConfigError
 from searchengine.lexical import tag_terms
-from searchengine.models.encoders import ImageEncoding
+from searchengine.models.encoders import ImageEncoding, labelled
 from searchengine.models.spaces import (
     IMAGE,
     TEXT,
@@ -166,13 +166,14 @@ def _embed_images(
 
     def flush() -> None:
         if batch:
-            vectors, tags = encoder.encode_and_tag([im for _, im in batch])
+            vectors, tags, domains = labelled(encoder, [im for _, im in batch])
             owners = [(file_id, None) for file_id, _ in batch]
             store.catalog.add_vectors(staging, encoder.fingerprint, owners, vectors)
             # the new model's labels; searches show them before the switch, a harmless lead
             store.catalog.set_tags(
                 {fid: (t, tag_terms(t)) for (fid, _), t in zip(batch, tags, strict=True)}
             )
+            store.catalog.set_domains({fid: d for (fid, _), d in zip(batch, domains, strict=True)})
             summary.encoded += len(batch)
             progress("encode", summary.encoded, len(files))
             batch.clear()

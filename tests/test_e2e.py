@@ -146,8 +146,8 @@ def test_readme_shows_real_output(indexed, env) -> None:
     assert shown, "the README shows the output of `semsearch search 승용차`"
     proc = semsearch(env, "search", "승용차", "-k", "5")
     assert proc.returncode == 0, proc.stderr
-    # a result line: rank, score, kind, path, then maybe "(page 2)" or "(weak match)"
-    row = re.compile(r"\s*\d+\. \S+\s+\S+\s+(\S+)")
+    # a result line: rank, kind, path, then maybe "(page 2)" or "(weak match)"
+    row = re.compile(r"\s*\d+\. (?:text|image)\s+(\S+)")
     actual = [m.group(1) for ln in proc.stdout.splitlines() if (m := row.match(ln))]
     claimed = [m.group(1) for ln in shown.group(1).splitlines() if (m := row.match(ln))]
     assert claimed and [Path(p).name for p in claimed] == [Path(p).name for p in actual]

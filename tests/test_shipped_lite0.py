@@ -143,3 +143,16 @@ def test_models_without_a_checkpoint_initialise_as_usual(tmp_path: Path) -> None
     no_weights = ImageSource("x", f"local-dir:{tmp_path}", None, "test", "", None)
     assert isinstance(_without_random_init(no_weights), nullcontext)
     assert isinstance(_without_random_init(replace(no_weights, arch="ViT-B-32")), nullcontext)
+
+
+def test_the_domain_probe_tells_photos_from_drawings_and_text(real_home: Path) -> None:
+    """The shipped probe on the trunk's features: photos keep their tags, drawings none
+    (the airplane drawing's ImageNet label was 'corkscrew' at 0.84)."""
+    source = resolve_image_model("semsearch-clip-lite0", real_home / "models")
+    names = ("coffee_photo.jpg", "chelsea_cat_photo.jpg", "airplane.png", "택배_배송_조회.png")
+    images = [load_image(REPO / "sample_corpus" / "images" / n, 1024) for n in names]
+    _, tags, domains = ImageEncoder(source).encode_and_label(images)
+    assert domains == ["photo", "photo", "drawing", "text"]
+    assert tags[0] and tags[1] and tags[2] == ()
+    _, all_tags = ImageEncoder(source, domains=False).encode_and_tag(images[2:3])
+    assert all_tags[0] and all_tags[0][0].en == "corkscrew"  # what the probe keeps away

@@ -176,10 +176,12 @@ def _print_hits(app: App, hits: Sequence[Hit], offset: int) -> None:
         print("no good match; the closest results are:")
     for n, hit in enumerate(hits, start=offset + 1):
         held = "attached to " + Path(hit.within).name if hit.within else None
-        marks = [m for m in (hit.place, "read by OCR" if hit.ocr else None, held) if m]
+        marks = [m for m in (hit.domain, hit.place, "read by OCR" if hit.ocr else None, held) if m]
         where = f"  ({', '.join(marks)})" if marks else ""
         weak = "  (weak match)" if hit.good is False and any(h.good for h in hits) else ""
-        print(f"{n:2}. {hit.score:.3f}  {hit.kind:5}  {app.show_path(hit.path)}{where}{weak}")
+        # no score: each hit's is its own list's (text or image; see --json), and the lists
+        # are merged by rank, so the numbers would jump up and down the page
+        print(f"{n:2}. {hit.kind:5}  {app.show_path(hit.path)}{where}{weak}")
         if hit.snippet:
             print(f"      {_marked(hit)}")
         if hit.tags:

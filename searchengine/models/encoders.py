@@ -63,6 +63,19 @@ class ImageEncoding(Protocol):
     def encode_texts(self, texts: Sequence[str]) -> Vectors: ...
 
 
+def labelled(
+    encoder: ImageEncoding, images: Sequence[Image.Image]
+) -> tuple[Vectors, list[tuple[Tag, ...]], list[str | None]]:
+    """`encode_and_label` where the encoder has it, else its tags and no domains (an
+    encoder of the protocol alone, such as the tests' fakes)."""
+    label = getattr(encoder, "encode_and_label", None)
+    if label is not None:
+        out: tuple[Vectors, list[tuple[Tag, ...]], list[str | None]] = label(images)
+        return out
+    vectors, tags = encoder.encode_and_tag(images)
+    return vectors, list(tags), [None for _ in images]
+
+
 @dataclass(frozen=True)
 class Encoders:
     """Encoders given to an index instead of the ones its settings name."""

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from searchengine.errors import ModelUnavailableError
-from searchengine.models import image_onnx
+from searchengine.models import domain, image_onnx
 from searchengine.models.sources import ImageSource
 from searchengine.models.tags import Tagger
 from searchengine.models.text_encoder import weights_fingerprint
@@ -35,6 +35,7 @@ class ImageEncoder:
         *,
         threads: int = 0,
         engine: str = "auto",
+        domains: bool = True,
     ):
         self.source = source
         self._threads = threads  # torch's threads, set once at load; 0: torch's default
@@ -52,6 +53,7 @@ class ImageEncoder:
         self._pooled: list[np.ndarray] = []  # pooled features of the pass under way
         self._text_released = False
         self._engine = engine
+        self._domains = domains  # judge domains (and keep no tags on drawings); False: all tags
         self._onnx: image_onnx.OnnxImageTower | None = None  # pictures, where exported
 
     def _load(self) -> None:
@@ -194,18 +196,29 @@ class ImageEncoder:
         self, images: Sequence[Image.Image]
     ) -> tuple[Vectors, list[tuple[Tag, ...]]]:
         """Vectors and each image's confident labels, from one forward pass."""
+        vectors, tags, _ = self.encode_and_label(images)
+        return vectors, tags
+
+    def encode_and_label(
+        self, images: Sequence[Image.Image]
+    ) -> tuple[Vectors, list[tuple[Tag, ...]], list[str | None]]:
+        """Vectors, tags and each image's domain (photo, drawing, text; None where this
+        model has no probe), from one forward pass. A drawing keeps no tags
+        (`domain.trusts_tags`)."""
         self._load()
         out = np.zeros((len(images), self._dim), dtype=np.float32)
         if self._tagger is None:
             with self._encoding:
                 self._encode_images(images, out)
-            return out, [() for _ in images]
+            return out, [() for _ in images], [None for _ in images]
         with self._encoding:
             self._pooled.clear()
             self._encode_images(images, out)
             features = np.concatenate(self._pooled) if self._pooled else np.zeros((0, 0))
             self._pooled.clear()
-        return out, self._tagger.tags(features)
+        probe = domain.probe_for(self.name) if self._domains else None
+        tags, domains = domain.judge(probe, features, self._tagger.tags(features))
+        return out, tags, domains
 
     def _load_tagger(self, model: Any) -> Tagger:
         """The classification layer, fed by a hook on the input of the tower's head."""

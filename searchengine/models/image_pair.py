@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from searchengine.errors import ConfigError
+from searchengine.models.encoders import labelled
 from searchengine.models.image_encoder import ImageEncoder
 from searchengine.records import Tag, Vectors
 
@@ -91,16 +92,24 @@ class PairedImageEncoder:
     def encode_and_tag(
         self, images: Sequence[Image.Image]
     ) -> tuple[Vectors, list[tuple[Tag, ...]]]:
+        vectors, tags, _ = self.encode_and_label(images)
+        return vectors, tags
+
+    def encode_and_label(
+        self, images: Sequence[Image.Image]
+    ) -> tuple[Vectors, list[tuple[Tag, ...]], list[str | None]]:
+        """Vectors, and the tags and domains of the part that has a classifier."""
         self._prepare()
         vectors: list[Vectors] = []
         tags: list[tuple[Tag, ...]] = [() for _ in images]
+        domains: list[str | None] = [None for _ in images]
         for enc, _ in self.parts:
             if enc is self._tagging:
-                v, tags = enc.encode_and_tag(images)
+                v, tags, domains = labelled(enc, images)
             else:
                 v = enc.encode_images(images)
             vectors.append(v)
-        return self._mean(vectors), tags
+        return self._mean(vectors), tags, domains
 
     def encode_texts(self, texts: Sequence[str]) -> Vectors:
         """Text queries: the parts share their text tower, so any part's vectors do."""

@@ -103,8 +103,11 @@ function hitNode(hit, rank) {
     ? el("img", { class: "thumb", src: `${hit.thumb_url}?size=128`, alt: "", loading: "lazy" })
     : el("div", { class: "badge", text: ext });
   const place = hit.place || (hit.page ? `page ${hit.page}` : "");
-  const meta = el("div", { class: "meta" },
-    `${rank}. ${hit.kind} · score ${Number(hit.score).toFixed(3)}${place ? ` · ${place}` : ""} · `,
+  // no score beside the rank: a hit's score is its own list's (text or image), and the
+  // lists are merged by rank, so the numbers would jump; it stays in the tooltip
+  const meta = el("div", { class: "meta",
+    title: `score ${Number(hit.score).toFixed(3)} in the ${hit.space} ranking` },
+    `${rank}. ${hit.kind}${place ? ` · ${place}` : ""} · `,
     hit.good_match === false ? el("span", { class: "weak", text: "weak match" })
       : el("span", { class: "good", text: "good match" }));
   if (hit.ocr) {
