@@ -17,7 +17,9 @@ first of them on); the rest of everyone's events train the model.
   opened); and the grid of the content mix, the decay half-life and action weights.
 - personal ranking: MRR@10 of the held-out questions (the user's own topic) with the
   personal term at several weights, against plain hybrid; the same for questions of
-  other topics (must not fall); and a user without history (must not change).
+  other topics (must not fall); both also as "short" queries (the first three words
+  that are not function words, as a person types); and a user without history (must
+  not change).
 
     python -m bench.bench_recommend            # 3 seeds x 60 users
     python -m bench.bench_recommend --smoke    # 1 seed, 12 users: a check
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import re
 import statistics
 import tempfile
 import time
@@ -183,6 +186,20 @@ def recall_at_10(
     return found / max(total, 1)
 
 
+FUNCTION_WORDS = set(
+    "a an and are as at be by can do does for from have how i if in is it my of on or "
+    "python should so that the there this to use used using what when where which why "
+    "with you your".split()
+)
+
+
+def short(question: str) -> str:
+    """A question as a person would type it: its first three words that are not
+    function words (nor "python", which every question of the set names)."""
+    words = [w for w in re.findall(r"\w+", question.lower()) if w not in FUNCTION_WORDS]
+    return " ".join(words[:3]) or question
+
+
 def mrr(results: Results, relevant: str) -> float:
     for r, h in enumerate(results.hits[:10], 1):
         if Path(h.path).name == relevant:
@@ -268,7 +285,12 @@ def personal_rows(
         others = [x for t in TOPICS if t != u.topic for x in pools[t]]
         other += [(u.name, q, rel) for q, rel in rng.sample(others, HOLD)]
     rows: dict[str, float] = {}
-    for label, asked in (("own topic", own), ("other topics", other)):
+    for label, asked in (
+        ("own topic", own),
+        ("other topics", other),
+        ("own topic, short", [(u, short(q), r) for u, q, r in own]),
+        ("other topics, short", [(u, short(q), r) for u, q, r in other]),
+    ):
         plain = statistics.fmean(mrr(pooled[q], r) for _, q, r in asked)
         rows[f"{label}: plain hybrid"] = plain
         for way, gate, boost_own in PERSONAL_WAYS:
@@ -330,8 +352,16 @@ def main() -> int:
                 for q, _ in pools[t]
             }
             ranked = {q: [Path(h.path).name for h in r.hits] for q, r in pooled.items()}
+            # the same questions as the few words a person types: more alike across topics
+            pooled.update(
+                {
+                    short(q): index.search(short(q), k=PERSONAL_POOL, spaces={"text"})
+                    for t in TOPICS
+                    for q, _ in pools[t]
+                }
+            )
             print(
-                f"indexed and searched {len(pooled)} questions in "
+                f"indexed, and searched {len(ranked)} questions and their short forms, in "
                 f"{time.monotonic() - started:.0f} s"
             )
             for seed in range(seeds):
