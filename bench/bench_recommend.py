@@ -22,7 +22,7 @@ first of them on); the rest of everyone's events train the model.
   not change).
 
     python -m bench.bench_recommend            # 3 seeds x 60 users
-    python -m bench.bench_recommend --smoke    # 1 seed, 12 users: a check
+    python -m bench.bench_recommend --smoke    # 1 seed, 6 users: a check
 """
 
 from __future__ import annotations
@@ -317,11 +317,11 @@ def personal_rows(
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--smoke", action="store_true", help="1 seed, 12 users: a check")
+    ap.add_argument("--smoke", action="store_true", help="1 seed, 6 users: a check")
     ap.add_argument("--users", type=int, default=60)
     ap.add_argument("--seeds", type=int, default=3)
     args = ap.parse_args()
-    n_users, seeds = (12, 1) if args.smoke else (args.users, args.seeds)
+    n_users, seeds = (6, 1) if args.smoke else (args.users, args.seeds)
     pools = questions()
     started = time.monotonic()
     print("SIMULATED users (no real click log): position-biased clicks on the product's")
@@ -334,7 +334,7 @@ def main() -> int:
         if args.smoke:  # a few files of each topic: enough to run every step
             small = Path(tmp) / "docs"
             small.mkdir()
-            keep = {rel for t in TOPICS for _, rel in pools[t][:6]}
+            keep = {rel for t in TOPICS for _, rel in pools[t][:4]}
             for name in keep:
                 (small / name).write_text((docs / name).read_text(encoding="utf-8"))
             pools = {t: [(q, r) for q, r in pools[t] if r in keep] for t in TOPICS}
