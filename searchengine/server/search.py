@@ -48,6 +48,7 @@ FORMAT: dict[str, Any] = {
     "items": {"type": "string", "enum": ["", *FORMAT_NAMES]},
 }
 KIND: dict[str, Any] = {"type": "array", "items": {"type": "string", "enum": ["", *FILE_KINDS]}}
+DOMAIN: dict[str, Any] = {"type": "array", "items": {"type": "string", "enum": ["", *DOMAINS]}}
 OLD: dict[str, Any] = {"deprecated": True}
 WHEN: dict[str, Any] = {
     "anyOf": [
@@ -134,7 +135,9 @@ class SearchRequest(BaseModel):
         None, description="modified before", json_schema_extra=declared(WHEN)
     )
     domain: list[DomainName] = Field(
-        default_factory=list, description="pictures of these kinds only: photo, drawing, text"
+        default_factory=list,
+        description="pictures of these kinds only: photo, drawing, text",
+        json_schema_extra=declared(DOMAIN),
     )
     sort: Sort = Field(
         "relevance", description="relevance, or date: the good matches, newest first"
@@ -301,7 +304,9 @@ def search_image(
     after: Annotated[str | None, Form(json_schema_extra=declared(WHEN, nullable=False))] = None,
     before: Annotated[str | None, Form(json_schema_extra=declared(WHEN, nullable=False))] = None,
     next: Annotated[str | None, Form(json_schema_extra=declared(CURSOR, nullable=False))] = None,
-    domain: Annotated[list[DomainName] | None, Form()] = None,
+    domain: Annotated[
+        list[DomainName] | None, Form(json_schema_extra=declared(DOMAIN, nullable=False))
+    ] = None,
     kind: Annotated[
         list[KindName] | None,
         Form(
