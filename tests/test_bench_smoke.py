@@ -90,6 +90,7 @@ SMOKES = [
     pytest.param(
         "bench_bf16.py", ["cosine min", "chunks/s", "MRR change", "verdict"], marks=pytest.mark.e2e
     ),
+    pytest.param("bench_index_memory.py", ["peak RSS", "chunks/s"], marks=pytest.mark.e2e),
     pytest.param("int8_variants.py", ["chunks/s", "cos min/med", "verdict", "static-qdq-pct"]),
     pytest.param(
         "compare_peers.py",
