@@ -374,7 +374,14 @@ class Index:
         if self.settings.word_vectors and not report.interrupted and scope is None:
             self._train_in_background()
             report.word_vectors = "training"
-        if self.settings.scan_outliers and not report.interrupted and report.committed:
+        # like the word vectors, after whole runs only: a watcher's run for each saved
+        # file would train an autoencoder on every vector again (seconds per 100k)
+        if (
+            self.settings.scan_outliers
+            and not report.interrupted
+            and report.committed
+            and scope is None
+        ):
             self._scan_in_background()
         return report
 

@@ -13,7 +13,7 @@ from searchengine import Encoders, Index, Settings
 from searchengine.cli.main import main
 from searchengine.errors import ConfigError
 from searchengine.explore.layout import pca_2d
-from searchengine.explore.outliers import nearest
+from searchengine.explore.outliers import NEW_OUTLIERS_FILE, nearest
 
 TOPICS = ["car engine road drive price", "dog puppy walk park bark", "banana fruit sweet kitchen"]
 
@@ -171,3 +171,23 @@ def test_status_lists_the_unusual_new_items_of_a_run(
         index.add(root)
     with Index.open(settings=fake_settings, encoders=encoders) as index:
         assert listed[0]["id"] not in {o["id"] for o in index.status().new_outliers}
+
+
+def test_a_run_for_a_few_paths_scans_nothing(
+    fake_settings: Settings, encoders: Encoders, tmp_path: Path
+) -> None:
+    """A watcher indexes each saved file on its own: it must not train an autoencoder on
+    every vector each time (whole runs scan; the watcher's reconciling runs are whole)."""
+    root = tmp_path / "docs"
+    root.mkdir()
+    for n in range(30):
+        (root / f"doc{n:02}.txt").write_text(f"{TOPICS[n % 3]} number {n}", encoding="utf-8")
+    with Index.open(settings=fake_settings, encoders=encoders) as index:
+        index.add(root)
+    scan = index.path / NEW_OUTLIERS_FILE
+    assert scan.is_file()
+    before = scan.stat().st_mtime_ns
+    (root / "new.txt").write_text(f"{TOPICS[0]} and more", encoding="utf-8")
+    with Index.open(settings=fake_settings, encoders=encoders) as index:
+        assert index.add(root, paths=[root / "new.txt"]).added == 1
+    assert scan.stat().st_mtime_ns == before
