@@ -9,11 +9,14 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 from helpers import open_catalog, paths, run_index
 
 from searchengine import Index
 from searchengine.models.image_encoder import ImageEncoder
+from searchengine.models.sources import ImageSource, TextSource
+from searchengine.models.spaces import shared_text_tower
 
 
 @pytest.fixture
@@ -79,3 +82,38 @@ def test_a_separate_text_tower_is_not_mistaken_for_the_text_model(
     # another space and no tags: nothing to find documents with, so pictures only
     assert {h.kind for h in by_example} == {"image"}
     assert paths(by_example)[0] == "red.png"
+
+
+class _Text:
+    dim, fingerprint = 3, "text-fp"
+
+    def __init__(self, location: str) -> None:
+        self.source = TextSource("e5-small", location, "test", "query: ", "passage: ")
+
+    def encode(self, texts, role):  # type: ignore[no-untyped-def]
+        return np.tile(np.eye(3, dtype=np.float32)[0], (len(texts), 1))
+
+
+class _Image:
+    dim = 3
+
+    def __init__(self, tower: str | None) -> None:
+        self.source = ImageSource("shipped", "local-dir:x", None, "t", "query: ", text_tower=tower)
+        self.probed = 0
+
+    def encode_texts(self, texts):  # type: ignore[no-untyped-def]
+        self.probed += 1  # the real tower loads a second text model (and torch) here
+        return np.tile(np.eye(3, dtype=np.float32)[1], (len(texts), 1))
+
+
+def test_a_tower_made_of_the_text_models_folder_is_known_without_loading_it() -> None:
+    image = _Image(tower="/models/e5")
+    assert shared_text_tower(_Text("/models/e5"), image) == "text-fp"
+    assert image.probed == 0
+    # another folder (another copy of e5, another model): measured on the probes, which
+    # here give other vectors
+    other = _Image(tower="/models/other-e5")
+    assert shared_text_tower(_Text("/models/e5"), other) is None
+    assert other.probed == 1
+    unknown = _Image(tower=None)
+    assert shared_text_tower(_Text("/models/e5"), unknown) is None and unknown.probed == 1

@@ -98,6 +98,7 @@ def shipped_clip_source(spec: str, model_cache: Path, text: TextSource) -> Image
         text_prefix=TEXT_PREFIX,
         tagger_file=str(tagger) if tagger.is_file() else None,
         tag_threshold=TAG_THRESHOLD.get(spec, 1.0),
+        text_tower=text.location,
     )
 
 

@@ -29,3 +29,7 @@ class ImageSource:
     # enter the tower's `visual.head`, for image tags; None: the model gives no tags
     tagger_file: str | None = None
     tag_threshold: float = 1.0
+    # the text model folder whose weights are this model's text tower, read with
+    # `text_prefix` (the shipped towers: e5's own): its query vectors are the text
+    # model's, known without loading the tower; None: measured on probe texts
+    text_tower: str | None = None
