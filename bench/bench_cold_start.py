@@ -12,8 +12,9 @@ Protocol:
   Wall time from start to exit, median and range, the picture's median over
   each text query's median, and the machine's load before and after.
 * ``--tree DIR`` (repeatable) runs the same searches with another source tree
-  (say a ``git worktree`` of an earlier commit) on the same index, interleaved
-  with this one's, so a before/after pair shares the machine's load.
+  (say a ``git worktree`` of an earlier commit) on its own index of the same
+  corpus, interleaved with this one's, so a before/after pair shares the
+  machine's load.
 * The children run without PYTHONDONTWRITEBYTECODE, as on a user's machine:
   with it set, Python compiles the project's modules from source every run.
 
@@ -76,21 +77,23 @@ def main() -> int:
             from PIL import Image
 
             Image.new("RGB", (40, 30), (200, 30, 30)).save(corpus / "red.png")
-        index = tmp / "index"
-        timed(semsearch(index, "index", str(corpus)), env)
         trees = [ROOT, *(t.resolve() for t in args.tree)]
+        # each tree indexes the corpus itself: an older one may not open a newer catalog
+        indexes = {tree: tmp / f"index{n}" for n, tree in enumerate(trees)}
+        for tree, index in indexes.items():
+            timed(semsearch(index, "index", str(corpus)), env, tree)
         searches: dict[str, tuple[str, ...]] = {q: ("search", q) for q in args.query}
         picture = "--image " + args.image.name
         searches[picture] = ("search", "--image", str(args.image.resolve()))
         load_before = os.getloadavg()[0]
         for tree in trees:  # warm-up: the operating system holds the files
             for search in searches.values():
-                timed(semsearch(index, *search), env, tree)
+                timed(semsearch(indexes[tree], *search), env, tree)
         took: dict[tuple[Path, str], list[float]] = {(t, q): [] for t in trees for q in searches}
         for _ in range(args.runs):
             for tree in trees:
                 for name, search in searches.items():
-                    took[(tree, name)].append(timed(semsearch(index, *search), env, tree))
+                    took[(tree, name)].append(timed(semsearch(indexes[tree], *search), env, tree))
         load_after = os.getloadavg()[0]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -122,8 +125,8 @@ def main() -> int:
         for query, r in result["queries"].items():
             spread = f"min {r['min_s']:.2f}, max {r['max_s']:.2f}"
             print(f"  {query!r:32} median {r['median_s']:.2f} s  ({spread})")
-        over = ", ".join(f"{r:.2f}x {q!r}" for q, r in result["image_over_text"].items())
-        print(f"  picture query's median over each text query's: {over}")
+        ratios = ", ".join(f"{r:.2f}x {q!r}" for q, r in result["image_over_text"].items())
+        print(f"  picture query's median over each text query's: {ratios}")
     return 0
 
 
