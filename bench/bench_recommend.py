@@ -21,7 +21,17 @@ first of them on); the rest of everyone's events train the model.
   that are not function words, as a person types); and a user without history (must
   not change).
 
-    python -m bench.bench_recommend            # 3 seeds x 60 users
+The same on `evalsets/libreoffice-help-ko` (`--set libreoffice-help-ko`): Korean
+questions over LibreOffice's help pages, the topic a page's module (its file name's
+prefix). There the same kind of question exists in several modules (insert a chart in
+Writer, Calc or Impress): the case a personal ranking is for. Users' topics are the
+modules with enough questions: shared, swriter, scalc, and simpress with sdraw (Draw's
+and Impress's help are much alike); schart, smath and sbasic (21-26 questions each) are
+no user's topic, their questions only asked as other topics'. Short queries there are a
+question's last two words (Korean puts the head last: `차트 삽입`).
+
+    python -m bench.bench_recommend            # 3 seeds x 60 users, python-faq-en
+    python -m bench.bench_recommend --set libreoffice-help-ko --seeds 20
     python -m bench.bench_recommend --smoke    # 1 seed, 6 users: a check
 """
 
@@ -56,12 +66,17 @@ from searchengine.learn.model import (
     personal_terms,
     score_items,
     train,
+    zscores,
 )
 from searchengine.records import Results
 
 REPO = Path(__file__).resolve().parent.parent
 SET = REPO / "evalsets" / "python-faq-en"
-TOPICS = ("design", "extending", "general", "library", "programming", "windows")
+TOPICS: tuple[str, ...] = ("design", "extending", "general", "library", "programming", "windows")
+SETS = ("python-faq-en", "libreoffice-help-ko")
+# libreoffice-help-ko: users' topics (modules), and modules merged into another
+HELP_TOPICS = ("shared", "swriter", "scalc", "simpress")
+HELP_MERGED = {"sdraw": "simpress"}
 HOLD = 3
 QUESTIONS_PER_USER = 14
 SPARSE = 6  # questions per user in the few-events scenario
@@ -77,16 +92,29 @@ PERSONAL_WEIGHTS = (0.1, 0.2, 0.3, 0.5)  # hybrid scores: ~2-5, gaps ~0.7
 
 
 def topic(name: str) -> str:
-    return name.rsplit("-", 1)[0]
+    prefix = name.rsplit("-", 1)[0]
+    return HELP_MERGED.get(prefix, prefix)
+
+
+def use_set(name: str) -> None:
+    """Point the simulation at another labelled set (module globals: one set a run)."""
+    global SET, TOPICS
+    SET = REPO / "evalsets" / name
+    if name == "libreoffice-help-ko":
+        TOPICS = HELP_TOPICS
 
 
 def questions() -> dict[str, list[tuple[str, str]]]:
-    """topic -> (question, relevant file name) of the set's qrels."""
-    out: dict[str, list[tuple[str, str]]] = {}
+    """topic -> (question, relevant file name) of the set's qrels; the users' topics
+    first, in TOPICS' order; on libreoffice-help-ko then the other modules (asked only as
+    another topic's), on python-faq-en none (gui, installed: 8 questions, never asked)."""
+    out: dict[str, list[tuple[str, str]]] = {t: [] for t in TOPICS}
     for line in (SET / "qrels.tsv").read_text(encoding="utf-8").splitlines()[1:]:
         if line.strip():
             q, rel, _ = line.split("\t")
             out.setdefault(topic(rel), []).append((q, rel))
+    if SET.name != "libreoffice-help-ko":
+        out = {t: out[t] for t in TOPICS}
     return out
 
 
@@ -200,6 +228,18 @@ def short(question: str) -> str:
     return " ".join(words[:3]) or question
 
 
+def shorten(question: str) -> str:
+    """The set's short form of a question."""
+    return short_ko(question) if SET.name == "libreoffice-help-ko" else short(question)
+
+
+def short_ko(question: str) -> str:
+    """A Korean question as a person would type it: its last two words (the head comes
+    last: `Calc에서 차트 삽입` -> `차트 삽입`)."""
+    words = question.split()
+    return " ".join(words[-2:]) if len(words) > 2 else question
+
+
 def mrr(results: Results, relevant: str) -> float:
     for r, h in enumerate(results.hits[:10], 1):
         if Path(h.path).name == relevant:
@@ -260,7 +300,27 @@ def recommend_rows(
 
 
 # (label, gate, own items boosted too): the product's way and the plain one
-PERSONAL_WAYS = (("every hit, no gate", 0, True), ("product", PERSONAL_GATE, False))
+# (label, gate, gate z, own items boosted too, term as a z-score within the hits): the
+# plain way, the product's, and a candidate chosen on python-faq-en from a grid (gate in
+# the first 2/3/5 hits, gate z 1/1.5/2, w 0.1-0.3, as the largest gain on own-topic
+# questions with other topics' change above -0.001), checked on libreoffice-help-ko
+PERSONAL_WAYS = (
+    ("every hit, no gate", 0, PERSONAL_GATE_Z, True, False),
+    ("product", PERSONAL_GATE, PERSONAL_GATE_Z, False, False),
+    ("within hits, gate first 5 z>2", 5, 2.0, False, True),
+)
+
+
+def pool_terms(
+    learned: Learned, user: str, gate: int, gate_z: float, file_ids: list[int]
+) -> dict[int, float]:
+    """The candidate's term: the user's preference as a z-score among these hits (which
+    of them the user likes better, not how much the user likes them all), where one of
+    the first `gate` has a z-score over all items above `gate_z`; else none."""
+    terms = personal_terms(learned, user, file_ids)
+    if not any(terms.get(f, 0.0) > gate_z for f in file_ids[:gate]) or len(terms) < 2:
+        return {}
+    return dict(zip(terms, map(float, zscores(np.fromiter(terms.values(), float))), strict=True))
 
 
 def personal_rows(
@@ -282,28 +342,31 @@ def personal_rows(
             continue
         cut = history[-1].at if history else 0.0
         own += [(u.name, q, rel) for q, rel, when in u.asked if when > cut][:HOLD]
-        others = [x for t in TOPICS if t != u.topic for x in pools[t]]
+        others = [x for t in pools if t != u.topic for x in pools[t]]
         other += [(u.name, q, rel) for q, rel in rng.sample(others, HOLD)]
     rows: dict[str, float] = {}
     for label, asked in (
         ("own topic", own),
         ("other topics", other),
-        ("own topic, short", [(u, short(q), r) for u, q, r in own]),
-        ("other topics, short", [(u, short(q), r) for u, q, r in other]),
+        ("own topic, short", [(u, shorten(q), r) for u, q, r in own]),
+        ("other topics, short", [(u, shorten(q), r) for u, q, r in other]),
     ):
         plain = statistics.fmean(mrr(pooled[q], r) for _, q, r in asked)
         rows[f"{label}: plain hybrid"] = plain
-        for way, gate, boost_own in PERSONAL_WAYS:
+        for way, gate, gate_z, boost_own, within in PERSONAL_WAYS:
             for w in PERSONAL_WEIGHTS:
                 got = statistics.fmean(
                     mrr(
                         personal_order(
                             pooled[q],
-                            partial(personal_terms, model, u),
+                            partial(pool_terms, model, u, gate, gate_z)
+                            if within
+                            else partial(personal_terms, model, u),
                             w,
                             0,
                             10,
-                            gate=gate,
+                            gate=0 if within else gate,
+                            gate_z=gate_z,
                             own=None if boost_own else owned[u],
                         ),
                         r,
@@ -320,12 +383,15 @@ def main() -> int:
     ap.add_argument("--smoke", action="store_true", help="1 seed, 6 users: a check")
     ap.add_argument("--users", type=int, default=60)
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--set", choices=SETS, default=SETS[0], help="the labelled set")
     args = ap.parse_args()
+    use_set(args.set)
     n_users, seeds = (6, 1) if args.smoke else (args.users, args.seeds)
     pools = questions()
     started = time.monotonic()
     print("SIMULATED users (no real click log): position-biased clicks on the product's")
     print(f"hybrid search over {SET.relative_to(REPO)}; {n_users} users x {seeds} seeds")
+    print(f"users' topics: {', '.join(TOPICS)}; questions: {sum(map(len, pools.values()))}")
     table: dict[str, list[float]] = {}
     personal: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -348,15 +414,15 @@ def main() -> int:
             # one hybrid search per question, its first PERSONAL_POOL hits kept
             pooled = {
                 q: index.search(q, k=PERSONAL_POOL, spaces={"text"})
-                for t in TOPICS
+                for t in pools
                 for q, _ in pools[t]
             }
             ranked = {q: [Path(h.path).name for h in r.hits] for q, r in pooled.items()}
             # the same questions as the few words a person types: more alike across topics
             pooled.update(
                 {
-                    short(q): index.search(short(q), k=PERSONAL_POOL, spaces={"text"})
-                    for t in TOPICS
+                    shorten(q): index.search(shorten(q), k=PERSONAL_POOL, spaces={"text"})
+                    for t in pools
                     for q, _ in pools[t]
                 }
             )

@@ -169,3 +169,22 @@ def test_a_server_without_events_records_none(index: Index) -> None:
     with off, TestClient(create_app(off), base_url=BASE) as c:
         assert c.post("/api/events", json={"item": ids["dog.md"]}).json()["recorded"] is False
     assert index.events() == []
+
+
+def test_the_simulation_reads_the_help_set_by_module(monkeypatch) -> None:
+    """bench_recommend --set libreoffice-help-ko: users' topics are modules with enough
+    questions (sdraw merged into simpress), the small modules asked as others' only;
+    python-faq-en keeps only its users' topics, as before."""
+    import bench.bench_recommend as sim
+
+    monkeypatch.setattr(sim, "SET", sim.SET)
+    monkeypatch.setattr(sim, "TOPICS", sim.TOPICS)
+    assert list(sim.questions()) == list(sim.TOPICS)  # not gui, installed
+    sim.use_set("libreoffice-help-ko")
+    pools = sim.questions()
+    assert list(pools)[:4] == list(sim.HELP_TOPICS)
+    assert set(pools) == {*sim.HELP_TOPICS, "sbasic", "smath", "schart"}
+    assert sim.topic("sdraw-003.txt") == "simpress" and sim.topic("scalc-019.txt") == "scalc"
+    assert sum(map(len, pools.values())) == 599
+    assert min(len(pools[t]) for t in sim.TOPICS) >= sim.QUESTIONS_PER_USER + sim.HOLD
+    assert sim.shorten("Calc에서 차트 삽입") == "차트 삽입"
