@@ -116,6 +116,12 @@ def live(fake_settings: Settings, encoders: Encoders, tmp_path: Path) -> Iterato
             yield server
 
 
+def picture_names(page) -> list[str]:  # type: ignore[no-untyped-def]
+    """The pictures found, in rank order: a grid's cards when the page holds pictures
+    only, else the list's hits with a thumbnail."""
+    return page.locator(".card .card-name, .hit:has(img.thumb) .title").all_text_contents()
+
+
 def search(page, server: LiveServer, query: str) -> None:  # type: ignore[no-untyped-def]
     page.goto(server.url + "/")
     page.fill("#q", query)
@@ -140,7 +146,7 @@ def test_more_like_this_and_paging(page, live) -> None:
     red = page.locator(".hit", has_text="red.png").first
     red.locator(".more-like-this").click()
     page.wait_for_function("document.querySelector('#notice').textContent.includes('ms')")
-    titles = page.locator(".hit .title").all_text_contents()
+    titles = page.locator(".hit .title, .card .card-name").all_text_contents()
     assert titles[0] == "red2.png" and "red.png" not in titles
     assert "similar=" in page.url
     search(page, live, "the car")
@@ -156,13 +162,35 @@ def test_upload_an_image(page, live, tmp_path: Path) -> None:
     query = draw_image(tmp_path / "query.png", (210, 25, 25))
     page.goto(live.url + "/")
     page.set_input_files("#pick", str(query))
-    page.wait_for_selector(".hit")
-    pictures = page.locator(".hit:has(img.thumb) .title").all_text_contents()
-    assert set(pictures[:2]) == {"red.png", "red2.png"}  # documents may come between
+    page.wait_for_selector(".hit, .card")
+    assert set(picture_names(page)[:2]) == {"red.png", "red2.png"}  # documents may come between
     page.wait_for_function(  # the thumbnail arrives and decodes
-        "() => { const i = document.querySelector('.hit img.thumb');"
+        "() => { const i = document.querySelector('img.thumb, img.big-thumb');"
         " return i && i.complete && i.naturalWidth > 0; }"
     )
+
+
+def test_pictures_alone_are_a_grid_walked_with_the_arrow_keys(page, live) -> None:  # type: ignore[no-untyped-def]
+    page.goto(live.url + "/?q=red&space=image")
+    page.wait_for_selector("#hits.grid .card")
+    cards = page.locator("#hits .card")
+    assert cards.count() == 3 and page.locator("#hits .hit").count() == 0  # red, red2, blue
+    first = cards.first
+    tip = first.get_attribute("title") or ""
+    assert tip.startswith("1. ") and "score" in tip and "image ranking" in tip, tip
+    assert "size=256" in (first.locator("img.big-thumb").get_attribute("src") or "")
+    first.focus()
+    page.keyboard.press("ArrowRight")
+    assert page.evaluate("document.activeElement.dataset.id") == cards.nth(1).get_attribute(
+        "data-id"
+    )
+    page.keyboard.press("ArrowLeft")
+    assert page.evaluate("document.activeElement.dataset.id") == first.get_attribute("data-id")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#item:not([hidden])")
+    # a search that finds documents is a list again
+    search(page, live, "car engine")
+    assert page.locator("#hits.grid").count() == 0 and page.locator("#hits .hit").count() > 0
 
 
 def test_map_draws_every_item_and_a_click_opens_it(page, live) -> None:

@@ -11,7 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_browser import LiveServer, browser, free_port, page  # noqa: F401 (fixtures)
+from test_browser import (  # noqa: F401 (fixtures)
+    LiveServer,
+    browser,
+    free_port,
+    page,
+    picture_names,
+)
 
 from searchengine import Index, Settings
 from searchengine.server.app import create_app
@@ -45,11 +51,21 @@ def test_a_korean_query_finds_the_car_guide_with_its_snippet(page, live, tmp_pat
     assert target.stat().st_size > 10_000
 
 
-def test_the_car_picture_finds_car_pictures(page, live) -> None:  # noqa: F811
+def test_the_car_picture_finds_car_pictures(page, live, tmp_path: Path) -> None:  # noqa: F811
     page.goto(live.url + "/")
     page.set_input_files("#pick", str(CAR_QUERY))
-    page.wait_for_selector(".hit")
-    titles = page.locator(".hit .title").all_text_contents()
+    page.wait_for_selector(".hit, .card")
+    titles = page.locator(".hit .title, .card .card-name").all_text_contents()
     assert titles[0] == "car.png", titles
-    pictures = page.locator(".hit:has(img.thumb) .title").all_text_contents()
+    pictures = picture_names(page)
     assert pictures[:2] == ["car.png", "old_car.png"], pictures
+    # pictures alone come as a grid: the README's second picture
+    page.goto(live.url + "/?q=" + "자동차" + "&space=image")
+    page.wait_for_selector("#hits.grid .card")
+    names = page.locator(".card .card-name").all_text_contents()
+    assert {"car.png", "old_car.png"} <= set(names[:3]), names
+    page.wait_for_function("[...document.querySelectorAll('img.big-thumb')].every(i => i.complete)")
+    shot = os.environ.get("SEMSEARCH_SCREENSHOT")
+    target = Path(shot).with_name("screenshot-pictures.png") if shot else tmp_path / "grid.png"
+    page.screenshot(path=str(target))
+    assert target.stat().st_size > 10_000

@@ -142,11 +142,46 @@ function hitNode(hit, rank) {
     picture, body);
 }
 
+// a page of pictures only (an image-space search, most searches by picture) is a grid of
+// larger thumbnails; the name, tags and score are the card's tooltip. Documents stay a list.
+function cardNode(hit, rank) {
+  const name = baseName(hit.path);
+  const tags = (hit.tags || []).map((t) => `${t.ko} ${t.en}`).join(" · ");
+  const tip = [`${rank}. ${name}`, hit.domain || "", tags,
+    `score ${Number(hit.score).toFixed(3)} in the ${hit.space} ranking`].filter(Boolean).join("\n");
+  const picture = hit.thumb_url
+    ? el("img", { class: "big-thumb", src: `${hit.thumb_url}?size=256`, alt: name, loading: "lazy" })
+    : el("div", { class: "badge big-thumb", text: hit.kind });
+  const mark = hit.good_match === false ? el("span", { class: "weak", text: "weak match" })
+    : el("span", { class: "good", text: "good match" });
+  return el("li", { class: `card${hit.good_match === false ? " weak" : ""}`, "data-id": String(hit.id),
+    tabindex: "0", title: tip, onclick: () => openItem(hit.id),
+    onkeydown: (e) => { if (e.key === "Enter") openItem(hit.id); } },
+  picture, el("div", { class: "card-name", text: name }), el("div", { class: "meta" }, `${rank} · `, mark));
+}
+
+// arrow keys move between the grid's cards: left/right along, up/down by a row
+function gridKeys(e) {
+  const cards = [...$("hits").querySelectorAll(".card")];
+  const at = cards.indexOf(document.activeElement);
+  if (!$("hits").classList.contains("grid") || at < 0) return;
+  const top = cards[0].offsetTop;
+  const perRow = Math.max(1, cards.filter((c) => c.offsetTop === top).length);
+  const step = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: perRow, ArrowUp: -perRow }[e.key];
+  if (!step) return;
+  e.preventDefault();
+  cards[Math.min(cards.length - 1, Math.max(0, at + step))].focus();
+}
+
 function show(body, append) {
   if (current.reveal) showView("results");
-  if (!append) $("hits").replaceChildren();
+  if (!append) {
+    $("hits").replaceChildren();
+    $("hits").classList.toggle("grid", body.hits.length > 0 && body.hits.every((h) => h.kind === "image"));
+  }
   const start = $("hits").children.length;
-  body.hits.forEach((hit, i) => $("hits").append(hitNode(hit, start + i + 1)));
+  const node = $("hits").classList.contains("grid") ? cardNode : hitNode;
+  body.hits.forEach((hit, i) => $("hits").append(node(hit, start + i + 1)));
   const notes = [...(body.notes || [])];
   if (!append && body.hits.length && !body.good_matches) notes.unshift("no good match");
   if (!append && !body.hits.length) notes.unshift("nothing found");
@@ -463,6 +498,7 @@ function wire() {
   });
   $("outlier-method").addEventListener("change", loadOutliers);
   $("more").addEventListener("click", () => run(true));
+  $("hits").addEventListener("keydown", gridKeys);
   $("pick").addEventListener("change", (e) => imageSearch(e.target.files[0]));
   $("item-close").addEventListener("click", closeItem);
   for (const tab of document.querySelectorAll(".tab")) {
