@@ -334,6 +334,7 @@ def personal_rows(
     events = [e for u in users for e in split(u)[0]]
     model = train(events, (len(events), len(events)))
     owned = {u.name: {e.file_id for e in split(u)[0]} for u in users}
+    interest = {u.name: u.topic for u in users}
     own: list[tuple[str, str, str]] = []
     other: list[tuple[str, str, str]] = []
     for u in users:
@@ -375,7 +376,35 @@ def personal_rows(
                 )
                 rows[f"{label}: {way} w {w}"] = got
                 rows[f"{label}: {way} w {w}, change"] = got - plain  # paired, per seed
+        # the bound of any topic-level term: one that knows each user's topic and adds w
+        # to every hit of it (not their own opens), on every query
+        for w in ORACLE_WEIGHTS:
+            got = statistics.fmean(
+                mrr(
+                    personal_order(
+                        pooled[q],
+                        partial(topic_terms, pooled[q], interest[u]),
+                        w,
+                        0,
+                        10,
+                        gate=0,
+                        own=owned[u],
+                    ),
+                    r,
+                )
+                for u, q, r in asked
+            )
+            rows[f"{label}: oracle topic +{w}, change"] = got - plain
     return rows
+
+
+ORACLE_WEIGHTS = (0.1, 0.3)
+
+
+def topic_terms(results: Results, user_topic: str, file_ids: list[int]) -> dict[int, float]:
+    """1 for each hit of the user's topic (the simulation's truth, no model)."""
+    of_topic = {h.file_id for h in results.hits if topic(Path(h.path).name) == user_topic}
+    return {f: 1.0 for f in file_ids if f in of_topic}
 
 
 def main() -> int:
