@@ -144,6 +144,8 @@ def test_search_shows_hits_with_snippets_and_keeps_state_in_the_url(page, live) 
 def test_more_like_this_and_paging(page, live) -> None:
     search(page, live, "red")
     red = page.locator(".hit", has_text="red.png").first
+    # the notice still says the first search's time: cleared, its next "ms" is this one's
+    page.evaluate("document.querySelector('#notice').textContent = ''")
     red.locator(".more-like-this").click()
     page.wait_for_function("document.querySelector('#notice').textContent.includes('ms')")
     titles = page.locator(".hit .title, .card .card-name").all_text_contents()
