@@ -23,6 +23,7 @@ fraction of the time.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import ctypes.util
 import functools
@@ -31,6 +32,7 @@ import json
 import logging
 import os
 import tempfile
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -165,6 +167,19 @@ class TorchBackend:
         return vectors
 
 
+_SESSIONS: weakref.WeakSet[OnnxBackend] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_sessions() -> None:
+    """Free every text session before the interpreter shuts down: a session with its own
+    thread pool still alive at exit can abort the process ('terminate called without an
+    active exception'), as the image towers' sessions did (image_onnx), after an index
+    run had finished and committed everything."""
+    for backend in list(_SESSIONS):
+        backend.session = None
+
+
 class OnnxBackend:
     """The exported graph in an ONNX Runtime session."""
 
@@ -181,9 +196,10 @@ class OnnxBackend:
         # idle threads sleep instead of spinning: with another process on one of two
         # cores, a spinning pair took a query encode from 11 to 21 ms
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(
+        self.session: Any = ort.InferenceSession(
             str(folder / "model.onnx"), sess_options=options, providers=["CPUExecutionProvider"]
         )
+        _SESSIONS.add(self)
         self.fingerprint = str(meta["fingerprint"])
         self.config = meta["config"]
 
