@@ -149,10 +149,13 @@ class Index:
         next `add` or first use trains them."""
         if wait:
             self.wait_for_word_vectors()
-            if self._scanning is not None:
-                self._scanning.join()
         else:
             self._training = None
+        # the outlier scan is joined either way (seconds per 100k items): a process that
+        # ended while its torch threads ran aborted ('terminate called without an active
+        # exception', status -6) after an index run had committed everything
+        if self._scanning is not None:
+            self._scanning.join()
         self._scanning = None
         with self._opening:
             if self._learner is not None:
