@@ -19,13 +19,11 @@ Pillow and numpy; `_check` compares the two preparations' vectors too.
 
 from __future__ import annotations
 
-import atexit
 import json
 import logging
 import os
 import tempfile
 import warnings
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +31,8 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+
+from searchengine.models.text_backends import cpu_session
 
 log = logging.getLogger(__name__)
 
@@ -92,41 +92,15 @@ def preparation(folder: Path) -> Preparation | None:
     return Preparation(size, tuple(pre["mean"]), tuple(pre["std"]), int(pre.get("fill_color", 0)))
 
 
-_OPEN: weakref.WeakSet[OnnxImageTower] = weakref.WeakSet()
-
-
-@atexit.register
-def _close_sessions() -> None:
-    """Free every session before the interpreter shuts down. A session with its own
-    thread pool (more than one intra-op thread, as index runs have) that was still
-    alive at exit aborted the process in 2 of 5 index runs ('terminate called without an
-    active exception', exit status 134); one-thread sessions (searches) never did."""
-    for tower in list(_OPEN):
-        tower.close()
-
-
 class OnnxImageTower:
     """The exported tower in an ONNX Runtime session: vectors and pooled features."""
 
     def __init__(self, folder: Path, prep: Preparation, meta: dict[str, Any], threads: int = 0):
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = max(0, threads)  # 0: one per physical core
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session: Any = ort.InferenceSession(
-            str(folder / GRAPH), sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        self.session: Any = cpu_session(folder / GRAPH, threads, self)
         self.prep = prep
         self.fingerprint = str(meta["fingerprint"])
         self.dim = int(meta["dim"])
         self.has_pooled = bool(meta["pooled"])
-        _OPEN.add(self)
-
-    def close(self) -> None:
-        self.session = None
 
     def run(self, images: Sequence[Image.Image]) -> tuple[np.ndarray, np.ndarray | None]:
         """L2-normalised vectors, and the pooled features where the graph gives them."""
