@@ -114,27 +114,43 @@ def tag_terms(tags: Iterable[Tag]) -> str:
 @dataclass(frozen=True)
 class AnalysedQuery:
     """A query analysed once (kiwi runs on its Hangul once): what every stage of a search
-    reads, the MATCH expression of each space, query expansion and the snippets."""
+    reads, the MATCH expression of each space, query expansion and the snippets.
+
+    The terms are found when a stage first reads them, not when the record is made: a
+    search encodes its query before it matches words, so a one-shot Korean search loads
+    the text model while kiwi loads in its helper process (korean.py), instead of one
+    after the other (issue 30: such a search waited about 1 s for kiwi's load with the
+    text model not yet started).
+    """
 
     text: str
-    terms: tuple[Term, ...]  # in reading order, with offsets into `text`
-    words: tuple[str, ...]  # the distinct terms, in order
-    korean: tuple[str, ...]  # those of them that are kiwi's morphemes of its Hangul
-    expression: str | None  # the FTS5 MATCH expression; None: no terms
     exact: bool  # it carries an identifier, a path or a number (`looks_exact`)
+
+    @functools.cached_property
+    def terms(self) -> tuple[Term, ...]:
+        """The terms in reading order, with offsets into `text`."""
+        return tuple(analyze(self.text))
+
+    @functools.cached_property
+    def words(self) -> tuple[str, ...]:
+        """The distinct terms, in order."""
+        return tuple(dict.fromkeys(t.term for t in self.terms))
+
+    @functools.cached_property
+    def korean(self) -> tuple[str, ...]:
+        """The distinct terms that are kiwi's morphemes of its Hangul."""
+        hangul = (t.term for t in self.terms if _HAS_HANGUL_RE.match(self.text, t.start))
+        return tuple(dict.fromkeys(hangul))
+
+    @functools.cached_property
+    def expression(self) -> str | None:
+        """The FTS5 MATCH expression; None: no terms."""
+        return _expression(self.text, self.terms)
 
 
 def analyse_query(query: str) -> AnalysedQuery:
-    """`query` analysed into the record a search passes down."""
-    terms = tuple(analyze(query))
-    return AnalysedQuery(
-        query,
-        terms,
-        tuple(dict.fromkeys(t.term for t in terms)),
-        tuple(dict.fromkeys(t.term for t in terms if _HAS_HANGUL_RE.match(query, t.start))),
-        _expression(query, terms),
-        looks_exact(query),
-    )
+    """`query` as the record a search passes down (analysed when first read)."""
+    return AnalysedQuery(query, looks_exact(query))
 
 
 _EXACT_TOKEN = re.compile(r"\d|\w[-_./:]\w|(^|\s)[-_./]+\w|\w_")

@@ -208,3 +208,33 @@ def test_a_search_analyses_its_query_once(index: Index, monkeypatch: pytest.Monk
         seen.clear()
         index.search(query, k=5)  # both spaces, hybrid, with snippets
         assert seen.count(view) == 1, seen  # it was 3: each space's MATCH, the snippets
+
+
+def test_a_search_encodes_its_query_before_kiwi_analyses_it(
+    index: Index, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The query's terms are found when the words are matched, after its vector: a
+    one-shot Korean search loads the text model while kiwi loads in its helper process,
+    not after it (issue 30)."""
+    from fakes import FakeTextEncoder
+
+    from searchengine import korean
+
+    events: list[str] = []
+    tokens, encode = korean.tokens, FakeTextEncoder.encode
+
+    def kiwi(kiwi, text):  # type: ignore[no-untyped-def]
+        events.append("kiwi: " + text)
+        return tokens(kiwi, text)
+
+    def encoding(self, texts, role="passage"):  # type: ignore[no-untyped-def]
+        events.append(f"encode {role}: " + " ".join(texts))
+        return encode(self, texts, role)
+
+    monkeypatch.setattr(korean, "tokens", kiwi)
+    monkeypatch.setattr(FakeTextEncoder, "encode", encoding)
+    query = "자동차의 엔진 소리"
+    results = index.search(query, k=5)
+    assert results.hits  # the words were matched all the same
+    assert events.index(f"encode query: {query}") < events.index(f"kiwi: {query}"), events
+    assert events.count(f"kiwi: {query}") == 1
