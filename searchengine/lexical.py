@@ -359,6 +359,8 @@ def warm_up(text: str) -> None:
 
 def _korean_terms(text: str, words: re.Pattern[str]) -> list[Term]:
     view, starts, ends = _kiwi_view(text, words)
+    if not view:  # no word could match: a one-shot search need not wait for kiwi's load
+        return []
     terms = []
     for token in _get_kiwi().tokenize(view):
         tag = token.tag.split("-")[0]  # VV-I, VA-R: irregular/regular conjugation

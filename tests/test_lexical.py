@@ -216,6 +216,46 @@ def test_a_helper_that_dies_leaves_the_analysis_to_this_process() -> None:
         helper.close()
 
 
+def test_a_query_is_analysed_when_its_terms_are_first_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`analyse_query` makes the record without kiwi: a search reads the terms after it
+    has encoded the query, so kiwi's load in a helper overlaps the text model's."""
+    from searchengine import korean
+
+    seen: list[str] = []
+    real = korean.tokens
+
+    def counting(kiwi, text):  # type: ignore[no-untyped-def]
+        seen.append(text)
+        return real(kiwi, text)
+
+    monkeypatch.setattr(korean, "tokens", counting)
+    query = lexical.analyse_query("승용차를 사려면 dpkg-divert")
+    assert seen == [] and query.exact  # `exact` needs no analysis
+    assert query.words == ("승용차", "사다", "dpkg", "divert")
+    assert query.korean == ("승용차", "사다")
+    expression, terms = query.expression, query.terms
+    assert seen == ["승용차를 사려면"]  # once, whatever was read
+    assert expression == match_expression(query.text)
+    assert terms == tuple(analyze(query.text))
+
+
+def test_text_whose_words_cannot_match_never_waits_for_kiwi(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A snippet's Hangul words that cannot hold a wanted term are not sent to kiwi: with
+    none left, kiwi (perhaps still loading in its helper) is not asked at all."""
+
+    def no_kiwi() -> None:
+        raise AssertionError("kiwi was asked")
+
+    monkeypatch.setattr(lexical, "_get_kiwi", no_kiwi)
+    assert lexical.matching_terms("강아지와 산책을 나갔다 dog walk", {"자동차", "walk"}) == [
+        lexical.Term("walk", 17, 21)
+    ]
+
+
 def test_kiwi_loads_once_across_threads() -> None:
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(index_text, ["자동차를 샀다"] * 8))
