@@ -168,7 +168,7 @@ def cmd_outliers(app: App) -> int:
             )
             print(f"most unusual in {space} ({how}):")
             for n, o in enumerate(items, 1):
-                print(f"{n:3}. {o.score:.3f}  z {o.z:5.1f}  {app.show_path(o.path)}")
+                print(f"{n:3}. {o.score:<9.3g} z {o.z:5.1f}  {app.show_path(o.path)}")
         for group in report.duplicates:
             print("near-duplicates: " + "  ≈  ".join(app.show_path(str(m["path"])) for m in group))
 
