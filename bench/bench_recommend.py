@@ -15,11 +15,15 @@ first of them on); the rest of everyone's events train the model.
 - recommend: recall@10 of the held-out items, against the popularity baseline (most
   users' items) and the content-only baseline (the mean e5 vector of what the user
   opened); and the grid of the content mix, the decay half-life and action weights.
-- personal ranking: MRR@10 of the held-out questions (the user's own topic) with the
-  personal term at several weights, against plain hybrid; the same for questions of
-  other topics (must not fall); both also as "short" queries (the first three words
-  that are not function words, as a person types); and a user without history (must
-  not change).
+- personal ranking: MRR@10 of held-out questions, plain hybrid against the re-finding
+  term (searchengine/learn/refind.py) at several closeness thresholds and weights, the
+  previous ALS term, and an oracle topic term; paired changes with 95% bootstrap
+  intervals over (seed, user). The set's questions are each asked once per user, so
+  re-finding is MODELLED: besides new questions of the user's topic, some of their
+  earlier questions are asked again (the same words, the short form a person types, the
+  set's other wording of the same answer); other topics' questions must not change,
+  nor must a user without history's hits. Short queries are the first three words that
+  are not function words.
 
 The same on `evalsets/libreoffice-help-ko` (`--set libreoffice-help-ko`): Korean
 questions over LibreOffice's help pages, the topic a page's module (its file name's
@@ -45,7 +49,6 @@ import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -57,16 +60,19 @@ from searchengine.learn.model import (
     ACTION_WEIGHTS,
     DEFAULT_CONTENT_MIX,
     DEFAULT_HALF_LIFE_DAYS,
-    DEFAULT_PERSONAL_WEIGHT,
-    PERSONAL_GATE,
-    PERSONAL_GATE_Z,
-    PERSONAL_POOL,
     Learned,
-    personal_order,
     personal_terms,
     score_items,
     train,
-    zscores,
+)
+from searchengine.learn.refind import (
+    DEFAULT_REFIND_WEIGHT,
+    PERSONAL_POOL,
+    REFIND_CLOSENESS,
+    PastQueries,
+    past_queries,
+    personal_order,
+    refind_terms,
 )
 from searchengine.records import Results
 
@@ -88,7 +94,6 @@ WEIGHTINGS: dict[str, Mapping[str, float]] = {
     "all 1": {"open": 1.0, "folder": 1.0, "copy": 1.0, "similar": 1.0},
     "product": ACTION_WEIGHTS,
 }
-PERSONAL_WEIGHTS = (0.1, 0.2, 0.3, 0.5)  # hybrid scores: ~2-5, gaps ~0.7
 
 
 def topic(name: str) -> str:
@@ -299,28 +304,68 @@ def recommend_rows(
     return rows
 
 
-# (label, gate, own items boosted too): the product's way and the plain one
-# (label, gate, gate z, own items boosted too, term as a z-score within the hits): the
-# plain way, the product's, and a candidate chosen on python-faq-en from a grid (gate in
-# the first 2/3/5 hits, gate z 1/1.5/2, w 0.1-0.3, as the largest gain on own-topic
-# questions with other topics' change above -0.001), checked on libreoffice-help-ko
-PERSONAL_WAYS = (
-    ("every hit, no gate", 0, PERSONAL_GATE_Z, True, False),
-    ("product", PERSONAL_GATE, PERSONAL_GATE_Z, False, False),
-    ("within hits, gate first 5 z>2", 5, 2.0, False, True),
+# the previous personal term (until 2026-12-07): the user's ALS preference (a z-score over
+# all items) times 0.2 on hits people opened and the user did not, where the first hit has
+# a z above 1; kept to compare (docs/learning.md)
+ALS_WEIGHT, ALS_GATE_Z = 0.2, 1.0
+# re-finding (searchengine/learn/refind.py): (closeness, weight) measured beside the
+# product's; chosen on python-faq-en (20 seeds) as the largest gain on questions asked
+# again whose 95% intervals on new own-topic and other topics' questions stay above
+# -0.0005, then checked on libreoffice-help-ko
+REFIND_WAYS = ((0.94, 1.0), (0.96, 1.0), (REFIND_CLOSENESS, DEFAULT_REFIND_WEIGHT), (0.97, 2.0))
+ORACLE_WEIGHTS = (0.1, 0.3)
+BOOTSTRAP = 2000
+# the kinds of held-out question: new ones of the user's topic, the user's earlier ones
+# asked again (the same words, cut short, or the set's other wording of the same
+# answer), and other topics' (must not change)
+KINDS = (
+    "own topic",
+    "own topic, short",
+    "asked again",
+    "asked again, short",
+    "asked again, other wording",
+    "other topics",
+    "other topics, short",
 )
 
 
-def pool_terms(
-    learned: Learned, user: str, gate: int, gate_z: float, file_ids: list[int]
-) -> dict[int, float]:
-    """The candidate's term: the user's preference as a z-score among these hits (which
-    of them the user likes better, not how much the user likes them all), where one of
-    the first `gate` has a z-score over all items above `gate_z`; else none."""
-    terms = personal_terms(learned, user, file_ids)
-    if not any(terms.get(f, 0.0) > gate_z for f in file_ids[:gate]) or len(terms) < 2:
+def als_terms(learned: Learned, user: str, own: set[int], results: Results) -> dict[int, float]:
+    """The previous personal term's per-hit values: the user's ALS z-scores, where the
+    first hit's is above ALS_GATE_Z, on hits the user did not open."""
+    terms = personal_terms(learned, user, [h.file_id for h in results.hits])
+    if not results.hits or terms.get(results.hits[0].file_id, 0.0) <= ALS_GATE_Z:
         return {}
-    return dict(zip(terms, map(float, zscores(np.fromiter(terms.values(), float))), strict=True))
+    return {f: t for f, t in terms.items() if f not in own}
+
+
+def held_out(
+    rng: random.Random, user: User, pools: dict[str, list[tuple[str, str]]]
+) -> dict[str, list[tuple[str, str]]]:
+    """kind -> (query, relevant file) of one user's held-out questions. The set's
+    questions are each asked once per user, so re-finding is modelled: HOLD of the
+    user's earlier questions are asked again after the cut, as they were, as the short
+    form a person types the second time, and in the set's other wording of the same
+    answer where it has one."""
+    history, _ = split(user)
+    cut = history[-1].at if history else 0.0
+    before = [(q, rel) for q, rel, when in user.asked if when <= cut]
+    new = [(q, rel) for q, rel, when in user.asked if when > cut][:HOLD]
+    again = rng.sample(before, min(HOLD, len(before)))
+    wordings: dict[str, list[str]] = {}
+    for t in pools:
+        for q, rel in pools[t]:
+            wordings.setdefault(rel, []).append(q)
+    reworded = [(o, r) for q, r in again for o in wordings[r] if o != q]
+    others = rng.sample([x for t in pools if t != user.topic for x in pools[t]], HOLD)
+    return {
+        "own topic": new,
+        "own topic, short": [(shorten(q), r) for q, r in new],
+        "asked again": again,
+        "asked again, short": [(shorten(q), r) for q, r in again],
+        "asked again, other wording": reworded[:HOLD],
+        "other topics": others,
+        "other topics, short": [(shorten(q), r) for q, r in others],
+    }
 
 
 def personal_rows(
@@ -328,83 +373,68 @@ def personal_rows(
     users: list[User],
     pools: dict[str, list[tuple[str, str]]],
     pooled: dict[str, Results],
-) -> dict[str, float]:
-    """MRR@10 of held-out own-topic questions and of other topics' questions, plain and
-    with the personal term."""
+    vectors: dict[str, np.ndarray],
+    seed: int,
+) -> list[tuple[str, str, tuple[int, str], float]]:
+    """(kind, way, (seed, user), MRR@10 change) of every held-out question: plain hybrid
+    ("plain", its MRR@10 itself), re-finding at each REFIND_WAYS, the previous ALS term,
+    and an oracle topic term (the bound of any topic-level term)."""
     events = [e for u in users for e in split(u)[0]]
     model = train(events, (len(events), len(events)))
-    owned = {u.name: {e.file_id for e in split(u)[0]} for u in users}
-    interest = {u.name: u.topic for u in users}
-    own: list[tuple[str, str, str]] = []
-    other: list[tuple[str, str, str]] = []
+    out: list[tuple[str, str, tuple[int, str], float]] = []
     for u in users:
         history, held = split(u)
         if not held:
             continue
-        cut = history[-1].at if history else 0.0
-        own += [(u.name, q, rel) for q, rel, when in u.asked if when > cut][:HOLD]
-        others = [x for t in pools if t != u.topic for x in pools[t]]
-        other += [(u.name, q, rel) for q, rel in rng.sample(others, HOLD)]
-    rows: dict[str, float] = {}
-    for label, asked in (
-        ("own topic", own),
-        ("other topics", other),
-        ("own topic, short", [(u, shorten(q), r) for u, q, r in own]),
-        ("other topics, short", [(u, shorten(q), r) for u, q, r in other]),
-    ):
-        plain = statistics.fmean(mrr(pooled[q], r) for _, q, r in asked)
-        rows[f"{label}: plain hybrid"] = plain
-        for way, gate, gate_z, boost_own, within in PERSONAL_WAYS:
-            for w in PERSONAL_WEIGHTS:
-                got = statistics.fmean(
-                    mrr(
-                        personal_order(
-                            pooled[q],
-                            partial(pool_terms, model, u, gate, gate_z)
-                            if within
-                            else partial(personal_terms, model, u),
-                            w,
-                            0,
-                            10,
-                            gate=0 if within else gate,
-                            gate_z=gate_z,
-                            own=None if boost_own else owned[u],
-                        ),
-                        r,
-                    )
-                    for u, q, r in asked
-                )
-                rows[f"{label}: {way} w {w}"] = got
-                rows[f"{label}: {way} w {w}, change"] = got - plain  # paired, per seed
-        # the bound of any topic-level term: one that knows each user's topic and adds w
-        # to every hit of it (not their own opens), on every query
-        for w in ORACLE_WEIGHTS:
-            got = statistics.fmean(
-                mrr(
-                    personal_order(
-                        pooled[q],
-                        partial(topic_terms, pooled[q], interest[u]),
-                        w,
-                        0,
-                        10,
-                        gate=0,
-                        own=owned[u],
-                    ),
-                    r,
-                )
-                for u, q, r in asked
-            )
-            rows[f"{label}: oracle topic +{w}, change"] = got - plain
-    return rows
+        past = past_queries(history, lambda qs: np.stack([vectors[q] for q in qs]))
+        own = {e.file_id for e in history}
+        for kind, asked in held_out(rng, u, pools).items():
+            for q, rel in asked:
+                plain = mrr(pooled[q], rel)
+                cell = (seed, u.name)
+                out.append((kind, "plain", cell, plain))
+                for closeness, w in REFIND_WAYS:
+                    terms = refound(past, vectors[q], closeness)
+                    got = mrr(personal_order(pooled[q], terms, w, 0, 10), rel)
+                    out.append((kind, f"re-finding {closeness} w {w}", cell, got - plain))
+                terms = als_terms(model, u.name, own, pooled[q])
+                got = mrr(personal_order(pooled[q], terms, ALS_WEIGHT, 0, 10), rel)
+                out.append((kind, f"previous ALS term w {ALS_WEIGHT}", cell, got - plain))
+                for w in ORACLE_WEIGHTS:
+                    terms = topic_terms(pooled[q], u.topic, own)
+                    got = mrr(personal_order(pooled[q], terms, w, 0, 10), rel)
+                    out.append((kind, f"oracle topic +{w}", cell, got - plain))
+    return out
 
 
-ORACLE_WEIGHTS = (0.1, 0.3)
+def topic_terms(results: Results, user_topic: str, own: set[int]) -> dict[int, float]:
+    """1 for each hit of the user's topic (the simulation's truth, no model) that the
+    user did not open."""
+    return {
+        h.file_id: 1.0
+        for h in results.hits
+        if topic(Path(h.path).name) == user_topic and h.file_id not in own
+    }
 
 
-def topic_terms(results: Results, user_topic: str, file_ids: list[int]) -> dict[int, float]:
-    """1 for each hit of the user's topic (the simulation's truth, no model)."""
-    of_topic = {h.file_id for h in results.hits if topic(Path(h.path).name) == user_topic}
-    return {f: 1.0 for f in file_ids if f in of_topic}
+def refound(
+    past: PastQueries | None, vector: np.ndarray, closeness: float = REFIND_CLOSENESS
+) -> dict[int, float]:
+    return {} if past is None else refind_terms(past, vector, closeness=closeness)
+
+
+def paired(values: list[tuple[tuple[int, str], float]]) -> tuple[float, float, float]:
+    """Mean, and a 95% bootstrap interval resampling (seed, user) clusters: a user's
+    questions share a history, so they are not independent."""
+    clusters: dict[tuple[int, str], list[float]] = {}
+    for cell, v in values:
+        clusters.setdefault(cell, []).append(v)
+    sums = np.array([sum(c) for c in clusters.values()])
+    counts = np.array([len(c) for c in clusters.values()])
+    draw = np.random.default_rng(0).integers(0, len(sums), (BOOTSTRAP, len(sums)))
+    means = sums[draw].sum(axis=1) / counts[draw].sum(axis=1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return float(sums.sum() / counts.sum()), float(lo), float(hi)
 
 
 def main() -> int:
@@ -422,7 +452,8 @@ def main() -> int:
     print(f"hybrid search over {SET.relative_to(REPO)}; {n_users} users x {seeds} seeds")
     print(f"users' topics: {', '.join(TOPICS)}; questions: {sum(map(len, pools.values()))}")
     table: dict[str, list[float]] = {}
-    personal: dict[str, list[float]] = {}
+    personal: list[tuple[str, str, tuple[int, str], float]] = []
+    checks: dict[str, list[bool]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(index_dir=Path(tmp) / "index", word_vectors=False)
         docs = SET / "docs"
@@ -455,6 +486,15 @@ def main() -> int:
                     for q, _ in pools[t]
                 }
             )
+            encoder = index._reader().spaces.text()
+            asked = list(pooled)
+            vectors = {
+                q: v
+                for n in range(0, len(asked), 64)
+                for q, v in zip(
+                    asked[n : n + 64], encoder.encode(asked[n : n + 64], "query"), strict=True
+                )
+            }
             print(
                 f"indexed, and searched {len(ranked)} questions and their short forms, in "
                 f"{time.monotonic() - started:.0f} s"
@@ -467,32 +507,31 @@ def main() -> int:
                 )
                 for k, v in recommend_rows(users, sparse, content).items():
                     table.setdefault(k, []).append(v)
-                for k, v in personal_rows(rng, users, pools, pooled).items():
-                    personal.setdefault(k, []).append(v)
+                personal += personal_rows(rng, users, pools, pooled, vectors, seed)
             # the last seed's training events into the index: the library's own path
             for u in users:
                 for e in split(u)[0]:
                     index.record(e.user, e.file_id, e.action, e.query, rank=e.rank, at=e.at)
-            model = train([e for u in users for e in split(u)[0]])
-            owned = {u.name: {e.file_id for e in split(u)[0]} for u in users}
-            agree = True
             for u in users[:10]:
-                for q, _, _ in u.asked[:3]:
-                    mine = [h.file_id for h in index.search(q, spaces={"text"}, user=u.name)]
-                    measured = personal_order(
-                        pooled[q],
-                        partial(personal_terms, model, u.name),
-                        DEFAULT_PERSONAL_WEIGHT,
-                        0,
-                        10,
-                        own=owned[u.name],
-                    )
-                    agree = agree and mine == [h.file_id for h in measured.hits]
+                history, _ = split(u)
+                past = past_queries(history, lambda qs: np.stack([vectors[q] for q in qs]))
+                kinds = held_out(random.Random(u.name), u, pools)
+                for kind in ("asked again", "asked again, short", "other topics"):
+                    for q, _ in kinds[kind]:
+                        mine = [h.file_id for h in index.search(q, spaces={"text"}, user=u.name)]
+                        terms = refound(past, vectors[q])
+                        measured = personal_order(pooled[q], terms, DEFAULT_REFIND_WEIGHT, 0, 10)
+                        checks.setdefault("library", []).append(
+                            mine == [h.file_id for h in measured.hits]
+                        )
+                        if kind == "other topics":
+                            plain = [h.file_id for h in index.search(q, spaces={"text"})]
+                            checks.setdefault("other topics", []).append(mine == plain)
             # a user without history: the same hits, in the same order
             for q in list(pooled)[:20]:
                 same = [h.file_id for h in index.search(q, spaces={"text"}, user="nobody")]
                 plain = [h.file_id for h in index.search(q, spaces={"text"})]
-                personal.setdefault("no history: hits unchanged", []).append(float(same == plain))
+                checks.setdefault("no history", []).append(same == plain)
     print(
         f"\nrecommend, recall@10 of {HOLD} held-out opens per user (mean ± sd over seeds; "
         f"product: mix {DEFAULT_CONTENT_MIX}, half-life {DEFAULT_HALF_LIFE_DAYS} d, "
@@ -502,13 +541,28 @@ def main() -> int:
         sd = statistics.pstdev(values) if len(values) > 1 else 0.0
         print(f"  {name:26} {statistics.fmean(values):.3f}  ±{sd:.3f}")
     print(
-        f"\npersonal ranking, MRR@10 (product: weight {DEFAULT_PERSONAL_WEIGHT}, "
-        f"gate: first hit z > {PERSONAL_GATE_Z}, no boost of the user's own opens)"
+        f"\npersonal ranking, MRR@10 of held-out questions: plain hybrid, then each way's "
+        f"paired change [95% bootstrap interval over (seed, user)]; product: re-finding, "
+        f"closeness >= {REFIND_CLOSENESS}, weight {DEFAULT_REFIND_WEIGHT}"
     )
-    for name, values in personal.items():
-        sd = statistics.pstdev(values) if len(values) > 1 else 0.0
-        print(f"  {name:48} {statistics.fmean(values):+.4f}  ±{sd:.4f}")
-    print(f"  the library's search(user=) = the order measured here: {agree}")
+    by: dict[tuple[str, str], list[tuple[tuple[int, str], float]]] = {}
+    for kind, way, cell, value in personal:
+        by.setdefault((kind, way), []).append((cell, value))
+    for kind in KINDS:
+        for (k, way), cells in by.items():
+            if k == kind:
+                mean, lo, hi = paired(cells)
+                label = f"{kind}: {way}"
+                if way == "plain":
+                    print(f"  {label + ' hybrid':56} {mean:.4f}  ({len(cells)} questions)")
+                else:
+                    print(f"  {label:56} {mean:+.4f}  [{lo:+.4f}, {hi:+.4f}]")
+    alone = checks.get("no history", [])
+    print(f"  no history: hits unchanged in {sum(alone)} of {len(alone)} queries")
+    others = checks.get("other topics", [])
+    print(f"  other topics, users with history: unchanged in {sum(others)} of {len(others)}")
+    agree = checks.get("library", [])
+    print(f"  the library's search(user=) = the order measured here: {all(agree)} ({len(agree)})")
     print(f"\n{time.monotonic() - started:.0f} s")
     return 0
 

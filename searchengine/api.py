@@ -48,7 +48,7 @@ from searchengine.explore.outliers import (
 )
 from searchengine.filters import Filters
 from searchengine.learn import Learner, Suggestions
-from searchengine.learn.model import DEFAULT_PERSONAL_WEIGHT, PERSONAL_POOL, personal_order
+from searchengine.learn.refind import DEFAULT_REFIND_WEIGHT, PERSONAL_POOL, personal_order
 from searchengine.models.encoders import Encoders
 from searchengine.models.spaces import IMAGE, TEXT, Spaces
 from searchengine.query.evaluate import Ranker, evaluate, read_qrels
@@ -190,7 +190,7 @@ class Index:
         expand: bool = DEFAULT_EXPAND,
         kinds: Collection[Space] | None = None,
         user: str | None = None,
-        personal: float = DEFAULT_PERSONAL_WEIGHT,
+        personal: float = DEFAULT_REFIND_WEIGHT,
     ) -> Results:
         """Documents and images by meaning and words (`query`), or images like `image`.
 
@@ -198,11 +198,11 @@ class Index:
         (words); `spaces` keeps only text or image hits (`kinds` is its old name);
         `offset` pages through the results without repeating or skipping a hit;
         `sort="date"` lists the good matches newest first; `expand` adds the
-        collection's related words, weaker, to the words. `user`: where the first hit is
-        one that user's learned vector likes (z > 1), add `personal` times their
-        preference (a z-score) to the score of each hit among the first PERSONAL_POOL that
-        people opened and they did not; nothing for a user without history, and which
-        hits are good matches stays as it was (bench/bench_recommend.py).
+        collection's related words, weaker, to the words. `user`: where the query is close
+        to one that user asked before, what they opened after it gains up to `personal`
+        on its score among the first PERSONAL_POOL hits (re-finding, learn/refind.py);
+        a query unlike theirs, or a user without history, gets the plain ranking, and
+        which hits are good matches stays as it was (bench/bench_recommend.py).
         """
         if kinds is not None:
             warnings.warn("search(kinds=) is now spaces=", DeprecationWarning, stacklevel=2)
@@ -219,9 +219,9 @@ class Index:
             )
         else:
             assert query is not None
-            mine = None
+            mine: dict[int, float] = {}
             if user is not None and personal > 0 and sort == "relevance":
-                mine = self._learn().personal(user)
+                mine = self._learn().refind(user, query, self._reader().spaces.text())
             pool = max(offset + k, PERSONAL_POOL) if mine else k
             results = self._reader().search(
                 query,
@@ -234,7 +234,7 @@ class Index:
                 expand=expand,
             )
             if mine:
-                results = personal_order(results, mine.terms, personal, offset, k, own=mine.own)
+                results = personal_order(results, mine, personal, offset, k)
         _settle_heap()
         return results
 

@@ -10,12 +10,16 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
+from helpers import open_catalog
 
 from searchengine import Index
 from searchengine.catalog.events import UseEvent
 from searchengine.cli.main import main
+from searchengine.learn import Learner
 from searchengine.learn.als import fit_als
 from searchengine.learn.model import score_items, train
+from searchengine.learn.refind import past_queries, refind_terms
 
 
 def test_als_puts_users_next_to_what_their_group_opened() -> None:
@@ -41,6 +45,81 @@ def test_without_content_the_model_recommends_what_the_group_opened() -> None:
     assert list(out.file_ids[:1]) == [3] and out.sources[0] == "together"
     popular = score_items(learned, "nobody", [], [])
     assert popular.sources[0] == "popular" and len(popular.file_ids) == 6
+
+
+def _unit(*rows: list[float]) -> np.ndarray:
+    m = np.asarray(rows, dtype=np.float32)
+    return m / np.linalg.norm(m, axis=1, keepdims=True)
+
+
+def test_refinding_boosts_what_was_opened_after_a_close_query_only() -> None:
+    vectors = {"car price": [1.0, 0.0, 0.0], "dog walk": [0.0, 1.0, 0.0]}
+    events = [
+        UseEvent(1, "ana", 7, "open", "car price", 2, 1000.0),
+        UseEvent(2, "ana", 7, "similar", "car price", 2, 1001.0),
+        UseEvent(3, "ana", 8, "similar", "dog walk", 1, 1002.0),
+        UseEvent(4, "ana", 9, "open", None, None, 1003.0),  # not from a search: no query
+    ]
+    past = past_queries(events, lambda qs: _unit(*(vectors[q] for q in qs)))
+    assert past is not None and set(past.queries) == {"car price", "dog walk"}
+    same = refind_terms(past, _unit([1.0, 0.0, 0.0])[0], closeness=0.9)
+    assert same == {7: pytest.approx(1.0)}  # the open's weight, not "more like this"'s
+    near = refind_terms(past, _unit([1.0, 0.25, 0.0])[0], closeness=0.9)  # cosine 0.970
+    assert 0.0 < near[7] < 1.0 and set(near) == {7}
+    assert refind_terms(past, _unit([1.0, 1.0, 0.0])[0], closeness=0.9) == {}  # cosine 0.71
+    assert refind_terms(past, _unit([0.0, 1.0, 0.0])[0], closeness=0.9) == {8: 0.5}
+    assert past_queries(events[3:], lambda qs: _unit(*(vectors[q] for q in qs))) is None
+    newest = past_queries(events, lambda qs: _unit(*(vectors[q] for q in qs)), limit=1)
+    assert newest is not None and newest.queries == ("dog walk",)
+
+
+def test_a_query_close_to_one_the_user_asked_brings_back_what_they_opened(
+    index: Index, corpus: Path
+) -> None:
+    (corpus / "cars.txt").write_text("the price of a car and the road tax", encoding="utf-8")
+    index.add(corpus)
+    ids = _ids(index)
+    plain = index.search("car price", spaces={"text"})
+    order = [h.file_id for h in plain.hits]
+    assert order[0] != ids["cars.txt"] and ids["cars.txt"] in order
+    index.record("ana", ids["cars.txt"], "open", "car price", rank=order.index(ids["cars.txt"]) + 1)
+    mine = index.search("car price", spaces={"text"}, user="ana")
+    assert mine.hits[0].file_id == ids["cars.txt"] and "personal" in mine.hits[0].extra
+    good = {h.file_id: h.good for h in plain.hits}
+    assert {h.file_id: h.good for h in mine.hits} == good  # good matches stay as they were
+    # a query unlike ana's (one more word is far in the fake's space), another topic, a
+    # user without history, a search sorted by date: the plain hits
+    for query in ("car price tax", "dog park"):
+        same = index.search(query, spaces={"text"}, user="ana")
+        assert same.hits == index.search(query, spaces={"text"}).hits
+    assert index.search("car price", spaces={"text"}, user="ben").hits == plain.hits
+    assert index.search("car price", spaces={"text"}, user="ana", personal=0).hits == plain.hits
+    # forgotten: the term goes with the events
+    index.forget("ana")
+    assert index.search("car price", spaces={"text"}, user="ana").hits == plain.hits
+
+
+def test_each_past_query_is_encoded_once(index: Index, corpus: Path) -> None:
+    from fakes import FakeTextEncoder
+
+    class Counting(FakeTextEncoder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: list[str] = []
+
+        def encode(self, texts, role="passage"):  # type: ignore[no-untyped-def]
+            self.seen += texts
+            return super().encode(texts, role)
+
+    ids = _ids(index)
+    index.record("ana", ids["car.txt"], "open", "car price")
+    index.record("ana", ids["dog.md"], "open", "dog park")
+    learner = Learner(open_catalog(index.settings.index_dir))
+    encoder = Counting()
+    assert learner.refind("ana", "car price", encoder) == {ids["car.txt"]: pytest.approx(1.0)}
+    assert learner.refind("ana", "car price", encoder) == {ids["car.txt"]: pytest.approx(1.0)}
+    learner.refind("ana", "dog walk", encoder)
+    assert sorted(encoder.seen) == ["car price", "dog park", "dog walk"]
 
 
 def _ids(index: Index) -> dict[str, int]:

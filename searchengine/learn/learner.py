@@ -4,7 +4,8 @@ forgotten (a forgotten user's opens must stop counting then, not later).
 
 The content half of a recommendation reads the user's events as they are now, so a
 file opened a second ago already counts there; the collaborative half waits for the
-next training.
+next training. So does the personal ranking's re-finding term (refind.py), with the
+vectors of each user's past queries encoded once and kept.
 """
 
 from __future__ import annotations
@@ -12,35 +13,23 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
 from searchengine.catalog import Catalog
 from searchengine.catalog.browse import SpaceItems, space_items
-from searchengine.learn.model import (
-    DEFAULT_CONTENT_MIX,
-    Learned,
-    personal_terms,
-    score_items,
-    together_with,
-    train,
-)
-from searchengine.records import SPACES
+from searchengine.learn.model import DEFAULT_CONTENT_MIX, Learned, score_items, together_with, train
+from searchengine.learn.refind import REFIND_CLOSENESS, past_queries, refind_terms
+from searchengine.models.encoders import TextEncoding
+from searchengine.records import SPACES, Vectors
 
 log = logging.getLogger(__name__)
 
 DEFAULT_RETRAIN_EVENTS = 10  # new events that start a training in the background
 DEFAULT_RECENT_DAYS = 30.0  # what a user acted on this recently is not recommended again
-
-
-@dataclass(frozen=True)
-class Personal:
-    """A user's personal terms (`terms(file ids)`), and the items they opened before."""
-
-    terms: Callable[[list[int]], dict[int, float]]
-    own: set[int]
+MAX_QUERY_VECTORS = 20_000  # query vectors kept between searches (~30 MB at 384 dims)
 
 
 @dataclass(frozen=True)
@@ -105,6 +94,7 @@ class Learner:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._content: dict[str, SpaceItems] = {}
+        self._query_vectors: dict[tuple[str, str], np.ndarray] = {}  # (model, query)
 
     def forgotten(self) -> None:
         """Events were erased: the next answer comes from a model trained without them."""
@@ -160,14 +150,22 @@ class Learner:
             None, "together", self._suggestions(ids, cosine, ["together"] * len(ids), k), file_id
         )
 
-    def personal(self, user: str) -> Personal | None:
-        """What the personal ranking of `user`'s searches needs, or None for a user the
-        model has no history of."""
-        model = self.model()
-        if model is None or model.user_vector(user) is None:
-            return None
-        own = {e.file_id for e in self.catalog.events(user=user)}
-        return Personal(lambda ids: personal_terms(model, user, ids), own)
+    def refind(
+        self,
+        user: str,
+        query: str,
+        encoder: TextEncoding,
+        *,
+        closeness: float = REFIND_CLOSENESS,
+    ) -> dict[int, float]:
+        """file id -> the re-finding term of each item `user` acted on after a past query
+        close to `query` (refind.py); empty for a user without such a query. Reads the
+        events as they are now: no model to wait for."""
+        encode = partial(self._encoded, encoder)
+        past = past_queries(self.catalog.events(user=user), encode)
+        if past is None:
+            return {}
+        return refind_terms(past, encode([query])[0], closeness=closeness)
 
     # plumbing
 
@@ -194,6 +192,26 @@ class Learner:
             self._train(stamp)
         except Exception as exc:  # a background thread has no caller to raise to
             log.warning("the recommendations were not retrained: %s", exc)
+
+    def _encoded(self, encoder: TextEncoding, queries: list[str]) -> Vectors:
+        """Query vectors, each encoded once per model: a user's past queries are set
+        against every new one."""
+        model = encoder.fingerprint
+        with self._lock:
+            known = {
+                q: self._query_vectors[model, q]
+                for q in queries
+                if (model, q) in self._query_vectors
+            }
+        missing = [q for q in dict.fromkeys(queries) if q not in known]
+        if missing:
+            known.update(zip(missing, encoder.encode(missing, "query"), strict=True))
+            with self._lock:
+                if len(self._query_vectors) + len(missing) > MAX_QUERY_VECTORS:
+                    self._query_vectors.clear()
+                self._query_vectors.update(((model, q), known[q]) for q in missing)
+        rows = [known[q] for q in queries]
+        return np.asarray(rows, dtype=np.float32).reshape(len(queries), encoder.dim)
 
     def _content_spaces(self) -> list[SpaceItems]:
         out = []

@@ -12,27 +12,20 @@ half-life and the mix are measured on a simulation (bench/bench_recommend.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from searchengine.catalog.browse import SpaceItems
 from searchengine.catalog.events import UseEvent
 from searchengine.learn.als import Factors, fit_als
-from searchengine.records import Results
 
 # bench/bench_recommend.py: an asked-for "more like this" says less than an open
 ACTION_WEIGHTS: Mapping[str, float] = {"open": 1.0, "folder": 1.0, "copy": 1.0, "similar": 0.5}
 DEFAULT_HALF_LIFE_DAYS = 60.0
 DEFAULT_CONTENT_MIX = 0.25  # share of the content score in a user's recommendations
 DAY_S = 86_400.0
-# the personal term's weight on a hybrid score (bench/bench_recommend.py), and how many of
-# the first hits it may reorder
-DEFAULT_PERSONAL_WEIGHT = 0.2
-PERSONAL_POOL = 30
-PERSONAL_GATE = 1
-PERSONAL_GATE_Z = 1.0
 
 
 @dataclass(frozen=True)
@@ -199,49 +192,12 @@ def together_with(learned: Learned, file_id: int) -> tuple[np.ndarray, np.ndarra
 
 def personal_terms(learned: Learned, user: str, file_ids: Sequence[int]) -> dict[int, float]:
     """The user's model score of each of these items that has a vector, as a z-score over
-    every item of the model (so a term's size means the same for every user); empty
-    for a user the model does not know."""
+    every item of the model; empty for a user the model does not know. The search no
+    longer adds it (it did not raise MRR@10 beyond noise, and lowered it on questions
+    asked again: docs/learning.md); bench/bench_recommend.py still measures it."""
     vector = learned.user_vector(user)
     if vector is None:
         return {}
     everything = zscores(learned.factors.items @ vector)
     rows = learned.item_rows()
     return {int(f): float(everything[rows[int(f)]]) for f in file_ids if int(f) in rows}
-
-
-def personal_order(
-    results: Results,
-    terms_for: Callable[[list[int]], dict[int, float]],
-    weight: float,
-    offset: int,
-    k: int,
-    *,
-    gate: int = PERSONAL_GATE,
-    gate_z: float = PERSONAL_GATE_Z,
-    own: set[int] | None = None,
-) -> Results:
-    """`results` (a pool from the first hit) with `weight` times each hit's personal term
-    added to its score, reordered, then the page at `offset`. A hit's `good` stays.
-
-    Only where the query is in the user's ground: some hit of the first `gate` has a
-    term above `gate_z` (gate 0: always); elsewhere a boost of the user's usual items
-    could only push the answer to another kind of question down. Items in `own` (what
-    the user opened before) count for the gate but get no boost: a new question's
-    answer is seldom what they already have (bench/bench_recommend.py)."""
-    terms = terms_for([h.file_id for h in results.hits])
-    if gate and not any(terms.get(h.file_id, 0.0) > gate_z for h in results.hits[:gate]):
-        terms = {}
-    own = own or set()
-    terms = {f: t for f, t in terms.items() if f not in own}
-    hits = [
-        replace(
-            h,
-            score=h.score + weight * terms[h.file_id],
-            extra={**h.extra, "personal": round(terms[h.file_id], 4)},
-        )
-        if h.file_id in terms
-        else h
-        for h in results.hits
-    ]
-    hits.sort(key=lambda h: -h.score)  # stable: equal scores keep their order
-    return replace(results, hits=tuple(hits[offset : offset + k]), offset=offset, k=k)
