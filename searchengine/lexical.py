@@ -22,9 +22,12 @@ import unicodedata
 from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import TYPE_CHECKING
 
 from searchengine import korean
-from searchengine.records import Chunk, Tag
+
+if TYPE_CHECKING:  # records imports numpy: a one-shot Korean search starts kiwi before it
+    from searchengine.records import Chunk, Tag
 
 log = logging.getLogger(__name__)
 

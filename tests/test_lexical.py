@@ -431,3 +431,12 @@ def test_a_korean_search_starts_kiwi_before_the_command_lines_imports(
     order = [line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines() if "|" in line]
     korean = order.index("searchengine.korean") if "searchengine.korean" in order else len(order)
     assert (korean < order.index("sqlalchemy")) == first
+
+
+@pytest.mark.subprocess
+def test_the_korean_analyser_starts_before_numpy_is_imported() -> None:
+    """start.py imports lexical to start kiwi's helper: numpy (through records) cost that
+    0.1 s more before the helper, whose load is a Korean search's longest path (issue 30)."""
+    code = "import sys, searchengine.lexical; print('numpy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
