@@ -318,8 +318,10 @@ class Index:
     def verify(self, *, check_sources: bool = True) -> Report:
         """Every disagreement between the catalog, the index files and the indexed files.
 
-        Holds the writer lock while it reads, so that no run is halfway through.
+        Holds the writer lock while it reads, so that no run is halfway through, and
+        waits for this index's scan for outliers, whose file is half written meanwhile.
         """
+        self._finish_scan()
         return verify_folder(
             self.path,
             check_sources=check_sources,
@@ -388,11 +390,14 @@ class Index:
             self._scan_in_background()
         return report
 
+    def _finish_scan(self) -> None:
+        if self._scanning is not None:
+            self._scanning.join()
+
     def _scan_in_background(self) -> None:
         """The new items an autoencoder finds unusual, for `status`: scored after `add`
         returns (seconds per 100k items), one scan at a time."""
-        if self._scanning is not None and self._scanning.is_alive():
-            self._scanning.join()
+        self._finish_scan()
         self._scanning = threading.Thread(
             target=self._scan_logged, name="semsearch-outliers", daemon=True
         )
@@ -530,6 +535,7 @@ class Index:
 
     def repair(self, *, check_sources: bool = True) -> RepairReport:
         """Rebuild what `verify` finds wrong from the catalog; then verify again."""
+        self._finish_scan()
         done, after = repair_folder(
             self.path,
             check_sources=check_sources,
