@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from searchengine.records import Chunk, Passage
 
@@ -17,11 +17,13 @@ def chunk_passages(
     token_spans: Callable[[str], Spans],
     max_tokens: int,
     overlap: int,
+    vector_tokens: int | None = None,
 ) -> list[Chunk]:
     """Split passages into chunks of at most `max_tokens` tokens.
 
     Consecutive chunks share about `overlap` tokens. A chunk ends at a sentence
-    break when one lies in its last quarter, so snippets read naturally.
+    break when one lies in its last quarter, so snippets read naturally. A chunk
+    longer than `vector_tokens` carries the windows its vectors read (`windows`).
     """
     if max_tokens < 8:
         raise ValueError("max_tokens must be at least 8")
@@ -38,11 +40,57 @@ def chunk_passages(
             start, end = spans[i][0], spans[j - 1][1]
             piece = text[start:end]
             if piece.strip():
-                chunks.append(Chunk(piece, start, end, passage.page, len(chunks), passage.ocr))
+                pieces = _windows(text, spans[i:j], vector_tokens, start) if vector_tokens else ()
+                chunks.append(
+                    Chunk(piece, start, end, passage.page, len(chunks), passage.ocr, pieces)
+                )
             if j >= len(spans):
                 break
             i = max(j - overlap, i + 1)
     return chunks
+
+
+def windows_of(
+    text: str, token_spans: Callable[[str], Spans], vector_tokens: int | None
+) -> tuple[tuple[int, int], ...]:
+    """The windows a stored chunk's vectors read (as `Chunk.windows`): what
+    `chunk_passages` gives a chunk of this text, for a model's tokenizer."""
+    if not vector_tokens:
+        return ()
+    return _windows(text, [s for s in token_spans(text) if s[1] > s[0]], vector_tokens, 0)
+
+
+def _windows(text: str, spans: Spans, vector_tokens: int, base: int) -> tuple[tuple[int, int], ...]:
+    """Split a chunk's tokens (`spans`, offsets into `text`) into the fewest runs of at
+    most `vector_tokens`, of about equal length, each ending at a sentence break where
+    one is near; offsets relative to `base`, the chunk's start. () when one run holds it.
+
+    Equal runs, not full ones and a short tail: a vector of a few tokens matches any
+    query loosely. No overlap inside a chunk (chunks overlap already), so encoding the
+    runs costs no more than the chunk (attention over fewer tokens costs less)."""
+    n = len(spans)
+    if n <= vector_tokens:
+        return ()
+    parts = -(-n // vector_tokens)
+    slack = max(1, int(n / parts * _BREAK_WINDOW))
+    out: list[tuple[int, int]] = []
+    i = 0
+    for k in range(1, parts):
+        ideal = round(k * n / parts)
+        lo = max(i + 1, n - (parts - k) * vector_tokens, ideal - slack)
+        hi = max(lo, min(i + vector_tokens, ideal + slack))
+        breaks = [j for j in range(lo, hi + 1) if _breaks_after(text, spans, j)]
+        j = min(breaks, key=lambda b: (abs(b - ideal), b)) if breaks else min(max(ideal, lo), hi)
+        out.append((spans[i][0] - base, spans[j - 1][1] - base))
+        i = j
+    out.append((spans[i][0] - base, spans[-1][1] - base))
+    return tuple(out)
+
+
+def _breaks_after(text: str, spans: Spans, k: int) -> bool:
+    """Whether a sentence (or line) ends after the k-th token (1-based)."""
+    end = spans[k - 1][1]
+    return text[end - 1 : end] in _BREAKS or text[end : end + 1] == "\n"
 
 
 def _sentence_end(text: str, spans: Spans, i: int, j: int) -> int:
@@ -52,3 +100,13 @@ def _sentence_end(text: str, spans: Spans, i: int, j: int) -> int:
         if text[end - 1 : end] in _BREAKS or text[end : end + 1] in ("\n",):
             return k
     return j
+
+
+def vector_texts(chunks: Iterable[Chunk]) -> list[str]:
+    """What the text model encodes for these chunks: each piece of each chunk, in order."""
+    return [c.text[a:b] for c in chunks for a, b in c.pieces()]
+
+
+def vector_count(chunks: Iterable[Chunk]) -> int:
+    """How many text vectors these chunks have."""
+    return sum(len(c.pieces()) for c in chunks)

@@ -36,7 +36,7 @@ from searchengine.records import Attached, Chunk, Passage, Progress, Tag
 from searchengine.store import Store
 
 from .changes import StopRequested, plan_changes
-from .chunk import chunk_passages
+from .chunk import chunk_passages, vector_count, vector_texts
 from .read_worker import ReadLimits, ReadRequest
 from .reader import FileReader
 from .walk import FoundFile, WalkProblem, walk, walk_paths
@@ -119,6 +119,7 @@ class _Encoded:
     items: list[NewItem] = field(default_factory=list)
     fingerprints: dict[str, str] = field(default_factory=dict)
     chunks: int = 0
+    text_vectors: int = 0  # a vector per piece of each chunk (Chunk.pieces)
     images: int = 0
 
 
@@ -289,21 +290,21 @@ class IndexRun:
                 item.chunks = self._chunk(reply.passages)
                 if not item.chunks:
                     raise ExtractionError("no text in it")
-                units = len(item.chunks)
+                units = vector_count(item.chunks)
                 inside = [(a, self._chunk(a.passages)) for a in reply.attached]
             else:
                 assert reply.image is not None
                 mode, size, pixels = reply.image
                 item.image = Image.frombytes(mode, size, pixels)
                 item.chunks = self._chunk(reply.passages) if reply.passages else []
-                units = 1 + len(item.chunks)
+                units = 1 + vector_count(item.chunks)
         except ExtractionError as exc:
             self.skip(f, str(exc))
             return
         self.pend(item, units)
         for a, chunks in inside:
             if chunks:
-                self.pend(attached_item(f, a, chunks), len(chunks))
+                self.pend(attached_item(f, a, chunks), vector_count(chunks))
 
     def pend(self, item: PendingItem, units: int) -> None:
         """Queue an item for encoding; the items inside a file (a mail's attachments) are
@@ -375,10 +376,11 @@ class IndexRun:
             vectors = as_stored(vectors)
             at = 0
             for p in worded:
-                n = len(p.chunks)
+                n = vector_count(p.chunks)
                 of_chunks[id(p)] = vectors[at : at + n]
                 at += n
-            out.chunks = at
+                out.chunks += len(p.chunks)
+            out.text_vectors = at
         image_rows: dict[int, tuple[np.ndarray, Sequence[Tag], str | None]] = {}
         if images:
             vectors, tags, domains, out.fingerprints[IMAGE] = self.encode_images(images)
@@ -397,7 +399,7 @@ class IndexRun:
 
     def _write(self, batch: list[PendingItem], encoded: _Encoded) -> None:
         items, fingerprints = encoded.items, encoded.fingerprints
-        self._encoded(encoded.chunks + encoded.images)
+        self._encoded(encoded.text_vectors + encoded.images)
         self.summary.chunks += encoded.chunks
         self.summary.images += encoded.images
         records = {name: self.spaces.record(name) for name in fingerprints}
@@ -424,9 +426,11 @@ class IndexRun:
         self.store.save_if_due(self.settings.index_save_seconds)
 
     def encode_texts(self, texts: list[PendingItem]) -> tuple[np.ndarray, str]:
-        """The vectors of the texts' chunks, in order, and the model's fingerprint."""
+        """The vectors of the texts' chunks (each piece of each), in order, and the model's
+        fingerprint."""
         enc = self.spaces.text()
-        return enc.encode([c.text for p in texts for c in p.chunks], "passage"), enc.fingerprint
+        pieces = vector_texts(c for p in texts for c in p.chunks)
+        return enc.encode(pieces, "passage"), enc.fingerprint
 
     def encode_images(
         self, images: list[PendingItem]
@@ -492,7 +496,9 @@ def _outermost(paths: Sequence[Path]) -> list[Path]:
 def chunk_for(enc: TextEncoding, passages: list[Passage], settings: Settings) -> list[Chunk]:
     """A document's chunks as `enc` reads them, sized by the settings."""
     budget = settings.chunk_tokens or (enc.max_tokens - enc.prefix_tokens("passage"))
-    return chunk_passages(passages, enc.token_spans, budget, settings.chunk_overlap_tokens)
+    return chunk_passages(
+        passages, enc.token_spans, budget, settings.chunk_overlap_tokens, settings.vector_tokens
+    )
 
 
 def folder_root(root: Path) -> Path:

@@ -36,6 +36,7 @@ from searchengine.store import Store
 
 from . import pipeline
 from .changes import StopRequested
+from .chunk import vector_count
 from .pipeline import IndexReport, IndexRun, PendingItem, Work, attached_item, folder_root
 from .ray_pool import Address, Pool, RemoteImage, RemoteText, cluster
 from .read_worker import ReadRequest
@@ -139,12 +140,12 @@ class RayIndexRun(IndexRun):
                     out.terms if out.chunks else None,
                     domain=out.domain,
                 )
-                self.pend(item, len(out.chunks) + (out.status == "image"))
+                self.pend(item, vector_count(out.chunks) + (out.status == "image"))
                 for a in out.attached:
                     held = Attached(a.name, a.size, a.sha256, [])
                     child = attached_item(f, held, list(a.chunks))
                     child.vectors, child.terms = a.vectors, a.terms
-                    self.pend(child, len(a.chunks))
+                    self.pend(child, vector_count(a.chunks))
             if self.pending_units >= pipeline.FLUSH_BATCHES * self.settings.text_batch:
                 self.flush()
         self.flush()

@@ -30,6 +30,7 @@ from searchengine.models.encoders import (
 from searchengine.models.spaces import IMAGE, TEXT, load_image_encoder, load_text_encoder
 from searchengine.records import Attached, Chunk, Tag, Vectors
 
+from .chunk import vector_count, vector_texts
 from .pipeline import chunk_for
 from .read_worker import ReadLimits, ReadRequest
 from .reader import FileReader
@@ -166,17 +167,19 @@ class BatchWorker:
         of_chunks: dict[int, Vectors] = {}
         if worded:
             enc = self.text()
-            flat = [c.text for _, chunks in worded for c in chunks]
-            flat += [c.text for _, _, chunks in inside for c in chunks]
+            flat = vector_texts(c for _, chunks in worded for c in chunks)
+            flat += vector_texts(c for _, _, chunks in inside for c in chunks)
             vectors = as_stored(enc.encode(flat, "passage"))
             at = 0
             for i, chunks in worded:
-                of_chunks[i] = vectors[at : at + len(chunks)]
-                at += len(chunks)
+                n = vector_count(chunks)
+                of_chunks[i] = vectors[at : at + n]
+                at += n
             attached: dict[int, list[AttachedOutcome]] = {}
             for i, a, chunks in inside:
-                rows = vectors[at : at + len(chunks)]
-                at += len(chunks)
+                n = vector_count(chunks)
+                rows = vectors[at : at + n]
+                at += n
                 attached.setdefault(i, []).append(
                     AttachedOutcome(
                         a.name, a.size, a.sha256, tuple(chunks), rows, chunk_terms(chunks)

@@ -36,6 +36,7 @@ from searchengine.models.text_encoder import TextEncoder
 from searchengine.store import Store
 from searchengine.store.hnsw import fsync_dir
 
+from .chunk import windows_of
 from .pipeline import Progress
 from .read_worker import ReadLimits, ReadRequest
 from .reader import FileReader
@@ -143,10 +144,19 @@ def _embed_chunks(
         )
         if not rows:
             return
-        vectors = encoder.encode([text for _, _, text in rows], "passage")
-        owners = [(file_id, chunk_id) for chunk_id, file_id, _ in rows]
-        store.catalog.add_vectors(staging, encoder.fingerprint, owners, vectors)
-        summary.encoded += len(rows)
+        # each chunk's pieces as the new model's tokenizer splits it (Chunk.windows)
+        texts: list[str] = []
+        owners: list[tuple[int, int | None]] = []
+        pieces: list[tuple[int, int] | None] = []
+        for chunk_id, file_id, text in rows:
+            windows = windows_of(text, encoder.token_spans, settings.vector_tokens)
+            for a, b in windows or ((0, len(text)),):
+                texts.append(text[a:b])
+                owners.append((file_id, chunk_id))
+                pieces.append((a, b) if windows else None)
+        vectors = encoder.encode(texts, "passage")
+        store.catalog.add_vectors(staging, encoder.fingerprint, owners, vectors, pieces)
+        summary.encoded += len(texts)
         progress("encode", summary.encoded, None)
         after = rows[-1][0]
 

@@ -19,6 +19,7 @@ ENV_CATALOG = "SEMSEARCH_CATALOG"  # a catalog URL (PostgreSQL), for --catalog
 DEFAULT_TEXT_MODEL = "e5-small"
 DEFAULT_IMAGE_MODEL = "semsearch-clip-duo"
 DEFAULT_CHUNK_OVERLAP_TOKENS = 32
+DEFAULT_VECTOR_TOKENS = 384
 DEFAULT_TEXT_BATCH = 32
 DEFAULT_TEXT_ENGINE = "auto"
 DEFAULT_TEXT_PRECISION = "auto"
@@ -74,6 +75,10 @@ class Settings:
     image_model: str | None = None
     chunk_overlap_tokens: int = DEFAULT_CHUNK_OVERLAP_TOKENS
     chunk_tokens: int | None = None  # None: the text model's own maximum
+    # how many tokens one text vector reads: a longer chunk gets a vector per piece of
+    # about equal length (words are still matched per chunk); None: a vector per chunk.
+    # Measured on the Korean sets: docs/search-quality.md (issue 31)
+    vector_tokens: int | None = DEFAULT_VECTOR_TOKENS
     text_batch: int = DEFAULT_TEXT_BATCH
     # what runs the text model: "auto" (ONNX Runtime, exported once into the model cache,
     # else torch), "onnx" or "torch"

@@ -63,6 +63,14 @@ class Chunk:
     page: int | None = None
     ordinal: int = 0
     ocr: bool = False  # its passage was read by OCR
+    # The pieces of `text` (character offsets into it) that one text vector each reads,
+    # when the chunk is longer than a vector's share (Settings.vector_tokens); empty: one
+    # vector reads the whole chunk. Words are matched and shown per chunk, meaning per piece.
+    windows: tuple[tuple[int, int], ...] = ()
+
+    def pieces(self) -> tuple[tuple[int, int], ...]:
+        """The spans of `text` encoded, one vector each, in order."""
+        return self.windows or ((0, len(self.text)),)
 
 
 @dataclass(frozen=True)

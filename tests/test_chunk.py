@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from indexer.chunk import chunk_passages
+from indexer.chunk import chunk_passages, windows_of
 from searchengine.records import Passage
 
 
@@ -36,3 +36,31 @@ def test_short_and_empty_passages() -> None:
     assert chunk_passages([Passage("   ")], words, 10, 2) == []
     (only,) = chunk_passages([Passage("just a few words")], words, 10, 2)
     assert only.text == "just a few words" and only.start == 0
+
+
+def test_a_long_chunk_is_read_by_vectors_in_equal_pieces() -> None:
+    text = " ".join(f"w{i}" for i in range(100))
+    (chunk,) = chunk_passages([Passage(text)], words, max_tokens=100, overlap=0, vector_tokens=30)
+    pieces = [chunk.text[a:b] for a, b in chunk.pieces()]
+    sizes = [len(p.split()) for p in pieces]
+    assert len(pieces) == 4 and max(sizes) <= 30 and min(sizes) >= 20  # not 30+30+30+10
+    assert " ".join(pieces).split() == text.split()  # every token once, in order
+    assert chunk.windows == windows_of(chunk.text, words, 30)  # a stored chunk, re-split
+
+
+def test_a_piece_ends_at_a_sentence_near_its_share() -> None:
+    text = " ".join(f"w{i}" + ("." if i == 22 else "") for i in range(40))
+    (chunk,) = chunk_passages([Passage(text)], words, max_tokens=40, overlap=0, vector_tokens=30)
+    first, second = (chunk.text[a:b] for a, b in chunk.pieces())
+    assert first.endswith("w22.") and second.startswith("w23")
+
+
+def test_a_chunk_that_fits_is_one_vector() -> None:
+    text = "ten words " * 5
+    (chunk,) = chunk_passages([Passage(text)], words, max_tokens=40, overlap=0, vector_tokens=10)
+    assert chunk.windows == () and chunk.pieces() == ((0, len(chunk.text)),)
+    assert windows_of(chunk.text, words, None) == ()
+    # the offsets are the chunk's own, not the passage's
+    later = chunk_passages([Passage("x " * 50 + text)], words, 40, 0, vector_tokens=20)
+    for c in later:
+        assert all(0 <= a < b <= len(c.text) for a, b in c.pieces())

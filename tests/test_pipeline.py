@@ -397,3 +397,38 @@ def test_a_folder_of_images_does_not_load_the_text_model_to_index(
     text = PreparedText(events)
     summary = run_index(folder, fake_settings, Encoders(text=text, image=FakeImageEncoder()))
     assert summary.images == 1 and events == []
+
+
+def test_a_long_chunk_is_one_lexical_row_and_a_vector_per_piece(
+    tmp_path: Path, fake_settings
+) -> None:
+    """Vectors read pieces of a chunk (Settings.vector_tokens); words stay per chunk: a
+    phrase at the end of a long chunk matches its own piece's vector closely, and a hit
+    by meaning shows that piece."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    long_text = "park trees bench lawn " * 12 + "automobile crossing signal timing"  # 52 tokens
+    (folder / "walk.txt").write_text(long_text)
+    (folder / "short.txt").write_text("zebra crossing near the school")
+    cosines, snippets = {}, {}
+    for size in (None, 16):
+        settings = replace(fake_settings, index_dir=tmp_path / f"index-{size}", vector_tokens=size)
+        encoder = CountingText()
+        summary = run_index(folder, settings, Encoders(text=encoder))
+        assert summary.chunks == 2 and summary.encoded == (2 if size is None else 5)  # 4 + 1
+        ours = {"park", "zebra"}  # the documents' pieces: every word once (not the background)
+        encoded = [t for _, texts in encoder.calls for t in texts if ours & set(t.split())]
+        both = long_text + " zebra crossing near the school"
+        assert sorted(" ".join(encoded).split()) == sorted(both.split())
+        with Index.open(settings=settings, encoders=Encoders(text=FakeTextEncoder())) as index:
+            assert index.status().counts["chunks"] == 2
+            assert not index.verify().problems
+            # "cars": no word of the document, the same meaning (the fake's synonyms)
+            (hit,) = [h for h in index.search("cars", mode="dense").hits if "walk" in h.path]
+            cosines[size], snippets[size] = hit.extra["cosine"], hit.snippet
+            hits = index.search("timing", mode="lexical").hits
+            (lexical,) = [h for h in hits if h.path.endswith("walk.txt")]
+            assert "timing" in lexical.snippet  # the chunk's words, shown from the chunk
+    assert cosines[16] > 3 * cosines[None]  # 0.19 against 0.04
+    assert snippets[None].startswith("park trees") and "automobile" not in snippets[None]
+    assert "automobile crossing" in snippets[16]

@@ -266,6 +266,8 @@ def test_an_older_catalog_gets_its_lexical_index_on_open(
         conn.execute('ALTER TABLE spaces DROP COLUMN "precision"')  # migration 0014's
         conn.execute("DROP TABLE events")  # migration 0015's (its indexes go with it)
         conn.execute("ALTER TABLE files DROP COLUMN domain")  # migration 0016's
+        conn.execute("ALTER TABLE vectors DROP COLUMN piece_end")  # migration 0017's
+        conn.execute("ALTER TABLE vectors DROP COLUMN piece_start")
         conn.execute("UPDATE alembic_version SET version_num = '0007_add_skip_limits'")
     # opening upgrades it and analyses the existing chunks
     hits = _search(fake_settings, encoders, "자동차", k=3, mode="lexical")

@@ -171,3 +171,15 @@ def test_every_highlight_is_a_query_term(words: list[str], query: list[str], wid
     for a, b in s.highlights:
         assert 0 <= a < b <= len(s.text)
         assert set(_terms(s.text[a:b])) & wanted
+
+
+def test_a_hit_by_meaning_shows_the_piece_that_matched() -> None:
+    text = " ".join(f"park{i}" for i in range(60)) + " " + " ".join(f"road{i}" for i in range(60))
+    piece = (text.index("road0"), len(text))
+    # no word of the query in the chunk: the start of the piece, not of the chunk
+    s = snippet(text, "automobile", focus=piece)
+    assert s.text.startswith(ELLIPSIS + "road0") and s.start == piece[0]
+    assert snippet(text, "automobile").text.startswith("park0")
+    # words inside the piece come first; elsewhere only when the piece has none
+    assert "road7" in snippet(text, "road7 park3", focus=piece).text
+    assert "park3" in snippet(text, "park3", focus=piece).text

@@ -65,7 +65,10 @@ def template(tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("verify")
     make_corpus(base / "docs-template")
     shutil.copytree(base / "docs-template", base / "docs")
-    settings = Settings(index_dir=base / "index-template", model_cache=base / "models")
+    # vectors of 8 tokens: the longer documents' chunks are read by a vector per piece
+    settings = Settings(
+        index_dir=base / "index-template", model_cache=base / "models", vector_tokens=8
+    )
     run_index(base / "docs", settings, FAKES)
     return base
 
@@ -86,6 +89,9 @@ def indexed(template: Path, settings) -> Path:
 
 
 def test_a_fresh_index_is_clean_and_says_so(indexed, settings, capsys) -> None:
+    with sqlite3.connect(settings.index_dir / CATALOG_NAME) as conn:
+        (pieces,) = conn.execute("SELECT count(*) FROM vectors WHERE piece_start >= 0").fetchone()
+    assert pieces >= 4  # car.txt's and dog.md's chunks are read in pieces
     assert _verify(settings).clean
     code, out, _ = _cli(capsys, "--index", str(settings.index_dir), "verify")
     assert code == 0 and "verify: clean" in out
@@ -168,6 +174,15 @@ def _orphan_chunks(corpus, settings) -> None:
     )
 
 
+def _pieces_broken(corpus, settings) -> None:
+    # the first piece of car.txt's chunk ends after one character: its words go unread
+    _sql(
+        settings,
+        "UPDATE vectors SET piece_end = piece_start + 1 WHERE id = (SELECT min(v.id) "
+        "FROM vectors v JOIN files f ON f.id = v.file_id WHERE f.path LIKE '%car.txt')",
+    )
+
+
 def _lexical_missing(corpus, settings) -> None:
     _sql(settings, "DELETE FROM chunk_terms WHERE rowid IN (SELECT id FROM chunks)")
 
@@ -188,6 +203,7 @@ DAMAGE = {
     "leftover-file": _leftovers,
     "files-without-vectors": _files_without_vectors,
     "orphan-chunks": _orphan_chunks,
+    "pieces-broken": _pieces_broken,
     "lexical-missing": _lexical_missing,
     "lexical-stray": _lexical_stray,
 }

@@ -31,7 +31,7 @@ def migrations_dir() -> Path:
 # The newest migration; a catalog already there opens without importing Alembic
 # (a tenth of a second of every one-shot search). tests/test_catalog.py checks that
 # this is Alembic's own head.
-HEAD_REVISION = "0016_add_image_domain"
+HEAD_REVISION = "0017_add_vector_pieces"
 _MIGRATING = "semsearch: migrating the catalog"
 
 

@@ -88,7 +88,7 @@ class NewItem:
     sha256: str
     space: str
     chunks: Sequence[ChunkRecord]  # a document's text; a picture's words read by OCR, or none
-    vectors: Vectors  # one row per chunk, or one row for an image
+    vectors: Vectors  # one row per piece of each chunk (Chunk.pieces), or one for an image
     tags: Sequence[Tag] = ()  # an image's confident labels, best first
     # What the lexical index holds, analysed by the indexer (lexical.index_text per chunk,
     # lexical.tag_terms for the tags): the catalog stores terms, it never analyses text.

@@ -103,6 +103,10 @@ class Vector(Base):
     )
     fingerprint: Mapped[str] = mapped_column(String)
     data: Mapped[bytes] = mapped_column(LargeBinary)
+    # the piece of its chunk's text it reads (offsets into Chunk.text), where a chunk has a
+    # vector per piece (migration 0017); None: the whole chunk, or an image
+    piece_start: Mapped[int | None] = mapped_column(default=None)
+    piece_end: Mapped[int | None] = mapped_column(default=None)
 
 
 class ImageTag(Base):

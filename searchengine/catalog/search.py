@@ -367,29 +367,50 @@ class CatalogSearch(CatalogConnection):
 
     def chunk_vectors(
         self, space: str, file_ids: Sequence[int]
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Every vector the space holds for these files: (file ids, chunk ids or -1, vectors)."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every vector the space holds for these files: (file ids, chunk ids or -1,
+        vectors, labels), in label order."""
         fids: list[int] = []
         cids: list[int] = []
         blobs: list[bytes] = []
+        labels: list[int] = []
         wanted = [int(x) for x in file_ids]
         with self.session() as s:
             for part in id_batches(wanted):
                 rows = s.execute(
-                    select(Vector.file_id, Vector.chunk_id, Vector.data)
+                    select(Vector.file_id, Vector.chunk_id, Vector.data, Vector.id)
                     .join(Space, Space.name == Vector.space)
                     .where(*valid_vectors_of(space), Vector.file_id.in_(part))
                     .order_by(Vector.id)
                 ).all()
-                for fid, cid, data in rows:
+                for fid, cid, data, label in rows:
                     fids.append(int(fid))
                     cids.append(-1 if cid is None else int(cid))
                     blobs.append(data)
+                    labels.append(int(label))
         return (
             np.asarray(fids, dtype=np.int64),
             np.asarray(cids, dtype=np.int64),
             stack_vectors(blobs),
+            np.asarray(labels, dtype=np.int64),
         )
+
+    def pieces(self, labels: Sequence[int]) -> dict[int, tuple[int, int]]:
+        """The piece of its chunk each of these vectors reads (offsets into the chunk's
+        text), for those that read a piece and not the whole chunk."""
+        out: dict[int, tuple[int, int]] = {}
+        wanted = [int(x) for x in labels]
+        with self.session() as s:
+            for part in id_batches(wanted):
+                rows = s.execute(
+                    select(Vector.id, Vector.piece_start, Vector.piece_end).where(
+                        Vector.id.in_(part), Vector.piece_start.is_not(None)
+                    )
+                ).all()
+                for label, start, end in rows:
+                    if start is not None and end is not None:
+                        out[int(label)] = (int(start), int(end))
+        return out
 
     # upkeep of the lexical index
 

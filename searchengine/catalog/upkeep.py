@@ -121,6 +121,35 @@ class CatalogUpkeep(CatalogConnection):
             )
         return int(n or 0)
 
+    def files_with_broken_pieces(self) -> list[FileState]:
+        """Files with a chunk whose vectors in a space do not read it whole: pieces
+        (vectors.piece_start/end, migration 0017) out of order, overlapping, past its end
+        or leaving words unread, a whole-chunk vector beside pieces, or two of them."""
+        broken: set[int] = set()
+        with self.session() as s:
+            rows = s.execute(
+                select(Vector.space, Vector.chunk_id, Vector.file_id, Vector.piece_start)
+                .add_columns(Vector.piece_end, Chunk.text)
+                .join(Chunk, Chunk.id == Vector.chunk_id)
+                .order_by(Vector.space, Vector.chunk_id, Vector.id)
+                .execution_options(yield_per=2_000)
+            )
+            group: list[tuple[int | None, int | None]] = []
+            key: tuple[str, int] | None = None
+            owner, text = 0, ""
+            for space, chunk_id, file_id, start, end, chunk_text in rows:
+                if (space, chunk_id) != key:
+                    if key is not None and not _reads_whole(group, text):
+                        broken.add(owner)
+                    key, owner, text, group = (space, chunk_id), file_id, chunk_text, []
+                group.append((start, end))
+            if key is not None and not _reads_whole(group, text):
+                broken.add(owner)
+            if not broken:
+                return []
+            files = s.scalars(select(File).where(File.id.in_(sorted(broken)))).all()
+            return [file_state(r) for r in files]
+
     def iter_files(self, batch: int = 5_000) -> Iterator[FileState]:
         """Every file row, indexed or skipped, a batch at a time."""
         last = 0
@@ -237,8 +266,10 @@ class CatalogUpkeep(CatalogConnection):
         fingerprint: str,
         owners: Sequence[tuple[int, int | None]],
         vectors: Vectors,
+        pieces: Sequence[tuple[int, int] | None] | None = None,
     ) -> list[int]:
-        """Store vectors of existing (file id, chunk id) in `space`; returns their labels."""
+        """Store vectors of existing (file id, chunk id) in `space`, each reading `pieces[i]`
+        of its chunk (None: all of it); returns their labels."""
         with self.session() as s:
             row = s.get(Space, space)
             if row is None or row.fingerprint != fingerprint:
@@ -250,8 +281,12 @@ class CatalogUpkeep(CatalogConnection):
                     chunk_id=chunk_id,
                     fingerprint=fingerprint,
                     data=vector_blob(vectors[i]),
+                    piece_start=piece[0] if piece else None,
+                    piece_end=piece[1] if piece else None,
                 )
-                for i, (file_id, chunk_id) in enumerate(owners)
+                for i, ((file_id, chunk_id), piece) in enumerate(
+                    zip(owners, pieces or [None] * len(owners), strict=True)
+                )
             ]
             s.add_all(rows)
             s.flush()
@@ -310,3 +345,23 @@ class CatalogUpkeep(CatalogConnection):
     def _all_spaces(self) -> list[SpaceInfo]:
         with self.session() as s:
             return [space_info(r) for r in s.scalars(select(Space).order_by(Space.name))]
+
+
+def _reads_whole(pieces: list[tuple[int | None, int | None]], text: str) -> bool:
+    """Whether these (start, end) pieces, in label order, read all of `text`: one vector
+    of the whole chunk (None, None), or pieces in order that leave no word out (between
+    them only spaces and what a tokenizer may skip, such as punctuation)."""
+    if len(pieces) == 1 and pieces[0] == (None, None):
+        return True
+    at = 0
+    for start, end in pieces:
+        if start is None or end is None or not at <= start < end <= len(text):
+            return False
+        if _has_words(text[at:start]):
+            return False
+        at = end
+    return not _has_words(text[at:])
+
+
+def _has_words(gap: str) -> bool:
+    return any(ch.isalnum() for ch in gap)

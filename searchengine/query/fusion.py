@@ -173,6 +173,7 @@ class Scored:
     dense_z: float | None = None  # z-score of its best chunk (None: not computed)
     cosine: float | None = None
     dense_chunk: int | None = None  # its best chunk by meaning (None for images)
+    dense_label: int | None = None  # the vector of that chunk that matched best
     lexical: float = 0.0  # BM25 of its best chunk, 0 when no query term matches
     lexical_chunk: int | None = None
     fused: float = 0.0

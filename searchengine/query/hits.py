@@ -19,7 +19,14 @@ def check_page(k: int, offset: int) -> None:
         raise ConfigError("the offset must be 0 or more")
 
 
-def make_hit(info: ChunkInfo, query: AnalysedQuery, s: Scored, tags: tuple[Tag, ...] = ()) -> Hit:
+def make_hit(
+    info: ChunkInfo,
+    query: AnalysedQuery,
+    s: Scored,
+    tags: tuple[Tag, ...] = (),
+    piece: tuple[int, int] | None = None,
+) -> Hit:
+    """The hit for `info`; `piece`: the part of its chunk that matched by meaning."""
     kind: Kind = "image" if info.kind == "image" else "text"
     space = IMAGE if kind == "image" else TEXT
     extra: dict[str, object] = {}
@@ -41,7 +48,7 @@ def make_hit(info: ChunkInfo, query: AnalysedQuery, s: Scored, tags: tuple[Tag, 
             tags=tags,
             extra=extra,
         )
-    snip = snippets.snippet(info.text, query)
+    snip = snippets.snippet(info.text, query, focus=piece)
     base = info.start or 0
     return Hit(
         path=info.path,

@@ -159,21 +159,24 @@ class LabelMaps:
 
     def chunk_vectors(
         self, space: str, dim: int, file_ids: list[int]
-    ) -> tuple[np.ndarray, np.ndarray, Vectors]:
-        """(file ids, chunk ids or -1, vectors) of every chunk of these files, to score a
-        pool: owners from memory, vectors from memory or by label; files newer than the
-        map (committed since it was read) straight from the catalog."""
+    ) -> tuple[np.ndarray, np.ndarray, Vectors, np.ndarray]:
+        """(file ids, chunk ids or -1, vectors, labels) of every vector of these files, to
+        score a pool: owners from memory, vectors from memory or by label; files newer
+        than the map (committed since it was read) straight from the catalog. A file's
+        vectors are in label order."""
         label_map = self.get(space, scoring=True)
         rows, newer = label_map.rows_of_files(file_ids)
         vectors = self.vectors(space, dim, label_map, rows)
         files, chunks = label_map.files[rows], label_map.chunks[rows]
+        labels = label_map.labels[rows]
         if newer:
             more = self.catalog.chunk_vectors(space, sorted(newer))
             if len(more[2]):
                 files = np.concatenate([files, more[0]])
                 chunks = np.concatenate([chunks, more[1]])
                 vectors = more[2] if not len(vectors) else np.vstack([vectors, more[2]])
-        return files, chunks, vectors
+                labels = np.concatenate([labels, more[3]])
+        return files, chunks, vectors, labels
 
     def vectors(self, space: str, dim: int, label_map: LabelMap, rows: np.ndarray) -> Vectors:
         """The vectors at these positions of the map: from memory, or by label from SQL."""

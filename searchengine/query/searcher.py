@@ -358,7 +358,7 @@ class Searcher:
         over other rows can round the last bit otherwise, and break ties another way."""
         if not pool:
             return
-        file_ids, chunk_ids, vectors = self._labels.chunk_vectors(
+        file_ids, chunk_ids, vectors, labels = self._labels.chunk_vectors(
             space.name, space.dim, [s.file_id for s in pool]
         )
         if len(vectors) == 0:
@@ -370,10 +370,11 @@ class Searcher:
         ordered = file_ids[order]
         best = order[np.r_[True, ordered[1:] != ordered[:-1]]]
         by_file = {s.file_id: s for s in pool}
-        rows = zip(*(a[best].tolist() for a in (file_ids, chunk_ids, cos, z)), strict=True)
-        for fid, cid, cosine, dense_z in rows:  # plain Python numbers: no numpy scalars
+        rows = zip(*(a[best].tolist() for a in (file_ids, chunk_ids, cos, z, labels)), strict=True)
+        for fid, cid, cosine, dense_z, label in rows:  # plain Python numbers: no numpy scalars
             s = by_file[fid]
             s.cosine, s.dense_z, s.dense_chunk = cosine, dense_z, None if cid < 0 else cid
+            s.dense_label = label
 
     def _rank_vectors(
         self, space: SpaceInfo, vec: Vectors, need: int, filters: Filters
@@ -428,11 +429,20 @@ class Searcher:
         tags = self.catalog.tags_of([s.file_id for s in page])  # a picture found by its words too
         holders = self.catalog.holders([s.file_id for s in page])  # of a mail's attachments
         domains = self.catalog.domains_of([s.file_id for s in page])
+        # the piece of a chunk that matched by meaning, where the hit shows that chunk
+        by_meaning = {
+            s.dense_label: s.chunk
+            for s in page
+            if s.chunk is not None and s.chunk == s.dense_chunk and s.dense_label is not None
+        }
+        pieces = self.catalog.pieces(list(by_meaning))
         hits = []
         for s in page:
             info = chunks.get(s.chunk) if s.chunk is not None else files.get(s.file_id)
             if info is not None:  # else removed since the pool was drawn
-                hit = make_hit(info, query, s, tags.get(s.file_id, ()))
+                label = s.dense_label if s.chunk == s.dense_chunk else None
+                piece = pieces.get(label) if label is not None else None
+                hit = make_hit(info, query, s, tags.get(s.file_id, ()), piece)
                 hits.append(
                     replace(hit, within=holders.get(s.file_id), domain=domains.get(s.file_id))
                 )

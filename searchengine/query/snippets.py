@@ -31,15 +31,32 @@ class Snippet:
     highlights: tuple[tuple[int, int], ...]
 
 
-def snippet(text: str, query: str | AnalysedQuery, width: int = SNIPPET_WIDTH) -> Snippet:
+def snippet(
+    text: str,
+    query: str | AnalysedQuery,
+    width: int = SNIPPET_WIDTH,
+    focus: tuple[int, int] | None = None,
+) -> Snippet:
     """About `width` characters of `text` around the most distinct query terms.
 
-    Without a match (a purely semantic hit) the snippet is the start of the text.
-    A search passes its analysed query, so a page's snippets analyse it no more.
+    `focus` is the part of `text` that matched the query's meaning (the piece of a
+    chunk its best vector reads): terms there come first, and without a match there
+    the snippet is its start. Without either (a purely semantic hit on a whole
+    chunk) the snippet is the start of the text. A search passes its analysed query,
+    so a page's snippets analyse it no more.
     """
     wanted = frozenset(query.words) if isinstance(query, AnalysedQuery) else _wanted(query)
     matches = matching_terms(text, wanted)
-    core_start, core_end = _densest(matches, width) if matches else (0, 0)
+    if focus is not None:
+        inside = [m for m in matches if focus[0] <= m.start and m.end <= focus[1]]
+        if inside or not matches:
+            matches = inside
+    if matches:
+        core_start, core_end = _densest(matches, width)
+    elif focus is not None:
+        core_start, core_end = focus[0], min(focus[1], focus[0] + width)
+    else:
+        core_start, core_end = 0, 0
     start, end = _frame(text, core_start, core_end, width)
     shown = [m for m in matches if start <= m.start and m.end <= end]
     return _render(text, start, end, shown)

@@ -166,6 +166,13 @@ def verify(index_dir: Path, catalog: Catalog, *, check_sources: bool = True) -> 
     orphans = catalog.orphan_chunks()
     if orphans:
         report.add("orphan-chunks", f"{orphans} chunks belong to no vector", count=orphans)
+    unread = catalog.files_with_broken_pieces()
+    if unread:
+        report.add(
+            "pieces-broken",
+            f"{len(unread)} indexed files have a chunk that its vectors do not read whole",
+            items=[f.path for f in unread],
+        )
     damage, unsearchable, stray = catalog.lexical_problems()
     if damage:
         report.add("lexical-damaged", f"the lexical (word) index is damaged: {damage}")
@@ -309,6 +316,10 @@ def repair(store: Store, *, check_sources: bool = True) -> list[str]:
     if unbacked:
         catalog.drop_files(f.id for f in unbacked)
         done.append(f"dropped {len(unbacked)} indexed files that had no vectors")
+    unread = catalog.files_with_broken_pieces()
+    if unread:
+        catalog.drop_files(f.id for f in unread)
+        done.append(f"dropped {len(unread)} files whose vectors did not read a chunk whole")
     if check_sources:
         missing = [f.path for f in catalog.iter_files() if f.on_disk and not os.path.exists(f.path)]
         if missing:
