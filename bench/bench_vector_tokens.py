@@ -10,7 +10,7 @@ size, with the default models, and asks each set's queries in each mode:
   sides), which is what tells a change from noise;
 * what it costs: vectors stored, and seconds to index (one run each: noisy).
 
-    python -m bench.bench_vector_tokens [--sizes none,256,192] [--cache DIR] [--json]
+    python -m bench.bench_vector_tokens [--sizes none,384,256] [--cache DIR] [--json]
     python -m bench.bench_vector_tokens --smoke   # a few queries of each set: a check
 """
 
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 from bench.tune_fusion import SETS, smoke_sets  # noqa: E402
 from searchengine import Encoders, Filters, Index, Settings  # noqa: E402
-from searchengine.config import DEFAULT_TEXT_MODEL, data_home  # noqa: E402
+from searchengine.config import DEFAULT_TEXT_MODEL, DEFAULT_VECTOR_TOKENS, data_home  # noqa: E402
 from searchengine.files import path_key  # noqa: E402
 from searchengine.models.spaces import load_text_encoder  # noqa: E402
 from searchengine.query.evaluate import Metrics, bootstrap_interval, read_qrels  # noqa: E402
@@ -143,7 +143,11 @@ def show(report: dict) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--sizes", default="none,256", help="comma-separated; 'none': one per chunk")
+    ap.add_argument(
+        "--sizes",
+        default=f"none,{DEFAULT_VECTOR_TOKENS}",
+        help="comma-separated; 'none': one vector per chunk (default: none and the product's)",
+    )
     ap.add_argument("--cache", type=Path, default=ROOT / "bench/.cache/vector-tokens")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--smoke", action="store_true", help="a few queries and files of each set")

@@ -32,6 +32,11 @@ SMOKES = [
         marks=pytest.mark.e2e,
     ),
     pytest.param(
+        "bench_vector_tokens.py",
+        ["tokens per vector chunk", "tokens per vector   384", "ko-help (", "hybrid   chunk"],
+        marks=pytest.mark.e2e,
+    ),
+    pytest.param(
         "tune_fusion.py",
         ["== ko:", "== en:", "== ko-help:", "worth a=2.0", "Δ +0.0000", "good match:"],
         marks=pytest.mark.e2e,
