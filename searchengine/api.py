@@ -69,6 +69,7 @@ from searchengine.vocab import (
     word_map,
 )
 from searchengine.vocab.baseline import WordVectorRanker
+from searchengine.vocab.glove import TrainingStopped
 from searchengine.vocab.store import METHODS as WORD_VECTOR_METHODS
 from searchengine.vocab.store import read_record, vocab_dir
 from searchengine.vocab.train import train_vocab
@@ -81,6 +82,7 @@ Status = Callable[[str], None]
 
 _heap_settled = False
 MAX_USER_CHARS = 200
+STOP_WAIT_S = 10.0  # close(wait=False): how long a stopped word-vector training may take
 
 
 def _settle_heap() -> None:
@@ -117,6 +119,7 @@ class Index:
         self._searcher: Searcher | None = None
         self._opening = threading.Lock()
         self._training: threading.Thread | None = None  # word vectors, after an add
+        self._stop_training = threading.Event()  # close(wait=False): GloVe stops at an epoch
         self._learner: Learner | None = None  # what the events teach, made on first use
         self._scanning: threading.Thread | None = None  # outliers among new items, after an add
 
@@ -145,12 +148,18 @@ class Index:
         """Close the catalog this index reads from; a later call opens it again.
 
         It first waits for the word vectors that `add` started training, unless `wait`
-        is False: a training cut short by the process's exit saves nothing, and the
-        next `add` or first use trains them."""
+        is False: then the training stops at its next epoch (torch must not be at work
+        in a thread when the process exits) and the next `add` or first use trains them."""
         if wait:
             self.wait_for_word_vectors()
         else:
+            self._stop_training.set()
+            if self._training is not None:
+                # GloVe stops within an epoch; gensim's word2vec, which has no torch, is
+                # left to end with the process after STOP_WAIT_S
+                self._training.join(STOP_WAIT_S)
             self._training = None
+            self._stop_training.clear()
         # the outlier scan is joined either way (seconds per 100k items): a process that
         # ended while its torch threads ran aborted ('terminate called without an active
         # exception', status -6) after an index run had committed everything
@@ -466,6 +475,8 @@ class Index:
     def _train_logged(self) -> None:
         try:
             self.train_word_vectors()
+        except TrainingStopped:
+            log.info("word vectors: stopped; the next run or first use trains them")
         except Exception as exc:  # a background thread has no caller to raise to
             log.warning("word vectors were not trained: %s", exc)
 
@@ -473,7 +484,12 @@ class Index:
         """Train the collection's word vectors now (nothing to do if its text did not
         change since the last training), or record why not; returns the record."""
         with Store.for_settings(self.settings) as store:
-            return train_vocab(store.catalog, self.path, self.settings.word_vectors_min_tokens)
+            return train_vocab(
+                store.catalog,
+                self.path,
+                self.settings.word_vectors_min_tokens,
+                self._stop_training.is_set,
+            )
 
     def wait_for_word_vectors(self, timeout: float | None = None) -> bool:
         """Wait for the word vectors that `add` started training; False if still going."""

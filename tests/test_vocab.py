@@ -13,7 +13,7 @@ import pytest
 
 from searchengine import Index, Settings, lexical
 from searchengine.errors import NoWordVectorsError, UnknownWordError
-from searchengine.vocab import store, train
+from searchengine.vocab import glove, store, train
 from searchengine.vocab.corpus import TermCorpus, read_corpus
 from searchengine.vocab.related import parse_expression, related_words
 from searchengine.vocab.train import MIN_COUNT, train_method
@@ -194,9 +194,9 @@ def test_add_returns_before_its_word_vectors_and_related_works_after(
     release = threading.Event()
     real = train.train_method
 
-    def held(corpus, method, seed=0):  # type: ignore[no-untyped-def]
+    def held(corpus, method, seed=0, should_stop=None):  # type: ignore[no-untyped-def]
         assert release.wait(60), "the test never let the training go on"
-        return real(corpus, method, seed)
+        return real(corpus, method, seed, should_stop)
 
     monkeypatch.setattr(train, "train_method", held)
     with Index.open(settings=vocab_settings, encoders=encoders) as idx:
@@ -304,3 +304,37 @@ def test_corpus_reads_the_lexical_terms(topic_index: Index) -> None:
     first = " ".join(corpus.words[t] for t in corpus.chunk(0))
     assert set(first.split()) <= set(CAR_TERMS + BAKING_TERMS)
     assert corpus.tokens == int(corpus.counts.sum())
+
+
+def test_closing_without_waiting_stops_the_training_at_an_epoch(
+    tmp_path: Path, vocab_settings: Settings, encoders, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The CLI closes without waiting (Ctrl-C, a watcher's SIGTERM): GloVe's torch must
+    not be at work in a thread when the process exits, which can abort it (status -6)."""
+    epochs: list[int] = []
+    real_fit = glove._fit
+
+    def slow_fit(*args, **kw):  # type: ignore[no-untyped-def]
+        stop = args[-1]
+
+        def counting() -> bool:
+            epochs.append(1)
+            time.sleep(0.2)  # a long epoch
+            return bool(stop and stop())
+
+        return real_fit(*args[:-1], counting)
+
+    monkeypatch.setattr(glove, "_fit", slow_fit)
+    monkeypatch.setattr(train, "epochs_for", lambda tokens: 1000)
+    idx = Index.open(settings=vocab_settings, encoders=encoders)
+    assert idx.add(write_topic_docs(tmp_path / "topics")).word_vectors == "training"
+    thread = idx._training
+    while not epochs:  # GloVe has begun
+        time.sleep(0.05)
+    started = time.monotonic()
+    idx.close(wait=False)
+    assert thread is not None and not thread.is_alive()
+    assert time.monotonic() - started < 5 and len(epochs) < 100
+    assert not (idx.path / "vocab" / "glove.npz").exists()
+    with pytest.raises(glove.TrainingStopped):
+        train.train_method(corpus_of([["a", "b"]] * 50), "glove", should_stop=lambda: True)

@@ -20,6 +20,7 @@ term's vector is w + w~, as in the paper.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -62,6 +63,10 @@ def cooccurrences(corpus: TermCorpus, keep: np.ndarray, window: int) -> sp.coo_m
     return total.tocoo()
 
 
+class TrainingStopped(Exception):
+    """`should_stop` said yes between two epochs: nothing was trained."""
+
+
 def train_glove(
     corpus: TermCorpus,
     *,
@@ -70,8 +75,11 @@ def train_glove(
     min_count: int,
     epochs: int,
     seed: int = 0,
+    should_stop: Callable[[], bool] | None = None,
 ) -> WordVectors:
-    """GloVe vectors (w + w~) for every term seen at least `min_count` times."""
+    """GloVe vectors (w + w~) for every term seen at least `min_count` times. Asked
+    between epochs, `should_stop` ends it with TrainingStopped: a process must not exit
+    while torch works in a thread of it (it can abort at exit, status -6)."""
     import torch
 
     keep = corpus.counts >= min_count
@@ -88,7 +96,7 @@ def train_glove(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _fit(words, counts, rows, cols, log_x, weight, dim, epochs, seed)
+        return _fit(words, counts, rows, cols, log_x, weight, dim, epochs, seed, should_stop)
     finally:
         torch.set_num_threads(threads)
 
@@ -103,6 +111,7 @@ def _fit(
     dim: int,
     epochs: int,
     seed: int,
+    should_stop: Callable[[], bool] | None = None,
 ) -> WordVectors:
     import torch
 
@@ -117,6 +126,8 @@ def _fit(
     gbw, gbc = torch.ones(n), torch.ones(n)
     with torch.no_grad():
         for _ in range(epochs):
+            if should_stop is not None and should_stop():
+                raise TrainingStopped
             order = torch.randperm(len(log_x), generator=gen)
             size = max(BATCH, len(order) // BATCHES_PER_EPOCH)
             for start in range(0, len(order), size):

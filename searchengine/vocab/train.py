@@ -14,13 +14,13 @@ import fcntl
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from searchengine.catalog import Catalog
 from searchengine.vocab.corpus import TermCorpus, read_corpus
-from searchengine.vocab.glove import train_glove
+from searchengine.vocab.glove import TrainingStopped, train_glove
 from searchengine.vocab.store import (
     METHODS,
     TrainingRecord,
@@ -54,11 +54,23 @@ def epochs_for(tokens: int) -> int:
     return max(MIN_EPOCHS, min(MAX_EPOCHS, TOKENS_SEEN // max(tokens, 1)))
 
 
-def train_method(corpus: TermCorpus, method: str, seed: int = 0) -> WordVectors:
+def train_method(
+    corpus: TermCorpus,
+    method: str,
+    seed: int = 0,
+    should_stop: Callable[[], bool] | None = None,
+) -> WordVectors:
+    """One method's vectors; GloVe (torch) asks `should_stop` between its epochs."""
     epochs = epochs_for(corpus.tokens)
     if method == "glove":
         return train_glove(
-            corpus, dim=DIM, window=GLOVE_WINDOW, min_count=MIN_COUNT, epochs=epochs, seed=seed
+            corpus,
+            dim=DIM,
+            window=GLOVE_WINDOW,
+            min_count=MIN_COUNT,
+            epochs=epochs,
+            seed=seed,
+            should_stop=should_stop,
         )
     return train_word2vec(
         corpus,
@@ -86,14 +98,23 @@ def _one_trainer(folder: Path) -> Iterator[None]:
         os.close(fd)  # releases the flock
 
 
-def train_vocab(catalog: Catalog, index_dir: Path, min_tokens: int) -> TrainingRecord:
-    """Train every method on the indexed text, or record why not; returns the record."""
+def train_vocab(
+    catalog: Catalog,
+    index_dir: Path,
+    min_tokens: int,
+    should_stop: Callable[[], bool] | None = None,
+) -> TrainingRecord:
+    """Train every method on the indexed text, or record why not; returns the record.
+    TrainingStopped when `should_stop` says yes (asked between methods and epochs):
+    what was saved stays, the record is not written, the next training does it all."""
     folder = vocab_dir(index_dir)
     with _one_trainer(folder):
-        return _train(catalog, folder, min_tokens)
+        return _train(catalog, folder, min_tokens, should_stop)
 
 
-def _train(catalog: Catalog, folder: Path, min_tokens: int) -> TrainingRecord:
+def _train(
+    catalog: Catalog, folder: Path, min_tokens: int, should_stop: Callable[[], bool] | None
+) -> TrainingRecord:
     corpus = read_corpus(catalog)
     stamp = f"{corpus.stamp}-{PARAMS}"
     last = read_record(folder)
@@ -117,8 +138,10 @@ def _train(catalog: Catalog, folder: Path, min_tokens: int) -> TrainingRecord:
     seconds: dict[str, float] = {}
     vocabulary = 0
     for method in METHODS:
+        if should_stop is not None and should_stop():
+            raise TrainingStopped
         started = time.perf_counter()
-        wv = train_method(corpus, method)
+        wv = train_method(corpus, method, should_stop=should_stop)
         save_vectors(folder, wv)
         seconds[method] = round(time.perf_counter() - started, 3)
         vocabulary = len(wv)
