@@ -125,7 +125,7 @@ def show(report: dict) -> None:
         cost = report["cost"][size]
         print(
             f"tokens per vector {size:>5}: {cost['vectors']} vectors, "
-            f"indexed in {cost['index_seconds']} s"
+            f"indexed in {cost['index_seconds']:.1f} s"
         )
     for name, entry in report["sets"].items():
         print(f"\n{name} ({entry['queries']} queries): MRR@10 [95%], Δ from {sizes[0]} [95%]")
