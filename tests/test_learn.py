@@ -267,3 +267,33 @@ def test_the_simulation_reads_the_help_set_by_module(monkeypatch) -> None:
     assert sum(map(len, pools.values())) == 599
     assert min(len(pools[t]) for t in sim.TOPICS) >= sim.QUESTIONS_PER_USER + sim.HOLD
     assert sim.shorten("Calc에서 차트 삽입") == "차트 삽입"
+
+
+def test_re_finding_reorders_each_space_in_its_own_places() -> None:
+    """Text and image scores do not compare (the lists are merged by rank): a boosted
+    document moves among documents only, and with no term nothing moves at all."""
+    from searchengine.learn.refind import personal_order
+    from searchengine.records import Hit, Results
+
+    def hit(name: str, score: float, fid: int) -> Hit:
+        kind = "image" if name.startswith("i") else "text"
+        return Hit(name, kind, score, kind, file_id=fid)  # type: ignore[arg-type]
+
+    plain = Results(
+        "q",
+        "hybrid",
+        (
+            hit("t1", 3.0, 1),
+            hit("i1", 0.3, 2),
+            hit("t2", 2.0, 3),
+            hit("i2", 0.9, 4),
+            hit("t3", 1.0, 5),
+        ),
+        k=5,
+    )
+    names = lambda r: [h.path for h in r.hits]  # noqa: E731
+    assert names(personal_order(plain, {}, 1.5, 0, 5)) == ["t1", "i1", "t2", "i2", "t3"]
+    moved = personal_order(plain, {5: 1.0}, 1.5, 0, 5)
+    assert names(moved) == ["t1", "i1", "t3", "i2", "t2"]  # t3: 1.0 + 1.5 > 2.0
+    assert names(personal_order(plain, {4: 1.0}, 1.5, 0, 5)) == ["t1", "i2", "t2", "i1", "t3"]
+    assert names(personal_order(plain, {5: 1.0}, 1.5, 1, 2)) == ["i1", "t3"]

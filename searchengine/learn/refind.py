@@ -21,7 +21,7 @@ import numpy as np
 
 from searchengine.catalog.events import UseEvent
 from searchengine.learn.model import ACTION_WEIGHTS
-from searchengine.records import Results, Vectors
+from searchengine.records import Hit, Results, Vectors
 
 # e5-small query cosines: the same question reworded or cut short ~0.9-1.0, two
 # questions of one topic ~0.85-0.9, of two topics ~0.82-0.86 (bench/bench_recommend.py)
@@ -87,7 +87,10 @@ def personal_order(
     results: Results, terms: Mapping[int, float], weight: float, offset: int, k: int
 ) -> Results:
     """`results` (a pool from the first hit) with `weight` times each hit's term added to
-    its score, reordered, then the page at `offset`. A hit's `good` stays as it was."""
+    its score, reordered, then the page at `offset`. A hit's `good` stays as it was.
+
+    Scores of two spaces do not compare (the lists are merged by rank): each space's hits
+    are reordered among themselves, in the places that space's hits held."""
     hits = [
         replace(
             h,
@@ -98,5 +101,20 @@ def personal_order(
         else h
         for h in results.hits
     ]
-    hits.sort(key=lambda h: -h.score)  # stable: equal scores keep their order
-    return replace(results, hits=tuple(hits[offset : offset + k]), offset=offset, k=k)
+    places: dict[str, list[int]] = {}
+    for i, h in enumerate(hits):
+        places.setdefault(h.space, []).append(i)
+    ordered = list(hits)
+    for at in places.values():
+        # a hit with a term goes before the first of its space's other hits that it now
+        # outscores; those keep their order (no term: nothing moves)
+        lifted = sorted((hits[i] for i in at if hits[i].file_id in terms), key=lambda h: -h.score)
+        mine: list[Hit] = []
+        for h in (hits[i] for i in at if hits[i].file_id not in terms):
+            while lifted and lifted[0].score > h.score:
+                mine.append(lifted.pop(0))
+            mine.append(h)
+        mine += lifted
+        for i, h in zip(at, mine, strict=True):
+            ordered[i] = h
+    return replace(results, hits=tuple(ordered[offset : offset + k]), offset=offset, k=k)
