@@ -58,6 +58,21 @@ def test_auto_encodes_big_passage_batches_on_torch(tiny_bert_dir: Path, tmp_path
     assert (auto.engine, auto.batch_engine) == ("onnx", "torch")
     assert onnx.batch_engine == "onnx" and cosines(a, b).min() >= 0.9999
     assert auto.fingerprint == onnx.fingerprint
+    # one copy of the input embeddings: torch reads the export's memory-mapped table
+    table = auto._backend.table  # type: ignore[union-attr]
+    weight = auto._batch_backend.model.get_input_embeddings().weight  # type: ignore[union-attr]
+    assert np.shares_memory(weight.detach().numpy(), table)
+    plain = TextEncoder(source(tiny_bert_dir), batch_size=4, engine="torch")
+    assert np.array_equal(a, plain.encode(many))  # the same vectors, bit for bit
+
+
+def test_a_table_of_other_weights_is_not_shared(tiny_bert_dir: Path) -> None:
+    backend = text_backends.TorchBackend(source(tiny_bert_dir))
+    own = backend.model.get_input_embeddings().weight.detach().numpy().copy()
+    assert not backend.share_embeddings(own + 1.0)  # other values
+    assert not backend.share_embeddings(own[:-1])  # another shape
+    assert backend.share_embeddings(own)
+    assert np.shares_memory(backend.model.get_input_embeddings().weight.detach().numpy(), own)
 
 
 def test_preparing_loads_torch_only_for_a_batch_that_goes_there(

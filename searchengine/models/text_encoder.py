@@ -330,6 +330,8 @@ class TextEncoder:
             if batch.fingerprint != self.fingerprint:  # weights changed under the export
                 self._requested = "onnx"
                 return None
+            if isinstance(self._backend, OnnxBackend):  # one copy of the embedding table
+                batch.share_embeddings(self._backend.table)
             self._batch_backend = batch
         return self._batch_backend
 
