@@ -65,10 +65,18 @@ def _evaluate(env: dict[str, str], *options: str, modes: tuple[str, ...] = ()) -
 
 
 @pytest.fixture(scope="module")
-def default_eval(env: dict[str, str]) -> dict:
+def default_index(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """This module's own index folder: the data folder's default index is shared with the
+    other e2e modules of a worker, whose small runs (the sample corpus, on ONNX Runtime in
+    fp32) would make its text space 'bf16+fp32'."""
+    return ("--index", str(tmp_path_factory.mktemp("e2e-eval") / "index"))
+
+
+@pytest.fixture(scope="module")
+def default_eval(env: dict[str, str], default_index: tuple[str, str]) -> dict:
     """The sets indexed with the default settings, as a user runs them, and evaluated."""
-    _index(env)
-    return _evaluate(env)
+    _index(env, *default_index)
+    return _evaluate(env, *default_index)
 
 
 @pytest.mark.parametrize("qrels", SETS, ids=lambda p: f"{p.parent.name}/{p.name}")
@@ -89,11 +97,11 @@ def test_hybrid_never_loses_to_dense_and_lexical_wins_exact_tokens(
 
 @pytest.mark.skipif(not cpu_has_bf16(), reason="no bfloat16 instructions: the default is fp32")
 def test_default_precision_is_bf16_here_and_within_one_percent_of_fp32(
-    default_eval: dict, env: dict[str, str], tmp_path: Path
+    default_eval: dict, default_index: tuple[str, str], env: dict[str, str], tmp_path: Path
 ) -> None:
     fp32 = ("--index", str(tmp_path / "fp32"))
     _index(env, *fp32, precision=("--fp32",))
-    assert _text_precision(env) == "bf16"
+    assert _text_precision(env, *default_index) == "bf16"
     assert _text_precision(env, *fp32) == "fp32"
     exact = _evaluate(env, *fp32, modes=("dense", "hybrid"))
     changes = {
