@@ -27,6 +27,8 @@ def chunk_passages(
     """
     if max_tokens < 8:
         raise ValueError("max_tokens must be at least 8")
+    if vector_tokens and vector_tokens < 8:  # 0 or None: a vector per chunk
+        raise ValueError("vector_tokens must be at least 8 (or 0/None: a vector per chunk)")
     overlap = max(0, min(overlap, max_tokens // 2))
     chunks: list[Chunk] = []
     for passage in passages:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from indexer.chunk import chunk_passages, windows_of
 from searchengine.records import Passage
 
@@ -64,3 +66,12 @@ def test_a_chunk_that_fits_is_one_vector() -> None:
     later = chunk_passages([Passage("x " * 50 + text)], words, 40, 0, vector_tokens=20)
     for c in later:
         assert all(0 <= a < b <= len(c.text) for a, b in c.pieces())
+
+
+def test_a_piece_size_too_small_to_mean_anything_is_refused() -> None:
+    with pytest.raises(ValueError, match="vector_tokens"):
+        chunk_passages([Passage("a b c")], words, 10, 0, vector_tokens=3)
+    with pytest.raises(ValueError, match="vector_tokens"):
+        chunk_passages([Passage("a b c")], words, 10, 0, vector_tokens=-1)
+    (whole,) = chunk_passages([Passage("a b c " * 9)], words, 40, 0, vector_tokens=0)
+    assert whole.windows == ()
