@@ -97,6 +97,25 @@ def test_switching_the_text_model_is_resumable_and_atomic(corpus, settings, othe
     assert _reembed(settings, "text", str(other_bert_dir)).already
 
 
+def test_a_switch_reads_long_chunks_in_pieces_of_the_new_tokenizer(
+    corpus, settings, other_bert_dir
+) -> None:
+    """Vectors of 8 tokens: the new model's vectors read each chunk in pieces too, and
+    verify finds them reading every chunk whole."""
+    pieces = replace(settings, vector_tokens=8)
+    run_index(corpus, pieces)
+    before = _spaces(pieces)["text"]["vectors"]
+    assert before > 4  # more vectors than the 4 chunks
+    with Index.open(settings=pieces) as index:
+        done = index.reembed("text", str(other_bert_dir))
+    # the same tokenizer: the same pieces, each chunk read once (not once per old vector)
+    assert done.swapped and _spaces(pieces)["text"]["vectors"] == done.encoded == before
+    assert _verify(pieces).clean
+    assert _spaces(pieces)["text"]["model"] == str(other_bert_dir)
+    new = replace(pieces, text_model=str(other_bert_dir))
+    assert "dog.md" in paths(search(new, (corpus / "dog.md").read_text(), 10, {"text"}))
+
+
 @pytest.mark.sqlite_only("the one writer keeps the index files")
 def test_a_switch_killed_between_commit_and_rename_is_finished_on_open(
     corpus, settings, other_bert_dir, monkeypatch, caplog

@@ -231,14 +231,15 @@ class CatalogUpkeep(CatalogConnection):
     def chunks_to_embed(
         self, space: str, staging: str, after: int = 0, batch: int = 256
     ) -> list[tuple[int, int, str]]:
-        """(chunk id, file id, text) of chunks `space` holds that `staging` does not yet."""
+        """(chunk id, file id, text) of chunks `space` holds that `staging` does not yet;
+        each chunk once, however many vectors (pieces) it has."""
         new = aliased(Vector)
         with self.session() as s:
             rows = s.execute(
                 select(Chunk.id, Chunk.file_id, Chunk.text)
-                .join(Vector, (Vector.chunk_id == Chunk.id) & (Vector.space == space))
                 .where(
                     Chunk.id > after,
+                    exists().where(Vector.chunk_id == Chunk.id, Vector.space == space),
                     ~exists().where(new.chunk_id == Chunk.id, new.space == staging),
                 )
                 .order_by(Chunk.id)
