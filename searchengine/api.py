@@ -159,12 +159,13 @@ class Index:
                 # left to end with the process after STOP_WAIT_S
                 self._training.join(STOP_WAIT_S)
             self._training = None
-            self._stop_training.clear()
+            # a fresh flag for the next training: one still in word2vec keeps the old one
+            # set, so it never goes on into GloVe
+            self._stop_training = threading.Event()
         # the outlier scan is joined either way (seconds per 100k items): a process that
         # ended while its torch threads ran aborted ('terminate called without an active
         # exception', status -6) after an index run had committed everything
-        if self._scanning is not None:
-            self._scanning.join()
+        self._finish_scan()
         self._scanning = None
         with self._opening:
             if self._learner is not None:

@@ -338,3 +338,34 @@ def test_closing_without_waiting_stops_the_training_at_an_epoch(
     assert not (idx.path / "vocab" / "glove.npz").exists()
     with pytest.raises(glove.TrainingStopped):
         train.train_method(corpus_of([["a", "b"]] * 50), "glove", should_stop=lambda: True)
+
+
+def test_a_training_that_outlives_the_close_still_never_starts_glove(
+    tmp_path: Path, vocab_settings: Settings, encoders, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """word2vec (gensim, no torch) may run past close's wait; when it ends, the stopped
+    training must not go on into GloVe's torch, though the next Index trains anew."""
+    import searchengine.api
+
+    release = threading.Event()
+    methods: list[str] = []
+    real = train.train_method
+
+    def held(corpus, method, seed=0, should_stop=None):  # type: ignore[no-untyped-def]
+        methods.append(method)
+        if method != "glove":
+            assert release.wait(60)
+        return real(corpus, method, seed, should_stop)
+
+    monkeypatch.setattr(train, "train_method", held)
+    monkeypatch.setattr(searchengine.api, "STOP_WAIT_S", 0.2)
+    idx = Index.open(settings=vocab_settings, encoders=encoders)
+    idx.add(write_topic_docs(tmp_path / "topics"))
+    thread = idx._training
+    while not methods:
+        time.sleep(0.05)
+    idx.close(wait=False)  # word2vec is held: close gives up waiting after 0.2 s
+    assert thread is not None and thread.is_alive()
+    release.set()
+    thread.join(30)
+    assert not thread.is_alive() and "glove" not in methods
