@@ -98,8 +98,7 @@ def _breaks_after(text: str, spans: Spans, k: int) -> bool:
 def _sentence_end(text: str, spans: Spans, i: int, j: int) -> int:
     floor = j - max(1, int((j - i) * _BREAK_WINDOW))
     for k in range(j, floor, -1):
-        end = spans[k - 1][1]
-        if text[end - 1 : end] in _BREAKS or text[end : end + 1] in ("\n",):
+        if _breaks_after(text, spans, k):
             return k
     return j
 

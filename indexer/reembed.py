@@ -33,10 +33,11 @@ from searchengine.models.spaces import (
     load_text_encoder,
 )
 from searchengine.models.text_encoder import TextEncoder
+from searchengine.records import Chunk
 from searchengine.store import Store
 from searchengine.store.hnsw import fsync_dir
 
-from .chunk import windows_of
+from .chunk import vector_texts, windows_of
 from .pipeline import Progress
 from .read_worker import ReadLimits, ReadRequest
 from .reader import FileReader
@@ -134,7 +135,7 @@ def _embed_chunks(
     progress: Progress,
     stop: Callable[[], bool],
 ) -> None:
-    after = 0
+    after, tokens = 0, settings.vector_tokens
     while True:
         if stop():
             summary.interrupted = True
@@ -145,18 +146,19 @@ def _embed_chunks(
         if not rows:
             return
         # each chunk's pieces as the new model's tokenizer splits it (Chunk.windows)
-        texts: list[str] = []
-        owners: list[tuple[int, int | None]] = []
-        pieces: list[tuple[int, int] | None] = []
-        for chunk_id, file_id, text in rows:
-            windows = windows_of(text, encoder.token_spans, settings.vector_tokens)
-            for a, b in windows or ((0, len(text)),):
-                texts.append(text[a:b])
-                owners.append((file_id, chunk_id))
-                pieces.append((a, b) if windows else None)
-        vectors = encoder.encode(texts, "passage")
+        chunks = [
+            Chunk(text, 0, len(text), windows=windows_of(text, encoder.token_spans, tokens))
+            for _, _, text in rows
+        ]
+        owners: list[tuple[int, int | None]] = [
+            (file_id, chunk_id)
+            for (chunk_id, file_id, _), c in zip(rows, chunks, strict=True)
+            for _ in c.pieces()
+        ]
+        pieces = [p for c in chunks for p in c.piece_offsets()]
+        vectors = encoder.encode(vector_texts(chunks), "passage")
         store.catalog.add_vectors(staging, encoder.fingerprint, owners, vectors, pieces)
-        summary.encoded += len(texts)
+        summary.encoded += len(pieces)
         progress("encode", summary.encoded, None)
         after = rows[-1][0]
 

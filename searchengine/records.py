@@ -72,6 +72,11 @@ class Chunk:
         """The spans of `text` encoded, one vector each, in order."""
         return self.windows or ((0, len(self.text)),)
 
+    def piece_offsets(self) -> tuple[tuple[int, int] | None, ...]:
+        """For each of its vectors, the piece the catalog records (vectors.piece_start and
+        piece_end): None where one vector reads the whole chunk."""
+        return self.windows or (None,)
+
 
 @dataclass(frozen=True)
 class Tag:

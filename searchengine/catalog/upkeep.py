@@ -7,6 +7,7 @@ short; like them it is the only place its SQL lives.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from itertools import groupby
 
 from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.orm import aliased
@@ -134,17 +135,12 @@ class CatalogUpkeep(CatalogConnection):
                 .order_by(Vector.space, Vector.chunk_id, Vector.id)
                 .execution_options(yield_per=2_000)
             )
-            group: list[tuple[int | None, int | None]] = []
-            key: tuple[str, int] | None = None
-            owner, text = 0, ""
-            for space, chunk_id, file_id, start, end, chunk_text in rows:
-                if (space, chunk_id) != key:
-                    if key is not None and not _reads_whole(group, text):
-                        broken.add(owner)
-                    key, owner, text, group = (space, chunk_id), file_id, chunk_text, []
-                group.append((start, end))
-            if key is not None and not _reads_whole(group, text):
-                broken.add(owner)
+            for _, group in groupby(rows, key=lambda r: (r.space, r.chunk_id)):
+                vectors = list(group)
+                if not _reads_whole(
+                    [(v.piece_start, v.piece_end) for v in vectors], vectors[0].text
+                ):
+                    broken.add(vectors[0].file_id)
             if not broken:
                 return []
             files = s.scalars(select(File).where(File.id.in_(sorted(broken)))).all()

@@ -86,16 +86,14 @@ def write_run(
         owned = chunk_ids[next_chunk : next_chunk + len(item.chunks)]
         next_chunk += len(item.chunks)
         # a chunk longer than a vector's share has a vector per piece (Chunk.windows)
-        owners: list[tuple[int | None, tuple[int | None, int | None]]] = [
-            (owned[i], piece if c.windows else (None, None))
-            for i, c in enumerate(item.chunks)
-            for piece in c.pieces()
+        owners = [
+            (owned[i], piece) for i, c in enumerate(item.chunks) for piece in c.piece_offsets()
         ]
         for space, vectors, of_chunks in item.rows():
             if of_chunks and len(vectors) != len(owners):
                 raise ValueError(f"{item.path}: {len(vectors)} vectors for {len(owners)} pieces")
             for i in range(len(vectors)):
-                chunk_id, (start, end) = owners[i] if of_chunks else (None, (None, None))
+                chunk_id, piece = owners[i] if of_chunks else (None, None)
                 vector_params.append(
                     {
                         "space": space,
@@ -103,8 +101,8 @@ def write_run(
                         "chunk_id": chunk_id,
                         "fingerprint": fingerprints[space],
                         "data": vector_blob(vectors[i]),
-                        "piece_start": start,
-                        "piece_end": end,
+                        "piece_start": piece[0] if piece else None,
+                        "piece_end": piece[1] if piece else None,
                     }
                 )
                 spaces.append(space)

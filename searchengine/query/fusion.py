@@ -185,6 +185,14 @@ class Scored:
         # the chunk with the query's words makes the better snippet
         return self.lexical_chunk if self.lexical_chunk is not None else self.dense_chunk
 
+    @property
+    def shown_label(self) -> int | None:
+        """The vector that matched best by meaning, where the hit shows its chunk: the
+        piece it reads frames the snippet."""
+        return (
+            self.dense_label if self.chunk is not None and self.chunk == self.dense_chunk else None
+        )
+
 
 def fuse_hybrid(items: Sequence[Scored], lexical_weight: float) -> list[Scored]:
     """Order files by z(dense) + weight * BM25 / best BM25; ties by file id."""

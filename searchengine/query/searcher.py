@@ -430,17 +430,12 @@ class Searcher:
         holders = self.catalog.holders([s.file_id for s in page])  # of a mail's attachments
         domains = self.catalog.domains_of([s.file_id for s in page])
         # the piece of a chunk that matched by meaning, where the hit shows that chunk
-        by_meaning = {
-            s.dense_label: s.chunk
-            for s in page
-            if s.chunk is not None and s.chunk == s.dense_chunk and s.dense_label is not None
-        }
-        pieces = self.catalog.pieces(list(by_meaning))
+        pieces = self.catalog.pieces([s.shown_label for s in page if s.shown_label is not None])
         hits = []
         for s in page:
             info = chunks.get(s.chunk) if s.chunk is not None else files.get(s.file_id)
             if info is not None:  # else removed since the pool was drawn
-                label = s.dense_label if s.chunk == s.dense_chunk else None
+                label = s.shown_label
                 piece = pieces.get(label) if label is not None else None
                 hit = make_hit(info, query, s, tags.get(s.file_id, ()), piece)
                 hits.append(
