@@ -97,6 +97,7 @@ def test_switching_the_text_model_is_resumable_and_atomic(corpus, settings, othe
     assert _reembed(settings, "text", str(other_bert_dir)).already
 
 
+@pytest.mark.sqlite_only("counts vectors with status; a shared catalog reports the cache")
 def test_a_switch_reads_long_chunks_in_pieces_of_the_new_tokenizer(
     corpus, settings, other_bert_dir
 ) -> None:
