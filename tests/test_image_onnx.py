@@ -91,6 +91,9 @@ def test_exported_once_then_loaded_without_torch(clip_dir: Path) -> None:
     later = ImageEncoder(source(clip_dir))
     got = later.encode_images(images)
     assert later._model is None  # the graph alone: no open_clip model was built
+    # no memory pattern kept per batch shape (cpu_session: most of the towers' memory)
+    assert later._onnx is not None
+    assert not later._onnx.session.get_session_options().enable_mem_pattern
     assert later.fingerprint == on_torch.fingerprint and later.dim == on_torch.dim
     assert np.allclose(got, want, atol=1e-5)
     assert np.allclose(later.encode_texts(["a car"]), on_torch.encode_texts(["a car"]))

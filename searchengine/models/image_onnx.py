@@ -96,7 +96,8 @@ class OnnxImageTower:
     """The exported tower in an ONNX Runtime session: vectors and pooled features."""
 
     def __init__(self, folder: Path, prep: Preparation, meta: dict[str, Any], threads: int = 0):
-        self.session: Any = cpu_session(folder / GRAPH, threads, self)
+        # no memory pattern: a batch of pictures is one fixed, large shape (cpu_session)
+        self.session: Any = cpu_session(folder / GRAPH, threads, self, plan_memory=False)
         self.prep = prep
         self.fingerprint = str(meta["fingerprint"])
         self.dim = int(meta["dim"])
