@@ -3,12 +3,14 @@
 # (--tune head --center batch --ko-weight 3) on all training concepts plus the photo
 # options listed; then training/eval_photos.py scores every head, paired as the product
 # pairs it (semsearch-clip-duo), on the held-out drawings, evalsets/photos and the held-out
-# photo split. Needs: build_data.py, build_data224.py, cache_lite0.py --views 4 --fp32,
-# cache_photos.py --views 48 --stamp-views 8, cache_stamp_scenes.py --views 8.
+# photo split. Needs: build_data.py, build_data224.py, cache_lite0.py --views 3 --fp32,
+# cache_photos.py --views 48 --stamp-views 8, cache_stamp_scenes.py --views 8 (the tables of
+# bench/results/photos_captioned_ablation_2026-12-07.txt: A-B on a 2-view cache, C-D on 3 views,
+# run with R=training/runs/<folder> per cache).
 set -e
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
-R=training/runs/photos26
+R=${R:-training/runs/photos26}
 BASE="--tune head --center batch --ko-weight 3 --threads ${THREADS:-1}"
 run() {
     name=$1; shift
