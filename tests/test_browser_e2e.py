@@ -58,7 +58,9 @@ def test_the_car_picture_finds_car_pictures(page, live, tmp_path: Path) -> None:
     titles = page.locator(".hit .title, .card .card-name").all_text_contents()
     assert titles[0] == "car.png", titles
     pictures = picture_names(page)
-    assert pictures[:2] == ["car.png", "old_car.png"], pictures
+    # the old car is a weak match since the lite0 head trained with photos (2026-12-07):
+    # documents with thumbnails (the leave guide's HWPX preview) may come before it
+    assert pictures[0] == "car.png" and "old_car.png" in pictures, pictures
     # pictures alone come as a grid: the README's second picture
     page.goto(live.url + "/?q=" + "자동차" + "&space=image")
     page.wait_for_selector("#hits.grid .card")
