@@ -181,7 +181,9 @@ class Spaces:
             raise ModelMismatchError(
                 f"this index's {space} vectors were made by {rec.model!r} with fingerprint "
                 f"{rec.fingerprint}, but {model!r} loads here ({where}) as {fingerprint}; "
-                f"mixing them would give wrong results: rebuild in a new index folder"
+                "mixing them would give wrong results: re-encode this index with it "
+                f"(`semsearch reembed --{space}-model {model}`), or build a new index in "
+                "another folder"
             )
 
     def record(self, space: str) -> SpaceInfo:
