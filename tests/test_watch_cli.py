@@ -70,22 +70,25 @@ def test_a_watcher_killed_in_a_burst_catches_up_without_encoding_twice(
         # The burst arrives in groups, as a copy does, and the watcher is killed as soon as
         # some of it is committed, while more is still arriving: a kill that late in a
         # burst on a fast machine would otherwise find everything done.
-        deadline = time.monotonic() + 60
-        while written < 400:
-            for n in range(written, written + 20):
-                (docs / f"burst{n:03}.txt").write_text(f"burst file number {n}, word{n}")
-            written += 20
+        # On a loaded machine the whole burst may be written before the first commit:
+        # then wait for that commit, polling, rather than kill before anything is done.
+        deadline = time.monotonic() + 90
+        while True:
+            if written < 400:
+                for n in range(written, written + 20):
+                    (docs / f"burst{n:03}.txt").write_text(f"burst file number {n}, word{n}")
+                written += 20
             if files_in(settings) > 1:
                 break
             assert time.monotonic() < deadline, "nothing committed"
-            time.sleep(0.6)  # longer than --settle: each group is a run of its own
+            time.sleep(0.6 if written < 400 else 0.05)  # 0.6 s: longer than --settle
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
     for n in range(written, 400):  # the rest of the burst, after the kill
         (docs / f"burst{n:03}.txt").write_text(f"burst file number {n}, word{n}")
     before = files_in(settings)
-    assert 1 < before < 401, "the kill came too late to test anything"
+    assert before < 401, "the kill came too late to test anything"
 
     proc = start(settings, docs)
     try:
