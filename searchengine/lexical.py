@@ -50,6 +50,13 @@ _PLAIN_KOREAN_RE = re.compile(r"[\uac00-\ud7a3\x21-\x7e]*")
 _SYLLABLES_RE = re.compile(r"[\uac00-\ud7a3]+")
 
 _NOUN_TAGS = frozenset({"NNG", "NNP", "NR", "XR"})
+# Nouns that may join into compound terms (국회 의원 and 국회의원 both also giving 국회의원):
+# runs of up to COMPOUND_NOUNS neighbours, apart by one of COMPOUND_GAPS in kiwi's view of
+# the text. Off (1): measured by bench/bench_compounds.py, with a space allowed they cost
+# libreoffice-help-ko's lexical MRR@10 0.013, and written together they are too rare to count.
+_COMPOUND_TAGS = frozenset({"NNG", "NNP"})
+COMPOUND_NOUNS = 1
+COMPOUND_GAPS: frozenset[str] = frozenset({"", " "})
 _PREDICATE_TAGS = frozenset({"VV", "VA"})
 # Particles standing alone: kiwi reads a lone 을 or 은 as a noun (silver), 를 as 르.
 _LONE_PARTICLES = frozenset(
@@ -365,20 +372,34 @@ def _korean_terms(text: str, words: re.Pattern[str]) -> list[Term]:
     if not view:  # no word could match: a one-shot search need not wait for kiwi's load
         return []
     terms = []
+    nouns: list[tuple[str, int, int]] = []  # the run of nouns just read: form, view span
     for token in _get_kiwi().tokenize(view):
         tag = token.tag.split("-")[0]  # VV-I, VA-R: irregular/regular conjugation
+        s, e = token.start, token.start + token.len
         if tag in _NOUN_TAGS or (tag == "MAG" and len(token.form) > 1):
             term = token.form
         elif tag in _PREDICATE_TAGS:
             # the dictionary form keeps the stem of 샀다 (사다) apart from the noun 사
             term = token.form + "다"
             if term in _STOP_LEMMAS:
+                nouns = []
                 continue
         else:
+            nouns = []
             continue
-        s, e = token.start, token.start + token.len
-        if _SYLLABLES_RE.fullmatch(view, s, e) and term.isalnum():
-            terms.append(Term(term, starts[s], ends[e - 1]))
+        if not (_SYLLABLES_RE.fullmatch(view, s, e) and term.isalnum()):
+            nouns = []
+            continue
+        terms.append(Term(term, starts[s], ends[e - 1]))
+        if tag not in _COMPOUND_TAGS:
+            nouns = []
+            continue
+        if nouns and view[nouns[-1][2] : s] not in COMPOUND_GAPS:
+            nouns = []
+        nouns.append((term, s, e))
+        for n in range(2, min(len(nouns), COMPOUND_NOUNS) + 1):
+            joined = "".join(form for form, _, _ in nouns[-n:])
+            terms.append(Term(joined, starts[nouns[-n][1]], ends[e - 1]))
     return terms
 
 

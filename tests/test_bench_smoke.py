@@ -37,6 +37,11 @@ SMOKES = [
         marks=pytest.mark.e2e,
     ),
     pytest.param(
+        "bench_compounds.py",
+        ["variant      off:", "ko-help (", "hybrid   off:", "lexical  off:"],
+        marks=pytest.mark.e2e,
+    ),
+    pytest.param(
         "tune_fusion.py",
         ["== ko:", "== en:", "== ko-help:", "worth a=2.0", "Δ +0.0000", "good match:"],
         marks=pytest.mark.e2e,

@@ -1,0 +1,274 @@
+"""Noun compounds as extra BM25 terms (issue 31): MRR@10 of each labelled set, per variant.
+
+`lexical.py` joins runs of adjacent nouns into extra terms (국회 + 의원 → also 국회의원)
+on both sides, chunks and queries. A variant names how many nouns a run may join and
+whether they may stand a space apart: `off` (none), `2` (two nouns written together),
+`2+space` (two nouns together or a space apart, the product's), `3`, `3+space`.
+
+Each set's folder is indexed once with the default models (vectors per piece, as the
+product), into a cached index of its own; each variant then empties the index's lexical
+rows and reopens it, so the catalog writes them again with that variant's analyser (the
+path an old catalog takes after an analyser change), and asks the set's queries:
+
+* hybrid and lexical MRR@10 per variant with its 95% bootstrap interval; dense once
+  (compounds do not touch it);
+* Δ: the paired difference from the first variant (the same resampled queries on both
+  sides), which is what tells a change from noise;
+* what it costs: terms stored per chunk, and seconds to analyse every chunk.
+
+Query vectors are encoded once and reused across variants. Image tags keep the terms
+they were indexed with.
+
+    python -m bench.bench_compounds [--variants off,2,2+space] [--sets ko,ko-help] [--cache DIR]
+                                    [--json]
+    python -m bench.bench_compounds --smoke   # a few queries of each set: a check
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import platform
+import re
+import sqlite3
+import sys
+import tempfile
+import time
+import unicodedata
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+from bench.tune_fusion import SETS as FUSION_SETS  # noqa: E402
+from bench.tune_fusion import smoke_sets  # noqa: E402
+from searchengine import Encoders, Filters, Index, Settings, lexical  # noqa: E402
+from searchengine.config import DEFAULT_TEXT_MODEL, data_home  # noqa: E402
+from searchengine.files import path_key  # noqa: E402
+from searchengine.models.encoders import TextEncoding, TextRole  # noqa: E402
+from searchengine.models.spaces import load_text_encoder  # noqa: E402
+from searchengine.query.evaluate import Metrics, bootstrap_interval, read_qrels  # noqa: E402
+from searchengine.records import Vectors  # noqa: E402
+from searchengine.store.folder import CATALOG_NAME, Store  # noqa: E402
+
+SETS = {**FUSION_SETS, "office-ko": ROOT / "evalsets/office-ko/qrels.tsv"}
+MODES = ("hybrid", "lexical", "dense")
+DEPTH = 10
+
+
+_EXPRESSION = lexical._expression
+
+
+def configure(variant: str) -> None:
+    """Set lexical.py's compound knobs to `variant` (`off`, `N`, `N+space`, `phrase` or
+    `phrase-nogap`: no extra terms, the query's neighbouring nouns also asked as a phrase)."""
+    lexical._expression = _EXPRESSION  # type: ignore[assignment]
+    if variant == "off" or variant.startswith("phrase"):
+        lexical.COMPOUND_NOUNS = 1
+        if variant != "off":
+            gaps = {"-nogap": ("",), "-any": None}.get(variant.rstrip("3")[6:], ("", " "))
+            n = 3 if variant.endswith("3") else 2
+            lexical._expression = functools.partial(_with_phrases, gaps=gaps, n=n)  # type: ignore[assignment]
+        return
+    nouns, _, gap = variant.partition("+")
+    lexical.COMPOUND_NOUNS = int(nouns)
+    lexical.COMPOUND_GAPS = frozenset({"", " "} if gap == "space" else {""})
+
+
+def _with_phrases(
+    query: str, terms: Sequence[lexical.Term], gaps: tuple[str, ...] | None, n: int
+) -> str | None:
+    """The MATCH expression, and each run of 2 to `n` neighbouring Korean nouns apart by
+    one of `gaps` (None: anything) as a phrase (a noun: a Hangul term spelled as in the
+    query; predicates are dictionary forms)."""
+    expression = _EXPRESSION(query, terms)
+    if expression is None:
+        return None
+
+    def noun(t: lexical.Term) -> bool:
+        source = unicodedata.normalize("NFC", query[t.start : t.end])
+        return source == t.term and bool(re.fullmatch("[\uac00-\ud7a3]+", t.term))
+
+    phrases = []
+    for i in range(len(terms)):
+        for j in range(i + 1, min(i + n, len(terms))):
+            a, b = terms[j - 1], terms[j]
+            if not (noun(a) and noun(b) and (gaps is None or query[a.end : b.start] in gaps)):
+                break
+            phrases.append('"' + " ".join(t.term for t in terms[i : j + 1]) + '"')
+    return " OR ".join([expression, *dict.fromkeys(phrases)])
+
+
+class QueryMemo:
+    """The text model, with each query's vector kept: variants ask the same queries."""
+
+    def __init__(self, inner: TextEncoding) -> None:
+        self._inner = inner
+        self._memo: dict[str, np.ndarray] = {}
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+    def encode(self, texts: Sequence[str], role: TextRole = "passage") -> Vectors:
+        if role != "query":
+            return self._inner.encode(texts, role)
+        missing = [t for t in dict.fromkeys(texts) if t not in self._memo]
+        if missing:
+            self._memo.update(zip(missing, self._inner.encode(missing, role), strict=True))
+        return np.stack([self._memo[t] for t in texts])
+
+
+def run(args: argparse.Namespace, sets: dict[str, Path]) -> dict:
+    variants = args.variants.split(",")
+    folders = sorted({p.parent / "docs" for p in sets.values()})
+    model_cache = data_home() / "models"
+    probe = Settings(index_dir=args.cache / "probe", model_cache=model_cache)
+    memo = QueryMemo(load_text_encoder(DEFAULT_TEXT_MODEL, probe))
+    encoders = Encoders(text=memo)  # type: ignore[arg-type]
+    settings = {
+        f: Settings(
+            index_dir=args.cache / f.parent.name, model_cache=model_cache, word_vectors=False
+        )
+        for f in folders
+    }
+    report: dict = {
+        "machine": f"{platform.machine()}, {platform.processor() or '?'}",
+        "variants": variants,
+        "cost": {},
+        "sets": {},
+    }
+    configure(variants[0])
+    for folder in folders:  # indexed once; a cached index is brought up to date
+        with Index.open(settings=settings[folder], encoders=encoders) as index:
+            index.add(folder)
+    per_query: dict[str, dict[str, dict[str, list[float]]]] = {}  # variant -> set -> mode
+    for vi, variant in enumerate(variants):
+        configure(variant)
+        cost: dict = {"analyse_seconds": 0.0, "terms_per_chunk": {}}
+        report["cost"][variant] = cost
+        per_query[variant] = {}
+        for folder in folders:
+            catalog_path = settings[folder].index_dir / CATALOG_NAME
+            db = sqlite3.connect(catalog_path)
+            with db:  # no lexical rows: the marker lexical_pending reads on open
+                db.execute("DELETE FROM chunk_terms")
+            db.close()
+            t0 = time.perf_counter()
+            with Store.for_settings(settings[folder]):  # opening it writes the rows
+                cost["analyse_seconds"] += round(time.perf_counter() - t0, 1)
+            cost["terms_per_chunk"][folder.parent.name] = terms_per_chunk(catalog_path)
+            with Index.open(settings=settings[folder], encoders=encoders) as index:
+                for name, qrels_path in sets.items():
+                    if qrels_path.parent / "docs" == folder:
+                        modes = MODES if vi == 0 else MODES[:2]
+                        per_query[variant][name] = ask(index, qrels_path, modes)
+    base = variants[0]
+    for name in sets:
+        entry: dict = {"queries": len(per_query[base][name]["hybrid"])}
+        report["sets"][name] = entry
+        for mode in MODES:
+            rows: dict = {}
+            entry[mode] = rows
+            ref = np.asarray(per_query[base][name][mode])
+            for variant in variants:
+                if mode not in per_query[variant][name]:
+                    continue
+                got = np.asarray(per_query[variant][name][mode])
+                low, high = bootstrap_interval(got.tolist())
+                row = {
+                    "mrr@10": round(float(got.mean()), 4),
+                    "ci95": [round(low, 4), round(high, 4)],
+                }
+                if variant != base:
+                    d_low, d_high = bootstrap_interval((got - ref).tolist())
+                    row["delta"] = round(float((got - ref).mean()), 4)
+                    row["delta_ci95"] = [round(d_low, 4), round(d_high, 4)]
+                    row["better"] = int((got > ref).sum())
+                    row["worse"] = int((got < ref).sum())
+                rows[variant] = row
+    return report
+
+
+def terms_per_chunk(catalog_path: Path) -> float:
+    db = sqlite3.connect(catalog_path)
+    try:
+        rows = db.execute("SELECT terms FROM chunk_terms").fetchall()
+    finally:
+        db.close()
+    return round(sum(len(r[0].split()) for r in rows) / max(len(rows), 1), 1)
+
+
+def ask(index: Index, qrels_path: Path, modes: Sequence[str]) -> dict[str, list[float]]:
+    """Each query's reciprocal rank (MRR@10's terms) per mode."""
+    qrels = read_qrels(qrels_path)
+    filters = Filters(folders=(qrels.folder,))
+    out: dict[str, list[float]] = {}
+    for mode in modes:
+        metrics = Metrics()
+        for query, relevant in qrels.relevant.items():
+            hits = index.search(query, k=DEPTH, mode=mode, filters=filters).hits  # type: ignore[arg-type]
+            metrics.add([path_key(h.path) for h in hits], relevant)
+        out[mode] = metrics.per_query["mrr@10"]
+    return out
+
+
+def show(report: dict) -> None:
+    variants = report["variants"]
+    print(f"machine: {report['machine']}")
+    for variant in variants:
+        cost = report["cost"][variant]
+        print(
+            f"variant {variant:>8}: analysed in {cost['analyse_seconds']:.1f} s, terms per "
+            f"chunk {json.dumps(cost['terms_per_chunk'])}"
+        )
+    for name, entry in report["sets"].items():
+        print(f"\n{name} ({entry['queries']} queries): MRR@10 [95%], Δ from {variants[0]} [95%]")
+        for mode in MODES:
+            cells = []
+            for variant, r in entry[mode].items():
+                cell = f"{variant}: {r['mrr@10']:.3f} [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}]"
+                if "delta" in r:
+                    low, high = r["delta_ci95"]
+                    cell += (
+                        f" Δ {r['delta']:+.3f} [{low:+.3f}, {high:+.3f}]"
+                        f" ({r['better']}+/{r['worse']}-)"
+                    )
+                cells.append(cell)
+            print(f"  {mode:8} " + "\n           ".join(cells))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument(
+        "--variants",
+        default="off,2+space",
+        help="comma-separated: off, N (N nouns written together), N+space (or a space "
+        "apart); Δ is from the first (default: off and the product's)",
+    )
+    ap.add_argument("--sets", default=",".join(SETS), help=f"comma-separated, of {', '.join(SETS)}")
+    ap.add_argument("--cache", type=Path, default=ROOT / "bench/.cache/compounds")
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--smoke", action="store_true", help="a few queries and files of each set")
+    args = ap.parse_args()
+    compounds = (lexical.COMPOUND_NOUNS, lexical.COMPOUND_GAPS, lexical._expression)
+    try:
+        if args.smoke:
+            with tempfile.TemporaryDirectory(prefix="compounds-smoke-") as tmp:
+                args.cache = Path(tmp) / "indexes"
+                report = run(args, smoke_sets(Path(tmp) / "evalsets"))  # no office-ko: OCR
+        else:
+            report = run(args, {name: SETS[name] for name in args.sets.split(",")})
+    finally:
+        lexical.COMPOUND_NOUNS, lexical.COMPOUND_GAPS, lexical._expression = compounds
+    if args.json:
+        json.dump(report, sys.stdout, indent=1, ensure_ascii=False)
+        print()
+    else:
+        show(report)
+
+
+if __name__ == "__main__":
+    main()
