@@ -10,8 +10,9 @@ synthetic ones fitted to them (issue 30).
   real one's: where they agree, the fit is a fair stand-in at 1M.
 * queries: every labelled query of the shipped sets (Korean and English), encoded as
   the product encodes a query (``query: `` prefix, fp32).
-* the index: hnswlib with the product's M and ef_construction (searchengine/config.py),
-  built once per set and size and cached beside the vectors.
+* the index: hnswlib with the product's M and ef_construction (searchengine/config.py), or
+  those of ``--m`` and ``--ef-construction``, built once per set, size and graph and cached
+  beside the vectors (``index_path``).
 * the product's search: a search asks the index for ``POOL x OVERFETCH`` = 250 chunks and
   scores every chunk of their files exactly; so recall@10 here is the share of the exact
   top 10 chunks among the first 10 that the index returns for k=250. It is measured for
@@ -152,30 +153,65 @@ def exact_top10(queries: np.ndarray, parts: Iterator[tuple[int, np.ndarray]]) ->
     return best_i
 
 
+def index_path(folder: Path, name: str, n: int, m: int, ef_construction: int) -> Path:
+    """Where the index of this set, size and graph is cached: the graph of M=16,
+    ef_construction=200 (the first one measured) keeps its plain name, others name theirs."""
+    if (m, ef_construction) == (16, 200):
+        return folder / f"{name}-{n}.hnsw"
+    return folder / f"{name}-{n}-m{m}-efc{ef_construction}.hnsw"
+
+
+def rss_mib() -> float:
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
 def build(
-    parts: Iterator[tuple[int, np.ndarray]], n: int, dim: int, path: Path, threads: int, log: Any
+    parts: Iterator[tuple[int, np.ndarray]],
+    n: int,
+    dim: int,
+    path: Path,
+    threads: int,
+    log: Any,
+    m: int,
+    ef_construction: int,
 ) -> Any:
-    """An index of the product's M and ef_construction over the parts (cached in `path`)."""
+    """An index of this M and ef_construction over the parts (cached in `path`); logs the
+    build's wall and CPU seconds, the file's size and what loading it adds to the RSS."""
     import hnswlib
 
     index = hnswlib.Index(space="ip", dim=dim)
     if path.exists():
+        before = rss_mib()
         index.load_index(str(path), max_elements=n)
+        if (index.M, index.ef_construction) != (m, ef_construction):
+            raise SystemExit(f"{path} holds M={index.M}, ef_construction={index.ef_construction}")
+        log(
+            f"    loaded {path.name}: M={m}, ef_construction={ef_construction}, "
+            f"file {path.stat().st_size / 2**20:,.0f} MiB, RSS +{rss_mib() - before:,.0f} MiB"
+        )
         return index
-    m, ef_construction = config.DEFAULT_HNSW_M, config.DEFAULT_HNSW_EF_CONSTRUCTION
     index.init_index(max_elements=n, M=m, ef_construction=ef_construction)
     started, cpu = time.perf_counter(), time.process_time()
     for start, x in parts:
         index.add_items(x, np.arange(start, start + len(x)), num_threads=threads)
         if (start // BLOCK) % 10 == 9:
             log(f"    built {start + len(x):,}/{n:,} ({time.perf_counter() - started:.0f} s)")
-    log(
-        f"    built {n:,} in {time.perf_counter() - started:.0f} s wall, "
-        f"{time.process_time() - cpu:.0f} CPU s ({threads} threads)"
-    )
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     tmp = path.with_name(path.name + ".tmp")
     index.save_index(str(tmp))
     os.replace(tmp, path)
+    log(
+        f"    built {n:,} with M={m}, ef_construction={ef_construction} in {wall:.0f} s wall, "
+        f"{cpu:.0f} CPU s ({threads} threads, {cpu / n * 1e3:.2f} CPU ms a vector); "
+        f"file {path.stat().st_size / 2**20:,.0f} MiB"
+    )
     return index
 
 
@@ -225,6 +261,8 @@ def run_set(
     threads: int,
     efs: tuple[int, ...],
     log: Any,
+    m: int,
+    ef_construction: int,
 ) -> list[dict[str, Any]]:
     truth = exact_top10(queries, blocks(source, n))
     if n <= EXACT_SCAN_MAX:
@@ -233,7 +271,8 @@ def run_set(
             f"{name:>9} {n:>10,}  a warm searcher scans all {n:,} exactly (recall 1): "
             f"{scan['p50']:.2f} / {scan['p95']:.2f} ms"
         )
-    index = build(blocks(source, n), n, queries.shape[1], folder / f"{name}-{n}.hnsw", threads, log)
+    path = index_path(folder, name, n, m, ef_construction)
+    index = build(blocks(source, n), n, queries.shape[1], path, threads, log, m, ef_construction)
     product_ef = max(DEFAULT_PARAMS.ef_for(n), POOL_K)
     rows = []
     for ef in sorted({*efs, product_ef}):
@@ -254,6 +293,8 @@ def main() -> int:
     ap.add_argument("--synthetic", default="100k,1M", help="sizes of the fitted synthetic set")
     ap.add_argument("--efs", default=",".join(map(str, EFS)))
     ap.add_argument("--threads", type=int, default=2, help="threads building an index")
+    ap.add_argument("--m", type=int, default=config.DEFAULT_HNSW_M, help="the graph's M")
+    ap.add_argument("--ef-construction", type=int, default=config.DEFAULT_HNSW_EF_CONSTRUCTION)
     ap.add_argument("--cache", type=Path, default=None)
     ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args()
@@ -279,7 +320,9 @@ def main() -> int:
             real_sizes.append(len(real))  # as far as the encoding got
             log(f"only {len(real):,} real vectors are encoded: the largest real size used is that")
         synth_sizes, clusters = counts(args.synthetic), CLUSTERS
+    graph = (args.m, args.ef_construction)
     log(f"{len(real):,} real vectors, {len(queries)} queries; a search asks for k={POOL_K}")
+    log(f"graphs of M={args.m}, ef_construction={args.ef_construction}")
     with tempfile.TemporaryDirectory(prefix="semsearch-recall-") as tmp:
         out = Path(tmp) if args.smoke else (args.cache or real_chunks.default_cache())
         t = time.perf_counter()
@@ -294,10 +337,10 @@ def main() -> int:
 
         rows = []
         for n in real_sizes:
-            rows += run_set("real", real_block, n, queries, out, args.threads, efs, log)
+            rows += run_set("real", real_block, n, queries, out, args.threads, efs, log, *graph)
         for n in synth_sizes:
             name = f"fitted{len(fit_on) // 1000}k"
-            rows += run_set(name, mixture.block, n, queries, out, args.threads, efs, log)
+            rows += run_set(name, mixture.block, n, queries, out, args.threads, efs, log, *graph)
     worst = min(r["recall"] for r in rows if r["product"])
     verdict = "holds" if worst >= 0.98 else "is below"
     log(f"worst recall@10 at the product's ef: {worst:.4f}: {verdict} 0.98")
