@@ -38,7 +38,9 @@ DEFAULT_COMPACT_DELETED_RATIO = 0.2  # rebuild an index file once this share of 
 DEFAULT_COMPACT_MIN_DELETED = 64  # ...and at least this many entries are
 DEFAULT_VACUUM_FREE_RATIO = 0.25  # VACUUM the catalog once this share of its pages is free
 DEFAULT_INDEX_SAVE_SECONDS = 30.0  # during a run, save index files at least this often
-DEFAULT_HNSW_M = 16  # links per vector in an index graph
+# links per vector in an index graph: 32 finds 0.937 of the true top 10 where 16 found 0.846
+# (1M vectors, ef 1,600; store/hnsw.py EF_BY_SIZE) for 1.46x the build CPU and 8% more memory
+DEFAULT_HNSW_M = 32
 DEFAULT_HNSW_EF_CONSTRUCTION = 200  # candidates weighed when a vector joins the graph
 DEFAULT_HNSW_EF_SEARCH = 64  # candidates a search keeps (at least k)
 # A filter allowing at most this many vectors (or this share of the index) is

@@ -37,13 +37,17 @@ from searchengine.store.hnsw_file import FileScan, scan_open_file
 log = logging.getLogger(__name__)
 
 
-# (more than this many live vectors, at least this ef), from bench/bench_recall.py: a
-# search asks for k=250, so hnswlib walked with ef=250, which found 0.81 of the true top 10
-# in 100,000 vectors fitted to real e5 ones (0.998 at 4,096); ef 1,600 found 0.986, at
-# ~6x the walk's cost (~10 ms of one core there). A warm searcher scans up to 131,072
-# kept vectors exactly (query/labels.py), so this is what one-shot searches and bigger
-# indexes pay. Not measured past 100,000 (docs/scaling.md).
-EF_BY_SIZE: tuple[tuple[int, int], ...] = ((4_096, 1_600),)
+# Past this many live vectors a warm searcher no longer scores every kept vector
+# (query/labels.py EXACT_SCAN_MAX): the graph alone decides what a search finds.
+LARGE_INDEX = 131_072
+
+# (more than this many live vectors, at least this ef), from bench/bench_recall.py: a search
+# asks for k=250. In 100,000 vectors fitted to real e5 ones (M=16), ef 250 found 0.81 of the
+# true top 10 and ef 1,600 0.986; in 1,000,000, ef 1,600 finds 0.846 with M=16 and 0.937
+# with M=32, ef 4,800 0.981 with M=32 (~27 ms of one core, p50 under load; 0.98 is issue
+# 30's bar). Not measured between 100,000 and 1,000,000: the wider walk starts where warm
+# searches stop being exact (bench/results/recall_m_2026-12-07.txt, docs/scaling.md).
+EF_BY_SIZE: tuple[tuple[int, int], ...] = ((4_096, 1_600), (LARGE_INDEX, 4_800))
 
 
 @dataclass(frozen=True)
@@ -180,6 +184,15 @@ class HnswIndex:
         if int(index.element_count) != scan.count:
             raise IndexCorruptError(f"index file {path} does not hold what its header says")
         index.set_ef(params.ef_for(len(scan.labels)))
+        if int(index.M) < params.m and len(scan.labels) > LARGE_INDEX:
+            log.warning(
+                "index %s was built with M=%d: at %d vectors its graph misses more of the "
+                "nearest than one of M=%d (docs/scaling.md); `semsearch repair` rebuilds it",
+                path.name,
+                index.M,
+                len(scan.labels),
+                params.m,
+            )
         self = cls.__new__(cls)
         self.dim = dim
         self.params = params
