@@ -1,26 +1,34 @@
-"""Noun compounds as extra BM25 terms (issue 31): MRR@10 of each labelled set, per variant.
+"""Korean noun compounds in BM25 (issue 31): MRR@10 of each labelled set, per variant.
 
-`lexical.py` joins runs of adjacent nouns into extra terms (국회 + 의원 → also 국회의원)
-on both sides, chunks and queries. A variant names how many nouns a run may join and
-whether they may stand a space apart: `off` (none), `2` (two nouns written together),
-`2+space` (two nouns together or a space apart, the product's), `3`, `3+space`.
+A query's neighbouring nouns, written together or a space apart (국회의원, 국회 의원), are
+also asked as a phrase, "국회 의원", which the chunks' stored terms answer wherever the
+two nouns stand side by side (lexical._noun_phrases). A variant names which phrases:
+
+* `off`: none (the analyser before);
+* `phrase`: the product's, two nouns (kiwi's NNG/NNP) together or a space apart;
+* `phrase-nogap`: written together only; `phrase-any`: whatever lies between them;
+  `phrase3`: runs of two and of three nouns.
+
+Joining the nouns into extra terms on both sides instead (국회 + 의원 → also 국회의원
+stored with every chunk) was measured by this script at commit fb0168d (variants `2`,
+`2+space`, `3`, `3+space`; bench/results/compounds_2026-12-07.txt) and lost on the
+larger Korean set.
 
 Each set's folder is indexed once with the default models (vectors per piece, as the
 product), into a cached index of its own; each variant then empties the index's lexical
-rows and reopens it, so the catalog writes them again with that variant's analyser (the
-path an old catalog takes after an analyser change), and asks the set's queries:
+rows and reopens it, so the catalog writes them again with today's analyser (the path
+an old catalog takes after an analyser change), and asks the set's queries:
 
 * hybrid and lexical MRR@10 per variant with its 95% bootstrap interval; dense once
-  (compounds do not touch it);
+  (phrases do not touch it);
 * Δ: the paired difference from the first variant (the same resampled queries on both
-  sides), which is what tells a change from noise;
-* what it costs: terms stored per chunk, and seconds to analyse every chunk.
+  sides), which is what tells a change from noise, and how many queries went up / down;
+* terms stored per chunk, and seconds to analyse every chunk.
 
-Query vectors are encoded once and reused across variants. Image tags keep the terms
-they were indexed with.
+Query vectors are encoded once and reused across variants.
 
-    python -m bench.bench_compounds [--variants off,2,2+space] [--sets ko,ko-help] [--cache DIR]
-                                    [--json]
+    python -m bench.bench_compounds [--variants off,phrase,phrase3] [--sets ko,ko-help]
+                                    [--cache DIR] [--json]
     python -m bench.bench_compounds --smoke   # a few queries of each set: a check
 """
 
@@ -30,12 +38,10 @@ import argparse
 import functools
 import json
 import platform
-import re
 import sqlite3
 import sys
 import tempfile
 import time
-import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -59,47 +65,43 @@ MODES = ("hybrid", "lexical", "dense")
 DEPTH = 10
 
 
-_EXPRESSION = lexical._expression
+_PHRASES = lexical._noun_phrases
+VARIANTS = {  # name -> (the gaps allowed between two nouns, None: any; the longest run)
+    "phrase-nogap": (("",), 2),
+    "phrase-any": (None, 2),
+    "phrase3": (("", " "), 3),
+}
 
 
 def configure(variant: str) -> None:
-    """Set lexical.py's compound knobs to `variant` (`off`, `N`, `N+space`, `phrase` or
-    `phrase-nogap`: no extra terms, the query's neighbouring nouns also asked as a phrase)."""
-    lexical._expression = _EXPRESSION  # type: ignore[assignment]
-    if variant == "off" or variant.startswith("phrase"):
-        lexical.COMPOUND_NOUNS = 1
-        if variant != "off":
-            gaps = {"-nogap": ("",), "-any": None}.get(variant.rstrip("3")[6:], ("", " "))
-            n = 3 if variant.endswith("3") else 2
-            lexical._expression = functools.partial(_with_phrases, gaps=gaps, n=n)  # type: ignore[assignment]
-        return
-    nouns, _, gap = variant.partition("+")
-    lexical.COMPOUND_NOUNS = int(nouns)
-    lexical.COMPOUND_GAPS = frozenset({"", " "} if gap == "space" else {""})
+    """Make lexical.py ask `variant`'s phrases."""
+    if variant == "phrase":
+        lexical._noun_phrases = _PHRASES
+    elif variant == "off":
+        lexical._noun_phrases = lambda query, terms: []
+    elif variant in VARIANTS:
+        gaps, longest = VARIANTS[variant]
+        lexical._noun_phrases = functools.partial(_phrases, gaps=gaps, longest=longest)
+    else:
+        raise SystemExit(
+            f"unknown variant {variant!r}: off, phrase, {', '.join(VARIANTS)} (extra terms: "
+            "2, 2+space, 3, 3+space were measured at commit fb0168d)"
+        )
 
 
-def _with_phrases(
-    query: str, terms: Sequence[lexical.Term], gaps: tuple[str, ...] | None, n: int
-) -> str | None:
-    """The MATCH expression, and each run of 2 to `n` neighbouring Korean nouns apart by
-    one of `gaps` (None: anything) as a phrase (a noun: a Hangul term spelled as in the
-    query; predicates are dictionary forms)."""
-    expression = _EXPRESSION(query, terms)
-    if expression is None:
-        return None
-
-    def noun(t: lexical.Term) -> bool:
-        source = unicodedata.normalize("NFC", query[t.start : t.end])
-        return source == t.term and bool(re.fullmatch("[\uac00-\ud7a3]+", t.term))
-
-    phrases = []
+def _phrases(
+    query: str, terms: Sequence[lexical.Term], gaps: tuple[str, ...] | None, longest: int
+) -> list[str]:
+    """Each run of 2 to `longest` neighbouring nouns apart by one of `gaps` (None: by
+    anything), as a phrase."""
+    out = []
     for i in range(len(terms)):
-        for j in range(i + 1, min(i + n, len(terms))):
+        for j in range(i + 1, min(i + longest, len(terms))):
             a, b = terms[j - 1], terms[j]
-            if not (noun(a) and noun(b) and (gaps is None or query[a.end : b.start] in gaps)):
+            if not (a.noun and b.noun and (gaps is None or query[a.end : b.start] in gaps)):
                 break
-            phrases.append('"' + " ".join(t.term for t in terms[i : j + 1]) + '"')
-    return " OR ".join([expression, *dict.fromkeys(phrases)])
+            out.append(" ".join(t.term for t in terms[i : j + 1]))
+    return out
 
 
 class QueryMemo:
@@ -244,16 +246,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument(
         "--variants",
-        default="off,2+space",
-        help="comma-separated: off, N (N nouns written together), N+space (or a space "
-        "apart); Δ is from the first (default: off and the product's)",
+        default="off,phrase",
+        help=f"comma-separated, of off, phrase, {', '.join(VARIANTS)}; Δ is from the first "
+        "(default: off and the product's)",
     )
     ap.add_argument("--sets", default=",".join(SETS), help=f"comma-separated, of {', '.join(SETS)}")
     ap.add_argument("--cache", type=Path, default=ROOT / "bench/.cache/compounds")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--smoke", action="store_true", help="a few queries and files of each set")
     args = ap.parse_args()
-    compounds = (lexical.COMPOUND_NOUNS, lexical.COMPOUND_GAPS, lexical._expression)
+    phrases = lexical._noun_phrases
     try:
         if args.smoke:
             with tempfile.TemporaryDirectory(prefix="compounds-smoke-") as tmp:
@@ -262,7 +264,7 @@ def main() -> None:
         else:
             report = run(args, {name: SETS[name] for name in args.sets.split(",")})
     finally:
-        lexical.COMPOUND_NOUNS, lexical.COMPOUND_GAPS, lexical._expression = compounds
+        lexical._noun_phrases = phrases
     if args.json:
         json.dump(report, sys.stdout, indent=1, ensure_ascii=False)
         print()

@@ -50,13 +50,8 @@ _PLAIN_KOREAN_RE = re.compile(r"[\uac00-\ud7a3\x21-\x7e]*")
 _SYLLABLES_RE = re.compile(r"[\uac00-\ud7a3]+")
 
 _NOUN_TAGS = frozenset({"NNG", "NNP", "NR", "XR"})
-# Nouns that may join into compound terms (국회 의원 and 국회의원 both also giving 국회의원):
-# runs of up to COMPOUND_NOUNS neighbours, apart by one of COMPOUND_GAPS in kiwi's view of
-# the text. Off (1): measured by bench/bench_compounds.py, with a space allowed they cost
-# libreoffice-help-ko's lexical MRR@10 0.013, and written together they are too rare to count.
-_COMPOUND_TAGS = frozenset({"NNG", "NNP"})
-COMPOUND_NOUNS = 1
-COMPOUND_GAPS: frozenset[str] = frozenset({"", " "})
+# What kiwi reads as a noun whose neighbour in a query makes a phrase (`_noun_phrases`).
+_PHRASE_TAGS = frozenset({"NNG", "NNP"})
 _PREDICATE_TAGS = frozenset({"VV", "VA"})
 # Particles standing alone: kiwi reads a lone 을 or 은 as a noun (silver), 를 as 르.
 _LONE_PARTICLES = frozenset(
@@ -79,6 +74,7 @@ class Term:
     term: str
     start: int
     end: int
+    noun: bool = False  # kiwi read a common or proper noun (NNG, NNP)
 
 
 def analyze(text: str) -> list[Term]:
@@ -189,7 +185,8 @@ def _expression(query: str, terms: Sequence[Term]) -> str | None:
     Everything the user typed is literal text: each term is double-quoted and
     the terms are OR-ed, leaving the ranking to BM25. Parts of one identifier
     (`dpkg-divert`, `os.path.join`, `v2.3.1`) and runs of Han/Kana become one
-    phrase, so they must appear side by side.
+    phrase, so they must appear side by side; Korean nouns side by side are asked
+    both alone and as a phrase (`_noun_phrases`).
     """
     groups: list[list[Term]] = []
     for term in terms:
@@ -210,6 +207,7 @@ def _expression(query: str, terms: Sequence[Term]) -> str | None:
     kept = [u for u in units if u not in _stop_terms()]
     if kept:  # a query of stop words alone ("The Who") still matches them
         units = dict.fromkeys(kept)
+    units.update(dict.fromkeys(_noun_phrases(query, terms)))
     # terms are letters and digits only, so a quote can never end up inside one
     return " OR ".join(f'"{unit}"' for unit in list(units)[:MAX_QUERY_UNITS])
 
@@ -372,34 +370,20 @@ def _korean_terms(text: str, words: re.Pattern[str]) -> list[Term]:
     if not view:  # no word could match: a one-shot search need not wait for kiwi's load
         return []
     terms = []
-    nouns: list[tuple[str, int, int]] = []  # the run of nouns just read: form, view span
     for token in _get_kiwi().tokenize(view):
         tag = token.tag.split("-")[0]  # VV-I, VA-R: irregular/regular conjugation
-        s, e = token.start, token.start + token.len
         if tag in _NOUN_TAGS or (tag == "MAG" and len(token.form) > 1):
             term = token.form
         elif tag in _PREDICATE_TAGS:
             # the dictionary form keeps the stem of 샀다 (사다) apart from the noun 사
             term = token.form + "다"
             if term in _STOP_LEMMAS:
-                nouns = []
                 continue
         else:
-            nouns = []
             continue
-        if not (_SYLLABLES_RE.fullmatch(view, s, e) and term.isalnum()):
-            nouns = []
-            continue
-        terms.append(Term(term, starts[s], ends[e - 1]))
-        if tag not in _COMPOUND_TAGS:
-            nouns = []
-            continue
-        if nouns and view[nouns[-1][2] : s] not in COMPOUND_GAPS:
-            nouns = []
-        nouns.append((term, s, e))
-        for n in range(2, min(len(nouns), COMPOUND_NOUNS) + 1):
-            joined = "".join(form for form, _, _ in nouns[-n:])
-            terms.append(Term(joined, starts[nouns[-n][1]], ends[e - 1]))
+        s, e = token.start, token.start + token.len
+        if _SYLLABLES_RE.fullmatch(view, s, e) and term.isalnum():
+            terms.append(Term(term, starts[s], ends[e - 1], tag in _PHRASE_TAGS))
     return terms
 
 
@@ -508,6 +492,20 @@ def _clean_word(word: str, at: int, pieces: list[str], starts: list[int], ends: 
 
 
 # --- queries and snippets ---------------------------------------------------------------
+
+
+def _noun_phrases(query: str, terms: Sequence[Term]) -> list[str]:
+    """Each two neighbouring nouns of a Korean query, written together or a space apart,
+    as a phrase: `국회의원` and `국회 의원` both also ask for "국회 의원", which a chunk's
+    terms (stored in reading order, particles dropped) hold wherever the two nouns stand
+    side by side, spaced or not. Chunks store nothing more, so an index made before still
+    answers it. Measured against joining them into extra terms on both sides, which lost
+    on the larger Korean set, and against other spans (bench/bench_compounds.py)."""
+    return [
+        f"{a.term} {b.term}"
+        for a, b in pairwise(terms)
+        if a.noun and b.noun and not query[a.end : b.start].strip(" ")
+    ]
 
 
 def _same_word(query: str, before: Term, after: Term) -> bool:

@@ -117,6 +117,39 @@ def test_a_compound_noun_matches_each_part() -> None:
     assert {"자동차", "보험"} <= set(_terms("자동차보험"))
 
 
+@pytest.mark.parametrize("query", ["국회의원", "국회 의원", "국회 의원이 되려면"])
+def test_neighbouring_nouns_are_also_asked_as_a_phrase(query: str) -> None:
+    assert match_expression(query) == '"국회" OR "의원" OR "국회 의원"'
+
+
+@pytest.mark.parametrize(
+    "query", ["국회의 의원", "국회에서 일하는 의원", "국회\n의원", "국회. 의원"]
+)
+def test_nouns_apart_in_a_query_make_no_phrase(query: str) -> None:
+    expression = match_expression(query)
+    assert expression is not None
+    assert '"국회"' in expression
+    assert '"의원"' in expression
+    assert '"국회 의원"' not in expression
+
+
+def test_a_chunk_stores_its_nouns_alone_so_older_indexes_answer_the_phrase() -> None:
+    assert index_text("국회의원 선거") == index_text("국회 의원 선거") == "국회 의원 선거"
+
+
+@pytest.mark.parametrize(
+    ("query", "text"),
+    [("국회의원", "국회 의원 선거 일정 안내"), ("국회 의원", "국회의원 선거 일정 안내")],
+)
+def test_nouns_side_by_side_rank_first_spaced_or_not(
+    db: sqlite3.Connection, query: str, text: str
+) -> None:
+    # both texts hold both nouns, only the second side by side: without the phrase the
+    # shorter first ranks above it (the others give the terms their idf)
+    _add(db, "국회에서 일하는 의원", text, "강아지 산책 요령", "소방 점검 안내", "연차 휴가 신청")
+    assert _search(db, query) == [2, 1]
+
+
 def test_noun_plus_hada_keeps_the_noun_only() -> None:
     assert _terms("공부했다") == _terms("공부하는") == ["공부"]
 
