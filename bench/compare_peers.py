@@ -25,12 +25,12 @@ Issue 15 ("faster than the peers on the same model"). Protocol:
 * Ingest (chunks/s, wall clock, to durable storage): semsearch: the real
   ``Index.add`` on a folder holding one ``.txt`` file per chunk (extraction, chunking,
   encoding, catalog, HNSW and BM25 index; word vectors off, as the peers train none);
-  also its bare encoder on the same chunks (the first 5,000 past that many), for scale. Every system's model is
-  loaded before its clock starts (semsearch's both engines: ONNX Runtime for queries
-  and the torch model its indexing batches run on). txtai: ``index()`` then
-  ``save()`` (HNSW backend, ``content: False``). Chroma: encode + ``collection.add``
-  in batches of 32 into a ``PersistentClient`` (cosine HNSW, the chunk texts stored
-  too, as semsearch stores them).
+  also its bare encoder on the same chunks (the first 5,000 past that many), for scale.
+  Every system's model is loaded before its clock starts (semsearch's both engines:
+  ONNX Runtime for queries and the torch model its indexing batches run on). txtai:
+  ``index()`` then ``save()`` (HNSW backend, ``content: False``). Chroma: encode +
+  ``collection.add`` in batches of 32 into a ``PersistentClient`` (cosine HNSW, the
+  chunk texts stored too, as semsearch stores them).
 * Warm query: the same ``--queries`` labelled queries (seeded draw from
   ``evalsets/*/qrels*.tsv``) after 5 warm-up ones, k=10, one process per system:
   p50 / p95 ms, encoding included. semsearch dense and hybrid; the peers dense.
