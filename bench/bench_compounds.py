@@ -49,20 +49,18 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 
+from bench.bench_vector_tokens import ask, paired  # noqa: E402
 from bench.tune_fusion import SETS as FUSION_SETS  # noqa: E402
 from bench.tune_fusion import smoke_sets  # noqa: E402
-from searchengine import Encoders, Filters, Index, Settings, lexical  # noqa: E402
+from searchengine import Encoders, Index, Settings, lexical  # noqa: E402
 from searchengine.config import DEFAULT_TEXT_MODEL, data_home  # noqa: E402
-from searchengine.files import path_key  # noqa: E402
 from searchengine.models.encoders import TextEncoding, TextRole  # noqa: E402
 from searchengine.models.spaces import load_text_encoder  # noqa: E402
-from searchengine.query.evaluate import Metrics, bootstrap_interval, read_qrels  # noqa: E402
 from searchengine.records import Vectors  # noqa: E402
 from searchengine.store.folder import CATALOG_NAME, Store  # noqa: E402
 
 SETS = {**FUSION_SETS, "office-ko": ROOT / "evalsets/office-ko/qrels.tsv"}
 MODES = ("hybrid", "lexical", "dense")
-DEPTH = 10
 
 
 _PHRASES = lexical._noun_phrases
@@ -167,30 +165,7 @@ def run(args: argparse.Namespace, sets: dict[str, Path]) -> dict:
                     if qrels_path.parent / "docs" == folder:
                         modes = MODES if vi == 0 else MODES[:2]
                         per_query[variant][name] = ask(index, qrels_path, modes)
-    base = variants[0]
-    for name in sets:
-        entry: dict = {"queries": len(per_query[base][name]["hybrid"])}
-        report["sets"][name] = entry
-        for mode in MODES:
-            rows: dict = {}
-            entry[mode] = rows
-            ref = np.asarray(per_query[base][name][mode])
-            for variant in variants:
-                if mode not in per_query[variant][name]:
-                    continue
-                got = np.asarray(per_query[variant][name][mode])
-                low, high = bootstrap_interval(got.tolist())
-                row = {
-                    "mrr@10": round(float(got.mean()), 4),
-                    "ci95": [round(low, 4), round(high, 4)],
-                }
-                if variant != base:
-                    d_low, d_high = bootstrap_interval((got - ref).tolist())
-                    row["delta"] = round(float((got - ref).mean()), 4)
-                    row["delta_ci95"] = [round(d_low, 4), round(d_high, 4)]
-                    row["better"] = int((got > ref).sum())
-                    row["worse"] = int((got < ref).sum())
-                rows[variant] = row
+    report["sets"] = paired(per_query, sets, MODES)
     return report
 
 
@@ -201,20 +176,6 @@ def terms_per_chunk(catalog_path: Path) -> float:
     finally:
         db.close()
     return round(sum(len(r[0].split()) for r in rows) / max(len(rows), 1), 1)
-
-
-def ask(index: Index, qrels_path: Path, modes: Sequence[str]) -> dict[str, list[float]]:
-    """Each query's reciprocal rank (MRR@10's terms) per mode."""
-    qrels = read_qrels(qrels_path)
-    filters = Filters(folders=(qrels.folder,))
-    out: dict[str, list[float]] = {}
-    for mode in modes:
-        metrics = Metrics()
-        for query, relevant in qrels.relevant.items():
-            hits = index.search(query, k=DEPTH, mode=mode, filters=filters).hits  # type: ignore[arg-type]
-            metrics.add([path_key(h.path) for h in hits], relevant)
-        out[mode] = metrics.per_query["mrr@10"]
-    return out
 
 
 def show(report: dict) -> None:

@@ -22,6 +22,7 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -80,36 +81,53 @@ def run(args: argparse.Namespace, sets: dict[str, Path]) -> dict:
                     if qrels_path.parent / "docs" != folder:
                         continue
                     per_query[label(size)][name] = ask(index, qrels_path)
-    base = label(sizes[0])
-    for name in sets:
-        entry: dict = {}
-        report["sets"][name] = entry
-        for mode in MODES:
+    report["sets"] = paired(per_query, sets, MODES)
+    return report
+
+
+def paired(
+    per_query: dict[str, dict[str, dict[str, list[float]]]],
+    names: Iterable[str],
+    modes: Sequence[str],
+) -> dict:
+    """Per set and mode (variant -> set -> mode -> each query's reciprocal rank): each
+    variant's MRR@10 with its 95% interval and, past the first variant, its paired
+    difference from the first, with that difference's interval and how many queries went
+    up and down. A variant without a mode's figures is left out of that mode."""
+    base = next(iter(per_query))
+    out: dict = {}
+    for name in names:
+        entry: dict = {"queries": len(per_query[base][name][modes[0]])}
+        out[name] = entry
+        for mode in modes:
             rows: dict = {}
             entry[mode] = rows
             ref = np.asarray(per_query[base][name][mode])
-            for size in sizes:
-                got = np.asarray(per_query[label(size)][name][mode])
+            for variant, by_set in per_query.items():
+                if mode not in by_set[name]:
+                    continue
+                got = np.asarray(by_set[name][mode])
                 low, high = bootstrap_interval(got.tolist())
                 row = {
                     "mrr@10": round(float(got.mean()), 4),
                     "ci95": [round(low, 4), round(high, 4)],
                 }
-                if label(size) != base:
+                if variant != base:
                     d_low, d_high = bootstrap_interval((got - ref).tolist())
                     row["delta"] = round(float((got - ref).mean()), 4)
                     row["delta_ci95"] = [round(d_low, 4), round(d_high, 4)]
-                rows[label(size)] = row
-        entry["queries"] = len(per_query[base][name]["hybrid"])
-    return report
+                    row["better"] = int((got > ref).sum())
+                    row["worse"] = int((got < ref).sum())
+                rows[variant] = row
+    return out
 
 
-def ask(index: Index, qrels_path: Path) -> dict[str, list[float]]:
+def ask(index: Index, qrels_path: Path, modes: Sequence[str] = MODES) -> dict[str, list[float]]:
     """Each query's reciprocal rank (MRR@10's terms) per mode."""
     qrels = read_qrels(qrels_path)
     filters = Filters(folders=(qrels.folder,))
     out: dict[str, list[float]] = {}
-    for mode in MODES:
+    for mode in modes:
         metrics = Metrics()
         for query, relevant in qrels.relevant.items():
             hits = index.search(query, k=DEPTH, mode=mode, filters=filters).hits  # type: ignore[arg-type]
