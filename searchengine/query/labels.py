@@ -37,8 +37,10 @@ import numpy as np
 
 from searchengine.catalog import Catalog
 from searchengine.records import Vectors
+from searchengine.store.hnsw import LARGE_INDEX
 
-EXACT_SCAN_MAX = 131_072  # a space this small, its vectors in memory, is scored whole
+# a space this small, its vectors in memory, is scored whole; past it the graph walks wider
+EXACT_SCAN_MAX = LARGE_INDEX
 KEEP_VECTORS_AFTER = 2  # pools scored with one map before its vectors are kept in memory
 FLOAT32_BUDGET = 256 * 2**20  # bytes of kept vectors held as float32 (float16 above it)
 

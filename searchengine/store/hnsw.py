@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 
 # Past this many live vectors a warm searcher no longer scores every kept vector
-# (query/labels.py EXACT_SCAN_MAX): the graph alone decides what a search finds.
+# (query/labels.py's EXACT_SCAN_MAX is this): the graph alone decides what a search finds.
 LARGE_INDEX = 131_072
 
 # (more than this many live vectors, at least this ef), from bench/bench_recall.py: a search
