@@ -66,6 +66,27 @@ def test_auto_encodes_big_passage_batches_on_torch(tiny_bert_dir: Path, tmp_path
     assert np.array_equal(a, plain.encode(many))  # the same vectors, bit for bit
 
 
+def test_torch_batches_free_the_onnx_session_until_a_query(
+    tiny_bert_dir: Path, tmp_path: Path
+) -> None:
+    """An indexing process holds one text engine: once torch encodes the batches, the
+    ONNX session is freed (small batches go to torch too), and a query opens it again."""
+    many = [f"{t} {i}" for i in range(3) for t in TEXTS]
+    auto = TextEncoder(source(tiny_bert_dir), batch_size=4, model_cache=tmp_path)
+    query = auto.encode(["one query"], "query")
+    onnx_backend = auto._backend
+    assert onnx_backend is not None and onnx_backend.session is not None  # type: ignore[union-attr]
+    auto.encode(many)
+    assert auto.batch_engine == "torch" and onnx_backend.session is None  # type: ignore[union-attr]
+    few = auto.encode(TEXTS[:2])  # below BATCH_ON_TORCH, but torch is loaded: torch
+    assert onnx_backend.session is None  # type: ignore[union-attr]
+    plain = TextEncoder(source(tiny_bert_dir), batch_size=4, engine="torch")
+    assert np.array_equal(few, plain.encode(TEXTS[:2]))
+    again = auto.encode(["one query"], "query")  # the session opens again
+    assert onnx_backend.session is not None  # type: ignore[union-attr]
+    assert np.array_equal(query, again)
+
+
 def test_a_table_of_other_weights_is_not_shared(tiny_bert_dir: Path) -> None:
     backend = text_backends.TorchBackend(source(tiny_bert_dir))
     own = backend.model.get_input_embeddings().weight.detach().numpy().copy()
@@ -73,6 +94,34 @@ def test_a_table_of_other_weights_is_not_shared(tiny_bert_dir: Path) -> None:
     assert not backend.share_embeddings(own[:-1])  # another shape
     assert backend.share_embeddings(own)
     assert np.shares_memory(backend.model.get_input_embeddings().weight.detach().numpy(), own)
+
+
+def _in_checkpoint_map(tensors: list, checkpoint: Path) -> int:
+    """How many of `tensors` lie in memory mapped from `checkpoint` (Linux's maps)."""
+    spans = []
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        fields = line.split(maxsplit=5)
+        if len(fields) == 6 and Path(fields[5]) == checkpoint.resolve():
+            lo, hi = (int(x, 16) for x in fields[0].split("-"))
+            spans.append((lo, hi))
+    return sum(any(lo <= t.data_ptr() < hi for lo, hi in spans) for t in tensors)
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads Linux's /proc")
+def test_sharing_the_table_lets_the_checkpoint_map_close(tiny_bert_dir: Path) -> None:
+    """Once torch reads the export's table, no weight views the checkpoint's memory map
+    any more (its pages, read in whole by the fingerprint, would stay resident)."""
+    checkpoint = tiny_bert_dir / "model.safetensors"
+    backend = text_backends.TorchBackend(source(tiny_bert_dir))
+    weights = [*backend.model.parameters(), *backend.model.buffers()]
+    assert _in_checkpoint_map(weights, checkpoint) > 0  # transformers maps the file
+    ids, mask = np.array([[0, 1, 2]]), np.ones((1, 3), dtype=np.int64)
+    before = backend.run(ids, mask)
+    table = backend.model.get_input_embeddings().weight.detach().numpy().copy()
+    assert backend.share_embeddings(table)
+    weights = [*backend.model.parameters(), *backend.model.buffers()]
+    assert _in_checkpoint_map(weights, checkpoint) == 0
+    assert np.array_equal(before, backend.run(ids, mask))
 
 
 def test_preparing_loads_torch_only_for_a_batch_that_goes_there(

@@ -259,8 +259,8 @@ class TextEncoder:
         backend = self._backend
         assert backend is not None
         passages = prefix == self.source.passage_prefix
-        if len(texts) >= BATCH_ON_TORCH and passages:
-            backend = self._for_batches() or backend
+        if passages and (len(texts) >= BATCH_ON_TORCH or self._batch_backend is not None):
+            backend = self._for_batches() or backend  # once loaded, torch takes them all
         bf16 = passages and self._bf16_on(backend)
         if passages:
             self.passage_precisions.add("bf16" if bf16 else "fp32")
@@ -332,6 +332,8 @@ class TextEncoder:
                 return None
             if isinstance(self._backend, OnnxBackend):  # one copy of the embedding table
                 batch.share_embeddings(self._backend.table)
+                # ...and no ONNX session beside torch until a query asks for one
+                self._backend.release_session()
             self._batch_backend = batch
         return self._batch_backend
 
