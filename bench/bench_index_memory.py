@@ -13,6 +13,7 @@ Protocol:
 * Chunks/s is the run's own figure (chunks and seconds from `--json`).
 
     python -m bench.bench_index_memory [--folder /usr/share/doc] [--files 400] [--json]
+    python -m bench.bench_index_memory --timeline 5   # also the resident MB every 5 s
     python -m bench.bench_index_memory --smoke   # three documents: a check that it runs
 """
 
@@ -57,6 +58,10 @@ def main() -> int:
     ap.add_argument("--folder", type=Path, default=Path("/usr/share/doc"))
     ap.add_argument("--files", type=int, default=400, help="files sampled (0: all)")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument(
+        "--timeline", type=float, default=0, metavar="S",
+        help="also print the resident memory every S seconds of the run",
+    )  # fmt: skip
     ap.add_argument("--smoke", action="store_true", help="a few files of sample_corpus")
     args = ap.parse_args()
     # the smoke run: three documents (no pictures, so the image model never loads)
@@ -106,6 +111,7 @@ def main() -> int:
             else None,
             "peak_rss_mb": peak,
             "peak_at_s": round(at, 1),
+            "timeline": _timeline(samples, args.timeline) if args.timeline > 0 else [],
         }
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -119,7 +125,20 @@ def main() -> int:
     )
     print(f"  peak RSS {peak} MB (reached {figures['peak_at_s']} s into the run)")
     print(f"  chunks/s {figures['chunks_per_s']}")
+    if figures["timeline"]:
+        print("  resident MB over the run: " + ", ".join(
+            f"{t:g}s {mb}" for t, mb in figures["timeline"]
+        ))  # fmt: skip
     return 0
+
+
+def _timeline(samples: list[tuple[float, int]], every: float) -> list[tuple[float, int]]:
+    """The highest sample of each `every`-second slice of the run, as (slice start, MB)."""
+    slices: dict[int, int] = {}
+    for t, mb in samples:
+        n = int(t // every)
+        slices[n] = max(slices.get(n, 0), mb)
+    return [(round(n * every, 1), mb) for n, mb in sorted(slices.items())]
 
 
 if __name__ == "__main__":
