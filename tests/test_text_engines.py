@@ -334,3 +334,14 @@ def test_cpu_has_bf16_reads_the_flags() -> None:
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     expected = any(f in flags.split() for f in ("avx512_bf16", "amx_bf16"))
     assert text_backends.cpu_has_bf16() == expected
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_the_table_is_mapped_as_numpy_saved_it(tmp_path: Path, order: str) -> None:
+    saved = np.asfortranarray if order == "F" else np.ascontiguousarray
+    table = saved(np.arange(60, dtype=np.float32).reshape(12, 5) / 7)
+    np.save(tmp_path / "t.npy", table)
+    mapped = text_backends.mapped_rows(tmp_path / "t.npy")
+    assert mapped.shape == (12, 5) and mapped.dtype == np.float32
+    assert np.array_equal(mapped, table) and np.array_equal(mapped[[3, 0, 11]], table[[3, 0, 11]])
+    assert not mapped.flags.writeable  # read-only pages: inference never writes them
