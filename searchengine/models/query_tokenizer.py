@@ -16,6 +16,9 @@ post-processor other than a template, a query holding an added token's text or
 longer than the model takes) is answered by None, and the caller uses the full
 tokenizer. A test holds the ids equal to the full tokenizer's on the shipped
 query sets and on odd text.
+
+The pieces' search (`UnigramPieces`) and the cache (`load_pieces`) also serve
+compact_tokenizer.py, which runs a whole text (offsets, added tokens, batches) so.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import json
 import os
 import shutil
 import tempfile
+from array import array
 from pathlib import Path
 from typing import Any
 
@@ -34,17 +38,130 @@ UNK_PENALTY = 10.0  # tokenizers' K_UNK_PENALTY
 CACHE_VERSION = 1
 
 
+class UnigramPieces:
+    """A Unigram model's pieces and scores, and its Viterbi search over one word: what
+    `QueryTokenizer` and `CompactTokenizer` (compact_tokenizer.py) both run."""
+
+    def __init__(self, pieces: list[str], scores: np.ndarray, unk_id: int):
+        # a repeated piece: its last id, as in tokenizers
+        self.ids = dict(zip(pieces, range(len(pieces)), strict=True))
+        # a float array: 2 MB where a list of 250,002 floats takes 8
+        self.scores = array("d", np.asarray(scores, dtype=np.float64).tobytes())
+        self.unk_id = unk_id
+        self.unk_score = float(np.min(scores)) - UNK_PENALTY
+        self.reach: dict[str, int] = {}  # first character -> the longest piece it starts
+        for piece in pieces:
+            if piece and len(piece) > self.reach.get(piece[0], 0):
+                self.reach[piece[0]] = len(piece)
+
+    def id_of(self, piece: str) -> int:
+        """tokenizers' token_to_ids lookup: a piece's (last) id, else the unknown id."""
+        return self.ids.get(piece, self.unk_id)
+
+    def split(self, word: str) -> list[str]:
+        """The pieces of one pre-tokenized word, as tokenizers' Unigram.encode_optimized
+        cuts it: for each end position the best-scoring path, a later candidate taking it
+        only with a higher score (starts in order, then shorter pieces first), a character
+        that is no piece by itself scored min_score - 10 as unknown, and a run of unknown
+        nodes (the unknown id, the "<unk>" piece included, as there) fused into one."""
+        n = len(word)
+        if not n:
+            return []
+        get, scores, unk_id, reach = self.ids.get, self.scores, self.unk_id, self.reach
+        score = [0.0] * (n + 1)  # of the best path ending at each position
+        back = [-1] * (n + 1)  # where its last piece starts (-1: not reached yet)
+        last = [0] * (n + 1)  # and that piece's id
+        for start in range(n):
+            base = score[start]  # every position is reached (unknown characters too)
+            single = False
+            stop = min(n, start + reach.get(word[start], 0))
+            for end in range(start + 1, stop + 1):
+                found = get(word[start:end])
+                if found is None:
+                    continue
+                candidate = scores[found] + base
+                if back[end] < 0 or candidate > score[end]:
+                    score[end], back[end], last[end] = candidate, start, found
+                if end == start + 1:
+                    single = True
+            if not single:
+                candidate = self.unk_score + base
+                end = start + 1
+                if back[end] < 0 or candidate > score[end]:
+                    score[end], back[end], last[end] = candidate, start, unk_id
+        pieces: list[str] = []
+        unknown = -1  # the end of the run of unknown nodes being walked back over
+        end = n
+        while end > 0:
+            start = back[end]
+            if last[end] == unk_id:
+                if unknown < 0:
+                    unknown = end
+            else:
+                if unknown >= 0:
+                    pieces.append(word[end:unknown])
+                    unknown = -1
+                pieces.append(word[start:end])
+            end = start
+        if unknown >= 0:
+            pieces.append(word[:unknown])
+        pieces.reverse()
+        return pieces
+
+
+def load_pieces(
+    folder: Path, cache_root: Path
+) -> tuple[dict[str, Any], list[str], np.ndarray] | None:
+    """(the tokenizer.json without its model, the pieces, their scores) of the model in
+    `folder`, from (or into) its cache under `cache_root`; None when its tokenizer is
+    not one `QueryTokenizer` runs exactly (see `_split`)."""
+    source = folder / "tokenizer.json"
+    try:
+        stat = source.stat()
+        key = f"{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{CACHE_VERSION}"
+    except OSError:
+        return None
+    cache = cache_root / "query-tokenizers" / hashlib.sha256(key.encode()).hexdigest()[:16]
+    loaded = _read(cache)
+    if loaded is None:
+        made = _split(source)
+        if made is None:
+            return None
+        shutil.rmtree(cache, ignore_errors=True)  # a damaged one: made again
+        _store(cache, *made)
+        loaded = made
+        if made[0].get("supported"):
+            # read back: the pieces then lie in memory of their own, not among the freed
+            # remains of the parsed tokenizer.json, which malloc can so give back (a
+            # process that made the cache held some 20 MB more for its life otherwise)
+            del made, loaded
+            loaded = _read(cache) or _split(source)  # (a cache it could not write)
+            if loaded is None:
+                return None
+    pipeline, pieces, scores = loaded
+    return (pipeline, pieces, scores) if pipeline.get("supported") else None
+
+
+def _read(cache: Path) -> tuple[dict[str, Any], list[str], np.ndarray] | None:
+    try:
+        pipeline = json.loads((cache / "pipeline.json").read_text(encoding="utf-8"))
+        pieces = (cache / "pieces.txt").read_text(encoding="utf-8").split("\n")
+        scores = np.load(cache / "scores.npy")
+        if pipeline.get("supported") and len(pieces) != len(scores):
+            raise ValueError("a damaged cache")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return pipeline, pieces, scores
+
+
 class QueryTokenizer:
     """Token ids (special tokens included) of one short text, or None: not handled."""
 
     def __init__(self, pieces: list[str], scores: np.ndarray, pipeline: dict[str, Any]):
         from tokenizers import Tokenizer
 
-        self._ids = dict(zip(pieces, range(len(pieces)), strict=True))  # a repeated piece:
-        self._scores: list[float] = scores.tolist()  # its last id, as in tokenizers
-        self._unk_id: int = pipeline["unk_id"]
-        self._unk_score = float(scores.min()) - UNK_PENALTY
-        self._longest = max(len(p) for p in pieces)
+        self.model = UnigramPieces(pieces, scores, pipeline["unk_id"])
+        self._scores = self.model.scores
         self._head: list[int] = pipeline["head"]
         self._tail: list[int] = pipeline["tail"]
         self._added: list[str] = pipeline["added"]
@@ -56,27 +173,11 @@ class QueryTokenizer:
     def load(cls, folder: Path, cache_root: Path) -> QueryTokenizer | None:
         """For the model in `folder`, from (or into) its cache under `cache_root`; None
         when its tokenizer is not one this class runs exactly."""
-        source = folder / "tokenizer.json"
-        try:
-            stat = source.stat()
-            key = f"{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{CACHE_VERSION}"
-        except OSError:
+        loaded = load_pieces(folder, cache_root)
+        if loaded is None:
             return None
-        cache = cache_root / "query-tokenizers" / hashlib.sha256(key.encode()).hexdigest()[:16]
-        try:
-            pipeline = json.loads((cache / "pipeline.json").read_text(encoding="utf-8"))
-            pieces = (cache / "pieces.txt").read_text(encoding="utf-8").split("\n")
-            scores = np.load(cache / "scores.npy")
-            if pipeline.get("supported") and len(pieces) != len(scores):
-                raise ValueError("a damaged cache")
-        except (OSError, ValueError, AttributeError):
-            made = _split(source)
-            if made is None:
-                return None
-            pipeline, pieces, scores = made
-            shutil.rmtree(cache, ignore_errors=True)  # a damaged one: made again
-            _store(cache, pipeline, pieces, scores)
-        return cls(pieces, scores, pipeline) if pipeline.get("supported") else None
+        pipeline, pieces, scores = loaded
+        return cls(pieces, scores, pipeline)
 
     def ids(self, text: str, max_length: int) -> list[int] | None:
         if any(a in text for a in self._added):
@@ -88,54 +189,9 @@ class QueryTokenizer:
             words = [normalized]
         out = list(self._head)
         for word in words:
-            out.extend(self._word(word))
+            out.extend(map(self.model.id_of, self.model.split(word)))
         out.extend(self._tail)
         return out if len(out) <= max_length else None
-
-    def _word(self, word: str) -> list[int]:
-        """tokenizers' Unigram.encode_optimized, then its token_to_ids lookup."""
-        if not word:
-            return []
-        n, ids, scores = len(word), self._ids, self._scores
-        best: list[tuple[float, int, int] | None] = [None] * (n + 1)  # (score, start, id)
-        best[0] = (0.0, -1, -1)
-        for start in range(n):
-            here = best[start]
-            assert here is not None  # every position is reached (unknown characters too)
-            single = False
-            for end in range(start + 1, min(n, start + self._longest) + 1):
-                found = ids.get(word[start:end])
-                if found is None:
-                    continue
-                candidate = scores[found] + here[0]
-                target = best[end]
-                if target is None or candidate > target[0]:
-                    best[end] = (candidate, start, found)
-                single = single or end == start + 1
-            if not single:
-                candidate = self._unk_score + here[0]
-                target = best[start + 1]
-                if target is None or candidate > target[0]:
-                    best[start + 1] = (candidate, start, self._unk_id)
-        pieces: list[str] = []
-        unknown: list[str] = []
-        end = n
-        while end > 0:
-            node = best[end]
-            assert node is not None
-            start = node[1]
-            if node[2] == self._unk_id:
-                unknown.append(word[start:end])
-            else:
-                if unknown:
-                    pieces.append("".join(reversed(unknown)))
-                    unknown = []
-                pieces.append(word[start:end])
-            end = start
-        if unknown:
-            pieces.append("".join(reversed(unknown)))
-        pieces.reverse()
-        return [ids.get(p, self._unk_id) for p in pieces]
 
 
 def _split(source: Path) -> tuple[dict[str, Any], list[str], np.ndarray] | None:
