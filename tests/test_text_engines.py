@@ -15,6 +15,7 @@ import pytest
 
 from searchengine.errors import ConfigError, ModelUnavailableError
 from searchengine.models import text_backends
+from searchengine.models.compact_tokenizer import CompactTokenizer
 from searchengine.models.presets import resolve_text_model
 from searchengine.models.sources import TextSource
 from searchengine.models.text_encoder import TextEncoder
@@ -266,6 +267,12 @@ def test_e5_small_on_onnx_gives_the_torch_vectors(real_home: Path) -> None:
         a, b = onnx.encode(TEXTS, role), torch_.encode(TEXTS, role)  # type: ignore[arg-type]
         assert onnx.engine == "onnx" and cosines(a, b).min() >= 0.9999
     assert onnx.fingerprint == torch_.fingerprint
+    # with a model cache the pieces live in a dict, not tokenizers' 281 MB trie: the same
+    # ids (the vectors above) and the same offsets, which chunking cuts by
+    assert isinstance(onnx.tokenizer, CompactTokenizer)
+    assert not isinstance(torch_.tokenizer, CompactTokenizer)
+    for text in TEXTS:
+        assert onnx.token_spans(text) == torch_.token_spans(text)
 
 
 def test_bf16_passage_batches_on_a_cpu_that_has_it(
