@@ -51,7 +51,7 @@ from searchengine.models.query_tokenizer import UnigramPieces, load_pieces
 
 LIGHT = "\U0010ffff"  # the light model's one word (whatever a piece is, its id is 0)
 SENTINEL = 1 << 30  # light ids from here: the template's special tokens, then padding
-WORD_CACHE = 10_000  # words whose pieces are remembered, in each of two generations
+WORD_CACHE = 40_000  # words whose pieces are remembered, in each of two generations
 
 
 class CompactTokenizer:
@@ -72,7 +72,7 @@ class CompactTokenizer:
 
         self.folder = folder
         self.model_max_length = model_max_length(folder)
-        self.model = UnigramPieces(pieces, scores, int(pipeline["unk_id"]))
+        self.model = UnigramPieces(pieces, scores, int(pipeline["unk_id"]), prefixes=True)
         data: dict[str, Any] = dict(pipeline["tokenizer"])
         real_added = _added_ids(data.get("added_tokens") or [], self.model, len(pieces))
         processor, specials = _light_template(data.get("post_processor"))

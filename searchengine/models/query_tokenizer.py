@@ -42,7 +42,9 @@ class UnigramPieces:
     """A Unigram model's pieces and scores, and its Viterbi search over one word: what
     `QueryTokenizer` and `CompactTokenizer` (compact_tokenizer.py) both run."""
 
-    def __init__(self, pieces: list[str], scores: np.ndarray, unk_id: int):
+    def __init__(
+        self, pieces: list[str], scores: np.ndarray, unk_id: int, *, prefixes: bool = False
+    ):
         # a repeated piece: its last id, as in tokenizers
         self.ids = dict(zip(pieces, range(len(pieces)), strict=True))
         # a float array: 2 MB where a list of 250,002 floats takes 8
@@ -53,6 +55,17 @@ class UnigramPieces:
         for piece in pieces:
             if piece and len(piece) > self.reach.get(piece[0], 0):
                 self.reach[piece[0]] = len(piece)
+        # `prefixes`: also the beginnings of pieces that are no piece themselves (e5:
+        # 255,196 of them, ~25 MB), so that a search from one position stops at the first
+        # substring that begins no piece instead of trying every length up to `reach`.
+        # Text full of words no cache holds (changelogs: versions, names, addresses) went
+        # through 131 lookups a word without it; worth it for passages, not for one query
+        self.dead_ends: frozenset[str] | None = None
+        if prefixes:
+            ids = self.ids
+            self.dead_ends = frozenset(
+                p[:k] for p in pieces for k in range(1, len(p)) if p[:k] not in ids
+            )
 
     def id_of(self, piece: str) -> int:
         """tokenizers' token_to_ids lookup: a piece's (last) id, else the unknown id."""
@@ -68,6 +81,7 @@ class UnigramPieces:
         if not n:
             return []
         get, scores, unk_id, reach = self.ids.get, self.scores, self.unk_id, self.reach
+        dead_ends = self.dead_ends
         score = [0.0] * (n + 1)  # of the best path ending at each position
         back = [-1] * (n + 1)  # where its last piece starts (-1: not reached yet)
         last = [0] * (n + 1)  # and that piece's id
@@ -76,8 +90,11 @@ class UnigramPieces:
             single = False
             stop = min(n, start + reach.get(word[start], 0))
             for end in range(start + 1, stop + 1):
-                found = get(word[start:end])
+                sub = word[start:end]
+                found = get(sub)
                 if found is None:
+                    if dead_ends is not None and sub not in dead_ends:
+                        break  # no piece begins with it, nor with anything longer
                     continue
                 candidate = scores[found] + base
                 if back[end] < 0 or candidate > score[end]:
