@@ -46,6 +46,8 @@ from searchengine.models.fast_tokenizer import (
     FastTokenizer,
     Unsupported,
     model_max_length,
+    pad_token,
+    shaped,
 )
 from searchengine.models.query_tokenizer import UnigramPieces, load_pieces
 
@@ -89,7 +91,7 @@ class CompactTokenizer:
             if token.content not in real_added:
                 raise ValueError(f"added token {token.content!r} without an id")
             self._real[light_id] = real_added[token.content]
-        pad = _pad_token(folder)
+        pad = pad_token(folder)
         pad_id = None
         if pad is not None:
             pad_id = real_added.get(pad, self.model.ids.get(pad))
@@ -135,8 +137,8 @@ class CompactTokenizer:
             else:
                 tk.no_truncation()
             pad = padding and len(texts) > 1
-            pad_token, pad_id = self._pad or (None, None)
-            if pad and (pad_token is None or pad_id is None):
+            pad_text, pad_id = self._pad or (None, None)
+            if pad and (pad_text is None or pad_id is None):
                 raise ValueError("this tokenizer has no pad token to pad a batch with")
             # one text at a time: encode_batch's threads would each take the GIL for the
             # cutter (no faster on 2 cores), keep malloc arenas of their own (+18 MB) and
@@ -147,29 +149,18 @@ class CompactTokenizer:
                 self._cutter.ids = []
                 encodings.append(tk.encode(t, add_special_tokens=add_special_tokens))
                 rows.append(self._ids(encodings[-1].ids, self._cutter.ids, truncation))
-            if None in rows:  # never seen: the light tokenizer's pieces were not the cutter's
+            ids = [row for row in rows if row is not None]
+            if len(ids) < len(rows):  # never seen: the light tokens were not the cutter's
                 if self._fallback is None:
                     self._fallback = FastTokenizer(self.folder)
                 return self._fallback(text, **kw)
             if pad:  # as encode_batch pads: to the longest, on the right
                 width = max(len(e.ids) for e in encodings)
-                for e, row in zip(encodings, rows, strict=True):
-                    assert row is not None and pad_id is not None
+                for e, row in zip(encodings, ids, strict=True):
+                    assert pad_id is not None
                     row.extend([pad_id] * (width - len(row)))
-                    e.pad(width, pad_id=self._pad_light, pad_token=pad_token)
-        out: dict[str, Any] = {
-            "input_ids": rows,
-            "attention_mask": [e.attention_mask for e in encodings],
-        }
-        if return_offsets_mapping:
-            out["offset_mapping"] = [e.offsets for e in encodings]
-        if return_tensors == "np":
-            out = {k: np.asarray(v, dtype=np.int64) for k, v in out.items()}
-        elif return_tensors is not None:
-            raise ValueError(f"return_tensors={return_tensors!r} is not supported here")
-        if isinstance(text, str) and return_tensors is None:
-            out = {k: v[0] for k, v in out.items()}
-        return out
+                    e.pad(width, pad_id=self._pad_light, pad_token=pad_text)
+        return shaped(text, ids, encodings, return_offsets_mapping, return_tensors)
 
     def _ids(self, light: list[int], pieces: list[int], truncated: bool) -> list[int] | None:
         """The real ids of an encoding's light ids: each 0 is the next piece the cutter
@@ -296,19 +287,3 @@ def _light_template(processor: Any) -> tuple[Any, dict[int, int]]:
             real[light[-1]] = int(i)
         token["ids"] = light
     return processor, real
-
-
-def _pad_token(folder: Path) -> str | None:
-    """The pad token as FastTokenizer reads it: tokenizer_config.json's, else
-    special_tokens_map.json's."""
-    for name in ("tokenizer_config.json", "special_tokens_map.json"):
-        try:
-            data = json.loads((folder / name).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        token = data.get("pad_token") if isinstance(data, dict) else None
-        if isinstance(token, dict):
-            token = token.get("content")
-        if isinstance(token, str) and token:
-            return token
-    return None

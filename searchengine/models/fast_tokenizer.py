@@ -36,9 +36,7 @@ class FastTokenizer:
             self._tk = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
         except Exception as exc:  # tokenizers raises a bare Exception for a bad file
             raise ValueError(f"unreadable {folder / TOKENIZER_FILE}: {exc}") from exc
-        config = _read_json(folder / "tokenizer_config.json")
-        special = _read_json(folder / "special_tokens_map.json")
-        pad = _content(config.get("pad_token")) or _content(special.get("pad_token"))
+        pad = pad_token(folder)
         self._pad = (pad, self._tk.token_to_id(pad)) if pad else None
         self._lock = threading.Lock()  # truncation and padding are settings of the one Tokenizer
 
@@ -70,19 +68,41 @@ class FastTokenizer:
             else:
                 self._tk.no_padding()
             encodings = self._tk.encode_batch(texts, add_special_tokens=add_special_tokens)
-        out: dict[str, Any] = {
-            "input_ids": [e.ids for e in encodings],
-            "attention_mask": [e.attention_mask for e in encodings],
-        }
-        if return_offsets_mapping:
-            out["offset_mapping"] = [e.offsets for e in encodings]
-        if return_tensors == "np":
-            out = {k: np.asarray(v, dtype=np.int64) for k, v in out.items()}
-        elif return_tensors is not None:
-            raise ValueError(f"return_tensors={return_tensors!r} is not supported here")
-        if isinstance(text, str) and return_tensors is None:
-            out = {k: v[0] for k, v in out.items()}
-        return out
+        ids = [e.ids for e in encodings]
+        return shaped(text, ids, encodings, return_offsets_mapping, return_tensors)
+
+
+def shaped(
+    text: str | list[str],
+    ids: list[list[int]],
+    encodings: list[Any],
+    return_offsets_mapping: bool,
+    return_tensors: str | None,
+) -> dict[str, Any]:
+    """A call's output as transformers gives it: `ids` and the encodings' attention masks
+    (and offsets), lists or int64 arrays, one text's rows unwrapped when one text was
+    given (compact_tokenizer.py's ids are not its encodings' own, hence `ids`)."""
+    out: dict[str, Any] = {
+        "input_ids": ids,
+        "attention_mask": [e.attention_mask for e in encodings],
+    }
+    if return_offsets_mapping:
+        out["offset_mapping"] = [e.offsets for e in encodings]
+    if return_tensors == "np":
+        out = {k: np.asarray(v, dtype=np.int64) for k, v in out.items()}
+    elif return_tensors is not None:
+        raise ValueError(f"return_tensors={return_tensors!r} is not supported here")
+    if isinstance(text, str) and return_tensors is None:
+        out = {k: v[0] for k, v in out.items()}
+    return out
+
+
+def pad_token(folder: Path) -> str | None:
+    """The pad token of a model folder: tokenizer_config.json's, else
+    special_tokens_map.json's (either as text or as {"content": ...})."""
+    config = _read_json(folder / "tokenizer_config.json")
+    special = _read_json(folder / "special_tokens_map.json")
+    return _content(config.get("pad_token")) or _content(special.get("pad_token"))
 
 
 def model_max_length(folder: Path) -> int | None:
