@@ -17,11 +17,14 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import sys
 import threading
 import unicodedata
+from array import array
 from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass
-from itertools import pairwise
+from itertools import accumulate, pairwise
+from operator import add
 from typing import TYPE_CHECKING
 
 from searchengine import korean
@@ -110,6 +113,76 @@ def index_text(text: str) -> str:
 def chunk_terms(chunks: Iterable[Chunk]) -> tuple[str, ...]:
     """What to store in the FTS5 column for each chunk, in order (the indexer's part)."""
     return tuple(index_text(c.text) for c in chunks)
+
+
+def analyse_chunks(chunks: Iterable[Chunk]) -> tuple[tuple[str, ...], tuple[bytes | None, ...]]:
+    """Each chunk's terms for the FTS5 column (`chunk_terms`) and where they stand in its
+    text (`term_spans`), from one analysis (the indexer's part)."""
+    terms, spans = [], []
+    for c in chunks:
+        found = analyze(c.text)
+        terms.append(" ".join(t.term for t in found))
+        spans.append(term_spans(found))
+    return tuple(terms), tuple(spans)
+
+
+# how `term_spans` writes its numbers: a leading byte names the array type of the rest
+_SPAN_TYPES = {1: "B", 2: "H"}  # unsigned 8-bit, 16-bit little-endian
+
+
+def term_spans(terms: Sequence[Term]) -> bytes | None:
+    """Where `terms`, in reading order, stand in their text, as a chunk keeps it beside its
+    lexical row (`chunks.term_spans`): for each term, how far its start is past the one
+    before and its length; in bytes where all fit, else in 16-bit numbers. None where one
+    does not fit. On the eval sets' FAQ chunks: 0.20 bytes per byte of Korean text (UTF-8),
+    0.34 per byte of English, all in bytes.
+
+    A snippet then finds the query's terms in a hit without analysing its text again:
+    kiwi over the Hangul of a page's chunks was most of the slowest searches' time
+    (issue 30, bench/results/tail_2026-12-07_snippets.txt).
+    """
+    numbers: list[int] = []
+    previous = 0
+    for t in terms:
+        numbers += (t.start - previous, t.end - t.start)
+        previous = t.start
+    if numbers and (min(numbers) < 0 or max(numbers) > 0xFFFF):
+        return None
+    code = 1 if not numbers or max(numbers) <= 0xFF else 2
+    packed = array(_SPAN_TYPES[code], numbers)
+    if sys.byteorder == "big":
+        packed.byteswap()
+    return bytes([code]) + packed.tobytes()
+
+
+def stored_terms(
+    terms: str, spans: bytes, text: str, among: Set[str] | None = None
+) -> list[Term] | None:
+    """The terms of a chunk's lexical row (`terms`, space-separated), or those `among`
+    these, at the offsets in `text` that `term_spans` kept; None where the two do not fit
+    together (a row written by another analysis), so that the caller analyses `text`."""
+    words = terms.split()
+    if not spans or spans[0] not in _SPAN_TYPES:
+        return None
+    numbers = array(_SPAN_TYPES[spans[0]])
+    try:
+        numbers.frombytes(spans[1:])
+    except ValueError:  # not a whole number of 16-bit numbers
+        return None
+    if len(numbers) != 2 * len(words):
+        return None
+    if sys.byteorder == "big":
+        numbers.byteswap()
+    starts = list(accumulate(numbers[0::2]))
+    lengths = numbers[1::2]
+    if words and max(map(add, starts, lengths)) > len(text):
+        return None
+    # a Term only for the words asked for: a page's chunks hold thousands of terms
+    return [
+        Term(w, a, a + n)
+        for w, a, n in zip(words, starts, lengths, strict=True)
+        if among is None or w in among
+    ]
 
 
 def tag_terms(tags: Iterable[Tag]) -> str:

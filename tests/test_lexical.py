@@ -473,3 +473,48 @@ def test_the_korean_analyser_starts_before_numpy_is_imported() -> None:
     code = "import sys, searchengine.lexical; print('numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+SPANS_TEXT = "어제 자동차를 샀다. We were running late; 東京 café\u200b자동차"
+
+
+def _plain(terms: list[lexical.Term]) -> list[tuple[str, int, int]]:
+    return [(t.term, t.start, t.end) for t in terms]
+
+
+def test_term_spans_give_back_each_term_where_analysis_found_it() -> None:
+    found = analyze(SPANS_TEXT)
+    spans = lexical.term_spans(found)
+    assert spans is not None and spans[0] == 1  # every number fits a byte
+    kept = lexical.stored_terms(index_text(SPANS_TEXT), spans, SPANS_TEXT)
+    assert kept is not None and _plain(kept) == _plain(found)
+    some = lexical.stored_terms(index_text(SPANS_TEXT), spans, SPANS_TEXT, {"자동차", "run"})
+    assert some is not None
+    assert [SPANS_TEXT[t.start : t.end] for t in some] == ["자동차", "running", "자동차"]
+
+
+def test_term_spans_past_a_byte_take_16_bits() -> None:
+    text = "자동차를 " + " " * 300 + "샀다 " + "가" * 70_000 + " 끝"
+    found = [lexical.Term("자동차", 0, 3), lexical.Term("사다", 305, 306)]
+    spans = lexical.term_spans(found)
+    assert spans is not None and spans[0] == 2
+    assert _plain(lexical.stored_terms("자동차 사다", spans, text) or []) == _plain(found)
+    assert lexical.term_spans([lexical.Term("끝", 70_306, 70_307)]) is None  # past 16 bits
+    assert lexical.stored_terms("", lexical.term_spans([]) or b"", "") == []
+
+
+@pytest.mark.parametrize(
+    ("terms", "spans", "text"),
+    [
+        ("자동차 사다", b"\x01\x00\x03", "자동차를 샀다"),  # fewer spans than terms
+        ("자동차", b"\x01\x00\x03\x05\x01", "자동차를 샀다"),  # more
+        ("자동차", b"\x02\x00\x00\x03", "자동차를 샀다"),  # not whole 16-bit numbers
+        ("자동차", b"\x07\x00\x03", "자동차를 샀다"),  # no such format
+        ("자동차", b"", "자동차를 샀다"),
+        ("자동차", b"\x01\x05\x03", "자동차"),  # past the end of the text
+    ],
+)
+def test_stored_terms_that_do_not_fit_their_text_are_refused(
+    terms: str, spans: bytes, text: str
+) -> None:
+    assert lexical.stored_terms(terms, spans, text) is None
