@@ -29,7 +29,7 @@ from searchengine.catalog import FileState, NewItem, as_stored
 from searchengine.config import Settings
 from searchengine.errors import ConfigError, ExtractionError, ModelUnavailableError
 from searchengine.files import extension, path_key
-from searchengine.lexical import chunk_terms, tag_terms
+from searchengine.lexical import analyse_chunks, tag_terms
 from searchengine.models.encoders import TextEncoding, labelled
 from searchengine.models.spaces import IMAGE, TEXT, Spaces
 from searchengine.records import Attached, Chunk, Passage, Progress, Tag
@@ -451,7 +451,11 @@ class IndexRun:
         f = p.found
         # the indexer analyses, the catalog stores: on the encoding thread, so the write
         # transaction holds the lock briefly
-        terms = p.terms if p.terms is not None else chunk_terms(p.chunks)
+        spans: tuple[bytes | None, ...] = ()  # the Ray workers' terms come without them
+        if p.terms is None:
+            terms, spans = analyse_chunks(p.chunks)
+        else:
+            terms = p.terms
         return NewItem(
             f.path,
             f.kind,
@@ -463,6 +467,7 @@ class IndexRun:
             vectors,
             tags,
             terms=terms,
+            term_spans=spans,
             tag_terms=tag_terms(tags) if tags else "",
             text_vectors=text_vectors,
             text_space=TEXT,

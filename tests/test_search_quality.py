@@ -16,9 +16,11 @@ from typing import Any
 import numpy as np
 import pytest
 from fakes import FakeImageEncoder, FakeTextEncoder
-from helpers import draw_image, run_index
+from helpers import draw_image, open_catalog, run_index
+from sqlalchemy import select, update
 
 from searchengine import Encoders, Filters, Index, Results, Settings, make_filters
+from searchengine.catalog.schema import Chunk
 from searchengine.cli.main import main
 from searchengine.query import searcher
 
@@ -268,10 +270,55 @@ def test_an_older_catalog_gets_its_lexical_index_on_open(
         conn.execute("ALTER TABLE files DROP COLUMN domain")  # migration 0016's
         conn.execute("ALTER TABLE vectors DROP COLUMN piece_end")  # migration 0017's
         conn.execute("ALTER TABLE vectors DROP COLUMN piece_start")
+        conn.execute("ALTER TABLE chunks DROP COLUMN term_spans")  # migration 0018's
         conn.execute("UPDATE alembic_version SET version_num = '0007_add_skip_limits'")
     # opening upgrades it and analyses the existing chunks
     hits = _search(fake_settings, encoders, "자동차", k=3, mode="lexical")
     assert _names(hits) == ["car.txt"]
+
+
+KOREAN_FILES = {
+    "car.txt": "# 자동차 구입 가이드\n\n처음 자동차를 살 때는 차량 가격만 보고 결정하기 쉽지만, "
+    "실제로 드는 비용은 훨씬 많습니다.",
+    "buy.txt": "어제 자동차를 샀다. 살 때는 몰랐다.",
+    "song.txt": "사려면 노래를 불러 보세요. 부르는 사람.",
+}
+
+
+def test_an_older_catalog_without_kept_term_spans_shows_the_same_snippets(
+    tmp_path: Path, fake_settings: Settings, encoders: Encoders
+) -> None:
+    """A catalog written before migration 0018 keeps no term spans (chunks.term_spans):
+    its snippets analyse the text at query time, as before, and show what the kept
+    spans show (tests/test_snippets.py compares the two on the eval sets' text)."""
+    root = tmp_path / "docs"
+    root.mkdir()
+    for name, text in KOREAN_FILES.items():
+        (root / name).write_text(text, encoding="utf-8")
+    queries = ["자동차", "사다", "자동차를 사려면 비용", "노래 부르다"]
+
+    def shown() -> list[tuple]:
+        with Index.open(settings=fake_settings, encoders=encoders) as index:
+            return [
+                (h.path, h.snippet, h.highlights, h.start, h.end)
+                for q in queries
+                for mode in ("lexical", "hybrid")
+                for h in index.search(q, k=3, mode=mode)  # type: ignore[arg-type]
+            ]
+
+    with Index.open(settings=fake_settings, encoders=encoders) as index:
+        index.add(root)
+    catalog = open_catalog(fake_settings.index_dir)
+    try:
+        with catalog.session() as s:
+            assert None not in s.scalars(select(Chunk.term_spans)).all()
+        kept = shown()
+        with catalog.session() as s:
+            s.execute(update(Chunk).values(term_spans=None))
+        assert shown() == kept
+    finally:
+        catalog.close()
+    assert any(highlights for _, _, highlights, _, _ in kept)
 
 
 def test_every_pooled_file_is_scored_on_both_signals(

@@ -244,6 +244,10 @@ class Catalog(CatalogUpkeep, CatalogSearch, CatalogTags, CatalogEvents):
                 raise ValueError(
                     f"{item.path}: {len(item.terms)} terms for {len(item.chunks)} chunks"
                 )
+            if item.term_spans and len(item.term_spans) != len(item.terms):
+                raise ValueError(
+                    f"{item.path}: {len(item.term_spans)} term spans for {len(item.terms)} terms"
+                )
         with self.session() as s:
             for name in {space for item in items for space, _, _ in item.rows()}:
                 _check_fingerprint(s, name, fingerprints[name])

@@ -31,7 +31,7 @@ def migrations_dir() -> Path:
 # The newest migration; a catalog already there opens without importing Alembic
 # (a tenth of a second of every one-shot search). tests/test_catalog.py checks that
 # this is Alembic's own head.
-HEAD_REVISION = "0017_add_vector_pieces"
+HEAD_REVISION = "0018_add_chunk_term_spans"
 _MIGRATING = "semsearch: migrating the catalog"
 
 

@@ -94,6 +94,9 @@ class NewItem:
     # lexical.tag_terms for the tags): the catalog stores terms, it never analyses text.
     # Left empty, the chunks are stored without words.
     terms: Sequence[str] = ()
+    # where each chunk's terms stand in its text (lexical.term_spans), None where not kept;
+    # left empty, none is kept
+    term_spans: Sequence[bytes | None] = ()
     tag_terms: str = ""
     text_vectors: Vectors | None = None  # a picture's chunks in the text space, one row each
     text_space: str = "text"

@@ -82,6 +82,9 @@ class Chunk(Base):
     end: Mapped[int]
     text: Mapped[str]
     ocr: Mapped[bool] = mapped_column(default=False, server_default=false())  # read by OCR
+    # where the terms of its lexical row stand in `text` (lexical.term_spans, migration
+    # 0018); None: not kept (written before, or by a writer that does not), analyse again
+    term_spans: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
 
     file: Mapped[File] = relationship(back_populates="chunks")
 

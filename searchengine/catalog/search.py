@@ -27,6 +27,7 @@ from sqlalchemy import (
     or_,
     select,
     table,
+    update,
 )
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects.postgresql import TSQUERY
@@ -71,6 +72,8 @@ class ChunkInfo:
     start: int | None
     end: int | None
     ocr: bool = False  # the chunk's text was read by OCR
+    terms: str | None = None  # its lexical row's terms, where it keeps their spans
+    term_spans: bytes | None = None  # where they stand in `text` (lexical.term_spans)
 
 
 _MAX_NS = 2**63 - 1  # SQLite's INTEGER; a date past 2262 is "never" anyway
@@ -311,14 +314,28 @@ class CatalogSearch(CatalogConnection):
                     driver_sql(
                         self.engine,
                         "SELECT c.id, f.id, f.path, f.kind, c.text, c.page, c.start, "
-                        'c."end", c.ocr '
+                        'c."end", c.ocr, c.term_spans, t.terms '
                         "FROM chunks c JOIN files f ON f.id = c.file_id "
+                        "LEFT JOIN chunk_terms t ON t.rowid = c.id AND c.term_spans IS NOT NULL "
                         f"WHERE c.id IN ({', '.join('?' * len(part))})",
                     ),
                     tuple(part),
                 )
-                for cid, fid, path, kind, text, page, start, end, ocr in cursor.fetchall():
-                    out[int(cid)] = ChunkInfo(fid, path, kind, text, page, start, end, bool(ocr))
+                for row in cursor.fetchall():
+                    cid, fid, path, kind, text, page, start, end, ocr, spans, terms = row
+                    kept = spans is not None and terms is not None
+                    out[int(cid)] = ChunkInfo(
+                        fid,
+                        path,
+                        kind,
+                        text,
+                        page,
+                        start,
+                        end,
+                        bool(ocr),
+                        terms if kept else None,
+                        bytes(spans) if kept else None,  # a memoryview on PostgreSQL
+                    )
             cursor.close()
         finally:
             conn.close()  # back to the pool, which rolls back what a read left open
@@ -472,5 +489,10 @@ class CatalogSearch(CatalogConnection):
                 if not rows:
                     return written
                 insert_terms(s, "chunk_terms", [(r[0], analyse(r[1])) for r in rows])
+                # the spans kept were of the row written at indexing: a snippet of these
+                # chunks analyses their text again rather than trust them
+                s.execute(
+                    update(Chunk).where(Chunk.id.in_([r[0] for r in rows])).values(term_spans=None)
+                )
                 written += len(rows)
                 last = rows[-1][0]

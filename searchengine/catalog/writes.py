@@ -61,9 +61,10 @@ def write_run(
             "end": c.end,
             "text": c.text,
             "ocr": c.ocr,
+            "term_spans": spans,
         }
         for item, fid in zip(items, file_ids, strict=True)
-        for c in item.chunks
+        for c, spans in zip(item.chunks, _spans(item), strict=True)
     ]
     chunk_ids: list[int] = []
     if chunk_params:
@@ -128,6 +129,11 @@ def _link_parents(s: Session, items: Sequence[NewItem], file_ids: Sequence[int])
         if parent is None:
             raise ValueError(f"{item.path}: the file that holds it ({item.parent}) is not written")
         s.execute(update(File).where(File.id == fid).values(parent_id=parent))
+
+
+def _spans(item: NewItem) -> Sequence[bytes | None]:
+    """Where each chunk's terms stand (None where the item keeps none)."""
+    return item.term_spans or [None] * len(item.chunks)
 
 
 def _terms(item: NewItem) -> Sequence[str]:
