@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from searchengine.lexical import analyse_query, analyze, query_terms
+from searchengine import lexical
+from searchengine.catalog.schema import Chunk
+from searchengine.lexical import AnalysedQuery, Term, analyse_query, analyze, query_terms
 from searchengine.query.snippets import ELLIPSIS, Snippet, snippet
+
+EVALSETS = Path(__file__).resolve().parents[1] / "evalsets"
 
 
 def _terms(text: str) -> list[str]:
@@ -183,3 +190,82 @@ def test_a_hit_by_meaning_shows_the_piece_that_matched() -> None:
     # words inside the piece come first; elsewhere only when the piece has none
     assert "road7" in snippet(text, "road7 park3", focus=piece).text
     assert "park3" in snippet(text, "park3", focus=piece).text
+
+
+# --- the terms the lexical index kept (chunks.term_spans) instead of analysing again ------
+
+
+def _eval_queries(qrels: str) -> list[str]:
+    lines = (EVALSETS / qrels).read_text(encoding="utf-8").splitlines()[1:]
+    return sorted({line.split("\t")[0] for line in lines if line.strip()})
+
+
+def _paragraphs(folder: str) -> list[str]:
+    docs = sorted((EVALSETS / folder / "docs").glob("*.txt"))
+    return [p for d in docs for p in re.split(r"\n\s*\n", d.read_text(encoding="utf-8"))]
+
+
+def _kept(texts: list[str]) -> dict[str, tuple[str, bytes]]:
+    """Each text's lexical row and spans, as the indexer writes them."""
+    out = {}
+    for text in texts:
+        terms, spans = lexical.analyse_chunks([Chunk(text=text)])  # type: ignore[list-item]
+        assert spans[0] is not None
+        out[text] = (terms[0], spans[0])
+    return out
+
+
+def _indexed(kept: tuple[str, bytes], text: str, query: AnalysedQuery) -> list[Term]:
+    found = lexical.stored_terms(*kept, text, frozenset(query.words))
+    assert found is not None
+    return found
+
+
+@pytest.mark.parametrize(
+    ("qrels", "folder"),
+    [("python-faq-en/qrels.tsv", "python-faq-en"), ("debian-faq-ko/qrels-en.tsv", "debian-faq-ko")],
+)
+def test_kept_terms_give_todays_snippets_outside_hangul(qrels: str, folder: str) -> None:
+    """The eval sets' English queries over their paragraphs (the Korean FAQ's too): the
+    snippets and highlights from the kept terms are today's, to the character."""
+    texts = [p for p in _paragraphs(folder) if p.strip()]
+    kept = _kept(texts)
+    compared = 0
+    for q in _eval_queries(qrels)[::6]:
+        query = analyse_query(q)
+        if lexical._could_match(frozenset(query.words)) is not None:
+            continue  # a Hangul term: the next test's
+        for text in texts:
+            assert snippet(text, query, indexed=_indexed(kept[text], text, query)) == snippet(
+                text, query
+            ), (q, text)
+            compared += 1
+    assert compared > 2_000
+
+
+def test_kept_terms_give_todays_korean_snippets_where_today_reads_the_whole_text() -> None:
+    """The Korean FAQ's queries over its paragraphs. Today's snippet reads with kiwi only
+    the Hangul words that could hold a query term, and their neighbours; the index (and
+    so the kept terms) read the whole text, and kiwi's reading of a word depends on the
+    words beside it. Where today's reading is of the whole text, the snippets must be
+    the same; elsewhere they differ in about 1 pair in 75, each time showing what the
+    index matched (bench/results/tail_2026-12-07_snippets.txt)."""
+    texts = [p for p in _paragraphs("debian-faq-ko") if lexical._HAS_HANGUL_RE.search(p)]
+    kept = _kept(texts)
+    whole = {text: lexical._kiwi_view(text, lexical._EVERY_WORD)[0] for text in texts}
+    compared = 0
+    for q in _eval_queries("debian-faq-ko/qrels.tsv")[::4]:
+        query = analyse_query(q)
+        could = lexical._could_match(frozenset(query.words))
+        for text in texts:
+            if (
+                could is None
+                or not could.search(text)
+                or lexical._kiwi_view(text, could)[0] != whole[text]
+            ):
+                continue
+            assert snippet(text, query, indexed=_indexed(kept[text], text, query)) == snippet(
+                text, query
+            ), (q, text)
+            compared += 1
+    assert compared > 150

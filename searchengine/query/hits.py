@@ -5,7 +5,7 @@ from __future__ import annotations
 from searchengine.catalog.search import ChunkInfo
 from searchengine.errors import ConfigError
 from searchengine.files import place_of
-from searchengine.lexical import AnalysedQuery
+from searchengine.lexical import AnalysedQuery, stored_terms
 from searchengine.models.spaces import IMAGE, TEXT
 from searchengine.query import snippets
 from searchengine.query.fusion import Scored
@@ -48,7 +48,10 @@ def make_hit(
             tags=tags,
             extra=extra,
         )
-    snip = snippets.snippet(info.text, query, focus=piece)
+    indexed = None
+    if info.terms is not None and info.term_spans is not None:
+        indexed = stored_terms(info.terms, info.term_spans, info.text, frozenset(query.words))
+    snip = snippets.snippet(info.text, query, focus=piece, indexed=indexed)
     base = info.start or 0
     return Hit(
         path=info.path,

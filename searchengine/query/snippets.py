@@ -2,12 +2,15 @@
 
 The terms are found by the same analysis that feeds the lexical index
 (searchengine/lexical.py), so `자동차` highlights the noun inside `자동차를`, not its particle.
+A chunk indexed since migration 0018 keeps where its terms stand (`chunks.term_spans`):
+its snippet highlights exactly the terms the index holds, without analysing it again.
 """
 
 from __future__ import annotations
 
 import functools
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from searchengine.lexical import AnalysedQuery, Term, analyse_query, matching_terms
@@ -36,6 +39,7 @@ def snippet(
     query: str | AnalysedQuery,
     width: int = SNIPPET_WIDTH,
     focus: tuple[int, int] | None = None,
+    indexed: Sequence[Term] | None = None,
 ) -> Snippet:
     """About `width` characters of `text` around the most distinct query terms.
 
@@ -43,10 +47,15 @@ def snippet(
     chunk its best vector reads): terms there come first, and without a match there
     the snippet is its start. Without either (a purely semantic hit on a whole
     chunk) the snippet is the start of the text. A search passes its analysed query,
-    so a page's snippets analyse it no more.
+    so a page's snippets analyse it no more. `indexed`: the terms of `text` as the
+    lexical index read it, those of the query at least (`lexical.stored_terms`); without
+    them `text` is analysed now, its Hangul words that could hold a query term only.
     """
     wanted = frozenset(query.words) if isinstance(query, AnalysedQuery) else _wanted(query)
-    matches = matching_terms(text, wanted)
+    if indexed is None:
+        matches = matching_terms(text, wanted)
+    else:
+        matches = [t for t in indexed if t.term in wanted]
     if focus is not None:
         inside = [m for m in matches if focus[0] <= m.start and m.end <= focus[1]]
         if inside or not matches:
