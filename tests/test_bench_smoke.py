@@ -74,6 +74,11 @@ SMOKES = [
     pytest.param("scale_sim.py", ["bulk fill writes what write_items writes: True", "rows/s"]),
     pytest.param("bench_recall.py", ["the product's ef at this size", "worst recall@10"]),
     pytest.param(
+        "bench_scale_search.py",
+        ["HNSW built by Store.rebuild", "median of 1 passes", "hybrid: wall p50", "searcher RSS"],
+        marks=pytest.mark.e2e,
+    ),
+    pytest.param(
         "real_chunks.py", ["planned 40 chunks", "loaded 40 vectors"], marks=pytest.mark.e2e
     ),
     pytest.param(
