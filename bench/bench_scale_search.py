@@ -52,7 +52,7 @@ import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections import defaultdict  # noqa: E402
-from collections.abc import Callable, Iterator  # noqa: E402
+from collections.abc import Callable, Iterator, Sequence  # noqa: E402
 from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any, Literal  # noqa: E402
@@ -238,7 +238,7 @@ def build_folder(
 # the searches
 
 
-def pct(values: list[float], q: float) -> float:
+def pct(values: Sequence[float], q: float) -> float:
     return float(np.percentile(values, q * 100)) if values else float("nan")
 
 
@@ -284,13 +284,52 @@ def stage_line(s: dict[str, float]) -> str:
     return ", ".join(f"{k} {v:.1f}" for k, v in sorted(s.items(), key=lambda x: -x[1]) if v >= 0.05)
 
 
+def split_lexical(stages: Any) -> None:
+    """Time a hybrid search's two lexical calls apart (bench_tail sums them): the top
+    POOL files by BM25 over every match, and the BM25 of the dense pool's other files."""
+    from searchengine.catalog.search import CatalogSearch
+
+    inner = CatalogSearch.lexical_matches
+
+    def timed(self: Any, match: str, filters: Any, limit: int, files: Any = None) -> Any:
+        started = time.perf_counter()
+        try:
+            return inner(self, match, filters, limit, files)
+        finally:
+            label = "lexical: top" if files is None else "lexical: pool's files"
+            stages.took[label] += time.perf_counter() - started
+
+    CatalogSearch.lexical_matches = timed  # type: ignore[method-assign]
+
+
+def matched_chunks(db: Path, asked: list[str]) -> list[int]:
+    """How many chunks each query's FTS5 expression matches: what BM25 ranks."""
+    import sqlite3
+
+    from searchengine.lexical import analyse_query
+
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        counts = []
+        for q in asked:
+            expr = analyse_query(q).expression
+            if expr:
+                sql = "SELECT count(*) FROM chunk_terms WHERE chunk_terms MATCH ?"
+                counts.append(int(con.execute(sql, (expr,)).fetchone()[0]))
+        return counts
+    finally:
+        con.close()
+
+
 def measure(
     folder: Path, asked: list[str], warm: list[str], passes: int, log: Callable[[str], None]
 ) -> None:
     from bench.bench_tail import instrument
     from searchengine import Index
+    from searchengine.store import CATALOG_NAME
 
     stages = instrument()
+    split_lexical(stages)
     rss0 = rss_bytes()
     started = time.perf_counter()
     with Index.open(settings=settings_for(folder / "index")) as index:
@@ -321,6 +360,12 @@ def measure(
         log(
             f"searcher RSS {rss_bytes() / 2**30:.2f} GiB, peak {rss_bytes('VmHWM') / 2**30:.2f} GiB"
         )
+    sample = asked[:50]
+    counts = matched_chunks(folder / "index" / CATALOG_NAME, sample)
+    log(
+        f"chunks an FTS5 query matches (of {len(sample)} queries): median {pct(counts, 0.5):,.0f}"
+        f", p95 {pct(counts, 0.95):,.0f}, max {max(counts, default=0):,}"
+    )
     log(f"median of {passes} passes ({len(asked)} queries each, one search at a time):")
     for mode in MODES:
         done = per_pass[mode]
