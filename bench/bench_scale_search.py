@@ -343,6 +343,8 @@ def measure(
             f"up with {len(warm)} queries x {len(MODES)} modes; RSS "
             f"{rss_bytes() / 2**30:.2f} GiB (+{(rss_bytes() - rss0) / 2**30:.2f})"
         )
+        encoder = index._reader().spaces.text()  # what the default settings picked
+        log(f"query encoder: {encoder.name} on {getattr(encoder, 'engine', '?')}")
         per_pass: dict[str, list[dict[str, Any]]] = {m: [] for m in MODES}
         for p in range(1, passes + 1):
             before = uptime()
