@@ -110,6 +110,7 @@ class PendingItem:
     terms: tuple[str, ...] | None = None  # the chunks' lexical terms, if analysed already
     parent: str | None = None  # the path of the file that holds it (a mail's attachment)
     domain: str | None = None  # a picture's domain, judged already (by a Ray worker)
+    term_spans: tuple[bytes | None, ...] = ()  # where `terms` stand (lexical.term_spans)
 
 
 @dataclass
@@ -451,11 +452,10 @@ class IndexRun:
         f = p.found
         # the indexer analyses, the catalog stores: on the encoding thread, so the write
         # transaction holds the lock briefly
-        spans: tuple[bytes | None, ...] = ()  # the Ray workers' terms come without them
         if p.terms is None:
             terms, spans = analyse_chunks(p.chunks)
         else:
-            terms = p.terms
+            terms, spans = p.terms, p.term_spans
         return NewItem(
             f.path,
             f.kind,

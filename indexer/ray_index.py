@@ -139,12 +139,14 @@ class RayIndexRun(IndexRun):
                     out.tags,
                     out.terms if out.chunks else None,
                     domain=out.domain,
+                    term_spans=out.term_spans if out.chunks else (),
                 )
                 self.pend(item, vector_count(out.chunks) + (out.status == "image"))
                 for a in out.attached:
                     held = Attached(a.name, a.size, a.sha256, [])
                     child = attached_item(f, held, list(a.chunks))
                     child.vectors, child.terms = a.vectors, a.terms
+                    child.term_spans = a.term_spans
                     self.pend(child, vector_count(a.chunks))
             if self.pending_units >= pipeline.FLUSH_BATCHES * self.settings.text_batch:
                 self.flush()

@@ -19,7 +19,7 @@ from PIL import Image
 from searchengine.catalog import as_stored
 from searchengine.config import Settings
 from searchengine.errors import ModelUnavailableError
-from searchengine.lexical import chunk_terms
+from searchengine.lexical import analyse_chunks
 from searchengine.models.encoders import (
     Encoders,
     ImageEncoding,
@@ -64,6 +64,7 @@ class Outcome:
     text_vectors: Vectors | None = None  # a picture's words (OCR), one text row per chunk
     attached: tuple[AttachedOutcome, ...] = ()  # a mail's attachments, read and encoded
     domain: str | None = None  # a picture's: photo, drawing, text (models/domain.py)
+    term_spans: tuple[bytes | None, ...] = ()  # where `terms` stand (lexical.term_spans)
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ class AttachedOutcome:
     chunks: tuple[Chunk, ...]
     vectors: Vectors
     terms: tuple[str, ...]
+    term_spans: tuple[bytes | None, ...] = ()
 
 
 class BatchWorker:
@@ -180,12 +182,12 @@ class BatchWorker:
                 n = vector_count(chunks)
                 rows = vectors[at : at + n]
                 at += n
+                terms, spans = analyse_chunks(chunks)
                 attached.setdefault(i, []).append(
-                    AttachedOutcome(
-                        a.name, a.size, a.sha256, tuple(chunks), rows, chunk_terms(chunks)
-                    )
+                    AttachedOutcome(a.name, a.size, a.sha256, tuple(chunks), rows, terms, spans)
                 )
             for i, chunks in texts:
+                terms, spans = analyse_chunks(chunks)
                 out[i] = Outcome(
                     "text",
                     "",
@@ -193,14 +195,16 @@ class BatchWorker:
                     of_chunks[i],
                     (),
                     enc.fingerprint,
-                    chunk_terms(chunks),
+                    terms,
                     attached=tuple(attached.get(i, ())),
+                    term_spans=spans,
                 )
         if images:
             ienc = self.image()
             vectors, tags, domains = labelled(ienc, [im for _, im, _ in images])
             vectors = as_stored(vectors)
             for n, (i, _, words) in enumerate(images):
+                terms, spans = analyse_chunks(words)
                 out[i] = Outcome(
                     "image",
                     "",
@@ -208,9 +212,10 @@ class BatchWorker:
                     vectors[n : n + 1],
                     tuple(tags[n]),
                     ienc.fingerprint,
-                    chunk_terms(words),
+                    terms,
                     of_chunks.get(i),
                     domain=domains[n],
+                    term_spans=spans,
                 )
         return [o if o is not None else Outcome("later", "not processed") for o in out]
 

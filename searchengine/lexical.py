@@ -110,11 +110,6 @@ def index_text(text: str) -> str:
     return " ".join(t.term for t in analyze(text))
 
 
-def chunk_terms(chunks: Iterable[Chunk]) -> tuple[str, ...]:
-    """What to store in the FTS5 column for each chunk, in order (the indexer's part)."""
-    return tuple(index_text(c.text) for c in chunks)
-
-
 def analyse_chunks(chunks: Iterable[Chunk]) -> tuple[tuple[str, ...], tuple[bytes | None, ...]]:
     """Each chunk's terms for the FTS5 column (`chunk_terms`) and where they stand in its
     text (`term_spans`), from one analysis (the indexer's part)."""

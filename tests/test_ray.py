@@ -107,7 +107,8 @@ def _twin(settings: Settings, name: str, catalog: str | None = None) -> Settings
 
 
 def _rows(settings: Settings) -> dict[str, object]:
-    """What the catalog holds, by path: chunk texts and vectors; and its duplicates."""
+    """What the catalog holds, by path: chunk texts (and where their terms stand) and
+    vectors; and its duplicates."""
     with Index.open(settings=settings) as index:
         catalog = index._read_store().catalog
         with catalog.session() as s:
@@ -115,7 +116,9 @@ def _rows(settings: Settings) -> dict[str, object]:
                 select(File.path).group_by(File.path).having(func.count() > 1)
             ).all()
             chunks = s.execute(
-                select(File.path, Chunk.ordinal, Chunk.text).join(Chunk, Chunk.file_id == File.id)
+                select(File.path, Chunk.ordinal, Chunk.text, Chunk.term_spans).join(
+                    Chunk, Chunk.file_id == File.id
+                )
             ).all()
             vectors = s.execute(
                 select(File.path, Chunk.ordinal, Vector.space, Vector.data)
