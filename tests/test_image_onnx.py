@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from searchengine.models import image_onnx
+from searchengine.models import apart, image_onnx
 from searchengine.models.image_encoder import ImageEncoder
 from searchengine.models.sources import ImageSource
 
@@ -97,6 +99,47 @@ def test_exported_once_then_loaded_without_torch(clip_dir: Path) -> None:
     assert later.fingerprint == on_torch.fingerprint and later.dim == on_torch.dim
     assert np.allclose(got, want, atol=1e-5)
     assert np.allclose(later.encode_texts(["a car"]), on_torch.encode_texts(["a car"]))
+
+
+@pytest.mark.subprocess
+def test_a_big_tower_is_exported_by_a_process_of_its_own(
+    clip_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(apart, "APART_BYTES", 0)  # the tiny model is worth one too
+    caplog.set_level(logging.INFO)
+    images = image_onnx.check_images()
+    first = ImageEncoder(source(clip_dir))
+    got = first.encode_images(images)
+    assert first.engine == "onnx" and first._model is None  # no open_clip model built here
+    assert json.loads((clip_dir / image_onnx.META).read_text(encoding="utf-8"))["ok"]
+    (done,) = [r for r in caplog.records if r.getMessage().startswith("exported the image")]
+    assert done.process != os.getpid()  # the export ran in a child
+    want = ImageEncoder(source(clip_dir), engine="torch").encode_images(images)
+    assert np.allclose(got, want, atol=1e-5)
+
+
+@pytest.mark.subprocess
+def test_a_pair_s_towers_are_exported_by_one_process(
+    resnet_clip_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from searchengine.models.image_encoder import export_apart
+
+    monkeypatch.setattr(apart, "APART_BYTES", 0)
+    caplog.set_level(logging.INFO)
+    folders = [tmp_path / "one", tmp_path / "two"]
+    for folder in folders:
+        shutil.copytree(resnet_clip_dir, folder)
+    encoders = [ImageEncoder(source(folder)) for folder in folders]
+    export_apart(encoders)
+    done = [r for r in caplog.records if r.getMessage().startswith("exported the image")]
+    assert len(done) == 2 and len({r.process for r in done}) == 1  # one child, both towers
+    assert done[0].process != os.getpid()
+    assert all(enc.engine == "onnx" and enc._model is None for enc in encoders)
+    export_apart(encoders)  # nothing left to export: no second process
+    assert len([r for r in caplog.records if r.getMessage().startswith("exported")]) == 2
 
 
 def test_a_graph_that_fails_its_check_is_not_used_nor_exported_again(

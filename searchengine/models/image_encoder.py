@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from searchengine.errors import ModelUnavailableError
-from searchengine.models import domain, image_onnx
+from searchengine.models import apart, domain, image_onnx
 from searchengine.models.sources import ImageSource
 from searchengine.models.tags import Tagger
 from searchengine.models.text_encoder import weights_fingerprint
@@ -66,11 +66,45 @@ class ImageEncoder:
                 return
             folder = self._folder()
             tower = image_onnx.load(folder, self._threads) if folder is not None else None
+            export = folder is not None and not image_onnx.exported(folder)
+            if tower is None and folder is not None and self.exports_apart():
+                # exported by a process of its own: the torch model it loads goes with it
+                ended = apart.run_apart(export_graphs, [(self.source, self._threads)])
+                if ended is not None:
+                    export = False  # passed, failed or crashed: not again in this process
+                    tower = image_onnx.load(folder, self._threads)
+                    if tower is None:
+                        log.warning(
+                            "cannot run %s on ONNX Runtime (its export ended with exit code "
+                            "%s); using torch",
+                            self.name,
+                            ended,
+                        )
             if tower is not None:
                 self._use_onnx(tower)
                 log.info("loaded image model %s on ONNX Runtime (%s)", self.name, self.source.where)
                 return
+        self._load_torch(export=export)
+
+    @property
+    def threads(self) -> int:
+        """torch's and ONNX Runtime's threads (0: their default)."""
+        return self._threads
+
+    def export_graph(self) -> None:
+        """Load the torch model and export the ONNX graph for later processes, where
+        none was tried yet (what a process of its own does: `export_graphs`)."""
         self._load_torch()
+
+    def exports_apart(self) -> bool:
+        """Whether loading would export the graph first, in a process of its own."""
+        folder = self._folder()
+        return (
+            not self.loaded
+            and folder is not None
+            and not image_onnx.exported(folder)
+            and _worth_a_process(folder)
+        )
 
     def _folder(self) -> Path | None:
         """The assembled local-dir folder whose graph may stand in for torch."""
@@ -87,7 +121,9 @@ class ImageEncoder:
             self._tagger = Tagger(layer["weight"], layer["bias"], self.source.tag_threshold)
         self._onnx = tower
 
-    def _load_torch(self) -> None:
+    def _load_torch(self, export: bool = True) -> None:
+        """The torch model; `export`: and its ONNX graph for later processes, where
+        none was tried yet."""
         if self._model is not None:
             return
         with self._lock:
@@ -129,8 +165,9 @@ class ImageEncoder:
             self._model = model
             log.info("loaded image model %s (%s)", self.name, self.source.where)
             folder = self._folder()
-            if self._onnx is None and folder is not None and not image_onnx.exported(folder):
-                self._export(model, preprocess, folder)
+            if export and self._onnx is None and folder is not None:
+                if not image_onnx.exported(folder):
+                    self._export(model, preprocess, folder)
 
     def _export(self, model: Any, preprocess: Any, folder: Path) -> None:
         """Export the graph for later processes, and use it from now on if it passed."""
@@ -315,6 +352,31 @@ def _without_random_init(source: ImageSource) -> AbstractContextManager[Any]:
         if no_init_weights is not None:
             return cast(AbstractContextManager[Any], no_init_weights())
     return nullcontext()
+
+
+def _worth_a_process(folder: Path) -> bool:
+    return apart.worth_a_process(folder / name for name in FULL_CHECKPOINTS)
+
+
+def export_graphs(sources: Sequence[tuple[ImageSource, int]]) -> None:
+    """Export each (source, threads)'s graph, one model at a time (in a child process)."""
+    for source, threads in sources:
+        ImageEncoder(source, threads=threads).export_graph()
+        gc.collect()  # the last model's memory back before the next one loads
+        _return_freed_memory()
+
+
+def export_apart(encoders: Sequence[ImageEncoder]) -> None:
+    """Export the graphs these encoders would each export on their first load, in one
+    process of their own (a pair's two towers: torch is imported once, not twice). What
+    fails there is tried again, and said, where each encoder loads."""
+    todo = [
+        (enc.source, enc.threads)
+        for enc in encoders
+        if isinstance(enc, ImageEncoder) and enc.exports_apart()
+    ]
+    if len(todo) > 1:
+        apart.run_apart(export_graphs, todo)
 
 
 def _return_freed_memory() -> None:

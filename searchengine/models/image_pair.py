@@ -22,7 +22,7 @@ from PIL import Image
 
 from searchengine.errors import ConfigError
 from searchengine.models.encoders import labelled
-from searchengine.models.image_encoder import ImageEncoder
+from searchengine.models.image_encoder import ImageEncoder, export_apart
 from searchengine.records import Tag, Vectors
 
 
@@ -53,6 +53,7 @@ class PairedImageEncoder:
         with self._lock:
             if self._prepared:
                 return
+            export_apart([enc for enc, _ in self.parts])  # a first run's exports, at once
             for enc, _ in self.parts[1:]:
                 release = getattr(enc, "release_text_tower", None)
                 if release is not None:

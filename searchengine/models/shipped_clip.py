@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from searchengine.errors import ModelUnavailableError
+from searchengine.models import apart
 from searchengine.models.sources import ImageSource, TextSource
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ TEXT_MODEL = "e5-small"
 TEXT_PREFIX = "query: "
 CHECKPOINT_NAME = "open_clip_model.safetensors"
 RECIPE = "1"  # bump when the assembled folder's layout or content changes
+E5_WEIGHTS = ("model.safetensors", "pytorch_model.bin")  # what the text tower is read from
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pth", ".pt", ".h5", ".msgpack", ".ckpt", ".onnx")
 
 
@@ -124,7 +126,18 @@ def assemble(model_cache: Path, e5_dir: Path, spec: str = "semsearch-clip") -> P
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".assemble-", dir=root))
     try:
-        _write_folder(tmp, folder, e5_dir, weights, config)
+        if not _write_folder_light(tmp, folder, e5_dir, weights, config):
+            # torch loads e5 (~0.5 GB) only to write it out: in a process of its own
+            ended = None
+            if apart.worth_a_process(e5_dir / name for name in E5_WEIGHTS):
+                ended = apart.run_apart(_write_folder, tmp, folder, e5_dir, weights, config)
+            if ended is None:
+                _write_folder(tmp, folder, e5_dir, weights, config)
+            elif ended != 0:
+                raise ModelUnavailableError(
+                    f"cannot assemble the shipped CLIP model in {root} "
+                    f"(see above; exit code {ended})"
+                )
         tmp.chmod(root.stat().st_mode & 0o777)  # mkdtemp makes 0700; follow the cache folder
         try:
             os.rename(tmp, folder)  # atomic; fails if another process finished first
@@ -146,26 +159,96 @@ def assemble(model_cache: Path, e5_dir: Path, spec: str = "semsearch-clip") -> P
     return folder
 
 
-def _write_folder(tmp: Path, final: Path, e5_dir: Path, weights: Path, config: Path) -> None:
-    import torch
-    from safetensors.torch import load_file, save_file
-    from transformers import AutoModel, AutoTokenizer
+def _write_folder_light(tmp: Path, final: Path, e5_dir: Path, weights: Path, config: Path) -> bool:
+    """`_write_folder`'s files, read and written as NumPy arrays: no torch, no
+    transformers, and the tensors' memory goes back to the system when they are dropped.
+    False (nothing written that matters) where the e5 folder is not one this can read:
+    no model.safetensors, a type NumPy lacks (bfloat16), no pad token id in its files."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file, save_file
 
-    # tokenizer + BERT config; open_clip masks padding by config.pad_token_id
+    pad_id = _pad_token_id(e5_dir)
+    if pad_id is None or not (e5_dir / E5_WEIGHTS[0]).is_file():
+        return False
+    try:
+        shipped = load_file(weights)
+        bert = load_file(e5_dir / E5_WEIGHTS[0])
+    except (SafetensorError, TypeError, ValueError):  # e.g. bfloat16: the torch path
+        return False
+    if "embeddings.word_embeddings.weight" not in bert:  # named otherwise than a BertModel's
+        return False
+    _write_configs(tmp, final, e5_dir, config, pad_id)
+    shipped = {k: _float32(v) for k, v in shipped.items()}
+    state = {k: v for k, v in shipped.items() if not k.startswith(NOT_CLIP)}
+    tagger = {
+        k.removeprefix(TAGGER_PREFIX): v for k, v in shipped.items() if k.startswith(TAGGER_PREFIX)
+    }
+    if tagger:
+        save_file(tagger, str(tmp / TAGGER_NAME))
+    for k, v in bert.items():
+        if not k.startswith("pooler."):
+            state[f"text.transformer.{k}"] = _float32(v)
+    del bert, shipped
+    save_file(state, str(tmp / CHECKPOINT_NAME), metadata={"format": "pt"})
+    return True
+
+
+def _float32(array: Any) -> Any:
+    """Floating tensors as float32, as the torch path writes them (shapes kept: a 0-d
+    tensor stays 0-d)."""
+    import numpy as np
+
+    if np.issubdtype(array.dtype, np.floating) and array.dtype != np.float32:
+        array = array.astype(np.float32)
+    return array if array.flags.c_contiguous else array.copy(order="C")
+
+
+def _pad_token_id(e5_dir: Path) -> int | None:
+    """The pad token's id, from the tokenizer's files (no tokenizer built): the added
+    tokens of tokenizer_config.json, else of tokenizer.json."""
+    from searchengine.models.fast_tokenizer import pad_token
+
+    token = pad_token(e5_dir)
+    if token is None:
+        return None
+    try:
+        config = json.loads((e5_dir / "tokenizer_config.json").read_text(encoding="utf-8"))
+        for key, entry in (config.get("added_tokens_decoder") or {}).items():
+            if isinstance(entry, dict) and entry.get("content") == token and str(key).isdigit():
+                return int(key)
+        tokenizer = json.loads((e5_dir / "tokenizer.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    for entry in tokenizer.get("added_tokens") or []:
+        if isinstance(entry, dict) and entry.get("content") == token:
+            return int(entry["id"])
+    return None
+
+
+def _write_configs(tmp: Path, final: Path, e5_dir: Path, config: Path, pad_id: int | None) -> None:
+    """The tokenizer and BERT config (open_clip masks padding by config.pad_token_id) and
+    open_clip's config, pointing its text tower at the folder's final place."""
     for f in sorted(e5_dir.iterdir()):
         if f.is_file() and not f.name.endswith(_WEIGHT_SUFFIXES) and f.name != "config.json":
             shutil.copy2(f, tmp / f.name)
-    tokenizer = AutoTokenizer.from_pretrained(str(e5_dir))
     bert_cfg = json.loads((e5_dir / "config.json").read_text(encoding="utf-8"))
-    if tokenizer.pad_token_id is not None:
-        bert_cfg["pad_token_id"] = int(tokenizer.pad_token_id)
+    if pad_id is not None:
+        bert_cfg["pad_token_id"] = int(pad_id)
     (tmp / "config.json").write_text(json.dumps(bert_cfg, indent=2), encoding="utf-8")
-
     cfg: dict[str, Any] = json.loads(config.read_text(encoding="utf-8"))
     text_cfg = cfg["model_cfg"]["text_cfg"]
     text_cfg["hf_model_name"] = str(final)
     text_cfg["hf_tokenizer_name"] = str(final)
     (tmp / "open_clip_config.json").write_text(json.dumps(cfg, indent=2), encoding="utf-8")
+
+
+def _write_folder(tmp: Path, final: Path, e5_dir: Path, weights: Path, config: Path) -> None:
+    import torch
+    from safetensors.torch import load_file, save_file
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(e5_dir))
+    _write_configs(tmp, final, e5_dir, config, tokenizer.pad_token_id)
 
     # one full checkpoint: shipped image tower (stored fp16) + the e5 text tower
     shipped = {

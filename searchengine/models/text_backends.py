@@ -42,6 +42,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from searchengine.models import apart
 from searchengine.models.sources import TextSource
 
 log = logging.getLogger(__name__)
@@ -345,10 +346,22 @@ def load_onnx(
     if not meta_path.is_file():
         if on_status is not None:
             on_status(f"preparing {source.name} for ONNX Runtime (one time, ~10 s)")
-        try:
-            export(source, folder)
-        except Exception as exc:  # any failure: torch still works
-            log.warning("cannot run %s on ONNX Runtime (%s); using torch", source.name, exc)
+        location = Path(source.location)
+        ended = None
+        if apart.worth_a_process(location / name for name in WEIGHT_FILES):
+            ended = apart.run_apart(export, source, folder)  # its memory goes with it
+        if ended is None:
+            try:
+                export(source, folder)
+            except Exception as exc:  # any failure: torch still works
+                log.warning("cannot run %s on ONNX Runtime (%s); using torch", source.name, exc)
+                return None
+        elif ended != 0 or not meta_path.is_file():
+            log.warning(
+                "cannot run %s on ONNX Runtime (its export ended with exit code %s); using torch",
+                source.name,
+                ended,
+            )
             return None
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     if not meta.get("ok"):

@@ -89,6 +89,7 @@ UNCALIBRATED = Cutoff(3.5, 1000)  # models nobody calibrated: a guess, marked as
 
 RRF_K = 60  # reciprocal-rank constant for merging text and image lists
 BACKGROUND_SIZE = 1024
+REFERENCE_CALL = 8  # reference passages per call to the text model (below its BATCH_ON_TORCH)
 
 
 class Background:
@@ -125,7 +126,14 @@ def reference_background(
     except (OSError, ValueError):
         pass
     log.info("encoding %d reference passages for good-match scores (once)", len(passages))
-    vectors = np.asarray(encode(passages), dtype=np.float32)
+    # a few at a time: a text model's big calls load what indexing batches take (torch,
+    # +0.5-1 GB in a small run that had needed none), and these are a few short passages
+    vectors = np.concatenate(
+        [
+            np.asarray(encode(passages[i : i + REFERENCE_CALL]), dtype=np.float32)
+            for i in range(0, len(passages), REFERENCE_CALL)
+        ]
+    )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
