@@ -108,9 +108,11 @@ def test_a_big_tower_is_exported_by_a_process_of_its_own(
     monkeypatch.setattr(apart, "APART_BYTES", 0)  # the tiny model is worth one too
     caplog.set_level(logging.INFO)
     images = image_onnx.check_images()
-    first = ImageEncoder(source(clip_dir))
+    said: list[str] = []
+    first = ImageEncoder(source(clip_dir), on_status=said.append)
     got = first.encode_images(images)
     assert first.engine == "onnx" and first._model is None  # no open_clip model built here
+    assert said == ["preparing tiny for ONNX Runtime (one time, ~10-30 s each)"]  # the wait
     assert json.loads((clip_dir / image_onnx.META).read_text(encoding="utf-8"))["ok"]
     (done,) = [r for r in caplog.records if r.getMessage().startswith("exported the image")]
     assert done.process != os.getpid()  # the export ran in a child
@@ -132,13 +134,16 @@ def test_a_pair_s_towers_are_exported_by_one_process(
     folders = [tmp_path / "one", tmp_path / "two"]
     for folder in folders:
         shutil.copytree(resnet_clip_dir, folder)
-    encoders = [ImageEncoder(source(folder)) for folder in folders]
+    said: list[str] = []
+    encoders = [ImageEncoder(source(folder), on_status=said.append) for folder in folders]
     export_apart(encoders)
+    assert len(said) == 1 and "tiny, tiny" in said[0]  # one wait, for both
     done = [r for r in caplog.records if r.getMessage().startswith("exported the image")]
     assert len(done) == 2 and len({r.process for r in done}) == 1  # one child, both towers
     assert done[0].process != os.getpid()
     assert all(enc.engine == "onnx" and enc._model is None for enc in encoders)
-    export_apart(encoders)  # nothing left to export: no second process
+    export_apart(encoders)  # nothing left to export: no second process, nothing said
+    assert len(said) == 1
     assert len([r for r in caplog.records if r.getMessage().startswith("exported")]) == 2
 
 

@@ -6,7 +6,7 @@ import ctypes
 import gc
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any, cast
@@ -36,6 +36,7 @@ class ImageEncoder:
         threads: int = 0,
         engine: str = "auto",
         domains: bool = True,
+        on_status: Callable[[str], None] | None = None,
     ):
         self.source = source
         self._threads = threads  # torch's threads, set once at load; 0: torch's default
@@ -55,6 +56,7 @@ class ImageEncoder:
         self._engine = engine
         self._domains = domains  # judge domains (and keep no tags on drawings); False: all tags
         self._onnx: image_onnx.OnnxImageTower | None = None  # pictures, where exported
+        self._on_status = on_status  # told of a long one-time step (the graph's export)
 
     def _load(self) -> None:
         """What encoding pictures needs: the ONNX graph where one was exported from these
@@ -69,6 +71,7 @@ class ImageEncoder:
             export = folder is not None and not image_onnx.exported(folder)
             if tower is None and folder is not None and self.exports_apart():
                 # exported by a process of its own: the torch model it loads goes with it
+                self.say_preparing([self.name])
                 ended = apart.run_apart(export_graphs, [(self.source, self._threads)])
                 if ended is not None:
                     export = False  # passed, failed or crashed: not again in this process
@@ -95,6 +98,13 @@ class ImageEncoder:
         """Load the torch model and export the ONNX graph for later processes, where
         none was tried yet (what a process of its own does: `export_graphs`)."""
         self._load_torch()
+
+    def say_preparing(self, names: Sequence[str]) -> None:
+        """Tell the user (where someone listens) what the wait of a first load is."""
+        if self._on_status is not None:
+            self._on_status(
+                f"preparing {', '.join(names)} for ONNX Runtime (one time, ~10-30 s each)"
+            )
 
     def exports_apart(self) -> bool:
         """Whether loading would export the graph first, in a process of its own."""
@@ -370,13 +380,10 @@ def export_apart(encoders: Sequence[ImageEncoder]) -> None:
     """Export the graphs these encoders would each export on their first load, in one
     process of their own (a pair's two towers: torch is imported once, not twice). What
     fails there is tried again, and said, where each encoder loads."""
-    todo = [
-        (enc.source, enc.threads)
-        for enc in encoders
-        if isinstance(enc, ImageEncoder) and enc.exports_apart()
-    ]
+    todo = [enc for enc in encoders if isinstance(enc, ImageEncoder) and enc.exports_apart()]
     if len(todo) > 1:
-        apart.run_apart(export_graphs, todo)
+        todo[0].say_preparing([enc.name for enc in todo])
+        apart.run_apart(export_graphs, [(enc.source, enc.threads) for enc in todo])
 
 
 def _return_freed_memory() -> None:

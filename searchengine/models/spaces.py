@@ -43,19 +43,24 @@ def load_text_encoder(
     )
 
 
-def load_image_encoder(model: str, settings: Settings) -> ImageEncoder | PairedImageEncoder:
+def load_image_encoder(
+    model: str, settings: Settings, on_status: Callable[[str], None] | None = None
+) -> ImageEncoder | PairedImageEncoder:
     """The image encoder a model spec names (loaded lazily, on first encode)."""
     if model in IMAGE_PAIRS:
-        parts = [(_image_encoder(p, settings), w) for p, w in IMAGE_PAIRS[model]]
+        parts = [(_image_encoder(p, settings, on_status), w) for p, w in IMAGE_PAIRS[model]]
         return PairedImageEncoder(model, parts)
-    return _image_encoder(model, settings)
+    return _image_encoder(model, settings, on_status)
 
 
-def _image_encoder(model: str, settings: Settings) -> ImageEncoder:
+def _image_encoder(
+    model: str, settings: Settings, on_status: Callable[[str], None] | None
+) -> ImageEncoder:
     return ImageEncoder(
         resolve_image_model(model, settings.model_cache),
         settings.image_batch,
         threads=settings.encode_threads,
+        on_status=on_status,
     )
 
 
@@ -167,7 +172,7 @@ class Spaces:
                 elif cached is not None and cached.name == self.image_model:
                     enc, where = cached, "already loaded"
                 else:
-                    enc = load_image_encoder(self.image_model, self.settings)
+                    enc = load_image_encoder(self.image_model, self.settings, self.on_status)
                     where = enc.source.where
                 self._check(IMAGE, enc.name, enc.fingerprint, enc.dim, where)
                 self._image = enc
