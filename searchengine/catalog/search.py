@@ -183,7 +183,7 @@ def matches_cte(
 
     Restricting the match itself, not its result: FTS5 then looks each row up in the
     term lists instead of scoring every matching row first (the chunks of 50 files in a
-    million: 18 against 210 ms, bench/results/scale_search_1m_2026-12-07.txt)."""
+    million: a median 38-42 against 205 ms, docs/scaling.md)."""
     if engine.dialect.name == "postgresql":
         terms = table(name, literal_column("rowid"), literal_column("tsv"))  # type: ignore[arg-type]
         query = cast(literal(tsquery_text(match)), TSQUERY)

@@ -17,6 +17,7 @@ Whatever else the work prints goes to stderr.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
@@ -60,9 +61,10 @@ def run_apart(target: Callable[..., Any], *args: Any) -> int | None:
         return None
     assert child.stdin is not None and child.stdout is not None
     try:
-        with child.stdin:
-            child.stdin.write(job)
-        _relay(child.stdout)
+        with contextlib.suppress(BrokenPipeError), child.stdin:  # ended before reading:
+            child.stdin.write(job)  # its exit code says how
+        with child.stdout:
+            _relay(child.stdout)
     finally:
         code = child.wait()
     return code
@@ -73,7 +75,7 @@ def _relay(stream: IO[bytes]) -> None:
     while True:
         try:
             record = pickle.load(stream)
-        except EOFError:
+        except (EOFError, pickle.UnpicklingError):  # the end, or a child killed mid-record
             return
         logger = logging.getLogger(record.name)
         if logger.isEnabledFor(record.levelno):
