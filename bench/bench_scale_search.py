@@ -285,21 +285,22 @@ def stage_line(s: dict[str, float]) -> str:
 
 
 def split_lexical(stages: Any) -> None:
-    """Time a hybrid search's two lexical calls apart (bench_tail sums them): the top
-    POOL files by BM25 over every match, and the BM25 of the dense pool's other files."""
+    """Time a hybrid search's lexical statement apart from the rest (bench_tail sums the
+    lexical stage): one statement since 2026-12-07 evening, the top POOL files by BM25
+    over every match and the BM25 of the dense pool's other files together (before:
+    two, the second timed as "lexical: pool's files")."""
     from searchengine.catalog.search import CatalogSearch
 
-    inner = CatalogSearch.lexical_matches
+    inner = CatalogSearch.lexical_pool
 
-    def timed(self: Any, match: str, filters: Any, limit: int, files: Any = None) -> Any:
+    def timed(self: Any, match: str, filters: Any, limit: int, also: Any) -> Any:
         started = time.perf_counter()
         try:
-            return inner(self, match, filters, limit, files)
+            return inner(self, match, filters, limit, also)
         finally:
-            label = "lexical: top" if files is None else "lexical: pool's files"
-            stages.took[label] += time.perf_counter() - started
+            stages.took["lexical: top and pool's files"] += time.perf_counter() - started
 
-    CatalogSearch.lexical_matches = timed  # type: ignore[method-assign]
+    CatalogSearch.lexical_pool = timed  # type: ignore[method-assign]
 
 
 def matched_chunks(db: Path, asked: list[str]) -> list[int]:

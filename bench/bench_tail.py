@@ -74,8 +74,9 @@ def instrument() -> Stages:
     stages.wrap(searcher.lexical, "analyse_query", "analyse_query")
     stages.wrap(searcher, "make_hit", "make_hit (snippets)")
     for cls in vars(catalog_search).values():
-        if isinstance(cls, type) and "lexical_matches" in vars(cls):
-            stages.wrap(cls, "lexical_matches", "lexical_matches")
+        for name in ("lexical_matches", "lexical_pool"):  # a search calls one of them
+            if isinstance(cls, type) and name in vars(cls):
+                stages.wrap(cls, name, "lexical_matches")
     for cls in (*vars(catalog_search).values(), *vars(tags).values()):
         if isinstance(cls, type):
             for name in ("chunk_info", "tags_of"):

@@ -338,6 +338,45 @@ def test_every_pooled_file_is_scored_on_both_signals(
         assert ("bm25" in hit.extra) == (hit.path in lexical), hit.path
 
 
+def test_one_lexical_statement_scores_the_top_and_the_named_files_as_apart(
+    fake_shared: Settings, many: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`lexical_pool` (the lexical top and the dense pool's files, in one statement) gives
+    what the two reads it replaced give: the same files, chunks and scores, under filters,
+    past one batch of named files, and with no stale statement when the filters change."""
+    from searchengine.catalog import search as catalog_search
+    from searchengine.lexical import analyse_query
+
+    monkeypatch.setattr(catalog_search, "IN_BATCH", 7)  # named files past one batch
+    catalog = open_catalog(fake_shared.index_dir)
+    try:
+        every = catalog.filtered_files(Filters())
+        named = every[::3]  # 80 files: some among the top, most not
+        some = make_filters(globs=["doc1*"])  # 110 of the 240 notes
+        for query in ("car dog", "자동차", "bank INV", "banana kitchen rain", "note"):
+            expr = analyse_query(query).expression
+            assert expr is not None
+            for filters in (Filters(), some, Filters()):
+                top, extra = catalog.lexical_pool(expr, filters, 10, named)
+                # the oracle: every file scored alone, then ranked
+                each = catalog.lexical_matches(expr, filters, 0, every)
+                best = sorted(each, key=lambda m: (-m.score, m.file_id))[:10]
+                assert top == best
+                shown = {m.file_id for m in top}
+                alone = catalog.lexical_matches(expr, filters, 0, named)
+                assert sorted(extra, key=lambda m: m.file_id) == sorted(
+                    (m for m in alone if m.file_id not in shown), key=lambda m: m.file_id
+                )
+                assert shown.isdisjoint(m.file_id for m in extra)
+                if query in ("car dog", "note"):  # most notes match: both parts are full
+                    assert len(top) == 10 and len(extra) > 2 * 7
+                if filters == some:
+                    paths = catalog.file_facts([m.file_id for m in top + extra])
+                    assert all(Path(f.path).name.startswith("doc1") for f in paths.values())
+    finally:
+        catalog.close()
+
+
 @pytest.mark.sqlite_only("FTS5's idf, read from the catalog file")
 def test_the_bm25_worth_is_the_idf_fts5_scores_with(fake_shared: Settings, many: Path) -> None:
     """bench/tune_fusion.py's query worth (a fusion it measures) is the sum of the query's

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import make_url
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from searchengine.catalog.migrate import upgrade_to_head
 from searchengine.catalog.postgres import ChangeListener, check_driver, is_postgres_url, redacted
+from searchengine.catalog.rows import IN_BATCH
 from searchengine.errors import CatalogError, NoIndexError
 
 
@@ -108,3 +110,28 @@ class CatalogConnection:
     def session(self) -> Iterator[Session]:
         with self._sessions.begin() as s:
             yield s
+
+    def id_rows(self, sql: str, ids: Sequence[int]) -> list[tuple[Any, ...]]:
+        """The rows of a plain SQL read whose one placeholder `{ids}` stands for a list of
+        ids, run in batches on the driver's own connection. A search's page asks a few of
+        these, and SQLAlchemy's layers cost more than SQLite's answers (chunk_info: two
+        thirds of its time)."""
+        wanted = [int(x) for x in ids]
+        rows: list[tuple[Any, ...]] = []
+        if not wanted:
+            return rows
+        conn = self.engine.raw_connection()
+        try:
+            cursor = conn.cursor()
+            for at in range(0, len(wanted), IN_BATCH):
+                part = wanted[at : at + IN_BATCH]
+                marks = ", ".join("?" * len(part))
+                statement = sql.format(ids=marks)
+                if self.engine.dialect.paramstyle != "qmark":
+                    statement = statement.replace("?", "%s")
+                cursor.execute(statement, tuple(part))
+                rows += cursor.fetchall()
+            cursor.close()
+        finally:
+            conn.close()  # back to the pool, which rolls back what a read left open
+        return rows

@@ -11,16 +11,20 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 from sqlalchemy import (
+    BindParameter,
     Boolean,
     ColumnElement,
+    CompoundSelect,
     Engine,
     Select,
     SQLColumnExpression,
     and_,
+    bindparam,
     cast,
     func,
     literal,
@@ -28,18 +32,19 @@ from sqlalchemy import (
     or_,
     select,
     table,
+    union_all,
     update,
 )
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.exc import DatabaseError
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import aliased
 from sqlalchemy.sql.expression import CTE, ColumnClause
 
 from searchengine.catalog.connection import CatalogConnection
 from searchengine.catalog.postgres import tsquery_text
 from searchengine.catalog.rows import (
+    IN_BATCH,
     STORED_BYTES,
     STORED_DTYPE,
     id_batches,
@@ -59,6 +64,16 @@ class LexicalMatch:
     file_id: int
     chunk_id: int
     score: float
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    """What a hit shows of its file beside the chunk."""
+
+    path: str
+    kind: str
+    within: str | None  # the path of the file that holds it (a mail's attachment)
+    domain: str | None  # an image's domain (photo, drawing, text), where judged
 
 
 @dataclass(frozen=True)
@@ -175,18 +190,41 @@ def glob_condition(column: SQLColumnExpression[str], pattern: str) -> ColumnElem
 
 
 def matches_cte(
-    engine: Engine, name: str, id_label: str, match: str, rows: Select[Any] | None = None
+    engine: Engine,
+    name: str,
+    id_label: str,
+    match: str | BindParameter[str],
+    rows: Select[Any] | None = None,
 ) -> CTE:
     """(`id_label`, score: higher is better) of the rows of a lexical table matching an
     FTS5 expression: BM25 on SQLite, ts_rank normalised by length on PostgreSQL; of the
     rows whose ids `rows` selects, if given (scored as among all: the same idf).
 
+    `match` is the expression, or a parameter bound at execution to `match_value` of it.
+
     Restricting the match itself, not its result: FTS5 then looks each row up in the
     term lists instead of scoring every matching row first (the chunks of 50 files in a
     million: a median 38-42 against 205 ms, docs/scaling.md)."""
-    if engine.dialect.name == "postgresql":
+    return _matched(engine.dialect.name == "postgresql", name, id_label, match, rows)
+
+
+def match_value(engine: Engine, match: str) -> str:
+    """The value a `matches_cte` built on a bound parameter is given for an FTS5
+    expression: the expression itself, or on PostgreSQL the same terms as a tsquery."""
+    return tsquery_text(match) if engine.dialect.name == "postgresql" else match
+
+
+def _matched(
+    postgres: bool,
+    name: str,
+    id_label: str,
+    match: str | BindParameter[str],
+    rows: Select[Any] | None,
+) -> CTE:
+    if postgres:
         terms = table(name, literal_column("rowid"), literal_column("tsv"))  # type: ignore[arg-type]
-        query = cast(literal(tsquery_text(match)), TSQUERY)
+        value = literal(tsquery_text(match)) if isinstance(match, str) else match
+        query = cast(value, TSQUERY)
         tsv: ColumnClause[Any] = literal_column(f"{name}.tsv")
         return (
             select(
@@ -208,6 +246,48 @@ def matches_cte(
         .select_from(fts)
         .where(fts_name.op("MATCH")(match), *_among(literal_column(f"{name}.rowid"), rows))
         .cte("matched")
+    )
+
+
+@lru_cache(maxsize=64)
+def _pool_statement(postgres: bool, filters: Filters) -> CompoundSelect:
+    """`CatalogSearch.lexical_pool`'s statement (built once per filters: its
+    construction cost more than SQLite's answer on a small catalog). Its rows are
+    (part, file id, chunk id, score): part 0 the best `:limit` files, part 1 those of
+    `:files` that match."""
+    matched = _matched(postgres, "chunk_terms", "chunk_id", bindparam("match"), None)
+    ranked = _best_chunks(matched, filters).cte("ranked")
+    best = select(ranked.c.file_id, ranked.c.chunk_id, ranked.c.score).where(ranked.c.rn == 1)
+    top = (
+        best.order_by(ranked.c.score.desc(), ranked.c.file_id)
+        .limit(bindparam("limit"))
+        .subquery("top")
+    )
+    named = best.where(ranked.c.file_id.in_(bindparam("files", expanding=True))).subquery("named")
+    return union_all(
+        select(literal(0).label("part"), top.c.file_id, top.c.chunk_id, top.c.score),
+        select(literal(1).label("part"), named.c.file_id, named.c.chunk_id, named.c.score),
+    )
+
+
+def _best_chunks(matched: CTE, filters: Filters) -> Select[Any]:
+    """The matched chunks of the files that pass `filters`, each numbered within its
+    file from its best (`rn` 1: the file's best chunk; ties by chunk id)."""
+    return (
+        select(
+            Chunk.file_id.label("file_id"),
+            matched.c.chunk_id,
+            matched.c.score,
+            func.row_number()
+            .over(
+                partition_by=Chunk.file_id,
+                order_by=(matched.c.score.desc(), matched.c.chunk_id),
+            )
+            .label("rn"),
+        )
+        .join(Chunk, Chunk.id == matched.c.chunk_id)
+        .join(File, File.id == Chunk.file_id)
+        .where(and_(*file_conditions(filters)))
     )
 
 
@@ -270,129 +350,98 @@ class CatalogSearch(CatalogConnection):
         Ties are broken by file id, so paging through results is stable.
         """
         if files is not None:  # scores are the table's own (idf over all chunks)
-            return [
-                m
-                for part in id_batches([int(f) for f in files])
-                for m in self._lexical_matches(match, filters, len(part), part)
-            ]
-        return self._lexical_matches(match, filters, limit, None)
+            return self._named_matches(match, filters, [int(f) for f in files])
+        return self.lexical_pool(match, filters, limit, ())[0]
 
-    def _lexical_matches(
-        self, match: str, filters: Filters, limit: int, files: list[int] | None
-    ) -> list[LexicalMatch]:
-        # the files' chunks restrict the match itself (their ids once: an IN of 500)
-        among = None if files is None else select(Chunk.id).where(Chunk.file_id.in_(files))
-        matched = matches_cte(self.engine, "chunk_terms", "chunk_id", match, among)
-        conditions = file_conditions(filters)
-        ranked = (
-            select(
-                Chunk.file_id.label("file_id"),
-                matched.c.chunk_id,
-                matched.c.score,
-                func.row_number()
-                .over(
-                    partition_by=Chunk.file_id,
-                    order_by=(matched.c.score.desc(), matched.c.chunk_id),
-                )
-                .label("rn"),
+    def lexical_pool(
+        self, match: str, filters: Filters, limit: int, also: Sequence[int]
+    ) -> tuple[list[LexicalMatch], list[LexicalMatch]]:
+        """The best `limit` files for `match`, as `lexical_matches`; and those of the files
+        `also` names that match and are not among them, scored as among all.
+
+        One statement answers both, so the table is matched and scored once: a hybrid
+        search asks the BM25 of its dense pool's files beside the lexical top, and a
+        second statement would count each term's rows again (FTS5's idf) and cost more
+        than the first on a small catalog.
+        """
+        wanted = sorted({int(f) for f in also})
+        first, rest = wanted[:IN_BATCH], wanted[IN_BATCH:]
+        statement = _pool_statement(self.engine.dialect.name == "postgresql", filters)
+        params = {"match": match_value(self.engine, match), "limit": limit, "files": first}
+        with self.engine.connect() as conn:
+            rows = conn.execute(statement, params).all()
+        top = sorted(
+            (LexicalMatch(int(f), int(c), float(b)) for part, f, c, b in rows if part == 0),
+            key=lambda m: (-m.score, m.file_id),
+        )
+        seen = {m.file_id for m in top}
+        named = [
+            LexicalMatch(int(f), int(c), float(b))
+            for part, f, c, b in rows
+            if part == 1 and int(f) not in seen
+        ]
+        if rest:  # a deep page's pool: the rest by their chunks alone (cheap at any size)
+            named += [m for m in self._named_matches(match, filters, rest) if m.file_id not in seen]
+        return top, named
+
+    def _named_matches(self, match: str, filters: Filters, files: list[int]) -> list[LexicalMatch]:
+        """`lexical_matches` of `files` alone: their chunks restrict the match itself."""
+        out: list[LexicalMatch] = []
+        for part in id_batches(files):
+            among = select(Chunk.id).where(Chunk.file_id.in_(part))
+            matched = matches_cte(self.engine, "chunk_terms", "chunk_id", match, among)
+            ranked = _best_chunks(matched, filters).subquery()
+            query = (
+                select(ranked.c.file_id, ranked.c.chunk_id, ranked.c.score)
+                .where(ranked.c.rn == 1)
+                .order_by(ranked.c.score.desc(), ranked.c.file_id)
             )
-            .join(Chunk, Chunk.id == matched.c.chunk_id)
-            .join(File, File.id == Chunk.file_id)
-            .where(and_(*conditions))
-            .subquery()
-        )
-        query = (
-            select(ranked.c.file_id, ranked.c.chunk_id, ranked.c.score)
-            .where(ranked.c.rn == 1)
-            .order_by(ranked.c.score.desc(), ranked.c.file_id)
-            .limit(limit)
-        )
-        with self.session() as s:
-            rows = s.execute(query).all()
-        return [LexicalMatch(int(f), int(c), float(b)) for f, c, b in rows]
+            with self.session() as s:
+                rows = s.execute(query).all()
+            out += [LexicalMatch(int(f), int(c), float(b)) for f, c, b in rows]
+        return out
 
     def chunk_info(self, chunk_ids: Sequence[int]) -> dict[int, ChunkInfo]:
-        """The file and text behind each chunk id (plain SQL on the driver's own connection:
-        this runs for every page, and SQLAlchemy's layers were two thirds of its time)."""
+        """The file and text behind each chunk id."""
         out: dict[int, ChunkInfo] = {}
-        wanted = [int(x) for x in chunk_ids]
-        if not wanted:
-            return out
-        conn = self.engine.raw_connection()
-        try:
-            cursor = conn.cursor()
-            for part in id_batches(wanted):
-                cursor.execute(
-                    driver_sql(
-                        self.engine,
-                        "SELECT c.id, f.id, f.path, f.kind, c.text, c.page, c.start, "
-                        'c."end", c.ocr, c.term_spans, t.terms '
-                        "FROM chunks c JOIN files f ON f.id = c.file_id "
-                        "LEFT JOIN chunk_terms t ON t.rowid = c.id AND c.term_spans IS NOT NULL "
-                        f"WHERE c.id IN ({', '.join('?' * len(part))})",
-                    ),
-                    tuple(part),
-                )
-                for row in cursor.fetchall():
-                    cid, fid, path, kind, text, page, start, end, ocr, spans, terms = row
-                    kept = spans is not None and terms is not None
-                    out[int(cid)] = ChunkInfo(
-                        fid,
-                        path,
-                        kind,
-                        text,
-                        page,
-                        start,
-                        end,
-                        bool(ocr),
-                        terms if kept else None,
-                        bytes(spans) if kept else None,  # a memoryview on PostgreSQL
-                    )
-            cursor.close()
-        finally:
-            conn.close()  # back to the pool, which rolls back what a read left open
+        rows = self.id_rows(
+            "SELECT c.id, f.id, f.path, f.kind, c.text, c.page, c.start, "
+            'c."end", c.ocr, c.term_spans, t.terms '
+            "FROM chunks c JOIN files f ON f.id = c.file_id "
+            "LEFT JOIN chunk_terms t ON t.rowid = c.id AND c.term_spans IS NOT NULL "
+            "WHERE c.id IN ({ids})",
+            chunk_ids,
+        )
+        for cid, fid, path, kind, text, page, start, end, ocr, spans, terms in rows:
+            kept = spans is not None and terms is not None
+            out[int(cid)] = ChunkInfo(
+                fid,
+                path,
+                kind,
+                text,
+                page,
+                start,
+                end,
+                bool(ocr),
+                terms if kept else None,
+                bytes(spans) if kept else None,  # a memoryview on PostgreSQL
+            )
         return out
 
     def modified(self, file_ids: Sequence[int]) -> dict[int, int]:
         """Each file's modification time (ns)."""
-        out: dict[int, int] = {}
-        if not file_ids:
-            return out
-        with self.session() as s:
-            for part in id_batches([int(x) for x in file_ids]):
-                rows = s.execute(select(File.id, File.mtime_ns).where(File.id.in_(part))).all()
-                out.update((int(fid), int(mtime)) for fid, mtime in rows)
-        return out
+        rows = self.id_rows("SELECT id, mtime_ns FROM files WHERE id IN ({ids})", file_ids)
+        return {int(fid): int(mtime) for fid, mtime in rows}
 
-    def holders(self, file_ids: Sequence[int]) -> dict[int, str]:
-        """The path of the file that holds each of these items, for those held inside
-        one (a mail's attachments)."""
-        out: dict[int, str] = {}
-        holder = aliased(File)
-        with self.session() as s:
-            for part in id_batches([int(x) for x in file_ids]):
-                rows = s.execute(
-                    select(File.id, holder.path)
-                    .join(holder, holder.id == File.parent_id)
-                    .where(File.id.in_(part))
-                ).all()
-                out.update((int(fid), str(path)) for fid, path in rows)
-        return out
-
-    def file_infos(self, file_ids: Sequence[int]) -> dict[int, ChunkInfo]:
-        """Path and kind of files that have no chunk (images)."""
-        out: dict[int, ChunkInfo] = {}
-        wanted = [int(x) for x in file_ids]
-        if not wanted:
-            return out
-        with self.session() as s:
-            for part in id_batches(wanted):
-                rows = s.execute(
-                    select(File.id, File.path, File.kind).where(File.id.in_(part))
-                ).all()
-                for fid, path, kind in rows:
-                    out[int(fid)] = ChunkInfo(int(fid), path, kind, None, None, None, None)
-        return out
+    def file_facts(self, file_ids: Sequence[int]) -> dict[int, FileFacts]:
+        """What a hit shows of each file beside its chunk: path, kind, the file that
+        holds it (a mail's attachments) and its domain (images)."""
+        rows = self.id_rows(
+            "SELECT f.id, f.path, f.kind, h.path, f.domain FROM files f "
+            "LEFT JOIN files h ON h.id = f.parent_id WHERE f.id IN ({ids})",
+            file_ids,
+        )
+        return {int(r[0]): FileFacts(r[1], r[2], r[3], r[4]) for r in rows}
 
     def chunk_vectors(
         self, space: str, file_ids: Sequence[int]
@@ -427,19 +476,12 @@ class CatalogSearch(CatalogConnection):
     def pieces(self, labels: Sequence[int]) -> dict[int, tuple[int, int]]:
         """The piece of its chunk each of these vectors reads (offsets into the chunk's
         text), for those that read a piece and not the whole chunk."""
-        out: dict[int, tuple[int, int]] = {}
-        wanted = [int(x) for x in labels]
-        with self.session() as s:
-            for part in id_batches(wanted):
-                rows = s.execute(
-                    select(Vector.id, Vector.piece_start, Vector.piece_end).where(
-                        Vector.id.in_(part), Vector.piece_start.is_not(None)
-                    )
-                ).all()
-                for label, start, end in rows:
-                    if start is not None and end is not None:
-                        out[int(label)] = (int(start), int(end))
-        return out
+        rows = self.id_rows(
+            "SELECT id, piece_start, piece_end FROM vectors WHERE id IN ({ids}) "
+            "AND piece_start IS NOT NULL AND piece_end IS NOT NULL",
+            labels,
+        )
+        return {int(label): (int(start), int(end)) for label, start, end in rows}
 
     # upkeep of the lexical index
 

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from sqlalchemy import and_, select, update
 
 from searchengine.catalog.connection import CatalogConnection
-from searchengine.catalog.rows import id_batches, write_tags
-from searchengine.catalog.schema import File, ImageTag
+from searchengine.catalog.rows import write_tags
+from searchengine.catalog.schema import File
 from searchengine.catalog.search import LexicalMatch, file_conditions, matches_cte
 from searchengine.filters import Filters
 from searchengine.records import Tag
@@ -43,17 +43,13 @@ class CatalogTags(CatalogConnection):
     def tags_of(self, file_ids: Sequence[int]) -> dict[int, tuple[Tag, ...]]:
         """Each image's tags, best first (files without tags are left out)."""
         out: dict[int, list[Tag]] = {}
-        if not file_ids:
-            return {}
-        with self.session() as s:
-            for part in id_batches([int(x) for x in file_ids]):
-                rows = s.execute(
-                    select(ImageTag.file_id, ImageTag.en, ImageTag.ko, ImageTag.score)
-                    .where(ImageTag.file_id.in_(part))
-                    .order_by(ImageTag.file_id, ImageTag.rank)
-                ).all()
-                for fid, en, ko, score in rows:
-                    out.setdefault(int(fid), []).append(Tag(en, ko, float(score)))
+        rows = self.id_rows(
+            "SELECT file_id, en, ko, score FROM image_tags WHERE file_id IN ({ids}) "
+            "ORDER BY file_id, rank",
+            file_ids,
+        )
+        for fid, en, ko, score in rows:
+            out.setdefault(int(fid), []).append(Tag(en, ko, float(score)))
         return {fid: tuple(tags) for fid, tags in out.items()}
 
     def set_tags(self, tags: dict[int, tuple[Sequence[Tag], str]]) -> None:
@@ -62,17 +58,6 @@ class CatalogTags(CatalogConnection):
         with self.session() as s:
             for fid, (ts, terms) in tags.items():
                 write_tags(s, fid, ts, terms)
-
-    def domains_of(self, file_ids: Sequence[int]) -> dict[int, str]:
-        """Each image's domain (files whose domain is unknown are left out)."""
-        out: dict[int, str] = {}
-        with self.session() as s:
-            for part in id_batches([int(x) for x in file_ids]):
-                rows = s.execute(
-                    select(File.id, File.domain).where(File.id.in_(part), File.domain.is_not(None))
-                ).all()
-                out.update((int(fid), str(d)) for fid, d in rows)
-        return out
 
     def set_domains(self, domains: dict[int, str | None]) -> None:
         """Replace the domains of these images (a model switch judges them anew)."""

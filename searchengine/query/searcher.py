@@ -19,6 +19,7 @@ import numpy as np
 
 from searchengine import lexical
 from searchengine.catalog import SpaceInfo
+from searchengine.catalog.search import ChunkInfo
 from searchengine.errors import ConfigError, ModelUnavailableError
 from searchengine.files import IMAGE_FORMATS
 from searchengine.filters import Filters
@@ -287,16 +288,17 @@ class Searcher:
             pool.update((fid, Scored(fid)) for fid in files)
         expr = query.expression if mode != "dense" else None
         if expr is not None:
-            words = self.catalog.lexical_matches if name == TEXT else self.catalog.tag_matches
-            matches = words(expr, filters, need)
-            if expand and name == TEXT:
-                matches = expand_matches(
-                    self.catalog, self.store.index_dir, query, filters, need, matches
-                )
-            if vec is not None and name == TEXT:
+            if name == TEXT:
                 # the dense pool's files beyond the lexical top `need` get their BM25 too
-                unmatched = set(pool) - {m.file_id for m in matches}
-                matches += self.catalog.lexical_matches(expr, filters, 0, sorted(unmatched))
+                matches, named = self.catalog.lexical_pool(expr, filters, need, list(pool))
+                if expand:
+                    matches = expand_matches(
+                        self.catalog, self.store.index_dir, query, filters, need, matches
+                    )
+                found = {m.file_id for m in matches}
+                matches += [m for m in named if m.file_id not in found]
+            else:
+                matches = self.catalog.tag_matches(expr, filters, need)
             for m in matches:
                 s = pool.setdefault(m.file_id, Scored(m.file_id))
                 s.lexical = m.score
@@ -425,22 +427,25 @@ class Searcher:
             ordered.sort(key=lambda s: (-mtime.get(s.file_id, 0), s.file_id))
         page = ordered[offset : offset + k]
         chunks = self.catalog.chunk_info([s.chunk for s in page if s.chunk is not None])
-        files = self.catalog.file_infos([s.file_id for s in page if s.chunk is None])
+        facts = self.catalog.file_facts([s.file_id for s in page])
         tags = self.catalog.tags_of([s.file_id for s in page])  # a picture found by its words too
-        holders = self.catalog.holders([s.file_id for s in page])  # of a mail's attachments
-        domains = self.catalog.domains_of([s.file_id for s in page])
         # the piece of a chunk that matched by meaning, where the hit shows that chunk
         pieces = self.catalog.pieces([s.shown_label for s in page if s.shown_label is not None])
         hits = []
         for s in page:
-            info = chunks.get(s.chunk) if s.chunk is not None else files.get(s.file_id)
-            if info is not None:  # else removed since the pool was drawn
-                label = s.shown_label
-                piece = pieces.get(label) if label is not None else None
-                hit = make_hit(info, query, s, tags.get(s.file_id, ()), piece)
-                hits.append(
-                    replace(hit, within=holders.get(s.file_id), domain=domains.get(s.file_id))
-                )
+            fact = facts.get(s.file_id)
+            if fact is None:
+                continue  # removed since the pool was drawn
+            if s.chunk is None:  # an image: the file is the hit
+                info = ChunkInfo(s.file_id, fact.path, fact.kind, None, None, None, None)
+            elif (chunk := chunks.get(s.chunk)) is not None:
+                info = chunk
+            else:
+                continue
+            label = s.shown_label
+            piece = pieces.get(label) if label is not None else None
+            hit = make_hit(info, query, s, tags.get(s.file_id, ()), piece)
+            hits.append(replace(hit, within=fact.within, domain=fact.domain))
         return hits
 
     def _background(self, space: SpaceInfo) -> Background:
