@@ -352,3 +352,33 @@ def test_the_table_is_mapped_as_numpy_saved_it(tmp_path: Path, order: str) -> No
     assert mapped.shape == (12, 5) and mapped.dtype == np.float32
     assert np.array_equal(mapped, table) and np.array_equal(mapped[[3, 0, 11]], table[[3, 0, 11]])
     assert not mapped.flags.writeable  # read-only pages: inference never writes them
+
+
+def test_a_local_folder_keeps_the_prefixes_its_model_was_trained_with(tmp_path: Path) -> None:
+    """A fine-tuned e5 saved under a name of its own keeps e5's prefixes: from the prompts
+    the folder declares (sentence-transformers) or the checkpoint its config names; a
+    folder that says nothing gets none, and an e5 name still gets them."""
+
+    def folder(name: str, config: dict[str, object], prompts: dict[str, str] | None = None) -> str:
+        path = tmp_path / name
+        path.mkdir()
+        (path / "config.json").write_text(json.dumps(config), encoding="utf-8")
+        if prompts is not None:
+            st = {"prompts": prompts, "default_prompt_name": None}
+            (path / "config_sentence_transformers.json").write_text(json.dumps(st), "utf-8")
+        return str(path)
+
+    def prefixes(spec: str) -> tuple[str, str]:
+        src = resolve_text_model(spec, tmp_path / "models")
+        return src.query_prefix, src.passage_prefix
+
+    e5 = ("query: ", "passage: ")
+    origin = {"_name_or_path": "intfloat/multilingual-e5-small"}
+    assert prefixes(folder("my-ko-model", origin)) == e5
+    declared = {"query": "Q: ", "document": "D: "}
+    assert prefixes(folder("tuned", {"model_type": "bert"}, declared)) == ("Q: ", "D: ")
+    assert prefixes(folder("plain-bert", {"model_type": "bert"})) == ("", "")
+    assert prefixes(folder("e5-small-ko-ft", {"model_type": "bert"})) == e5
+    broken = folder("broken", {"model_type": "bert"})
+    (Path(broken) / "config_sentence_transformers.json").write_text("{not json", "utf-8")
+    assert prefixes(broken) == ("", "")
