@@ -95,12 +95,12 @@ def queries(n: int) -> list[str]:
     return out[:n]
 
 
-def build(index_dir: Path, n_chunks: int | None, log: Callable[[str], None]) -> None:
-    from bench.compare_peers import CHUNK_TOKENS, make_chunks
+def build(index_dir: Path, n_chunks: int | None, log: Callable[[str], None], real: int = 0) -> None:
+    from bench.compare_peers import CHUNK_TOKENS, make_chunks, real_chunks
     from searchengine import Index, Settings
 
     settings = Settings(index_dir=index_dir, chunk_tokens=CHUNK_TOKENS, word_vectors=False)
-    chunks, _ = make_chunks(n_chunks, settings.model_cache)
+    chunks = real_chunks(real) if real else make_chunks(n_chunks, settings.model_cache)[0]
     corpus = index_dir.parent / "corpus"
     corpus.mkdir(parents=True, exist_ok=True)
     for i, text in enumerate(chunks):
@@ -185,6 +185,9 @@ def main() -> int:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--index", type=Path, help="an index built by this script before")
     ap.add_argument("--smoke", action="store_true", help="a few chunks and queries")
+    ap.add_argument(
+        "--real", type=int, default=0, help="index N real chunks (compare_peers --real's)"
+    )
     args = ap.parse_args()
 
     def log(line: str) -> None:
@@ -196,7 +199,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="semsearch-tail-") as tmp:
         index_dir = args.index or Path(tmp) / "index"
         if not index_dir.is_dir():
-            build(index_dir, 24 if args.smoke else None, log)
+            build(index_dir, 24 if args.smoke else None, log, args.real)
         rows, _ = measure(index_dir, queries(n_queries + warm), warm)
     report(rows, log)
     log(f"load after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
