@@ -279,8 +279,9 @@ def ensure_venv(venv: Path, log: Any) -> Path:
 # ---------------------------------------------------------------- semsearch side
 
 
-def make_chunks(n: int | None, model_cache: Path) -> tuple[list[str], str]:
-    """Chunks of both evalsets corpora at CHUNK_TOKENS (repeated, numbered, up to n)."""
+def make_chunks(n: int | None, model_cache: Path, real: bool = False) -> tuple[list[str], str]:
+    """Chunks of both evalsets corpora at CHUNK_TOKENS (repeated, numbered, up to n), or
+    with `real` the first n of bench/real_chunks.py's plan; and the model's folder."""
     from indexer.chunk import chunk_passages
     from indexer.extract import extract_text_bytes
     from searchengine.config import DEFAULT_CHUNK_OVERLAP_TOKENS
@@ -288,6 +289,10 @@ def make_chunks(n: int | None, model_cache: Path) -> tuple[list[str], str]:
     from searchengine.models.text_encoder import TextEncoder
 
     source = resolve_text_model("e5-small", model_cache)
+    if real:
+        if not n:
+            raise SystemExit("--real needs --chunks N")
+        return real_chunks(n), source.location
     enc = TextEncoder(source, model_cache=model_cache)
     base: list[str] = []
     for folder in ("debian-faq-ko", "python-faq-en"):
@@ -455,11 +460,7 @@ def run(args: argparse.Namespace) -> None:
     work: Path = args.work.resolve()
     model_cache = data_home() / "models"
     load_before = os.getloadavg()
-    chunks, folder = make_chunks(args.chunks, model_cache)
-    if args.real:
-        if not args.chunks:
-            raise SystemExit("--real needs --chunks N")
-        chunks = real_chunks(args.chunks)
+    chunks, folder = make_chunks(args.chunks, model_cache, args.real)
     all_q = load_queries(args.queries + WARMUP)
     queries, warm = all_q[: args.queries], all_q[args.queries :]
     (work / "job.json").write_text(

@@ -15,15 +15,20 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from searchengine.catalog.migrate import upgrade_to_head
 from searchengine.catalog.postgres import ChangeListener, check_driver, is_postgres_url, redacted
-from searchengine.catalog.rows import IN_BATCH
+from searchengine.catalog.rows import id_batches
 from searchengine.errors import CatalogError, NoIndexError
+
+
+def driver_sql(engine: Engine, sql: str) -> str:
+    """Plain SQL written with `?` placeholders, in the driver's own style."""
+    return sql if engine.dialect.paramstyle == "qmark" else sql.replace("?", "%s")
 
 
 def _pragmas(durable: bool):  # type: ignore[no-untyped-def]
@@ -123,13 +128,9 @@ class CatalogConnection:
         conn = self.engine.raw_connection()
         try:
             cursor = conn.cursor()
-            for at in range(0, len(wanted), IN_BATCH):
-                part = wanted[at : at + IN_BATCH]
-                marks = ", ".join("?" * len(part))
-                statement = sql.format(ids=marks)
-                if self.engine.dialect.paramstyle != "qmark":
-                    statement = statement.replace("?", "%s")
-                cursor.execute(statement, tuple(part))
+            for part in id_batches(wanted):
+                statement = sql.format(ids=", ".join("?" * len(part)))
+                cursor.execute(driver_sql(self.engine, statement), tuple(part))
                 rows += cursor.fetchall()
             cursor.close()
         finally:

@@ -41,7 +41,7 @@ from sqlalchemy.exc import DatabaseError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import CTE, ColumnClause
 
-from searchengine.catalog.connection import CatalogConnection
+from searchengine.catalog.connection import CatalogConnection, driver_sql
 from searchengine.catalog.postgres import tsquery_text
 from searchengine.catalog.rows import (
     IN_BATCH,
@@ -130,11 +130,6 @@ def file_conditions(filters: Filters) -> list[ColumnElement[bool]]:
     if filters.domains:
         out.append(File.domain.in_(filters.domains))
     return out
-
-
-def driver_sql(engine: Engine, sql: str) -> str:
-    """Plain SQL written with `?` placeholders, in the driver's own style."""
-    return sql if engine.dialect.paramstyle == "qmark" else sql.replace("?", "%s")
 
 
 class Glob(ColumnElement[bool]):
