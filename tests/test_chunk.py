@@ -75,3 +75,36 @@ def test_a_piece_size_too_small_to_mean_anything_is_refused() -> None:
         chunk_passages([Passage("a b c")], words, 10, 0, vector_tokens=-1)
     (whole,) = chunk_passages([Passage("a b c " * 9)], words, 40, 0, vector_tokens=0)
     assert whole.windows == ()
+
+
+def test_a_long_passage_is_tokenized_a_segment_at_a_time_into_the_same_chunks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A passage past SEGMENT_CHARS (one HTML page can hold millions of characters) is
+    tokenized in segments cut before a space, never whole: the same chunks, windows and
+    offsets as one call over it, and no call sees more than a segment."""
+    import indexer.chunk as chunk
+
+    text = " ".join(f"w{i}" + (".\n" if i % 37 == 0 else "") for i in range(3000))
+    seen: list[int] = []
+
+    def spied(t: str) -> list[tuple[int, int]]:
+        """Words, and as e5's tokenizer does, a token for spaces that end a text."""
+        seen.append(len(t))
+        return words(t) + ([(len(t) - 1, len(t))] if t[-1:].isspace() else [])
+
+    whole = chunk_passages([Passage(text, page=2)], spied, 50, 10, vector_tokens=20)
+    seen.clear()
+
+    monkeypatch.setattr(chunk, "SEGMENT_CHARS", 500)
+    cut = chunk_passages([Passage(text, page=2)], spied, 50, 10, vector_tokens=20)
+    assert len(seen) >= len(text) // 500 and max(seen) <= 500
+    assert cut == whole
+    assert all(type(c.start) is int and type(c.end) is int for c in cut)  # stored as SQL ints
+    assert all(type(x) is int for c in cut for w in c.windows for x in w)
+    # a run with no space to cut before is cut anyway, and nothing is lost
+    seen.clear()
+    long = text + " " + "x" * 1200 + " tail"
+    cut = chunk_passages([Passage(long)], spied, 50, 10)
+    assert max(seen) <= 500 and cut[0].start == 0 and cut[-1].text.endswith("x tail")
+    assert all(long[c.start : c.end] == c.text for c in cut)
