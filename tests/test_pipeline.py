@@ -399,6 +399,50 @@ def test_a_folder_of_images_does_not_load_the_text_model_to_index(
     assert summary.images == 1 and events == []
 
 
+class ReleasingText(PreparedText):
+    """PreparedText that also says when its batch engine is freed."""
+
+    def release_batches(self) -> None:
+        self.events.append(("release", ""))
+
+
+class EventImage(FakeImageEncoder):
+    def __init__(self, events: list) -> None:
+        super().__init__()
+        self.events = events
+
+    def encode_images(self, images: Sequence[Image.Image]) -> Vectors:
+        self.events.append(("images", str(len(images))))
+        return super().encode_images(images)
+
+
+def test_pictures_come_after_the_texts_which_free_their_batch_engine_first(
+    tmp_path: Path, fake_settings
+) -> None:
+    """An indexing run encodes and commits its texts, lets the text model free its batch
+    engine, and only then reads its pictures: the two models are never both resident,
+    even where pictures sort between the documents."""
+    events: list[tuple[str, str]] = []
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for i in range(3):
+        draw_image(folder / f"a{i}.png", (200, 30 * i, 30))  # sort before the notes
+        (folder / f"b{i}.txt").write_text(f"park number {i} with trees")
+    text, image = ReleasingText(events), EventImage(events)
+    summary = run_index(folder, fake_settings, Encoders(text=text, image=image))
+    assert (summary.added, summary.images) == (6, 3)
+    kinds = [k for k, _ in events if k in ("encoded", "release", "images")]
+    assert kinds == ["encoded", "release", "images"]
+    assert _indexed_paths(fake_settings, Encoders(text=text, image=image)) == {
+        str(p) for p in folder.iterdir()
+    }
+    events.clear()  # a folder with no pictures keeps its batch engine
+    assert (
+        run_index(_park_notes(tmp_path / "notes", 2), fake_settings, Encoders(text=text)).added == 2
+    )
+    assert "release" not in [k for k, _ in events]
+
+
 def test_a_long_chunk_is_one_lexical_row_and_a_vector_per_piece(
     tmp_path: Path, fake_settings
 ) -> None:

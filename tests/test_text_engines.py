@@ -88,6 +88,42 @@ def test_torch_batches_free_the_onnx_session_until_a_query(
     assert np.array_equal(query, again)
 
 
+def test_a_call_tokenized_a_slice_at_a_time_keeps_each_passage_its_vector(
+    tiny_bert_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A big document's passages are tokenized a slice at a time (their ids kept as
+    compact arrays): each row is still its own passage's vector, sorted into batches by
+    length across the slices and put back in order."""
+    many = [f"{t} {i}" for i in range(4) for t in TEXTS]  # 24 passages, lengths mixed
+    enc = TextEncoder(source(tiny_bert_dir), batch_size=4, engine="torch")
+    whole = enc.encode(many)
+    monkeypatch.setattr("searchengine.models.text_encoder.TOKENIZE_SLICE", 5)
+    sliced = enc.encode(many)
+    assert np.array_equal(sliced, whole)
+    alone = np.concatenate([enc.encode([t]) for t in many[:7]])
+    assert cosines(sliced[:7], alone).min() >= 0.9999  # row i is passage i
+
+
+def test_released_batches_go_to_onnx_until_the_next_run_prepares_them(
+    tiny_bert_dir: Path, tmp_path: Path
+) -> None:
+    """`release_batches` (an indexing run's texts are done, its pictures come next) frees
+    the torch model; passages go to ONNX Runtime, with the same vectors, until
+    `prepare_batches` (the next run's texts) lets torch take big batches again."""
+    many = [f"{t} {i}" for i in range(3) for t in TEXTS]
+    auto = TextEncoder(source(tiny_bert_dir), batch_size=4, model_cache=tmp_path)
+    on_torch = auto.encode(many)
+    assert auto.batch_engine == "torch"
+    auto.release_batches()
+    assert auto._batch_backend is None and auto.batch_engine == "onnx"
+    on_onnx = auto.encode(many)
+    assert auto._batch_backend is None  # not loaded again for a picture's words
+    assert cosines(on_torch, on_onnx).min() >= 0.9999
+    auto.prepare_batches(len(many))
+    assert auto.batch_engine == "torch"
+    assert np.array_equal(auto.encode(many), on_torch)
+
+
 def test_a_table_of_other_weights_is_not_shared(tiny_bert_dir: Path) -> None:
     backend = text_backends.TorchBackend(source(tiny_bert_dir))
     own = backend.model.get_input_embeddings().weight.detach().numpy().copy()

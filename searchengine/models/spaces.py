@@ -162,6 +162,15 @@ class Spaces:
         except Exception:  # noqa: BLE001 - the first real use reports it
             log.debug("text model preload failed", exc_info=True)
 
+    def texts_done(self) -> None:
+        """An indexing run has encoded its texts: the text model frees what only big
+        batches need (its torch copy), before the image model loads beside it."""
+        with self._loading:
+            enc = self._text
+        release = getattr(enc, "release_batches", None)
+        if release is not None:
+            release()
+
     def image(self) -> ImageEncoding:
         with self._loading:
             if self._image is None:

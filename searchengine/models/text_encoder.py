@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import shutil
 import threading
@@ -27,6 +28,7 @@ from searchengine.models.text_backends import (
     TorchBackend,
     cpu_has_bf16,
     load_onnx,
+    release_freed_memory,
     weights_fingerprint,
 )
 from searchengine.records import Vectors
@@ -42,6 +44,7 @@ Precision = Literal["auto", "fp32", "bf16"]
 # fp32, silently; "bf16": the same, but said where it cannot; "fp32": always
 PRECISIONS = ("auto", "fp32", "bf16")
 BATCH_ON_TORCH = 16  # passages in one call from which "auto" encodes them on torch
+TOKENIZE_SLICE = 256  # passages tokenized at once (their ids are then kept compact)
 
 
 class TextEncoder:
@@ -109,6 +112,7 @@ class TextEncoder:
         # thread's batch runs through the model (the indexer encodes in the background)
         self._encoding = threading.Lock()
         self._batches = threading.Lock()  # one batch encode at a time
+        self._batches_paused = False  # `release_batches`: passages on ONNX until prepared
 
     def _load(self) -> None:
         if self._backend is not None:
@@ -260,15 +264,23 @@ class TextEncoder:
         backend = self._backend
         assert backend is not None
         passages = prefix == self.source.passage_prefix
-        if passages and (len(texts) >= BATCH_ON_TORCH or self._batch_backend is not None):
+        big = len(texts) >= BATCH_ON_TORCH or self._batch_backend is not None
+        if passages and big and not self._batches_paused:
             backend = self._for_batches() or backend  # once loaded, torch takes them all
         bf16 = passages and self._bf16_on(backend)
         if passages:
             self.passage_precisions.add("bf16" if bf16 else "fp32")
+        ids: list[np.ndarray] = []
         with self._encoding:
-            ids = tokenizer(
-                [prefix + t for t in texts], truncation=True, max_length=self._max_tokens
-            )["input_ids"]
+            # a slice at a time, each row kept as int32: a tokenizer's output for all of a
+            # big document's chunks at once (Python ints and per-token records) held more
+            # than the model (one 8 MB HTML page: 11,000 chunks)
+            for start in range(0, len(texts), TOKENIZE_SLICE):
+                part = texts[start : start + TOKENIZE_SLICE]
+                got = tokenizer(
+                    [prefix + t for t in part], truncation=True, max_length=self._max_tokens
+                )["input_ids"]
+                ids += [np.asarray(r, dtype=np.int32) for r in got]
         # sorted by tokens, not characters: a Korean character is worth about three
         # English ones, and sorting by characters padded compare_peers' 848 mixed
         # chunks to 17% more tokens than this (108,992 against 94,672)
@@ -315,8 +327,22 @@ class TextEncoder:
         """Load what encoding `passages` passages in one call takes (the tokenizer, and
         the torch model where auto sends a batch that big there) before it is needed."""
         self._full_tokenizer()
+        self._batches_paused = False
         if passages >= BATCH_ON_TORCH:
             self._for_batches()
+
+    def release_batches(self) -> None:
+        """Free the torch model that encodes big batches (an indexing run's texts are done:
+        its pictures come last, and their image model need not sit beside this one). What
+        passages come until `prepare_batches` is called again (a picture's words) are
+        encoded on ONNX Runtime, as queries are."""
+        with self._batches:
+            self._batches_paused = True
+            if self._batch_backend is None:
+                return
+            self._batch_backend = None
+        gc.collect()  # the model's modules refer to each other
+        release_freed_memory()
 
     def _for_batches(self) -> TorchBackend | None:
         """The torch model for indexing batches, when `engine="auto"` runs queries on ONNX."""
@@ -339,7 +365,7 @@ class TextEncoder:
         return self._batch_backend
 
 
-def _padded(rows: list[list[int]], pad: int | None) -> tuple[np.ndarray, np.ndarray]:
+def _padded(rows: Sequence[Sequence[int] | np.ndarray], pad: int | None) -> tuple[np.ndarray, np.ndarray]:
     """Token ids right-padded to the longest row, and their attention mask."""
     width = max(len(r) for r in rows)
     if pad is None and any(len(r) != width for r in rows):
