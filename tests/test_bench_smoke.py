@@ -25,6 +25,7 @@ pytestmark = pytest.mark.sqlite_only("benchmarks of the default SQLite catalog")
 SMOKES = [
     pytest.param("bench_safety.py", ["fsync costs", "one catalog commit", "open_checked_s"]),
     pytest.param("make_background.py", ["160 passages; the same as"]),
+    pytest.param("study_lexical_maxscore.py", ["agrees 6/6", "fell back to the full statement"]),
     pytest.param("bench_text_encoder.py", ["chunks/s", "torch_fp32"], marks=pytest.mark.e2e),
     pytest.param(
         "bench_query_modes.py",
