@@ -44,6 +44,27 @@ def test_html_gives_visible_text_only(tmp_path: Path) -> None:
     assert "secret" not in passage.text and "color" not in passage.text
 
 
+def test_html_keeps_the_text_after_comments_and_hidden_parts() -> None:
+    from indexer.formats.text import html_text
+
+    page = (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        '<html xmlns="http://www.w3.org/1999/xhtml"><body>'
+        "<pre>code</pre><!-- a comment -->after the comment"
+        "<ul><li><!-- /@w --> 1 liter nettles</li><li>2 butter</li></ul>"
+        "<svg><text>drawn</text></svg>after the drawing <b>bold</b>tail"
+        "<script>hidden()</script>\x00the end</body></html>"
+    )
+    text = html_text(page.encode("utf-8"))
+    assert text.split("\n") == [
+        "code", "after the comment", "1 liter nettles", "2 butter",
+        "after the drawing", "bold", "tail", "the end",
+    ]  # fmt: skip
+    declared = '<meta charset="latin-1">caf\xe9 <b>cr\xe8me</b>'.encode("latin-1")
+    assert html_text(declared) == "caf\xe9\ncr\xe8me"
+    assert html_text(b"  \n ") == "" and html_text("") == ""
+
+
 def test_pdf_pages_keep_their_numbers(tmp_path: Path) -> None:
     pdf = tmp_path / "two.pdf"
     pdf.write_bytes(minimal_pdf(["the first page is about cars", "the second page is about dogs"]))
