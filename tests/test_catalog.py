@@ -166,3 +166,27 @@ def test_reading_a_space_walks_the_primary_key(tmp_path: Path) -> None:
         plan = " ".join(r[-1] for r in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
     catalog.close()
     assert "PRIMARY KEY" in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_a_space_another_writer_records_first_is_read_not_inserted_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two writers of a shared catalog reach their first write at once: both read no
+    "text" space, both insert it. The second insert fails on the key, and that writer
+    reads the record the first made instead of failing its run."""
+    from sqlalchemy.orm import Session
+
+    first, second = Catalog(tmp_path / "catalog.sqlite"), Catalog(tmp_path / "catalog.sqlite")
+    made = first.ensure_space("text", "m", "fp", 4)
+    real_get = Session.get
+    asked: list[object] = []
+
+    def read_before_the_other_wrote(self: Session, entity: object, key: object, **kw: object):  # type: ignore[no-untyped-def]
+        asked.append(key)
+        return None if len(asked) == 1 else real_get(self, entity, key, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Session, "get", read_before_the_other_wrote)
+    got = second.ensure_space("text", "m", "fp", 4)
+    assert asked == ["text", "text"] and got == made
+    first.close()
+    second.close()

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from searchengine.catalog.events import CatalogEvents
@@ -86,25 +87,34 @@ class Catalog(CatalogUpkeep, CatalogSearch, CatalogTags, CatalogEvents):
         *,
         precision: str | None = None,
     ) -> SpaceInfo:
-        """Record the model of a space, or return the record already there."""
-        with self.session() as s:
-            row = s.get(Space, name)
-            if row is None:
-                row = Space(
-                    name=name,
-                    model=model,
-                    fingerprint=fingerprint,
-                    dim=dim,
-                    metric="cosine",
-                    index_generation=0,
-                    index_count=0,
-                    index_deleted=0,
-                    index_bytes=0,
-                    query_fingerprint=query_fingerprint,
-                    precision=precision,
-                )
-                s.add(row)
-            return space_info(row)
+        """Record the model of a space, or return the record already there (also where
+        another writer of a shared catalog records it between this one's read and its
+        insert: the second insert fails on the key, and the record is read again)."""
+        try:
+            with self.session() as s:
+                row = s.get(Space, name)
+                if row is None:
+                    row = Space(
+                        name=name,
+                        model=model,
+                        fingerprint=fingerprint,
+                        dim=dim,
+                        metric="cosine",
+                        index_generation=0,
+                        index_count=0,
+                        index_deleted=0,
+                        index_bytes=0,
+                        query_fingerprint=query_fingerprint,
+                        precision=precision,
+                    )
+                    s.add(row)
+                return space_info(row)
+        except IntegrityError:
+            with self.session() as s:
+                row = s.get(Space, name)
+                if row is None:
+                    raise
+                return space_info(row)
 
     def note_precision(self, name: str, used: Iterable[str]) -> SpaceInfo | None:
         """Add the precisions a run computed the space's vectors in ("fp32", "bf16") to
