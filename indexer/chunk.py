@@ -96,7 +96,7 @@ def windows_of(
     `chunk_passages` gives a chunk of this text, for a model's tokenizer."""
     if not vector_tokens:
         return ()
-    return _windows(text, [s for s in token_spans(text) if s[1] > s[0]], vector_tokens, 0)
+    return _windows(text, _token_rows(text, token_spans), vector_tokens, 0)
 
 
 def _windows(
